@@ -1,0 +1,47 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "管理员"
+    MANAGER = "manager", "经理"
+    SALES = "sales", "销售"
+    SERVICE = "service", "客服"
+    VIEWER = "viewer", "只读"
+
+
+class User(AbstractUser):
+    """A person who works in kehu. What they may see and change follows from `role`."""
+
+    role = models.CharField("角色", max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        verbose_name = "用户"
+        verbose_name_plural = "用户"
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return (self.last_name + self.first_name).strip() or self.username
+
+    @property
+    def sees_contact_details(self) -> bool:
+        """Mobile, e-mail, WeChat, address and birthday in full; masked otherwise."""
+        return self.role in settings.KEHU_CONTACT_ROLES
+
+    @property
+    def sees_all_customers(self) -> bool:
+        """Sales reps see only the customers they own."""
+        return self.role != Role.SALES
+
+    @property
+    def can_edit_customers(self) -> bool:
+        return self.role != Role.VIEWER
+
+    @property
+    def can_manage(self) -> bool:
+        """Settings, users, merges: admin and manager."""
+        return self.role in (Role.ADMIN, Role.MANAGER)

@@ -1,0 +1,99 @@
+"""One definition of customer filters for the list page, the API, exports and (later) rule segments."""
+
+import re
+from dataclasses import dataclass, fields
+
+from django.db.models import Q
+
+from kehu.lib.crypto import blind_index
+from kehu.lib.phones import InvalidMobile, normalize_mobile
+
+from .models import CompanySize, CustomerQuerySet, Grade, Kind
+
+SORTS = {
+    "-id": "最新录入",
+    "id": "最早录入",
+    "-registered_at": "注册时间（新→旧）",
+    "registered_at": "注册时间（旧→新）",
+    "name": "姓名",
+    "code": "客户编号",
+}
+_PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
+
+
+@dataclass
+class CustomerFilter:
+    q: str = ""
+    province: str = ""
+    city: str = ""
+    industry: str = ""
+    company_size: str = ""
+    tag: str = ""
+    grade: str = ""
+    owner: str = ""  # a user id, or "none" for customers without owner
+    kind: str = ""
+    sort: str = "-id"
+
+    @classmethod
+    def from_params(cls, params) -> "CustomerFilter":
+        """From request.GET or a dict; unknown keys are ignored, bad values fall back to no filter."""
+        values = {f.name: str(params.get(f.name, "") or "").strip()[:100] for f in fields(cls)}
+        if values["sort"] not in SORTS:
+            values["sort"] = "-id"
+        if values["owner"] and values["owner"] != "none" and not values["owner"].isdigit():
+            values["owner"] = ""
+        return cls(**values)
+
+    def active(self) -> dict[str, str]:
+        """The filters that are set (without sort), for links and for describing the list."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sort" and getattr(self, f.name)}
+
+    def apply(self, qs: CustomerQuerySet) -> CustomerQuerySet:
+        for name in ("province", "city", "industry", "grade", "kind", "company_size"):
+            if value := getattr(self, name):
+                qs = qs.filter(**{name: value})
+        if self.tag:
+            qs = qs.filter(tags__name=self.tag)
+        if self.owner == "none":
+            qs = qs.filter(owner__isnull=True)
+        elif self.owner:
+            qs = qs.filter(owner_id=int(self.owner))
+        if self.q:
+            qs = qs.filter(self.search_condition(self.q))
+        return qs
+
+    @staticmethod
+    def search_condition(q: str) -> Q:
+        """Code, name, company, or an exact mobile, WeChat ID or e-mail (found by their keyed hash)."""
+        q = q.strip()
+        if _PHONE_LIKE.match(q):
+            try:
+                return Q(mobile_hash=blind_index(normalize_mobile(q)))
+            except InvalidMobile:
+                pass
+        lowered = q.lower()
+        return (
+            Q(code__iexact=q) | Q(name__icontains=q) | Q(company__icontains=q)
+            | Q(wechat_hash=blind_index(lowered)) | Q(email_hash=blind_index(lowered))
+        )
+
+    def describe(self) -> str:
+        """The filters in words, e.g. '广东省 · 深圳市 · 标签“VIP” · 搜索“张”'."""
+        parts = [p for p in (self.province, self.city) if p]
+        if self.industry:
+            parts.append(f"行业：{self.industry}")
+        if self.company_size in CompanySize.values:
+            parts.append(f"规模：{CompanySize(self.company_size).label}")
+        if self.grade in Grade.values:
+            parts.append(f"评级 {self.grade}")
+        if self.kind and self.kind in Kind.values:
+            parts.append(Kind(self.kind).label)
+        if self.tag:
+            parts.append(f"标签“{self.tag}”")
+        if self.owner == "none":
+            parts.append("无负责人")
+        elif self.owner:
+            parts.append("指定负责人")
+        if self.q:
+            parts.append(f"搜索“{self.q}”")
+        return " · ".join(parts) or "全部客户"

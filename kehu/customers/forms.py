@@ -1,0 +1,160 @@
+"""Customer validation in one place: the edit page, the API and spreadsheet import all use CustomerForm."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from kehu.lib.dates import not_in_future
+from kehu.lib.phones import InvalidMobile, normalize_mobile
+
+from .models import Customer, CustomField, Tag
+
+
+class MobileField(forms.CharField):
+    """Accepts '138 1234 5678', '+86 138…', 13812345678.0; cleans to +8613812345678."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return ""
+        try:
+            return normalize_mobile(value)
+        except InvalidMobile as exc:
+            raise forms.ValidationError(str(exc), code="invalid_mobile") from exc
+
+
+class TagsField(forms.CharField):
+    """Tags typed as '老客户, VIP、团购' (comma, Chinese comma, 、 or space)."""
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            names = [str(v) for v in value]
+        else:
+            import re
+
+            names = re.split(r"[,，、;；\s]+", value or "")
+        return sorted({n.strip()[:30] for n in names if n.strip()})
+
+
+def find_duplicate(field: str, value: str, exclude_pk: int | None = None) -> Customer | None:
+    """The existing customer with the same normalised mobile, e-mail or WeChat ID, if any."""
+    if not value:
+        return None
+    lookup = {"mobile": Customer.objects.by_mobile, "email": Customer.objects.by_email,
+              "wechat": Customer.objects.by_wechat}[field]
+    qs = lookup(value)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.only("id", "code", "name").first()
+
+
+class CustomerForm(forms.ModelForm):
+    mobile = MobileField(label="手机", required=False, max_length=40)
+    email = forms.EmailField(label="电子邮箱", required=False,
+                             error_messages={"invalid": "请输入有效的电子邮箱地址"})
+    wechat = forms.CharField(label="微信号", required=False, max_length=60)
+    address = forms.CharField(label="详细地址", required=False, max_length=200)
+    birthday = forms.DateField(label="生日", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                               error_messages={"invalid": "请输入有效的日期，如 1990-05-01"})
+    tag_names = TagsField(label="标签", required=False, help_text="多个标签用逗号或顿号分隔")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "code", "name", "kind", "gender", "birthday", "mobile", "email", "wechat",
+            "province", "city", "district", "address", "registered_at", "source",
+            "company", "industry", "company_size", "grade", "owner", "notes",
+        ]
+        widgets = {
+            "registered_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.duplicate_of: Customer | None = None
+        self.fields["code"].required = False
+        self.fields["code"].help_text = "留空则自动生成"
+        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        if self.instance.pk:
+            self.fields["version"].initial = self.instance.version
+            self.fields["tag_names"].initial = "、".join(t.name for t in self.instance.tags.all())
+        if user is not None and not user.sees_all_customers:
+            # A sales rep owns what they create and cannot hand customers to others.
+            del self.fields["owner"]
+        if user is not None and self.instance.pk and not user.sees_contact_details:
+            # Who may not see contact details may not overwrite them either.
+            for name in Customer.CONTACT_FIELDS:
+                del self.fields[name]
+        self.custom_fields = list(CustomField.objects.all())
+        for cf in self.custom_fields:
+            self.fields[f"cf_{cf.key}"] = self._custom_form_field(cf)
+            self.fields[f"cf_{cf.key}"].initial = (self.instance.extra or {}).get(cf.key)
+
+    @staticmethod
+    def _custom_form_field(cf: CustomField) -> forms.Field:
+        if cf.type == CustomField.Type.NUMBER:
+            return forms.DecimalField(label=cf.label, required=False)
+        if cf.type == CustomField.Type.DATE:
+            return forms.DateField(label=cf.label, required=False, widget=forms.DateInput(attrs={"type": "date"}))
+        if cf.type == CustomField.Type.CHOICE:
+            return forms.ChoiceField(label=cf.label, required=False,
+                                     choices=[("", "—")] + [(c, c) for c in cf.choice_list])
+        return forms.CharField(label=cf.label, required=False, max_length=200)
+
+    def clean_email(self):
+        return (self.cleaned_data.get("email") or "").strip().lower()
+
+    def clean_wechat(self):
+        return (self.cleaned_data.get("wechat") or "").strip()
+
+    def clean_birthday(self):
+        value = self.cleaned_data.get("birthday")
+        if value and (msg := not_in_future(value, "生日")):
+            raise forms.ValidationError(msg)
+        return value
+
+    def clean_registered_at(self):
+        value = self.cleaned_data.get("registered_at")
+        if value and (msg := not_in_future(value, "注册时间")):
+            raise forms.ValidationError(msg)
+        return value
+
+    def clean_code(self):
+        return (self.cleaned_data.get("code") or "").strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        labels = {"mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号"}
+        for field, label in labels.items():
+            if field not in self.fields:
+                continue
+            dup = find_duplicate(field, cleaned.get(field, ""), exclude_pk=self.instance.pk)
+            if dup:
+                self.duplicate_of = dup
+                self.add_error(field, forms.ValidationError(
+                    f"{label}与已有客户 {dup.name}（{dup.code}）重复", code="duplicate"))
+        return cleaned
+
+    def save(self, commit: bool = True) -> Customer:
+        customer = super().save(commit=False)
+        extra = dict(customer.extra or {})
+        for cf in self.custom_fields:
+            value = self.cleaned_data.get(f"cf_{cf.key}")
+            if value in (None, ""):
+                extra.pop(cf.key, None)
+            else:
+                extra[cf.key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        customer.extra = extra
+        if self.user is not None and not self.user.sees_all_customers and not customer.owner_id:
+            customer.owner = self.user
+        if commit:
+            customer.save()
+            self.save_tags(customer)
+        return customer
+
+    def save_tags(self, customer: Customer) -> None:
+        if "tag_names" not in self.cleaned_data:
+            return
+        tags = [Tag.objects.get_or_create(name=n)[0] for n in self.cleaned_data["tag_names"]]
+        customer.tags.set(tags)

@@ -1,0 +1,242 @@
+"""The customer archive (客户档案)."""
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from kehu.lib.crypto import blind_index
+from kehu.lib.fields import EncryptedDateField, EncryptedTextField
+from kehu.lib.masking import mask_email, mask_mobile, mask_text
+
+
+class Kind(models.TextChoices):
+    PERSON = "person", "个人"
+    COMPANY = "company", "企业"
+
+
+class Gender(models.TextChoices):
+    MALE = "male", "男"
+    FEMALE = "female", "女"
+    UNKNOWN = "", "未知"
+
+
+class CompanySize(models.TextChoices):
+    MICRO = "1-9", "1–9人"
+    SMALL = "10-49", "10–49人"
+    MEDIUM = "50-199", "50–199人"
+    LARGE = "200-999", "200–999人"
+    ENTERPRISE = "1000+", "1000人以上"
+
+
+class Grade(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+
+
+SOURCE_SUGGESTIONS = [
+    "门店", "线上商城", "微信", "淘宝", "京东", "抖音", "小红书", "转介绍", "展会", "电话营销", "其他",
+]
+INDUSTRY_SUGGESTIONS = [
+    "零售", "餐饮", "制造", "批发", "教育", "医疗健康", "互联网", "金融", "房地产", "建筑",
+    "物流", "美容美发", "文化传媒", "政府与事业单位", "其他",
+]
+
+
+class Counter(models.Model):
+    """Named sequences, e.g. for customer codes; bumped with one atomic UPDATE."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    @classmethod
+    def take(cls, name: str, count: int = 1) -> int:
+        """Reserve `count` numbers and return the first one."""
+        with transaction.atomic():
+            cls.objects.get_or_create(name=name)
+            cls.objects.filter(name=name).update(value=F("value") + count)
+            return cls.objects.get(name=name).value - count + 1
+
+
+CODE_PREFIX = "KH"
+
+
+def next_customer_codes(count: int = 1) -> list[str]:
+    first = Counter.take("customer_code", count)
+    return [f"{CODE_PREFIX}{n:06d}" for n in range(first, first + count)]
+
+
+class Tag(models.Model):
+    name = models.CharField("名称", max_length=30, unique=True)
+
+    class Meta:
+        verbose_name = "标签"
+        verbose_name_plural = "标签"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomField(models.Model):
+    """A field a shop adds to its customer archive without code; values live in Customer.extra."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "文本"
+        NUMBER = "number", "数字"
+        DATE = "date", "日期"
+        CHOICE = "choice", "选项"
+
+    key = models.SlugField("字段键", max_length=40, unique=True)
+    label = models.CharField("显示名称", max_length=40)
+    type = models.CharField("类型", max_length=10, choices=Type.choices, default=Type.TEXT)
+    choices = models.TextField("可选值", blank=True, help_text="每行一个，仅用于“选项”类型")
+    position = models.PositiveSmallIntegerField("顺序", default=0)
+
+    class Meta:
+        verbose_name = "自定义字段"
+        verbose_name_plural = "自定义字段"
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def choice_list(self) -> list[str]:
+        return [c.strip() for c in self.choices.splitlines() if c.strip()]
+
+
+class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "CustomerQuerySet":
+        """What a user may see: everything, or a sales rep's own customers."""
+        if not user.is_authenticated:
+            return self.none()
+        return self if user.sees_all_customers else self.filter(owner=user)
+
+    def by_mobile(self, mobile_e164: str) -> "CustomerQuerySet":
+        return self.filter(mobile_hash=blind_index(mobile_e164))
+
+    def by_email(self, email: str) -> "CustomerQuerySet":
+        return self.filter(email_hash=blind_index(email.strip().lower()))
+
+    def by_wechat(self, wechat: str) -> "CustomerQuerySet":
+        return self.filter(wechat_hash=blind_index(wechat.strip().lower()))
+
+
+class Customer(models.Model):
+    """A person or company that buys. Contact fields are encrypted; *_hash columns make them searchable."""
+
+    CONTACT_FIELDS = ("mobile", "email", "wechat", "address", "birthday")
+
+    code = models.CharField("客户编号", max_length=32, unique=True)
+    name = models.CharField("姓名/名称", max_length=100, db_index=True)
+    kind = models.CharField("类型", max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    gender = models.CharField("性别", max_length=10, choices=Gender.choices, blank=True, default="")
+    birthday = EncryptedDateField("生日", blank=True, null=True)
+    mobile = EncryptedTextField("手机", blank=True, default="")
+    mobile_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
+    email = EncryptedTextField("电子邮箱", blank=True, default="")
+    email_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
+    wechat = EncryptedTextField("微信号", blank=True, default="")
+    wechat_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
+    province = models.CharField("省份", max_length=20, blank=True, default="")
+    city = models.CharField("城市", max_length=20, blank=True, default="")
+    district = models.CharField("区县", max_length=20, blank=True, default="")
+    address = EncryptedTextField("详细地址", blank=True, default="")
+    registered_at = models.DateTimeField("注册时间", default=timezone.now)
+    source = models.CharField("来源渠道", max_length=30, blank=True, default="")
+    company = models.CharField("公司", max_length=100, blank=True, default="")
+    industry = models.CharField("行业", max_length=30, blank=True, default="")
+    company_size = models.CharField("公司规模", max_length=10, choices=CompanySize.choices, blank=True, default="")
+    grade = models.CharField("客户评级", max_length=2, choices=Grade.choices, blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="负责人", null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="owned_customers",
+    )
+    tags = models.ManyToManyField(Tag, verbose_name="标签", blank=True, related_name="customers")
+    notes = models.TextField("备注", blank=True, default="")
+    extra = models.JSONField("自定义字段", default=dict, blank=True)
+    version = models.PositiveIntegerField("版本", default=1, editable=False)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "客户"
+        verbose_name_plural = "客户"
+        # Every list filter pairs with id so key-set pages stay on the index.
+        indexes = [
+            models.Index(fields=["province", "city", "id"], name="customer_place_idx"),
+            models.Index(fields=["city", "id"], name="customer_city_idx"),
+            models.Index(fields=["industry", "id"], name="customer_industry_idx"),
+            models.Index(fields=["company_size", "id"], name="customer_size_idx"),
+            models.Index(fields=["grade", "id"], name="customer_grade_idx"),
+            models.Index(fields=["owner", "id"], name="customer_owner_idx"),
+            models.Index(fields=["kind", "id"], name="customer_kind_idx"),
+            models.Index(fields=["registered_at", "id"], name="customer_registered_idx"),
+            models.Index(fields=["company"], name="customer_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+    def save(self, *args, **kwargs):
+        if not self.code:
+            self.code = next_customer_codes()[0]
+        self.refresh_search_hashes()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("customers:detail", args=[self.code])
+
+    def refresh_search_hashes(self) -> None:
+        self.mobile_hash = blind_index(self.mobile)
+        self.email_hash = blind_index((self.email or "").strip().lower())
+        self.wechat_hash = blind_index((self.wechat or "").strip().lower())
+
+    def contact_for(self, user) -> dict[str, str]:
+        """Contact fields as `user` may see them: in full, or masked (138****5678)."""
+        birthday = self.birthday.isoformat() if self.birthday else ""
+        if user.sees_contact_details:
+            return {"mobile": self.mobile_display, "email": self.email, "wechat": self.wechat,
+                    "address": self.address, "birthday": birthday}
+        return {
+            "mobile": mask_mobile(self.mobile),
+            "email": mask_email(self.email),
+            "wechat": mask_text(self.wechat),
+            "address": mask_text(self.address, keep=0),
+            "birthday": f"****-{birthday[5:]}" if birthday else "",
+        }
+
+    @property
+    def mobile_display(self) -> str:
+        """+8613812345678 → 138 1234 5678 (the way Chinese users read a mobile)."""
+        m = self.mobile
+        if m.startswith("+86") and len(m) == 14:
+            return f"{m[3:6]} {m[6:10]} {m[10:]}"
+        return m
+
+    @property
+    def place(self) -> str:
+        return " ".join(p for p in (self.province, self.city, self.district) if p)
+
+
+class MergeRecord(models.Model):
+    """Two customer records found to be one person: what was merged into what, by whom, and what moved."""
+
+    kept = models.ForeignKey(Customer, verbose_name="保留的客户", on_delete=models.CASCADE, related_name="merges")
+    merged_code = models.CharField("被合并客户编号", max_length=32)
+    merged_name = models.CharField("被合并客户姓名", max_length=100)
+    snapshot = EncryptedTextField("被合并客户档案（JSON）")
+    moved = models.JSONField("转移的记录数", default=dict)
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    merged_at = models.DateTimeField("合并时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "合并记录"
+        verbose_name_plural = "合并记录"
+        ordering = ["-merged_at"]

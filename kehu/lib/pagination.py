@@ -1,0 +1,86 @@
+"""Key-set pagination: pages by (sort value, id), so page 1,000 costs what page 1 costs.
+
+No COUNT(*) is run; a page knows only whether there is a next and a previous one.
+"""
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from django.db.models import Q, QuerySet
+
+
+@dataclass
+class KeysetPage:
+    items: list
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_cursor)
+
+    @property
+    def has_prev(self) -> bool:
+        return bool(self.prev_cursor)
+
+
+def _encode(value, pk: int, direction: str) -> str:
+    raw = json.dumps([direction, value.isoformat() if hasattr(value, "isoformat") else value, pk])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[str, object, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        direction, value, pk = json.loads(raw)
+        if direction not in ("after", "before"):
+            return None
+        return direction, value, int(pk)
+    except (ValueError, TypeError):
+        return None
+
+
+def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> KeysetPage:
+    """One page of `qs` ordered by `sort` ('name', '-registered_at', '-id', …) then id.
+
+    `cursor` comes from a previous page's next_cursor or prev_cursor; '' is the first page.
+    """
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    model_field = qs.model._meta.get_field(name)
+    decoded = _decode(cursor) if cursor else None
+    backwards = decoded is not None and decoded[0] == "before"
+    # Walking backwards is walking forwards over the reversed order.
+    walk_desc = descending != backwards
+    order = [f"-{name}", "-pk"] if walk_desc else [name, "pk"]
+    if name in ("id", "pk"):
+        order = order[1:]
+    if decoded:
+        _, raw_value, pk = decoded
+        value = model_field.to_python(raw_value)
+        op = "lt" if walk_desc else "gt"
+        if name in ("id", "pk"):
+            qs = qs.filter(**{f"pk__{op}": pk})
+        else:
+            qs = qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"pk__{op}": pk}))
+    rows = list(qs.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return KeysetPage(items=[])
+
+    def key(obj) -> tuple:
+        return getattr(obj, name if name != "pk" else "id"), obj.pk
+
+    first, last = rows[0], rows[-1]
+    has_next = more if not backwards else True
+    has_prev = (decoded is not None) if not backwards else more
+    return KeysetPage(
+        items=rows,
+        next_cursor=_encode(*key(last), "after") if has_next else "",
+        prev_cursor=_encode(*key(first), "before") if has_prev else "",
+    )

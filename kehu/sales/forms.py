@@ -1,0 +1,85 @@
+"""Order validation shared by the customer page, the API and spreadsheet import."""
+
+from decimal import Decimal
+
+from django import forms
+
+from kehu.lib.dates import not_in_future
+
+from .models import Order, OrderLine, Product
+
+
+class OrderForm(forms.ModelForm):
+    amount = forms.DecimalField(label="金额（元）", required=False, min_value=Decimal("0"), max_digits=12,
+                                decimal_places=2, help_text="填写了明细时可留空，自动按明细合计",
+                                error_messages={"min_value": "金额不能为负数"})
+
+    class Meta:
+        model = Order
+        fields = ["ordered_at", "amount", "payment_method", "sales_channel", "status", "number", "note"]
+        widgets = {"ordered_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def clean_ordered_at(self):
+        value = self.cleaned_data["ordered_at"]
+        if msg := not_in_future(value, "消费时间"):
+            raise forms.ValidationError(msg)
+        return value
+
+
+class OrderLineForm(forms.ModelForm):
+    product = forms.ModelChoiceField(label="商品", queryset=Product.objects.select_related("category"),
+                                     required=False)
+    product_name = forms.CharField(label="商品名称", required=False, max_length=100)
+    unit_price = forms.DecimalField(label="单价（元）", required=False, min_value=Decimal("0"), max_digits=12,
+                                    decimal_places=2, error_messages={"min_value": "单价不能为负数"})
+
+    class Meta:
+        model = OrderLine
+        fields = ["product", "product_name", "quantity", "unit_price"]
+
+    def clean(self):
+        cleaned = super().clean()
+        product = cleaned.get("product")
+        if not product and not cleaned.get("product_name"):
+            if self.has_changed():
+                raise forms.ValidationError("请选择商品或填写商品名称")
+            return cleaned
+        if product:
+            cleaned["product_name"] = cleaned.get("product_name") or product.name
+            if cleaned.get("unit_price") is None:
+                cleaned["unit_price"] = product.price
+        if cleaned.get("unit_price") is None:
+            self.add_error("unit_price", "请填写单价")
+        return cleaned
+
+    def save(self, commit: bool = True) -> OrderLine:
+        line = super().save(commit=False)
+        line.product_name = self.cleaned_data["product_name"]
+        line.unit_price = self.cleaned_data["unit_price"]
+        if line.product_id and not line.category_id:
+            line.category_id = line.product.category_id
+        if commit:
+            line.save()
+        return line
+
+
+OrderLineFormSet = forms.inlineformset_factory(
+    Order, OrderLine, form=OrderLineForm, extra=3, can_delete=False, min_num=0,
+)
+
+
+def save_order(order_form: OrderForm, lines: OrderLineFormSet | None, customer, user=None) -> Order:
+    """Save an order and its lines; with lines and no amount, the amount is their total."""
+    order = order_form.save(commit=False)
+    order.customer = customer
+    if user is not None and user.is_authenticated:
+        order.created_by = user
+    line_forms = [f for f in (lines.forms if lines is not None else []) if f.has_changed() and f.is_valid()]
+    if order_form.cleaned_data.get("amount") is None:
+        order.amount = sum((f.cleaned_data["quantity"] * f.cleaned_data["unit_price"] for f in line_forms),
+                           Decimal("0")).quantize(Decimal("0.01"))
+    order.save()
+    for f in line_forms:
+        f.instance.order = order
+        f.save()
+    return order

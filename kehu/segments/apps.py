@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SegmentsConfig(AppConfig):
+    name = "kehu.segments"
+    label = "segments"
+    verbose_name = "客户分层"

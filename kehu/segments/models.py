@@ -1,0 +1,1 @@
+"""Segmentation (客户分层): built in the segmentation issue."""

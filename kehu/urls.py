@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("kehu.web.urls")),
+    path("accounts/", include("kehu.accounts.urls")),
+    path("customers/", include("kehu.customers.urls")),
+    path("orders/", include("kehu.sales.urls")),
+    path("engagement/", include("kehu.engagement.urls")),
+    path("api/", include("kehu.api.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,69 @@
+"""Personas and small factories shared by every test.
+
+alice is the admin, mary the manager, sam a sales rep who owns some customers, sue from customer
+service, and victor a read-only viewer.
+"""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from kehu.accounts.models import Role, User
+from kehu.customers.models import Customer
+from kehu.sales.models import Order
+
+PASSWORD = "correct-horse-42"
+
+
+def make_user(username: str, role: str, **extra) -> User:
+    return User.objects.create_user(username=username, password=PASSWORD, role=role, **extra)
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return make_user("alice", Role.ADMIN, is_staff=True, is_superuser=True, last_name="王", first_name="丽")
+
+
+@pytest.fixture
+def mary(db) -> User:
+    return make_user("mary", Role.MANAGER, last_name="马", first_name="丽")
+
+
+@pytest.fixture
+def sam(db) -> User:
+    return make_user("sam", Role.SALES, last_name="孙", first_name="明")
+
+
+@pytest.fixture
+def sue(db) -> User:
+    return make_user("sue", Role.SERVICE, last_name="苏", first_name="英")
+
+
+@pytest.fixture
+def victor(db) -> User:
+    return make_user("victor", Role.VIEWER, last_name="魏", first_name="东")
+
+
+def make_customer(**fields) -> Customer:
+    defaults = {"name": "张三", "province": "广东省", "city": "深圳市"}
+    return Customer.objects.create(**{**defaults, **fields})
+
+
+def make_order(customer: Customer, amount: str = "100.00", days_ago: int = 1, **fields) -> Order:
+    when = timezone.now() - datetime.timedelta(days=days_ago)
+    return Order.objects.create(customer=customer, amount=Decimal(amount), ordered_at=when, **fields)
+
+
+@pytest.fixture
+def zhang(db, sam) -> Customer:
+    """A customer owned by sam, with a known mobile."""
+    return make_customer(name="张伟", mobile="+8613812345678", email="zhangwei@example.com",
+                         wechat="zw_2024", owner=sam)
+
+
+@pytest.fixture
+def li(db) -> Customer:
+    """A customer nobody owns."""
+    return make_customer(name="李娜", mobile="+8613987654321", province="浙江省", city="杭州市")
