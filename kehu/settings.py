@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "kehu.segments",
     "kehu.api",
     "kehu.web",
+    "kehu.ops",
 ]
 
 MIDDLEWARE = [
