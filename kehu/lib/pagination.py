@@ -26,12 +26,12 @@ class KeysetPage:
         return bool(self.prev_cursor)
 
 
-def _encode(value, pk: int, direction: str) -> str:
+def encode_cursor(value, pk: int, direction: str) -> str:
     raw = json.dumps([direction, value.isoformat() if hasattr(value, "isoformat") else value, pk])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[str, object, int] | None:
+def decode_cursor(cursor: str) -> tuple[str, object, int] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         direction, value, pk = json.loads(raw)
@@ -50,7 +50,7 @@ def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> Ke
     descending = sort.startswith("-")
     name = sort.lstrip("-")
     model_field = qs.model._meta.get_field(name)
-    decoded = _decode(cursor) if cursor else None
+    decoded = decode_cursor(cursor) if cursor else None
     backwards = decoded is not None and decoded[0] == "before"
     # Walking backwards is walking forwards over the reversed order.
     walk_desc = descending != backwards
@@ -81,6 +81,6 @@ def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> Ke
     has_prev = (decoded is not None) if not backwards else more
     return KeysetPage(
         items=rows,
-        next_cursor=_encode(*key(last), "after") if has_next else "",
-        prev_cursor=_encode(*key(first), "before") if has_prev else "",
+        next_cursor=encode_cursor(*key(last), "after") if has_next else "",
+        prev_cursor=encode_cursor(*key(first), "before") if has_prev else "",
     )
