@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
@@ -8,4 +9,5 @@ urlpatterns = [
     path("engagement/", include("kehu.engagement.urls")),
     path("api/", include("kehu.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("settings/", admin.site.urls),
 ]

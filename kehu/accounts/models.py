@@ -23,6 +23,11 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.display_name
 
+    def save(self, *args, **kwargs):
+        # The role decides everything; Django's staff flags follow it (settings pages are for admins).
+        self.is_staff = self.is_superuser = self.role == Role.ADMIN
+        super().save(*args, **kwargs)
+
     @property
     def display_name(self) -> str:
         return (self.last_name + self.first_name).strip() or self.username
