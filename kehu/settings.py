@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "kehu.engagement",
     "kehu.segments",
     "kehu.api",
+    "kehu.exchange",
     "kehu.web",
     "kehu.ops",
 ]
