@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "customers"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.customer_list, name="list"),
+    path("new/", views.customer_create, name="create"),
+    path("<str:code>/", views.customer_detail, name="detail"),
+    path("<str:code>/edit/", views.customer_edit, name="edit"),
+    path("<str:code>/delete/", views.customer_delete, name="delete"),
+]

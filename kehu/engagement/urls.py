@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "engagement"
-urlpatterns: list = []
+urlpatterns = [
+    path("follow-ups/", views.my_follow_ups, name="my_follow_ups"),
+    path("follow-ups/<int:pk>/done/", views.follow_up_done, name="follow_up_done"),
+    path("<str:code>/communications/add/", views.add_communication, name="add_communication"),
+    path("<str:code>/follow-ups/add/", views.add_follow_up, name="add_follow_up"),
+    path("<str:code>/feedback/add/", views.add_feedback, name="add_feedback"),
+    path("<str:code>/preferences/", views.edit_preferences, name="edit_preferences"),
+]

@@ -1,0 +1,238 @@
+"""Customer pages: the list, the customer page, create, edit and delete.
+
+Who may see what is decided here and in `Customer.objects.visible_to`, never only in templates:
+a sales rep gets 404 for a customer someone else owns, a viewer gets 403 on every write.
+"""
+
+import datetime
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from kehu.lib.pagination import keyset_page
+
+from .filters import SORTS, CustomerFilter
+from .forms import CustomerForm
+from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag
+from .services import EditConflict, save_customer_form
+
+PAGE_SIZE = 50
+
+
+# ---------- helpers other apps' views use too ----------
+
+def require_editor(user) -> None:
+    if not user.can_edit_customers:
+        raise PermissionDenied(_("您的角色不能修改客户资料"))
+
+
+def customer_or_404(request: HttpRequest, code: str, *, write: bool = False) -> Customer:
+    """The customer `code` if the user may see it (404 otherwise); `write` also demands edit rights (403)."""
+    if write:
+        require_editor(request.user)
+    return get_object_or_404(Customer.objects.visible_to(request.user), code=code)
+
+
+def render_section(request: HttpRequest, customer: Customer, template: str, context: dict, *,
+                   saved: bool, anchor: str = "") -> HttpResponse:
+    """After a POST on the customer page: HTMX gets the refreshed section; a plain browser is sent back."""
+    if request.htmx:
+        return render(request, template, context)
+    if saved:
+        return redirect(customer.get_absolute_url() + (f"#{anchor}" if anchor else ""))
+    return render(request, "web/section_page.html", {**context, "section_template": template})
+
+
+def key_figures(customer: Customer) -> dict:
+    """Orders, total and average spend, last purchase: one aggregate over completed orders."""
+    figures = customer.orders.completed().aggregate(orders=Count("id"), total=Sum("amount"), last=Max("ordered_at"))
+    figures["average"] = (
+        (figures["total"] / figures["orders"]).quantize(Decimal("0.01")) if figures["orders"] else None
+    )
+    figures["days_since"] = (timezone.localdate() - timezone.localtime(figures["last"]).date()).days \
+        if figures["last"] else None
+    return figures
+
+
+# ---------- list ----------
+
+def _filter_options(user) -> dict:
+    """Choices for the filter form: a few small DISTINCT queries, only on full-page loads."""
+    visible = Customer.objects.visible_to(user)
+
+    def distinct(field: str, qs=visible) -> list[str]:
+        return list(qs.exclude(**{field: ""}).order_by(field).values_list(field, flat=True).distinct())
+
+    return {
+        "provinces": distinct("province"),
+        "industries": distinct("industry"),
+        "tags": list(Tag.objects.values_list("name", flat=True)),
+        "owners": list(get_user_model().objects.filter(is_active=True).order_by("username"))
+        if user.sees_all_customers else [],
+        "sizes": CompanySize.choices,
+        "grades": Grade.choices,
+        "kinds": Kind.choices,
+        "sorts": list(SORTS.items()),
+    }
+
+
+@login_required
+def customer_list(request: HttpRequest) -> HttpResponse:
+    flt = CustomerFilter.from_params(request.GET)
+    qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
+    page = keyset_page(qs, flt.sort, request.GET.get("cursor", ""), PAGE_SIZE)
+    rows = [(c, c.contact_for(request.user)["mobile"]) for c in page.items]
+    context = {"filter": flt, "page": page, "rows": rows, "is_first_page": not request.GET.get("cursor")}
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "customers/list.html#table", context)
+    cities_qs = Customer.objects.visible_to(request.user)
+    if flt.province:
+        cities_qs = cities_qs.filter(province=flt.province)
+    context["cities"] = list(cities_qs.exclude(city="").order_by("city").values_list("city", flat=True).distinct())
+    context.update(_filter_options(request.user))
+    return render(request, "customers/list.html", context)
+
+
+# ---------- the customer page ----------
+
+def _merge_url(customer: Customer) -> str:
+    """The merge page, once the dedupe/merge feature provides `customers:merge`."""
+    try:
+        return reverse("customers:merge", args=[customer.code])
+    except NoReverseMatch:
+        return ""
+
+
+@login_required
+def customer_detail(request: HttpRequest, code: str) -> HttpResponse:
+    customer = get_object_or_404(
+        Customer.objects.visible_to(request.user).select_related("owner").prefetch_related("tags"), code=code)
+    extra = customer.extra or {}
+    custom_fields = [(cf.label, extra[cf.key]) for cf in CustomField.objects.all() if extra.get(cf.key) not in
+                     (None, "")]
+    return render(request, "customers/detail.html", {
+        "customer": customer,
+        "contact": customer.contact_for(request.user),
+        "custom_fields": custom_fields,
+        "figures": key_figures(customer),
+        "merge_url": _merge_url(customer) if request.user.can_manage else "",
+    })
+
+
+# ---------- create, edit, delete ----------
+
+def _visible_duplicate(form: CustomerForm, user) -> Customer | None:
+    """The customer a new one duplicates, if the user may open it (a sales rep may not open others')."""
+    dup = form.duplicate_of
+    if dup and Customer.objects.visible_to(user).filter(pk=dup.pk).exists():
+        return dup
+    return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_create(request: HttpRequest) -> HttpResponse:
+    require_editor(request.user)
+    form = CustomerForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        customer = save_customer_form(form)
+        messages.success(request, _("已新建客户 %(name)s（%(code)s）") % {"name": customer.name, "code": customer.code})
+        return redirect(customer)
+    return render(request, "customers/form.html", {
+        "form": form, "duplicate": form.duplicate_of, "duplicate_visible": _visible_duplicate(form, request.user),
+    })
+
+
+def _shown(value, field) -> str:
+    """A form or model value as a person reads it, for the conflict comparison."""
+    if value in (None, "", [], ()):
+        return "—"
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    choices = getattr(field, "choices", None)
+    if choices is not None and not hasattr(field, "queryset"):
+        return str(dict(choices).get(value, value))
+    return str(value)
+
+
+def conflict_rows(form: CustomerForm, current: Customer) -> list[tuple[str, str, str]]:
+    """(field label, value saved by the other person, value this person typed) where they differ."""
+    rows = []
+    current_tags = sorted(t.name for t in current.tags.all())
+    for name, field in form.fields.items():
+        if name == "version":
+            continue
+        mine = form.cleaned_data.get(name)
+        if name.startswith("cf_"):
+            theirs = (current.extra or {}).get(name[3:])
+        elif name == "tag_names":
+            theirs = current_tags
+        else:
+            theirs = getattr(current, name, None)
+        if _shown(mine, field) != _shown(theirs, field):
+            rows.append((str(field.label), _shown(theirs, field), _shown(mine, field)))
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_edit(request: HttpRequest, code: str) -> HttpResponse:
+    customer = customer_or_404(request, code, write=True)
+    conflict, changes = None, []
+    if request.method == "POST":
+        form = CustomerForm(request.POST, instance=customer, user=request.user)
+        if form.is_valid():
+            try:
+                saved = save_customer_form(form)
+            except EditConflict as exc:
+                # Nothing was saved. Keep what the person typed, show what the other person saved,
+                # and arm the form with the current version: saving again is a deliberate choice.
+                conflict, changes = exc, conflict_rows(form, exc.current)
+                data = request.POST.copy()
+                data["version"] = str(exc.current.version)
+                form = CustomerForm(data, instance=exc.current, user=request.user)
+            else:
+                messages.success(request, _("已保存客户 %(name)s 的资料") % {"name": saved.name})
+                return redirect(saved)
+    else:
+        form = CustomerForm(instance=customer, user=request.user)
+    return render(request, "customers/form.html", {
+        "form": form, "customer": customer, "conflict": conflict, "changes": changes,
+        "duplicate": form.duplicate_of, "duplicate_visible": _visible_duplicate(form, request.user),
+    }, status=409 if conflict else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_delete(request: HttpRequest, code: str) -> HttpResponse:
+    if not request.user.can_manage:
+        raise PermissionDenied(_("只有管理员和经理可以删除客户"))
+    customer = customer_or_404(request, code)
+    if request.method == "POST":
+        name, code = customer.name, customer.code
+        customer.delete()
+        messages.success(request, _("已删除客户 %(name)s（%(code)s）") % {"name": name, "code": code})
+        return redirect("customers:list")
+    return render(request, "customers/delete.html", {
+        "customer": customer,
+        "counts": {
+            _("消费记录"): customer.orders.count(),
+            _("沟通记录"): customer.communications.count(),
+            _("跟进任务"): customer.follow_ups.count(),
+            _("客户反馈"): customer.feedback.count(),
+        },
+    })

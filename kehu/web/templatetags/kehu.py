@@ -1,0 +1,72 @@
+"""Template helpers for the web app: money, query strings, and the sections of the customer page.
+
+The customer page lives in `customers`, which may not import `sales` or `engagement` (imports flow
+one way). Each of those apps renders its own section; `{% customer_section %}` (here, in the top
+layer) stitches them into the page at render time.
+"""
+
+from decimal import Decimal
+
+from django import template
+from django.http import QueryDict
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def yuan(value) -> str:
+    """Decimal('1234.5') → '¥1,234.50'; None → '—'."""
+    if value in (None, ""):
+        return "—"
+    return f"¥{Decimal(value):,.2f}"
+
+
+@register.filter
+def minutes(delta) -> int:
+    """A timedelta in whole minutes (at least 1)."""
+    return max(1, round(delta.total_seconds() / 60))
+
+
+@register.simple_tag
+def query(params: QueryDict, **changes) -> str:
+    """The current query string with some keys replaced or removed (value '' removes)."""
+    q = params.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            q.pop(key, None)
+        else:
+            q[key] = value
+    encoded = q.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag
+def stars(score) -> str:
+    if not score:
+        return ""
+    score = round(float(score))
+    return format_html('<span class="stars" title="{} / 5">{}<span class="stars-off">{}</span></span>',
+                       score, "★" * score, "★" * (5 - score))
+
+
+def _sections() -> dict:
+    from kehu.engagement import views as engagement
+    from kehu.sales import views as sales
+
+    return {
+        "orders": (sales.orders_context, "sales/_orders.html"),
+        "preferences": (engagement.preferences_context, "engagement/_preferences.html"),
+        "communications": (engagement.communications_context, "engagement/_communications.html"),
+        "follow_ups": (engagement.follow_ups_context, "engagement/_follow_ups.html"),
+        "feedback": (engagement.feedback_context, "engagement/_feedback.html"),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def customer_section(context, name: str, customer) -> str:
+    """Render one section of the customer page, as the owning app would after a POST."""
+    builder, template_name = _sections()[name]
+    request = context["request"]
+    return render_to_string(template_name, builder(request, customer), request=request)
