@@ -1,0 +1,738 @@
+"""Churn and value forecast (流失预警与客户价值): BG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
+
+Every model works on plain arrays of the customer-base summary (see ``clv_data.build_summary``):
+
+- ``x``: repeat purchases (distinct purchase days minus one),
+- ``t_x``: time from the first to the last purchase,
+- ``T``: time from the first purchase to the end of the observation period,
+- ``monetary``: mean value of the repeat purchases,
+
+with times in a stated unit (``"days"`` or ``"weeks"``). Parameters are estimated with
+``scipy.optimize.minimize`` over log-parameters; the log-likelihoods are vectorised and identical
+summary rows are collapsed into weighted rows first, so a million customers fit in seconds.
+
+A fit returns a small frozen dataclass (``BGNBDFit``, ``ParetoNBDFit``, ``GammaGammaFit``) or, when
+the data cannot support a fit (too few customers or repeat buyers, invalid rows, an optimiser that
+does not converge), a ``ModelNotFitted`` whose reason is given in Chinese and English. Nothing here
+raises on bad data or returns NaN silently.
+
+References: Fader, Hardie & Lee (2005) "Counting your customers the easy way: an alternative to the
+Pareto/NBD model"; Schmittlein, Morrison & Colombo (1987) "Counting your customers: who are they and
+what will they do next?"; Fader, Hardie & Lee (2005) "RFM and CLV: using iso-value curves for
+customer base analysis"; Fader & Hardie (2013) "The Gamma-Gamma model of monetary value".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import narwhals.stable.v2 as nw
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, special
+
+from kehu.segments.engine.clv_data import TimeUnit, unit_days
+
+Array = NDArray[np.float64]
+
+MIN_CUSTOMERS = 50
+MIN_REPEAT_BUYERS = 20
+DAYS_PER_MONTH = 365.0 / 12.0
+DEFAULT_HORIZONS_DAYS = (30, 90, 365)
+DEFAULT_MONTHLY_DISCOUNT = 0.01
+
+_LOG_BOUND = 15.0  # parameters are kept within e^±15 (3e-7 … 3.3e6) during the search
+_GRADIENT_TOLERANCE = 1e-5  # on the mean log-likelihood per customer, w.r.t. log-parameters
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ModelNotFitted:
+    """Why a model could not be fitted; ``reason`` is Chinese, ``reason_en`` English."""
+
+    model: str
+    code: Literal["too_few_customers", "too_few_repeat_buyers", "invalid_input", "not_converged", "unusable"]
+    reason: str
+    reason_en: str
+    n_customers: int = 0
+    n_repeat_buyers: int = 0
+
+    ok: ClassVar[bool] = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        return [
+            _row("model", "模型", "Model", self.model),
+            _row("status", "状态", "Status", "未拟合"),
+            _row("reason", "原因", "Reason", self.reason),
+            _row("reason_en", "原因（英文）", "Reason (English)", self.reason_en),
+            _row("n_customers", "客户数", "Customers", self.n_customers),
+            _row("n_repeat_buyers", "重复购买客户数", "Repeat buyers", self.n_repeat_buyers),
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Fit:
+    log_likelihood: float
+    time_unit: TimeUnit
+    n_customers: int = 0
+    n_repeat_buyers: int = 0
+
+    ok: ClassVar[bool] = True
+    model: ClassVar[str] = ""
+    _labels: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    @property
+    def params(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self._labels}
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        rows = [_row("model", "模型", "Model", self.model), _row("status", "状态", "Status", "已拟合")]
+        rows += [_row(name, zh, en, getattr(self, name)) for name, (zh, en) in self._labels.items()]
+        rows += [
+            _row("log_likelihood", "对数似然", "Log-likelihood", self.log_likelihood),
+            _row("time_unit", "时间单位", "Time unit", {"days": "天", "weeks": "周"}[self.time_unit]),
+            _row("n_customers", "客户数", "Customers", self.n_customers),
+            _row("n_repeat_buyers", "重复购买客户数", "Repeat buyers", self.n_repeat_buyers),
+        ]
+        return rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class _PurchaseFit(_Fit):
+    """What BG/NBD and Pareto/NBD fits share: P(alive) and expected purchases."""
+
+    def p_alive(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        """Probability that a customer with history (x, t_x, T) is still active at T."""
+        x, t_x, T = _arrays(x, t_x, T)
+        return special.expit(-self._log_odds_inactive(x, t_x, T))
+
+    def expected_purchases(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        """E[X(T, T + t) | x, t_x, T]: expected purchases in the next ``t`` time units."""
+        x, t_x, T = _arrays(x, t_x, T)
+        return self.p_alive(x, t_x, T) * self.expected_purchases_if_alive(t, x, t_x, T)
+
+    def expected_purchases_new(self, t: float | ArrayLike) -> Array:
+        """E[X(t)]: expected purchases of a new customer in their first ``t`` time units."""
+        t = np.asarray(t, dtype=float)
+        zero = np.zeros_like(t)
+        return self.expected_purchases_if_alive(t, zero, zero, zero)
+
+    def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        raise NotImplementedError
+
+    def _log_odds_inactive(self, x: Array, t_x: Array, T: Array) -> Array:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class BGNBDFit(_PurchaseFit):
+    """BG/NBD (Fader, Hardie & Lee 2005): purchase rate λ ~ Gamma(r, α), drop-out probability p ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+    model: ClassVar[str] = "BG/NBD"
+    _labels: ClassVar[dict[str, tuple[str, str]]] = {
+        "r": ("购买率形状参数 r", "Purchase-rate shape r"),
+        "alpha": ("购买率尺度参数 α", "Purchase-rate scale α"),
+        "a": ("流失概率参数 a", "Drop-out parameter a"),
+        "b": ("流失概率参数 b", "Drop-out parameter b"),
+    }
+
+    def _log_odds_inactive(self, x: Array, t_x: Array, T: Array) -> Array:
+        return _bgnbd_log_odds_inactive(self.r, self.alpha, self.a, self.b, x, t_x, T)
+
+    def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        x, t_x, T = _arrays(x, t_x, T)
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        if abs(a - 1.0) < 1e-7:  # the closed form divides by a − 1; its limit at a = 1 is continuous
+            a = 1.0 + math.copysign(1e-7, a - 1.0)
+        t = np.asarray(t, dtype=float)
+        # (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; t/(α+T+t))], with the
+        # 2F1 turned by Euler's transformation into (1−z)^(a−1−r−x) 2F1(a+b−1−r, a−1; a+b+x−1; z):
+        # the same value, without the huge factors that large x would give.
+        z = t / (alpha + T + t)
+        c = a + b + x - 1.0
+        term = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        return c / (a - 1.0) * (1.0 - term)
+
+    def log_likelihood_of(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> float:
+        """The log-likelihood of these parameters on a summary (for checks and model comparison)."""
+        x, t_x, T = _arrays(x, t_x, T)
+        params = np.log([self.r, self.alpha, self.a, self.b])
+        return float(_bgnbd_ll(params, x, t_x, T, np.ones_like(x), gradient=False)[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParetoNBDFit(_PurchaseFit):
+    """Pareto/NBD (Schmittlein et al. 1987): purchase rate λ ~ Gamma(r, α), drop-out rate μ ~ Gamma(s, β)."""
+
+    r: float
+    alpha: float
+    s: float
+    beta: float
+
+    model: ClassVar[str] = "Pareto/NBD"
+    _labels: ClassVar[dict[str, tuple[str, str]]] = {
+        "r": ("购买率形状参数 r", "Purchase-rate shape r"),
+        "alpha": ("购买率尺度参数 α", "Purchase-rate scale α"),
+        "s": ("流失率形状参数 s", "Drop-out-rate shape s"),
+        "beta": ("流失率尺度参数 β", "Drop-out-rate scale β"),
+    }
+
+    def _log_odds_inactive(self, x: Array, t_x: Array, T: Array) -> Array:
+        r, alpha, s, beta = self.r, self.alpha, self.s, self.beta
+        log_a0 = _pareto_log_a0(r, alpha, s, beta, x, t_x, T)
+        return np.log(s / (r + s + x)) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
+
+    def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        x, t_x, T = _arrays(x, t_x, T)
+        r, alpha, s, beta = self.r, self.alpha, self.s, self.beta
+        t = np.asarray(t, dtype=float)
+        # (r+x)(β+T)/(α+T) · [1 − ((β+T)/(β+T+t))^(s−1)] / (s−1), which tends to a log as s → 1
+        log_growth = np.log1p(t / (beta + T))
+        horizon = log_growth if abs(s - 1.0) < 1e-9 else -np.expm1(-(s - 1.0) * log_growth) / (s - 1.0)
+        return (r + x) * (beta + T) / (alpha + T) * horizon
+
+    def log_likelihood_of(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> float:
+        x, t_x, T = _arrays(x, t_x, T)
+        params = np.log([self.r, self.alpha, self.s, self.beta])
+        return float(_pareto_ll(params, x, t_x, T, np.ones_like(x)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GammaGammaFit(_Fit):
+    """Gamma-Gamma spend model (Fader, Hardie & Lee 2005): transaction value ~ Gamma(p, ν), ν ~ Gamma(q, γ)."""
+
+    p: float
+    q: float
+    gamma: float
+
+    model: ClassVar[str] = "Gamma-Gamma"
+    _labels: ClassVar[dict[str, tuple[str, str]]] = {
+        "p": ("消费金额形状参数 p", "Spend shape p"),
+        "q": ("消费金额参数 q", "Spend parameter q"),
+        "gamma": ("消费金额参数 γ", "Spend parameter γ"),
+    }
+
+    @property
+    def mean_spend(self) -> float:
+        """The population mean transaction value, p·γ / (q − 1)."""
+        return self.p * self.gamma / (self.q - 1.0)
+
+    def expected_spend(self, x: ArrayLike, monetary: ArrayLike) -> Array:
+        """E[Z | x, m]: a customer's expected transaction value, shrunk from their mean towards the population's.
+
+        For x = 0 this is the population mean; negative means count as 0.
+        """
+        x = np.asarray(x, dtype=float)
+        m = np.clip(np.nan_to_num(np.asarray(monetary, dtype=float)), 0.0, None)
+        px = self.p * x
+        return (self.p * self.gamma + px * m) / (px + self.q - 1.0)
+
+    def log_likelihood_of(self, x: ArrayLike, monetary: ArrayLike) -> float:
+        x, m = np.asarray(x, dtype=float), np.asarray(monetary, dtype=float)
+        params = np.log([self.p, self.q, self.gamma])
+        return float(_gamma_gamma_ll(params, x, m, np.ones_like(x), gradient=False)[0])
+
+
+PurchaseFit = BGNBDFit | ParetoNBDFit
+SpendFit = GammaGammaFit
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting
+
+
+def fit_bgnbd(
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    time_unit: TimeUnit,
+    min_customers: int = MIN_CUSTOMERS,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+) -> BGNBDFit | ModelNotFitted:
+    """Fit the BG/NBD model by maximum likelihood; see the module docstring for the inputs."""
+    checked = _check_purchase_data("BG/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
+    if isinstance(checked, ModelNotFitted):
+        return checked
+    x, t_x, T = checked
+    (ux, ut_x, uT), weights, _ = _unique_rows(x, t_x, T)
+    n = float(weights.sum())
+
+    def objective(log_params: Array) -> tuple[float, Array]:
+        ll, grad = _bgnbd_ll(log_params, ux, ut_x, uT, weights, gradient=True)
+        return -ll / n, -grad / n
+
+    r0, alpha0 = _rate_start(x, T)
+    outcome = _maximise("BG/NBD", objective, [r0, alpha0, 1.0, 3.0], x, jac=True)
+    if isinstance(outcome, ModelNotFitted):
+        return outcome
+    (r, alpha, a, b), mean_ll = outcome
+    return BGNBDFit(
+        r=r, alpha=alpha, a=a, b=b, log_likelihood=mean_ll * n, time_unit=time_unit,
+        n_customers=x.size, n_repeat_buyers=int((x > 0).sum()),
+    )
+
+
+def fit_pareto_nbd(
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    time_unit: TimeUnit,
+    min_customers: int = MIN_CUSTOMERS,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+) -> ParetoNBDFit | ModelNotFitted:
+    """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD)."""
+    checked = _check_purchase_data("Pareto/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
+    if isinstance(checked, ModelNotFitted):
+        return checked
+    x, t_x, T = checked
+    (ux, ut_x, uT), weights, _ = _unique_rows(x, t_x, T)
+    n = float(weights.sum())
+
+    def objective(log_params: Array) -> float:
+        return -_pareto_ll(log_params, ux, ut_x, uT, weights) / n
+
+    r0, alpha0 = _rate_start(x, T)
+    outcome = _maximise("Pareto/NBD", objective, [r0, alpha0, 1.0, float(T.mean()) + 1.0], x, jac=False)
+    if isinstance(outcome, ModelNotFitted):
+        return outcome
+    (r, alpha, s, beta), mean_ll = outcome
+    return ParetoNBDFit(
+        r=r, alpha=alpha, s=s, beta=beta, log_likelihood=mean_ll * n, time_unit=time_unit,
+        n_customers=x.size, n_repeat_buyers=int((x > 0).sum()),
+    )
+
+
+def fit_gamma_gamma(
+    x: ArrayLike,
+    monetary: ArrayLike,
+    *,
+    time_unit: TimeUnit = "days",
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+) -> GammaGammaFit | ModelNotFitted:
+    """Fit the Gamma-Gamma spend model on the repeat buyers (x > 0 and a positive mean repeat value).
+
+    Customers without a repeat purchase carry no information about spend and are left out, as are
+    repeat buyers whose mean repeat value is not positive (free items, refunds). ``time_unit`` is
+    only recorded; the spend model has no time in it.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    m = np.asarray(monetary, dtype=float).ravel()
+    if x.shape != m.shape:
+        raise ValueError(f"x and monetary differ in length: {x.size} vs {m.size}")
+    n_customers = x.size
+    usable = np.isfinite(x) & np.isfinite(m) & (x > 0) & (m > 0)
+    x, m = x[usable], m[usable]
+    if x.size < max(min_repeat_buyers, 3):
+        return _too_few_repeat_buyers("Gamma-Gamma", max(min_repeat_buyers, 3), n_customers, x.size)
+    (ux, um), weights, _ = _unique_rows(x, m)
+    n = float(weights.sum())
+
+    def objective(log_params: Array) -> tuple[float, Array]:
+        ll, grad = _gamma_gamma_ll(log_params, ux, um, weights, gradient=True)
+        return -ll / n, -grad / n
+
+    outcome = _maximise("Gamma-Gamma", objective, [1.0, 2.0, float(m.mean())], x, jac=True)
+    if isinstance(outcome, ModelNotFitted):
+        return outcome
+    (p, q, gamma), mean_ll = outcome
+    if q <= 1.0:
+        return ModelNotFitted(
+            "Gamma-Gamma", "unusable",
+            f"消费金额模型的参数 q = {q:.3g} ≤ 1，平均消费额的期望不存在，无法用于预测",
+            f"The spend model's q = {q:.3g} ≤ 1, so expected spend is undefined and cannot be forecast",
+            n_customers, x.size,
+        )
+    return GammaGammaFit(
+        p=p, q=q, gamma=gamma, log_likelihood=mean_ll * n, time_unit=time_unit,
+        n_customers=n_customers, n_repeat_buyers=x.size,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Value
+
+
+def customer_value(
+    purchases: PurchaseFit,
+    spend: SpendFit,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    monetary: ArrayLike,
+    *,
+    months: int = 12,
+    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
+    if_alive: bool = False,
+) -> Array:
+    """Discounted value over the next ``months`` months (CLV).
+
+    Σ_{k=1..months} (E[X(k months)] − E[X(k−1 months)]) × E[spend] / (1 + monthly_discount)^k, with a
+    month of 365/12 days. With ``if_alive=True``, the value the customer brings if still active
+    (the same sum with purchases conditional on being alive).
+    """
+    x, t_x, T = _arrays(x, t_x, T)
+    month = DAYS_PER_MONTH / unit_days(purchases.time_unit)
+    expected = purchases.expected_purchases_if_alive if if_alive else purchases.expected_purchases
+    cumulative = [np.zeros_like(x)] + [expected(k * month, x, t_x, T) for k in range(1, months + 1)]
+    discounted = sum(
+        (cumulative[k] - cumulative[k - 1]) / (1.0 + monthly_discount) ** k for k in range(1, months + 1)
+    )
+    return np.asarray(discounted, dtype=float) * spend.expected_spend(x, monetary)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Per-customer forecast and the fits behind it.
+
+    ``table`` is a frame of the summary's kind with one row per customer: the customer column,
+    ``p_alive``, ``expected_purchases_<n>d`` for each horizon, ``expected_spend``, ``clv`` (the
+    discounted value over ``months`` months) and ``value_at_stake`` = (1 − P(alive)) × the value
+    over the same months if the customer is still active — what is lost if they have in fact gone,
+    which orders the risk list. A column whose model could not be fitted is null throughout; the
+    model's ``ModelNotFitted`` says why.
+    """
+
+    purchases: BGNBDFit | ParetoNBDFit | ModelNotFitted
+    spend: GammaGammaFit | ModelNotFitted
+    table: Any
+    months: int
+    monthly_discount: float
+    horizons_days: tuple[int, ...] = field(default=DEFAULT_HORIZONS_DAYS)
+
+    @property
+    def ok(self) -> bool:
+        return self.purchases.ok and self.spend.ok
+
+    def risk_list(self, limit: int | None = None) -> Any:
+        """Customers ordered by value at stake, highest first (nulls last)."""
+        frame = nw.from_native(self.table, eager_only=True)
+        ordered = frame.sort("value_at_stake", descending=True, nulls_last=True)
+        return (ordered.head(limit) if limit is not None else ordered).to_native()
+
+
+def forecast(
+    summary: Any,
+    *,
+    time_unit: TimeUnit,
+    model: Literal["bgnbd", "pareto_nbd"] = "bgnbd",
+    customer_col: str = "customer_id",
+    horizons_days: Sequence[int] = DEFAULT_HORIZONS_DAYS,
+    months: int = 12,
+    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
+    min_customers: int = MIN_CUSTOMERS,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+) -> Forecast:
+    """Fit the purchase model and the spend model on a summary frame and forecast every customer.
+
+    ``summary`` is an eager frame (Polars, or anything Narwhals reads) with the columns that
+    ``build_summary`` gives: the customer column, ``frequency``, ``recency``, ``T`` and
+    ``monetary_value``, in ``time_unit``.
+    """
+    frame = nw.from_native(summary, eager_only=True)
+    x = frame["frequency"].to_numpy().astype(float)
+    t_x = frame["recency"].to_numpy().astype(float)
+    T = frame["T"].to_numpy().astype(float)
+    m = frame["monetary_value"].to_numpy().astype(float)
+    fit = fit_pareto_nbd if model == "pareto_nbd" else fit_bgnbd
+    purchases = fit(x, t_x, T, time_unit=time_unit, min_customers=min_customers, min_repeat_buyers=min_repeat_buyers)
+    spend = fit_gamma_gamma(x, m, time_unit=time_unit, min_repeat_buyers=min_repeat_buyers)
+
+    horizons = tuple(int(h) for h in horizons_days)
+    names = ["p_alive", *(f"expected_purchases_{h}d" for h in horizons), "expected_spend", "clv", "value_at_stake"]
+    columns: dict[str, Array] = {}
+    if spend.ok:
+        columns["expected_spend"] = spend.expected_spend(x, m)
+        if not np.all(np.isfinite(columns["expected_spend"])):
+            spend, columns = _unusable(spend, "GammaGammaFit"), {}
+    if purchases.ok and len(x):
+        predicted = _purchase_columns(purchases, x, t_x, T, horizons, months, monthly_discount)
+        if all(np.all(np.isfinite(v)) for v in predicted.values()):
+            p_alive, value_if_alive = predicted.pop("p_alive"), predicted.pop("value_if_alive")
+            columns |= {"p_alive": p_alive, **predicted}
+            if spend.ok:
+                value_if_alive = value_if_alive * columns["expected_spend"]
+                columns["clv"] = p_alive * value_if_alive
+                columns["value_at_stake"] = (1.0 - p_alive) * value_if_alive
+        else:
+            purchases = _unusable(purchases, type(purchases).__name__)
+
+    native = nw.get_native_namespace(frame)
+    data: dict[str, Any] = {customer_col: frame[customer_col].to_numpy()}
+    for name in names:
+        data[name] = columns[name] if name in columns else [None] * len(frame)
+    schema = {customer_col: frame.schema[customer_col]} | {name: nw.Float64() for name in names}
+    table = nw.from_dict(data, schema=schema, backend=native).to_native()
+    return Forecast(purchases, spend, table, months, monthly_discount, horizons)
+
+
+def _purchase_columns(
+    purchases: PurchaseFit, x: Array, t_x: Array, T: Array, horizons: tuple[int, ...], months: int, discount: float
+) -> dict[str, Array]:
+    """P(alive), expected purchases per horizon and the discounted purchases over ``months`` if alive."""
+    # identical histories get identical forecasts: compute each once
+    (ux, ut_x, uT), _, inverse = _unique_rows(x, t_x, T)
+    p_alive = purchases.p_alive(ux, ut_x, uT)
+    columns = {"p_alive": p_alive[inverse]}
+    for h in horizons:
+        t = h / unit_days(purchases.time_unit)
+        expected = p_alive * purchases.expected_purchases_if_alive(t, ux, ut_x, uT)
+        columns[f"expected_purchases_{h}d"] = expected[inverse]
+    month = DAYS_PER_MONTH / unit_days(purchases.time_unit)
+    previous = np.zeros_like(ux)
+    discounted = np.zeros_like(ux)
+    for k in range(1, months + 1):
+        current = purchases.expected_purchases_if_alive(k * month, ux, ut_x, uT)
+        discounted += (current - previous) / (1.0 + discount) ** k
+        previous = current
+    columns["value_if_alive"] = discounted[inverse]
+    return columns
+
+
+def _unusable(fit: _Fit, name: str) -> ModelNotFitted:
+    return ModelNotFitted(
+        fit.model, "unusable",
+        f"{fit.model} 模型的预测出现无效数值（参数 {fit.params}），无法用于预测",
+        f"The {fit.model} model gives non-finite forecasts ({name} {fit.params}); it cannot be used",
+        fit.n_customers, fit.n_repeat_buyers,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-likelihoods (vectorised, weighted, over log-parameters)
+
+
+def _bgnbd_log_odds_inactive(r: float, alpha: float, a: float, b: float, x: Array, t_x: Array, T: Array) -> Array:
+    """log of P(inactive)/P(alive): log(a/(b+x−1)) + (r+x)·log((α+T)/(α+t_x)) for x > 0, −∞ for x = 0."""
+    repeat = x > 0
+    b_x = np.where(repeat, b + x - 1.0, 1.0)
+    odds = np.log(a) - np.log(b_x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    return np.where(repeat, odds, -np.inf)
+
+
+def _bgnbd_ll(
+    log_params: Array, x: Array, t_x: Array, T: Array, weights: Array, *, gradient: bool
+) -> tuple[float, Array]:
+    """Σ w·LL_i and its gradient w.r.t. log(r, α, a, b) (Fader, Hardie & Lee 2005, eq. 6).
+
+    LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + ln B(a, b+x) − ln B(a, b) − (r+x) ln(α+T) + ln(1 + δ_{x>0} e^D)
+    where D = ln(a/(b+x−1)) + (r+x) ln((α+T)/(α+t_x)) is the log-odds of having dropped out.
+    """
+    r, alpha, a, b = np.exp(log_params)
+    repeat = x > 0
+    ln_alpha_T = np.log(alpha + T)
+    ln_alpha_tx = np.log(alpha + t_x)
+    b_x1 = np.where(repeat, b + x - 1.0, 1.0)
+    log_odds = np.where(repeat, np.log(a) - np.log(b_x1) + (r + x) * (ln_alpha_T - ln_alpha_tx), -np.inf)
+    gl = special.gammaln
+    ll = (
+        gl(r + x) - gl(r) + r * np.log(alpha)
+        + gl(b + x) - gl(b) + gl(a + b) - gl(a + b + x)
+        - (r + x) * ln_alpha_T
+        + np.logaddexp(0.0, log_odds)
+    )
+    total = float(weights @ ll)
+    if not gradient:
+        return total, np.empty(0)
+    dg = special.digamma
+    q = special.expit(log_odds)  # P(inactive); 0 for x = 0
+    psi_ab, psi_abx = dg(a + b), dg(a + b + x)
+    d_r = dg(r + x) - dg(r) + np.log(alpha) - ln_alpha_T + q * (ln_alpha_T - ln_alpha_tx)
+    d_alpha = r / alpha - (r + x) / (alpha + T) + q * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + t_x))
+    d_a = psi_ab - psi_abx + q / a
+    d_b = dg(b + x) - dg(b) + psi_ab - psi_abx - q / b_x1
+    grad = np.array([weights @ d_r * r, weights @ d_alpha * alpha, weights @ d_a * a, weights @ d_b * b])
+    return total, grad
+
+
+def _log_hyp2f1_pareto(rsx: Array, t: Array, z: Array) -> Array:
+    """log 2F1(r+s+x, t; r+s+x+1; z) for 0 ≤ z < 1, stable for large t.
+
+    For t > 1 the series grows like (1−z)^(1−t); Euler's transformation
+    2F1(a, b; c; z) = (1−z)^(c−a−b) 2F1(c−a, c−b; c; z) pulls that factor out into logs.
+    """
+    euler = t > 1.0
+    direct = special.hyp2f1(rsx, t, rsx + 1.0, np.where(euler, 0.0, z))
+    turned = special.hyp2f1(1.0, rsx + 1.0 - t, rsx + 1.0, np.where(euler, z, 0.0))
+    return np.where(euler, (1.0 - t) * np.log1p(-z) + np.log(turned), np.log(direct))
+
+
+def _pareto_log_a0(r: float, alpha: float, s: float, beta: float, x: Array, t_x: Array, T: Array) -> Array:
+    """log A_0 of the Pareto/NBD likelihood (Fader & Hardie's note on the Pareto/NBD, eq. 11).
+
+    A_0 = 2F1(r+s+x, t; r+s+x+1; |α−β|/(M+t_x)) / (M+t_x)^(r+s+x) − (the same at T), with M = max(α, β)
+    and t = s+1 when α ≥ β, t = r+x when α < β. The difference is taken in logs; A_0 = 0 when t_x = T.
+    """
+    rsx = r + s + x
+    if alpha >= beta:
+        big, t = alpha, np.full_like(x, s + 1.0)
+    else:
+        big, t = beta, r + x
+    gap = abs(alpha - beta)
+    at_tx = _log_hyp2f1_pareto(rsx, t, gap / (big + t_x)) - rsx * np.log(big + t_x)
+    at_T = _log_hyp2f1_pareto(rsx, t, gap / (big + T)) - rsx * np.log(big + T)
+    with np.errstate(divide="ignore"):
+        return at_tx + np.log(-np.expm1(np.minimum(at_T - at_tx, 0.0)))
+
+
+def _pareto_ll(log_params: Array, x: Array, t_x: Array, T: Array, weights: Array) -> float:
+    """Σ w·LL_i of the Pareto/NBD (the formulation in Fader & Hardie's note, as used by lifetimes/btyd).
+
+    LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + s ln β
+           + ln[ (α+T)^−(r+x) (β+T)^−s + s/(r+s+x) · A_0 ]
+    """
+    r, alpha, s, beta = np.exp(log_params)
+    log_a0 = _pareto_log_a0(r, alpha, s, beta, x, t_x, T)
+    alive_part = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    ll = (
+        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        + np.logaddexp(alive_part, np.log(s / (r + s + x)) + log_a0)
+    )
+    return float(weights @ ll)
+
+
+def _gamma_gamma_ll(log_params: Array, x: Array, m: Array, weights: Array, *, gradient: bool) -> tuple[float, Array]:
+    """Σ w·LL_i of the Gamma-Gamma model of the mean repeat value m over x transactions, and its gradient.
+
+    LL_i = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln γ + (px−1) ln m + px ln x − (px+q) ln(γ+mx)
+    """
+    p, q, gamma = np.exp(log_params)
+    px = p * x
+    ln_m, ln_x, ln_gmx = np.log(m), np.log(x), np.log(gamma + m * x)
+    gl = special.gammaln
+    ll = gl(px + q) - gl(px) - gl(q) + q * np.log(gamma) + (px - 1.0) * ln_m + px * ln_x - (px + q) * ln_gmx
+    total = float(weights @ ll)
+    if not gradient:
+        return total, np.empty(0)
+    dg = special.digamma
+    psi_pxq = dg(px + q)
+    d_p = x * (psi_pxq - dg(px) + ln_m + ln_x - ln_gmx)
+    d_q = psi_pxq - dg(q) + np.log(gamma) - ln_gmx
+    d_gamma = q / gamma - (px + q) / (gamma + m * x)
+    return total, np.array([weights @ d_p * p, weights @ d_q * q, weights @ d_gamma * gamma])
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _row(key: str, zh: str, en: str, value: Any) -> dict[str, Any]:
+    return {"key": key, "label": zh, "label_en": en, "value": value}
+
+
+def _arrays(*columns: ArrayLike) -> tuple[Array, ...]:
+    arrays = np.broadcast_arrays(*(np.asarray(c, dtype=float) for c in columns))
+    return tuple(np.asarray(a, dtype=float) for a in arrays)
+
+
+def _unique_rows(*columns: Array) -> tuple[tuple[Array, ...], Array, NDArray[np.intp]]:
+    """Collapse identical rows: (unique columns, how many of each, index of each input row's unique row)."""
+    n = columns[0].size
+    if n == 0:
+        return tuple(c[:0] for c in columns), np.zeros(0), np.zeros(0, dtype=np.intp)
+    order = np.lexsort(columns[::-1])
+    changed = np.zeros(n, dtype=bool)
+    changed[0] = True
+    for c in columns:
+        sorted_c = c[order]
+        changed[1:] |= sorted_c[1:] != sorted_c[:-1]
+    starts = np.flatnonzero(changed)
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(changed) - 1
+    counts = np.diff(np.append(starts, n)).astype(float)
+    return tuple(c[order[starts]] for c in columns), counts, inverse
+
+
+def _rate_start(x: Array, T: Array) -> tuple[float, float]:
+    """Starting values for (r, α): r = 1 and α matching the observed repeat rate."""
+    rate = max(float(x.sum()) / max(float(T.sum()), 1e-9), 1e-6)
+    return 1.0, min(max(1.0 / rate, 1e-3), 1e5)
+
+
+def _check_purchase_data(
+    model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, time_unit: str, min_customers: int, min_repeat: int
+) -> tuple[Array, Array, Array] | ModelNotFitted:
+    unit_days(time_unit)  # raises on an unknown unit: a programming error, not a data problem
+    x, t_x, T = (np.asarray(c, dtype=float).ravel() for c in (x, t_x, T))
+    if not (x.size == t_x.size == T.size):
+        raise ValueError(f"x, t_x and T differ in length: {x.size}, {t_x.size}, {T.size}")
+    n, n_repeat = x.size, int(np.sum(x > 0))
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (x >= 0) & (t_x >= 0) & (t_x <= T + 1e-9)
+        valid &= (x == 0) | (t_x > 0)
+    if not valid.all():
+        bad = int((~valid).sum())
+        return ModelNotFitted(
+            model, "invalid_input",
+            f"有 {bad} 位客户的数据无效（缺失、为负，或最近一次购买晚于观察期末），无法拟合模型",
+            f"{bad} customers have invalid data (missing, negative, or a last purchase after the end of the period)",
+            n, n_repeat,
+        )
+    if n < min_customers:
+        return ModelNotFitted(
+            model, "too_few_customers",
+            f"客户少于 {min_customers} 位（现有 {n} 位），无法可靠拟合模型",
+            f"Fewer than {min_customers} customers ({n}); the model cannot be fitted reliably",
+            n, n_repeat,
+        )
+    if n_repeat < max(min_repeat, 1):
+        return _too_few_repeat_buyers(model, max(min_repeat, 1), n, n_repeat)
+    return x, t_x, T
+
+
+def _too_few_repeat_buyers(model: str, minimum: int, n: int, n_repeat: int) -> ModelNotFitted:
+    return ModelNotFitted(
+        model, "too_few_repeat_buyers",
+        f"重复购买的客户少于 {minimum} 位（现有 {n_repeat} 位），无法可靠拟合模型",
+        f"Fewer than {minimum} repeat buyers ({n_repeat}); the model cannot be fitted reliably",
+        n, n_repeat,
+    )
+
+
+def _maximise(
+    model: str, objective: Callable[[Array], Any], start: Sequence[float], x: Array, *, jac: bool
+) -> tuple[list[float], float] | ModelNotFitted:
+    """Minimise the mean negative log-likelihood over log-parameters; return (parameters, mean LL)."""
+    x0 = np.log(np.asarray(start, dtype=float))
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
+    options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
+    failure = "?"
+    with np.errstate(all="ignore"):
+        try:
+            result = optimize.minimize(objective, x0, jac=jac, method="L-BFGS-B", bounds=bounds, options=options)
+            if not jac:
+                # polish with a central-difference gradient, which the forward differences cannot resolve
+                result = optimize.minimize(
+                    objective, result.x, jac="3-point", method="L-BFGS-B", bounds=bounds, options=options
+                )
+            gradient = result.jac if jac else optimize.approx_fprime(result.x, objective, 1e-6)
+        except (ValueError, FloatingPointError, ArithmeticError) as error:
+            result, gradient, failure = None, None, str(error)
+    if result is not None:
+        interior = np.abs(result.x) < _LOG_BOUND - 1e-6
+        small = np.all(np.abs(np.where(interior, gradient, 0.0)) < _GRADIENT_TOLERANCE)
+        if np.isfinite(result.fun) and np.all(np.isfinite(result.x)) and (result.success or small) and small:
+            return [float(v) for v in np.exp(result.x)], float(-result.fun)
+        failure = str(result.message)
+    n, n_repeat = x.size, int(np.sum(x > 0))
+    return ModelNotFitted(
+        model, "not_converged",
+        f"{model} 模型的优化未收敛（{failure}），无法可靠拟合模型",
+        f"The {model} optimiser did not converge ({failure}); the model cannot be fitted reliably",
+        n, n_repeat,
+    )
