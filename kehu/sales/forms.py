@@ -21,9 +21,31 @@ class OrderForm(forms.ModelForm):
 
     def clean_ordered_at(self):
         value = self.cleaned_data["ordered_at"]
-        if msg := not_in_future(value, "消费时间"):
+        if msg := order_time_problem(value):
             raise forms.ValidationError(msg)
         return value
+
+
+def order_time_problem(value) -> str | None:
+    """The one rule on when an order may have happened (a Chinese message, or None)."""
+    return not_in_future(value, "消费时间")
+
+
+def clean_order_values(values: dict) -> tuple[dict, dict[str, str]]:
+    """OrderForm's fields and rules without building a form per row (bulk import).
+
+    Returns the cleaned values and {field: Chinese message} for those that fail.
+    """
+    cleaned, errors = {}, {}
+    for name, value in values.items():
+        try:
+            cleaned[name] = OrderForm.base_fields[name].clean(value)
+        except forms.ValidationError as exc:
+            errors[name] = exc.messages[0]
+    if cleaned.get("ordered_at") and (msg := order_time_problem(cleaned["ordered_at"])):
+        errors["ordered_at"] = msg
+        del cleaned["ordered_at"]
+    return cleaned, errors
 
 
 class OrderLineForm(forms.ModelForm):
