@@ -1,0 +1,908 @@
+"""Importing spreadsheets: every row validated the way the edit pages validate, nothing valid lost.
+
+    result = import_file("客户.xlsx", user=alice, on_duplicate="update", dry_run=True)
+    result.counts["customers"].new, result.problems
+
+Customers go through CustomerForm one row at a time (new ones are written in bulk); purchases use
+OrderForm's own fields and rules without a form per row and are written with bulk_create. Everything
+runs in one transaction: a dry run rolls it back, so its counts are exactly what a real run would do.
+What an import created or changed is recorded (ImportChange) so `revert_batch` can undo it.
+"""
+
+import contextlib
+import datetime
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone, translation
+
+from kehu.customers.forms import CustomerForm
+from kehu.customers.models import Customer, Tag, next_customer_codes
+from kehu.customers.services import save_customer_form
+from kehu.engagement.forms import CommunicationForm, FeedbackForm
+from kehu.engagement.models import Communication, Consent, Feedback, FollowUp, Preference
+from kehu.engagement.services import record_communication
+from kehu.lib.crypto import blind_index
+from kehu.lib.phones import InvalidMobile, normalize_mobile
+from kehu.sales.forms import clean_order_values
+from kehu.sales.models import Category, Order, OrderLine, Product
+
+from . import headers as h
+from . import values as v
+from .models import ImportBatch, ImportChange
+from .readers import Sheet, read_workbook
+
+CHUNK = 2000
+DUPLICATE_CHOICES = ("update", "skip", "create")
+IDENTITY_FIELDS = ("code", "mobile", "email", "wechat")
+IDENTITY_LABELS = {"code": "客户编号", "mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号", "name": "姓名"}
+
+
+@dataclass
+class Problem:
+    sheet: str
+    row: int
+    column: str
+    value: str
+    message: str
+    level: str = "error"  # "error": the row was not imported; "warning": imported, see message
+
+    @property
+    def level_label(self) -> str:
+        return "错误" if self.level == "error" else "警告"
+
+    def __str__(self) -> str:
+        where = f"{self.sheet} 第{self.row}行" + (f"【{self.column}】" if self.column else "")
+        return f"{where} {self.message}"
+
+
+@dataclass
+class Counts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, Counts]
+    problems: list[Problem]
+    sheets: list[Sheet]
+    dry_run: bool
+    batch: ImportBatch | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "warning"]
+
+    def total(self, key: str) -> int:
+        return sum(getattr(c, key) for c in self.counts.values())
+
+    def summary(self) -> str:
+        """'客户信息：新增 3，更新 1，未变 0，拒绝 1' per sheet kind, one line each."""
+        lines = []
+        for kind in h.KIND_ORDER:
+            if kind not in self.counts:
+                continue
+            c = self.counts[kind]
+            text = f"{h.KINDS[kind]}：新增 {c.new}，更新 {c.updated}，未变 {c.unchanged}，拒绝 {c.rejected}"
+            if c.skipped:
+                text += f"，跳过重复 {c.skipped}"
+            lines.append(text)
+        lines.append(f"错误 {len(self.errors)} 条，警告 {len(self.warnings)} 条")
+        return "\n".join(lines)
+
+
+class Rejected(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+
+
+@dataclass
+class _Ref:
+    """A customer seen in this file: its pk once written, and where it was first seen."""
+
+    pk: int | None
+    sheet: str
+    row: int
+    pending: Customer | None = None
+
+
+@dataclass
+class _Pending:
+    customer: Customer
+    tags: list[str]
+    ref: _Ref
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _customer_keys(values: dict) -> list[tuple[str, str]]:
+    """(field, normalised value) identities of a customer: code, E.164 mobile, lower-case e-mail and WeChat."""
+    keys = []
+    if code := v.cell_text(values.get("code")):
+        keys.append(("code", code))
+    if values.get("mobile") not in (None, ""):
+        with contextlib.suppress(InvalidMobile):
+            keys.append(("mobile", normalize_mobile(values["mobile"])))
+    for name in ("email", "wechat"):
+        if text := v.cell_text(values.get(name)).lower():
+            keys.append((name, text))
+    return keys
+
+
+class Importer:
+    def __init__(self, sheets: list[Sheet], *, user=None, on_duplicate: str = "update", dry_run: bool = False,
+                 file_name: str = "", stored_file: str = "", progress: Callable[[int], None] | None = None):
+        if on_duplicate not in DUPLICATE_CHOICES:
+            raise ValueError(f"on_duplicate must be one of {DUPLICATE_CHOICES}")
+        if user is not None and not user.can_edit_customers:
+            raise PermissionDenied("只读用户不能导入数据")
+        self.sheets = sheets
+        self.user = user
+        self.on_duplicate = on_duplicate
+        self.dry_run = dry_run
+        self.file_name = file_name
+        self.stored_file = stored_file
+        self.progress = progress or (lambda n: None)
+        self.counts: dict[str, Counts] = {}
+        self.problems: list[Problem] = []
+        self.index: dict[tuple[str, str], _Ref] = {}
+        self.pending: list[_Pending] = []
+        self.created: dict[str, list[int]] = {}
+        self.batch: ImportBatch | None = None
+        self._owners: dict[str, int | None] = {}
+        self._names: dict[str, int | None] = {}
+        self._products: dict[str, tuple[int, int | None]] = {}
+        self._categories: dict[str, int] = {}
+        self._tags: dict[str, int] = {}
+
+    # ── running ────────────────────────────────────────────────────────────────────────────────
+
+    @property
+    def customers(self):
+        qs = Customer.objects.all()
+        return qs.visible_to(self.user) if self.user is not None else qs
+
+    def run(self) -> ImportResult:
+        handlers = {
+            h.CUSTOMERS: self._customer_sheet, h.PURCHASES: self._purchase_sheet,
+            h.PREFERENCES: self._preference_sheet, h.COMMUNICATIONS: self._communication_sheet,
+            h.FEEDBACK: self._feedback_sheet,
+        }
+        sheets = sorted((s for s in self.sheets if s.kind), key=lambda s: h.KIND_ORDER.index(s.kind))
+        for s in self.sheets:
+            if not s.kind:
+                message = "未能识别这个工作表的内容（找不到表头），已跳过"
+                self.problems.append(Problem(s.name, s.header_row, "", "", message, "warning"))
+        with translation.override("zh-hans"), transaction.atomic():
+            self.batch = ImportBatch.objects.create(
+                file_name=self.file_name[:255], stored_file=self.stored_file, on_duplicate=self.on_duplicate,
+                user=self.user if self.user is not None and self.user.pk else None)
+            self.max_order_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            for sheet in sheets:
+                self.counts.setdefault(sheet.kind, Counts())
+                handlers[sheet.kind](sheet)
+                self._flush_customers()
+            self._save_changes()
+            self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
+            self.batch.problems = [asdict(p) for p in self.problems]
+            self.batch.status = ImportBatch.Status.DONE
+            self.batch.finished_at = timezone.now()
+            self.batch.save()
+            if self.dry_run:
+                transaction.set_rollback(True)
+        return ImportResult(self.counts, self.problems, self.sheets, self.dry_run,
+                            None if self.dry_run else self.batch)
+
+    def _created(self, model: type, ids: Iterable[int]) -> None:
+        self.created.setdefault(model._meta.label, []).extend(ids)
+
+    def _save_changes(self) -> None:
+        changes = []
+        for label, ids in self.created.items():
+            changes.append(ImportChange(batch=self.batch, model=label, action=ImportChange.Action.CREATE,
+                                        id_ranges=_ranges(ids)))
+        ImportChange.objects.bulk_create(changes)
+
+    def _updated(self, obj, old_values: dict) -> None:
+        change = ImportChange(batch=self.batch, model=obj._meta.label, action=ImportChange.Action.UPDATE,
+                              object_id=obj.pk)
+        change.old_values = old_values
+        change.save()
+
+    def _problem(self, sheet: Sheet, row: int, field_key: str, value: object, message: str,
+                 level: str = "error") -> Problem:
+        column = sheet.column_label(field_key) if field_key else ""
+        return Problem(sheet.name, row, column, v.cell_text(value), message, level)
+
+    def _reject(self, sheet: Sheet, problems: list[Problem]) -> None:
+        self.counts[sheet.kind].rejected += 1
+        self.problems.extend(problems)
+
+    # ── customers ──────────────────────────────────────────────────────────────────────────────
+
+    def _find_customer(self, keys: list[tuple[str, str]]) -> tuple[_Ref | None, str]:
+        """The customer these identities name: first one seen earlier in this file, else in the database."""
+        for key in keys:
+            if key in self.index:
+                return self.index[key], key[0]
+        for field_key, value in keys:
+            qs = self.customers
+            if field_key == "code":
+                qs = qs.filter(code=value)
+            else:
+                qs = qs.filter(**{f"{field_key}_hash": blind_index(value)})
+            pk = qs.values_list("pk", flat=True).first()
+            if pk:
+                return _Ref(pk, "", 0), field_key
+        return None, ""
+
+    def _owner_pk(self, text: str) -> int | None:
+        if text not in self._owners:
+            users = list(get_user_model().objects.filter(is_active=True))
+            match = [u.pk for u in users if text in (u.username, u.display_name, u.get_full_name())]
+            self._owners[text] = match[0] if match else None
+        return self._owners[text]
+
+    def _customer_value(self, key: str, raw: object) -> object:
+        if key in ("birthday",) or (key.startswith("cf_") and isinstance(raw, datetime.date)):
+            return v.parse_date(raw).isoformat()
+        if key == "registered_at":
+            return v.parse_datetime(raw)
+        if key == "gender":
+            return v.parse_gender(raw)
+        if key == "kind":
+            return v.parse_customer_kind(raw)
+        if key == "company_size":
+            return v.parse_company_size(raw)
+        if key == "grade":
+            return v.parse_grade(raw)
+        if key == "tag_names":
+            return v.parse_list(raw)
+        if key == "mobile":
+            return raw if isinstance(raw, int | float) else v.cell_text(raw)
+        if key == "owner":
+            text = v.cell_text(raw)
+            pk = self._owner_pk(text)
+            if pk is None:
+                raise v.BadValue(f"找不到用户“{text}”")
+            return pk
+        return v.cell_text(raw)
+
+    def _customer_sheet(self, sheet: Sheet) -> None:
+        done = 0
+        for number, record, _ in sheet.records():
+            try:
+                self._customer_row(sheet, number, record)
+            except Rejected as exc:
+                self._reject(sheet, exc.problems)
+            done += 1
+            if done % 200 == 0:
+                self.progress(200)
+        self.progress(done % 200)
+
+    def _customer_row(self, sheet: Sheet, number: int, record: dict) -> None:
+        counts = self.counts[sheet.kind]
+        warnings: list[Problem] = []
+        data: dict[str, object] = {}
+        for key, raw in record.items():
+            try:
+                data[key] = self._customer_value(key, raw)
+            except v.BadValue as exc:
+                if key == "name":
+                    raise Rejected([self._problem(sheet, number, key, raw, str(exc))]) from None
+                warnings.append(self._problem(sheet, number, key, raw, f"{exc}（该项未导入）", "warning"))
+        keys = _customer_keys(data)
+        ref, matched_by = self._find_customer(keys)
+        if ref is not None and ref.row and ref.sheet:
+            same = f"与“{ref.sheet}”第{ref.row}行是同一客户（{IDENTITY_LABELS[matched_by]}相同）"
+            if self.on_duplicate != "create":
+                action = "已合并" if self.on_duplicate == "update" else "已跳过"
+                warnings.append(self._problem(sheet, number, matched_by, record.get(matched_by), f"{same}，{action}",
+                                              "warning"))
+        if ref is not None and self.on_duplicate == "skip":
+            counts.skipped += 1
+            self.problems.extend(warnings)
+            return
+        if ref is not None and ref.pk is None:
+            self._flush_customers()
+        if self.on_duplicate == "create":
+            if ref is not None and ref.row:
+                self._flush_customers()
+            ref = None
+        if ref is None and not data.get("name"):
+            raise Rejected([self._problem(sheet, number, "name", "", "缺少姓名（新客户必须填写姓名）"), *warnings])
+        instance = Customer.objects.get(pk=ref.pk) if ref is not None else Customer()
+        base = self._form_values(instance) if ref is not None else {"kind": "person",
+                                                                   "registered_at": timezone.now()}
+        form_data = {**base, **data}
+        dropped: set[str] = set()
+        while True:
+            form = CustomerForm(data=form_data, instance=instance, user=self.user)
+            if form.is_valid():
+                break
+            bad = set(form.errors)
+            if "name" in bad or "__all__" in bad or bad <= dropped:
+                problems = [self._problem(sheet, number, f if f in record else "", record.get(f, ""), msg)
+                            for f, msgs in form.errors.items() for msg in msgs]
+                raise Rejected(problems + warnings)
+            for f in sorted(bad - dropped):
+                msg = form.errors[f][0]
+                note = "（已自动生成新编号）" if f == "code" and ref is None else "（该项未导入）"
+                warnings.append(self._problem(sheet, number, f, record.get(f, ""), msg + note, "warning"))
+                if f in base:
+                    form_data[f] = base[f]
+                else:
+                    form_data.pop(f, None)
+                dropped.add(f)
+        self.problems.extend(warnings)
+        if ref is None:
+            customer = form.save(commit=False)
+            ref = _Ref(None, sheet.name, number, pending=customer)
+            self.pending.append(_Pending(customer, form.cleaned_data.get("tag_names", []), ref))
+            counts.new += 1
+        else:
+            old = _changed_values(instance, form)
+            if old:
+                save_customer_form(form, expected_version=instance.version)
+                self._updated(instance, old)
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+            if not ref.row:
+                ref = _Ref(instance.pk, sheet.name, number)
+        cleaned = form.cleaned_data
+        for key in _customer_keys({k: cleaned.get(k) for k in IDENTITY_FIELDS}):
+            self.index.setdefault(key, ref)
+
+    def _form_values(self, instance: Customer) -> dict:
+        """The edit form's initial values for an existing customer: what is kept where the file is silent."""
+        form = CustomerForm(instance=instance, user=self.user)
+        values = {}
+        for name in form.fields:
+            value = form[name].value()
+            if value not in (None, ""):
+                values[name] = value
+        return values
+
+    def _flush_customers(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        customers = [p.customer for p in pending]
+        need = [c for c in customers if not c.code]
+        for c, code in zip(need, next_customer_codes(len(need)) if need else [], strict=True):
+            c.code = code
+        for c in customers:
+            c.refresh_search_hashes()
+        Customer.objects.bulk_create(customers, batch_size=500)
+        self._created(Customer, [c.pk for c in customers])
+        links = []
+        Through = Customer.tags.through
+        for p in pending:
+            p.ref.pk, p.ref.pending = p.customer.pk, None
+            for name in p.tags:
+                links.append(Through(customer_id=p.customer.pk, tag_id=self._tag_id(name)))
+        Through.objects.bulk_create(links, batch_size=1000)
+
+    def _tag_id(self, name: str) -> int:
+        if name not in self._tags:
+            tag, created = Tag.objects.get_or_create(name=name)
+            if created:
+                self._created(Tag, [tag.pk])
+            self._tags[name] = tag.pk
+        return self._tags[name]
+
+    # ── resolving the customer on other sheets ────────────────────────────────────────────────
+
+    def _resolve_many(self, records: list[dict]) -> None:
+        """Look up, in a few queries, every customer identity named in a chunk that is not known yet."""
+        wanted: dict[str, set[str]] = {f: set() for f in IDENTITY_FIELDS}
+        names: set[str] = set()
+        for record in records:
+            keys = _customer_keys(record)
+            for key in keys:
+                if key not in self.index:
+                    wanted[key[0]].add(key[1])
+            if not keys and (name := v.cell_text(record.get("name"))) and name not in self._names:
+                names.add(name)
+        if wanted["code"]:
+            for code, pk in self.customers.filter(code__in=wanted["code"]).values_list("code", "pk"):
+                self.index[("code", code)] = _Ref(pk, "", 0)
+        for f in ("mobile", "email", "wechat"):
+            if not wanted[f]:
+                continue
+            hashes = {blind_index(value): value for value in wanted[f]}
+            rows = self.customers.filter(**{f"{f}_hash__in": list(hashes)}).values_list(f"{f}_hash", "pk")
+            for digest, pk in rows:
+                self.index.setdefault((f, hashes[digest]), _Ref(pk, "", 0))
+        if names:
+            found: dict[str, list[int]] = {}
+            for name, pk in self.customers.filter(name__in=names).values_list("name", "pk"):
+                found.setdefault(name, []).append(pk)
+            for name in names:
+                pks = found.get(name, [])
+                self._names[name] = pks[0] if len(pks) == 1 else (-len(pks) if pks else None)
+
+    def _customer_pk(self, sheet: Sheet, number: int, record: dict) -> int:
+        """The customer a purchase, preference, communication or feedback row names; Rejected if unknown."""
+        keys = _customer_keys(record)
+        for key in keys:
+            if key in self.index:
+                return self.index[key].pk
+        if keys:
+            field_key, _ = keys[0]
+            raise Rejected([self._problem(sheet, number, field_key, record.get(field_key),
+                                          f"找不到该客户（{IDENTITY_LABELS[field_key]}不存在），请先导入客户信息")])
+        name = v.cell_text(record.get("name"))
+        if not name:
+            message = "缺少客户编号、手机号、邮箱或微信号，无法确定是哪位客户"
+            raise Rejected([self._problem(sheet, number, "", "", message)])
+        pk = self._names.get(name)
+        if pk is None:
+            raise Rejected([self._problem(sheet, number, "name", name, "找不到该客户（没有叫这个名字的客户）")])
+        if pk < 0:
+            raise Rejected([self._problem(sheet, number, "name", name,
+                                          f"有 {-pk} 位客户同名，请填写客户编号或手机号以区分")])
+        return pk
+
+    # ── purchases ──────────────────────────────────────────────────────────────────────────────
+
+    def _purchase_sheet(self, sheet: Sheet) -> None:
+        chunk: list[tuple[int, dict]] = []
+        self._existing_orders: Counter = Counter()
+        self._seen_orders: Counter = Counter()
+        self._fetched_customers: set[int] = set()
+        for number, record, _ in sheet.records():
+            chunk.append((number, record))
+            if len(chunk) >= CHUNK:
+                self._purchase_chunk(sheet, chunk)
+                self.progress(len(chunk))
+                chunk = []
+        if chunk:
+            self._purchase_chunk(sheet, chunk)
+            self.progress(len(chunk))
+
+    def _purchase_values(self, sheet: Sheet, number: int, record: dict) -> dict:
+        problems = []
+        values: dict[str, object] = {"payment_method": "other", "sales_channel": "other", "status": "completed"}
+        parsers = {"ordered_at": v.parse_datetime, "payment_method": v.parse_payment_method,
+                   "sales_channel": v.parse_sales_channel, "status": v.parse_order_status}
+        for key, parse in parsers.items():
+            if key in record:
+                try:
+                    values[key] = parse(record[key])
+                except v.BadValue as exc:
+                    problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+        if "ordered_at" not in record:
+            problems.append(self._problem(sheet, number, "ordered_at", "", "缺少消费日期"))
+        quantity = unit_price = None
+        for key in ("quantity", "unit_price", "amount"):
+            if key in record:
+                try:
+                    parsed = v.parse_number(record[key], h.LABELS[key])
+                except v.BadValue as exc:
+                    problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+                    continue
+                if key == "quantity":
+                    quantity = parsed
+                elif key == "unit_price":
+                    unit_price = parsed
+                else:
+                    values["amount"] = parsed
+        if "amount" not in record:
+            if unit_price is not None:
+                values["amount"] = (unit_price * (quantity or 1)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            else:
+                problems.append(self._problem(sheet, number, "amount", "", "缺少消费金额"))
+        values["number"] = v.cell_text(record.get("number"))[:40]
+        values["note"] = v.cell_text(record.get("note"))[:200]
+        if problems:
+            raise Rejected(problems)
+        cleaned, errors = clean_order_values(values)
+        if errors:
+            raise Rejected([self._problem(sheet, number, k, record.get(k, values.get(k)), msg)
+                            for k, msg in errors.items()])
+        if quantity is not None and quantity < 0:
+            raise Rejected([self._problem(sheet, number, "quantity", record["quantity"], "数量不能为负数")])
+        if unit_price is not None and unit_price < 0:
+            raise Rejected([self._problem(sheet, number, "unit_price", record["unit_price"], "单价不能为负数")])
+        cleaned["items"] = [n[:100] for n in v.parse_list(record.get("product"), spaces=False)]
+        cleaned["category"] = v.cell_text(record.get("category"))[:50]
+        cleaned["quantity"], cleaned["unit_price"] = quantity, unit_price
+        return cleaned
+
+    def _purchase_chunk(self, sheet: Sheet, chunk: list[tuple[int, dict]]) -> None:
+        counts = self.counts[sheet.kind]
+        self._resolve_many([record for _, record in chunk])
+        rows = []
+        for number, record in chunk:
+            try:
+                values = self._purchase_values(sheet, number, record)
+                values["customer_id"] = self._customer_pk(sheet, number, record)
+            except Rejected as exc:
+                self._reject(sheet, exc.problems)
+                continue
+            rows.append(values)
+        self._load_existing_orders({r["customer_id"] for r in rows})
+        new = []
+        for r in rows:
+            sig = (r["customer_id"], r["ordered_at"], r["amount"], r["number"])
+            if self._seen_orders[sig] < self._existing_orders[sig]:
+                self._seen_orders[sig] += 1
+                counts.unchanged += 1
+            else:
+                new.append(r)
+        counts.new += len(new)
+        self._write_orders(new)
+
+    def _load_existing_orders(self, customer_ids: set[int]) -> None:
+        """Orders already in the database (before this import) of customers not looked at yet."""
+        todo = list(customer_ids - self._fetched_customers)
+        self._fetched_customers.update(todo)
+        for i in range(0, len(todo), 500):
+            rows = Order.objects.filter(customer_id__in=todo[i:i + 500], id__lte=self.max_order_id).values_list(
+                "customer_id", "ordered_at", "amount", "number")
+            for cid, at, amount, number in rows:
+                self._existing_orders[(cid, at, amount, number)] += 1
+
+    def _write_orders(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        self._ensure_products(rows)
+        created_by = self.user if self.user is not None and self.user.pk else None
+        orders = [Order(customer_id=r["customer_id"], ordered_at=r["ordered_at"], amount=r["amount"],
+                        payment_method=r["payment_method"], sales_channel=r["sales_channel"], status=r["status"],
+                        number=r["number"], note=r["note"], created_by=created_by) for r in rows]
+        Order.objects.bulk_create(orders, batch_size=1000)
+        self._created(Order, [o.pk for o in orders])
+        lines = []
+        for order, r in zip(orders, rows, strict=True):
+            items = r["items"]
+            if not items:
+                continue
+            if len(items) == 1:
+                qty = r["quantity"] if r["quantity"] else Decimal(1)
+                price = r["unit_price"] if r["unit_price"] is not None else (r["amount"] / qty)
+                prices = [(qty, price.quantize(Decimal("0.01"), ROUND_HALF_UP))]
+            else:  # several items in one cell: one each, the amount shared out so the lines add up
+                share = (r["amount"] / len(items)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                prices = [(Decimal(1), share)] * (len(items) - 1)
+                prices.append((Decimal(1), r["amount"] - share * (len(items) - 1)))
+            for name, (qty, price) in zip(items, prices, strict=True):
+                product_id, product_category = self._products[name]
+                category_id = self._categories.get(r["category"]) if r["category"] else product_category
+                lines.append(OrderLine(order_id=order.pk, product_id=product_id, product_name=name,
+                                       category_id=category_id, quantity=qty, unit_price=max(price, Decimal(0))))
+        OrderLine.objects.bulk_create(lines, batch_size=1000)
+        self._created(OrderLine, [line.pk for line in lines])
+
+    def _category_ids(self, names: set[str]) -> None:
+        missing = {n for n in names if n and n not in self._categories}
+        if not missing:
+            return
+        for name, pk in Category.objects.filter(name__in=missing).values_list("name", "pk"):
+            self._categories[name] = pk
+        new = [Category(name=n) for n in sorted(missing - set(self._categories))]
+        if new:
+            Category.objects.bulk_create(new)
+            self._created(Category, [c.pk for c in new])
+            self._categories.update({c.name: c.pk for c in new})
+
+    def _ensure_products(self, rows: list[dict]) -> None:
+        self._category_ids({r["category"] for r in rows})
+        names = {n for r in rows for n in r["items"]} - set(self._products)
+        if not names:
+            return
+        for name, pk, cat in Product.objects.filter(name__in=names).values_list("name", "pk", "category_id"):
+            self._products[name] = (pk, cat)
+        category_of = {n: r["category"] for r in rows for n in r["items"] if r["category"]}
+        new = [Product(name=n, category_id=self._categories.get(category_of.get(n, ""))) for n in sorted(
+            names - set(self._products))]
+        if new:
+            Product.objects.bulk_create(new)
+            self._created(Product, [p.pk for p in new])
+            self._products.update({p.name: (p.pk, p.category_id) for p in new})
+
+    # ── preferences, communications, feedback ─────────────────────────────────────────────────
+
+    def _rows_with_customer(self, sheet: Sheet):
+        """(row number, record, customer pk) for each row whose customer is known; others are rejected."""
+        chunk: list[tuple[int, dict]] = []
+
+        def flush():
+            self._resolve_many([r for _, r in chunk])
+            for number, record in chunk:
+                try:
+                    yield number, record, self._customer_pk(sheet, number, record)
+                except Rejected as exc:
+                    self._reject(sheet, exc.problems)
+            self.progress(len(chunk))
+
+        for number, record, _ in sheet.records():
+            chunk.append((number, record))
+            if len(chunk) >= 500:
+                yield from flush()
+                chunk = []
+        if chunk:
+            yield from flush()
+
+    def _preference_sheet(self, sheet: Sheet) -> None:
+        counts = self.counts[sheet.kind]
+        for number, record, customer_id in self._rows_with_customer(sheet):
+            parsed, problems = {}, []
+            for key, parse in (("preferred_channel", v.parse_marketing_channel), ("consent", v.parse_bool)):
+                if key in record:
+                    try:
+                        parsed[key] = parse(record[key])
+                    except v.BadValue as exc:
+                        problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+            if problems:
+                self._reject(sheet, problems)
+                continue
+            channel, consent = parsed.get("preferred_channel"), parsed.get("consent")
+            category_names = [n[:50] for n in v.parse_list(record.get("categories"))]
+            self._category_ids(set(category_names))
+            category_ids = sorted(self._categories[n] for n in category_names)
+            pref = Preference.objects.filter(customer_id=customer_id).first()
+            changed = False
+            if pref is None:
+                pref = Preference.objects.create(customer_id=customer_id, preferred_channel=channel or "",
+                                                 notes=v.cell_text(record.get("pref_notes"))[:200])
+                pref.categories.set(category_ids)
+                self._created(Preference, [pref.pk])
+                counts.new += 1
+                changed = True
+            else:
+                old = {"preferred_channel": pref.preferred_channel, "notes": pref.notes,
+                       "categories": sorted(pref.categories.values_list("pk", flat=True))}
+                new = dict(old)
+                if channel is not None:
+                    new["preferred_channel"] = channel
+                if "pref_notes" in record:
+                    new["notes"] = v.cell_text(record["pref_notes"])[:200]
+                if "categories" in record:
+                    new["categories"] = category_ids
+                if new != old:
+                    pref.preferred_channel, pref.notes = new["preferred_channel"], new["notes"]
+                    pref.save()
+                    pref.categories.set(new["categories"])
+                    self._updated(pref, old)
+                    counts.updated += 1
+                    changed = True
+            if consent is not None:
+                target = channel or pref.preferred_channel
+                if not target:
+                    self.problems.append(self._problem(sheet, number, "consent", record["consent"],
+                                                       "未填写营销渠道，营销授权未导入", "warning"))
+                elif self._set_consent(customer_id, target) != consent:
+                    self._write_consent(customer_id, target, consent)
+                    if not changed:
+                        counts.updated += 1
+                        changed = True
+            if not changed:
+                counts.unchanged += 1
+
+    def _set_consent(self, customer_id: int, channel: str) -> bool | None:
+        return Consent.objects.filter(customer_id=customer_id, channel=channel).values_list(
+            "granted", flat=True).first()
+
+    def _write_consent(self, customer_id: int, channel: str, granted: bool) -> None:
+        consent = Consent.objects.filter(customer_id=customer_id, channel=channel).first()
+        if consent is None:
+            consent = Consent.objects.create(customer_id=customer_id, channel=channel, granted=granted,
+                                             source=f"导入：{self.file_name}"[:50])
+            self._created(Consent, [consent.pk])
+        else:
+            self._updated(consent, {"granted": consent.granted, "changed_at": consent.changed_at.isoformat(),
+                                    "source": consent.source})
+            consent.granted, consent.changed_at = granted, timezone.now()
+            consent.source = f"导入：{self.file_name}"[:50]
+            consent.save()
+
+    def _form_errors(self, sheet: Sheet, number: int, record: dict, form) -> list[Problem]:
+        return [self._problem(sheet, number, f if f in record else "", record.get(f, ""), msg)
+                for f, msgs in form.errors.items() for msg in msgs]
+
+    def _communication_sheet(self, sheet: Sheet) -> None:
+        counts = self.counts[sheet.kind]
+        for number, record, customer_id in self._rows_with_customer(sheet):
+            data, problems = {}, []
+            parsers = {"occurred_at": v.parse_datetime, "method": v.parse_communication_method,
+                       "next_follow_up": v.parse_date}
+            for key, parse in parsers.items():
+                if key in record:
+                    try:
+                        data[key] = parse(record[key])
+                    except v.BadValue as exc:
+                        problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+            if problems:
+                self._reject(sheet, problems)
+                continue
+            data["content"] = v.cell_text(record.get("content"))
+            data["outcome"] = v.cell_text(record.get("outcome"))[:200]
+            form = CommunicationForm(data=data)
+            if not form.is_valid():
+                self._reject(sheet, self._form_errors(sheet, number, record, form))
+                continue
+            c = form.cleaned_data
+            if Communication.objects.filter(customer_id=customer_id, occurred_at=c["occurred_at"],
+                                            method=c["method"], content=c["content"]).exists():
+                counts.unchanged += 1
+                continue
+            author = self.user if self.user is not None and self.user.pk else None
+            comm = record_communication(form, Customer(pk=customer_id), author)
+            self._created(Communication, [comm.pk])
+            self._created(FollowUp, comm.follow_ups.values_list("pk", flat=True))
+            counts.new += 1
+
+    def _feedback_sheet(self, sheet: Sheet) -> None:
+        counts = self.counts[sheet.kind]
+        for number, record, customer_id in self._rows_with_customer(sheet):
+            data = {k: record[k] for k in record if k.startswith("score_")}
+            try:
+                data["received_at"] = v.parse_datetime(record["received_at"]) if "received_at" in record \
+                    else None
+            except v.BadValue as exc:
+                self._reject(sheet, [self._problem(sheet, number, "received_at", record["received_at"], str(exc))])
+                continue
+            if data["received_at"] is None:
+                self._reject(sheet, [self._problem(sheet, number, "received_at", "", "缺少反馈日期")])
+                continue
+            for k in list(data):
+                if k.startswith("score_"):
+                    data[k] = v.cell_text(data[k]).replace("★", "").strip() or str(v.cell_text(record[k]).count("★"))
+            data["comment"] = v.cell_text(record.get("comment"))
+            form = FeedbackForm(data=data)
+            if not form.is_valid():
+                self._reject(sheet, self._form_errors(sheet, number, record, form))
+                continue
+            c = form.cleaned_data
+            if Feedback.objects.filter(customer_id=customer_id, received_at=c["received_at"],
+                                       comment=c["comment"]).exists():
+                counts.unchanged += 1
+                continue
+            form.instance.customer_id = customer_id
+            form.instance.recorded_by = self.user if self.user is not None and self.user.pk else None
+            feedback = form.save()
+            self._created(Feedback, [feedback.pk])
+            counts.new += 1
+
+
+def _changed_values(instance: Customer, form: CustomerForm) -> dict:
+    """{field: old value} for what the form would change (JSON-ready), or {} when nothing changes."""
+    old: dict[str, object] = {}
+    for name, value in form.cleaned_data.items():
+        if name == "version":
+            continue
+        if name == "tag_names":
+            current = sorted(t.name for t in instance.tags.all())
+            if list(value) != current:
+                old["tag_names"] = current
+            continue
+        if name.startswith("cf_"):
+            key = name[3:]
+            new = value.isoformat() if hasattr(value, "isoformat") else ("" if value in (None, "") else str(value))
+            current = (instance.extra or {}).get(key, "")
+            if str(current) != new:
+                old["extra"] = dict(instance.extra or {})
+            continue
+        current = getattr(instance, name)
+        if isinstance(current, datetime.datetime) and isinstance(value, datetime.datetime):
+            same = abs((current - value).total_seconds()) < 1
+        elif name == "owner":
+            same = (current.pk if current else None) == (value.pk if value else None)
+        else:
+            same = (current or "") == (value or "")
+        if not same:
+            if name == "owner":
+                old[name] = current.pk if current else None
+            elif isinstance(current, datetime.date):
+                old[name] = current.isoformat()
+            else:
+                old[name] = current
+    return old
+
+
+def _ranges(ids: Iterable[int]) -> list[list[int]]:
+    """[1, 2, 3, 7, 8] → [[1, 3], [7, 8]]."""
+    out: list[list[int]] = []
+    for i in sorted(ids):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def import_file(path: str | Path, *, user=None, on_duplicate: str = "update", dry_run: bool = False,
+                name: str | None = None, sheets: list[Sheet] | None = None, stored_file: str = "",
+                progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Read and import a workbook or CSV file (see module docstring)."""
+    sheets = sheets if sheets is not None else read_workbook(path, name)
+    return Importer(sheets, user=user, on_duplicate=on_duplicate, dry_run=dry_run,
+                    file_name=name or Path(path).name, stored_file=stored_file, progress=progress).run()
+
+
+# ── reverting ─────────────────────────────────────────────────────────────────────────────────
+
+def _model(label: str):
+    from django.apps import apps
+
+    return apps.get_model(label)
+
+
+@transaction.atomic
+def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
+    """Undo an import: delete what it created, restore what it updated. Returns {model label: rows}."""
+    batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status != ImportBatch.Status.DONE:
+        raise ValueError(f"导入 #{batch.pk} 的状态为“{batch.get_status_display()}”，不能撤销")
+    done: Counter = Counter()
+    for change in batch.changes.order_by("-id"):
+        model = _model(change.model)
+        if change.action == ImportChange.Action.UPDATE:
+            obj = model.objects.filter(pk=change.object_id).first()
+            if obj is not None:
+                _restore(obj, change.old_values)
+                done[change.model] += 1
+            continue
+    # Creations last, children before parents.
+    order = ["sales.OrderLine", "sales.Order", "engagement.FollowUp", "engagement.Communication",
+             "engagement.Feedback", "engagement.Consent", "engagement.Preference", "customers.Customer",
+             "sales.Product", "sales.Category", "customers.Tag"]
+    creates = {c.model: c for c in batch.changes.filter(action=ImportChange.Action.CREATE)}
+    for label in sorted(creates, key=lambda m: order.index(m) if m in order else len(order)):
+        model = _model(label)
+        for first, last in creates[label].id_ranges:
+            for start in range(first, last + 1, 10000):
+                deleted, _ = model.objects.filter(pk__gte=start, pk__lte=min(last, start + 9999)).delete()
+                done[label] += deleted
+    batch.status = ImportBatch.Status.REVERTED
+    batch.reverted_at = timezone.now()
+    batch.reverted_by = user if user is not None and user.pk else None
+    batch.save(update_fields=["status", "reverted_at", "reverted_by"])
+    return dict(done)
+
+
+def _restore(obj, old: dict) -> None:
+    if isinstance(obj, Customer):
+        tags = old.pop("tag_names", None)
+        for name, value in old.items():
+            if name == "owner":
+                obj.owner_id = value
+            elif name == "birthday":
+                obj.birthday = datetime.date.fromisoformat(value) if value else None
+            elif name == "registered_at":
+                obj.registered_at = datetime.datetime.fromisoformat(value)
+            else:
+                setattr(obj, name, value)
+        obj.version += 1
+        obj.save()
+        if tags is not None:
+            obj.tags.set([Tag.objects.get_or_create(name=n)[0] for n in tags])
+    elif isinstance(obj, Preference):
+        obj.preferred_channel, obj.notes = old["preferred_channel"], old["notes"]
+        obj.save()
+        obj.categories.set(old["categories"])
+    elif isinstance(obj, Consent):
+        obj.granted, obj.source = old["granted"], old["source"]
+        obj.changed_at = datetime.datetime.fromisoformat(old["changed_at"])
+        obj.save()
+
+
+def problems_json(problems: list[Problem]) -> str:
+    return json.dumps([asdict(p) for p in problems], ensure_ascii=False)

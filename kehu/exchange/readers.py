@@ -1,0 +1,199 @@
+"""Reading merchants' spreadsheets: xlsx/xls/ods (python-calamine) and CSV in UTF-8, UTF-8-BOM, GBK or GB18030.
+
+A workbook becomes a list of `Sheet`s. Each sheet knows its header row (found below any title rows),
+what kind of records it holds and which column means which field; `Sheet.records()` streams the rows
+below the header as (Excel row number, {field: raw value}) without holding the sheet in Python memory.
+"""
+
+import codecs
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openpyxl.utils import get_column_letter
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+
+from . import headers as h
+
+CSV_ENCODINGS = ["utf-8", "utf-8-sig", "gbk", "gb18030"]
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+HEADER_SCAN_ROWS = 30
+
+
+class UnreadableFile(Exception):
+    """The file is not a spreadsheet we can read (message in Chinese)."""
+
+
+@dataclass
+class Sheet:
+    name: str
+    header_row: int  # as Excel shows it (1-based); 0 when no header was found
+    headers: list[str]
+    kind: str | None
+    mapping: dict[int, str]  # column index → field key
+    open_rows: Callable[[], Iterator[list]] = field(repr=False)
+    first_column: int = 0  # 0-based index of the first column the reader returns
+    total_rows: int | None = None
+
+    @property
+    def kind_label(self) -> str:
+        return h.KINDS.get(self.kind or "", "未识别")
+
+    def column_letter(self, index: int) -> str:
+        return get_column_letter(self.first_column + index + 1)
+
+    def column_label(self, field_key: str) -> str:
+        """The header the user wrote for a field (for messages), e.g. '手机号码'."""
+        for i, f in self.mapping.items():
+            if f == field_key:
+                return self.headers[i] or h.LABELS.get(field_key, field_key)
+        return h.LABELS.get(field_key, field_key)
+
+    def rows(self) -> Iterator[tuple[int, list]]:
+        """(Excel row number, cells) for every non-empty row below the header."""
+        for number, cells in enumerate(self.open_rows(), start=1):
+            if number <= self.header_row:
+                continue
+            if any(c not in ("", None) for c in cells):
+                yield number, cells
+
+    def records(self) -> Iterator[tuple[int, dict[str, object], list]]:
+        """(Excel row number, {field: raw value}, cells) for every data row."""
+        mapping = self.mapping
+        for number, cells in self.rows():
+            record = {}
+            for i, key in mapping.items():
+                value = cells[i] if i < len(cells) else ""
+                if isinstance(value, str):
+                    value = value.strip()
+                if value not in ("", None):
+                    record[key] = value
+            yield number, record, cells
+
+    def remap(self, kind: str | None, mapping: dict[int, str]) -> None:
+        self.kind = kind
+        self.mapping = dict(mapping)
+
+
+def _find_header(rows: Iterator[list]) -> tuple[int, list[str]]:
+    best_number, best_cells, best_count = 0, [], 0
+    for number, cells in enumerate(rows, start=1):
+        if number > HEADER_SCAN_ROWS:
+            break
+        count = h.recognised_count(cells)
+        if count > best_count:
+            best_number, best_cells, best_count = number, cells, count
+    if best_count < 2:
+        return 0, []
+    return best_number, [_text(c) for c in best_cells]
+
+
+def _text(value: object) -> str:
+    from .values import cell_text
+
+    return cell_text(value)
+
+
+def _make_sheet(name: str, open_rows: Callable[[], Iterator[list]], first_column: int = 0,
+                total_rows: int | None = None) -> Sheet:
+    header_row, header_cells = _find_header(open_rows())
+    kind = h.guess_kind(name, header_cells) if header_row else None
+    mapping = h.map_headers(header_cells, kind, h.extra_fields(kind)) if kind else {}
+    return Sheet(name=name, header_row=header_row, headers=header_cells, kind=kind, mapping=mapping,
+                 open_rows=open_rows, first_column=first_column, total_rows=total_rows)
+
+
+def detect_encoding(path: Path, chunk_size: int = 1 << 20) -> str:
+    """The first of UTF-8, UTF-8-BOM, GBK, GB18030 that decodes the whole file strictly."""
+    with open(path, "rb") as f:
+        head = f.read(3)
+    candidates = ["utf-8-sig"] if head == codecs.BOM_UTF8 else CSV_ENCODINGS
+    for encoding in candidates:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(chunk_size):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise UnreadableFile("无法识别文件编码：请另存为 UTF-8 或 GBK 编码的 CSV，或 Excel 文件")
+
+
+def _sniff_delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return "\t" if sample.count("\t") > sample.count(",") else ","
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
+def read_csv(path: Path, name: str | None = None) -> list[Sheet]:
+    encoding = detect_encoding(path)
+    with open(path, encoding=encoding, newline="") as f:
+        delimiter = _sniff_delimiter(f.read(16384))
+
+    def open_rows() -> Iterator[list]:
+        with open(path, encoding=encoding, newline="") as f:
+            yield from csv.reader(f, delimiter=delimiter)
+
+    sheet = _make_sheet(name or Path(path).stem, open_rows, total_rows=_count_lines(path))
+    sheet.encoding = encoding  # type: ignore[attr-defined]
+    return [sheet]
+
+
+def read_spreadsheet(path: Path) -> list[Sheet]:
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several error types for damaged or foreign files
+        raise UnreadableFile(f"无法读取文件“{Path(path).name}”：不是有效的 Excel 文件（{exc}）") from exc
+    sheets = []
+    for meta in workbook.sheets_metadata:
+        if meta.typ != SheetTypeEnum.WorkSheet or meta.visible != SheetVisibleEnum.Visible:
+            continue
+        calamine_sheet = workbook.get_sheet_by_name(meta.name)
+        start = calamine_sheet.start or (0, 0)
+
+        def open_rows(s=calamine_sheet) -> Iterator[list]:
+            return iter(s.iter_rows())
+
+        sheets.append(_make_sheet(meta.name, open_rows, first_column=start[1],
+                                  total_rows=calamine_sheet.total_height))
+    return sheets
+
+
+def read_workbook(path: str | Path, name: str | None = None) -> list[Sheet]:
+    """Every sheet of a workbook or CSV file; raises UnreadableFile for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableFile(f"找不到文件“{path}”")
+    suffix = Path(name or path.name).suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return read_csv(path, Path(name).stem if name else None)
+    if suffix in SPREADSHEET_SUFFIXES:
+        return read_spreadsheet(path)
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic.startswith(b"PK") or magic.startswith(b"\xd0\xcf\x11\xe0"):
+        return read_spreadsheet(path)
+    return read_csv(path, Path(name).stem if name else None)
+
+
+def sample_rows(sheet: Sheet, limit: int = 5) -> list[list[str]]:
+    """The first data rows as text (for the wizard's mapping page)."""
+    out = []
+    for _, cells in sheet.rows():
+        out.append([_text(c) for c in cells])
+        if len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,237 @@
+"""Cell values as people type them, turned into Python values.
+
+Each parser takes what a reader gives (str, int, float, date, datetime) and returns a clean value, or
+raises ValueError with a Chinese message fit to show in an error report. Validation proper (dates not
+in the future, amounts not negative, …) stays with the forms; these only read.
+"""
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+
+EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
+
+
+class BadValue(ValueError):
+    """A cell that cannot be read as the type its column needs (message in Chinese)."""
+
+
+def cell_text(value: object) -> str:
+    """Any cell as text: None → '', 1200.0 → '1200', a date → '2024-01-05'."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+_DATE = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:[\sT]+(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}(?:\.\d+)?))?秒?)?$"
+)
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def _serial(number: float) -> datetime.datetime:
+    if not 1 <= number < 2958466:
+        raise BadValue(f"“{cell_text(number)}”不是有效的日期")
+    return EXCEL_EPOCH + datetime.timedelta(days=number)
+
+
+def parse_datetime_naive(value: object) -> datetime.datetime:
+    """2024/1/5, 2024-01-05 14:30, 2024年1月5日, 2024.1.5, 20240105, an Excel serial (45296) or a date cell."""
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None) if timezone.is_naive(value) else timezone.localtime(value).replace(
+            tzinfo=None)
+    if isinstance(value, datetime.date):
+        return datetime.datetime.combine(value, datetime.time(0))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _serial(float(value))
+    text = cell_text(value).replace("／", "/").replace("－", "-")
+    if not text:
+        raise BadValue("日期为空")
+    if m := _DATE.match(text):
+        y, mo, d, hh, mi, ss = m.groups()
+        try:
+            seconds = float(ss or 0)
+            return datetime.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(seconds))
+        except ValueError:
+            raise BadValue(f"“{text}”不是有效的日期") from None
+    if m := _COMPACT.match(text):
+        try:
+            return datetime.datetime(*(int(g) for g in m.groups()))
+        except ValueError:
+            raise BadValue(f"“{text}”不是有效的日期") from None
+    if re.fullmatch(r"\d{4,5}(\.\d+)?", text):
+        return _serial(float(text))
+    raise BadValue(f"“{text}”不是可识别的日期（可写作 2024-01-05、2024/1/5 或 2024年1月5日）")
+
+
+def _to_second(value: datetime.datetime) -> datetime.datetime:
+    """Excel keeps times as fractions of a day; round away the float noise to whole seconds."""
+    return (value + datetime.timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
+def parse_date(value: object) -> datetime.date:
+    return parse_datetime_naive(value).date()
+
+
+def parse_datetime(value: object) -> datetime.datetime:
+    """An aware datetime in the shop's time zone (a plain date means 00:00 that day)."""
+    return timezone.make_aware(_to_second(parse_datetime_naive(value)))
+
+
+_MONEY_NOISE = re.compile(r"[¥￥,，\s]|元|rmb|cny", re.IGNORECASE)
+
+
+def parse_amount(value: object) -> Decimal:
+    """1200, '¥1,200.00', '1200元', '1.2万' → Decimal."""
+    if isinstance(value, bool):
+        raise BadValue(f"“{value}”不是有效的金额")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    text = cell_text(value)
+    if not text:
+        raise BadValue("金额为空")
+    cleaned = _MONEY_NOISE.sub("", text)
+    factor = Decimal(1)
+    if cleaned.endswith("万"):
+        cleaned, factor = cleaned[:-1], Decimal(10000)
+    try:
+        amount = Decimal(cleaned) * factor
+    except InvalidOperation:
+        raise BadValue(f"“{text}”不是有效的金额") from None
+    if not amount.is_finite():
+        raise BadValue(f"“{text}”不是有效的金额")
+    return amount
+
+
+def parse_number(value: object, label: str = "数量") -> Decimal:
+    try:
+        return parse_amount(value)
+    except BadValue:
+        raise BadValue(f"“{cell_text(value)}”不是有效的{label}") from None
+
+
+_LIST_SPLIT = re.compile(r"[、,，;；/|｜\n]+|\s+")
+_ITEM_SPLIT = re.compile(r"[、,，;；|｜\n]+")
+
+
+def parse_list(value: object, spaces: bool = True) -> list[str]:
+    """'服装、化妆品' / 'a, b; c' → ['服装', '化妆品'] (order kept, duplicates dropped).
+
+    With spaces=False a space does not separate items ('Nike Air Max' stays one product).
+    """
+    seen: dict[str, None] = {}
+    for part in (_LIST_SPLIT if spaces else _ITEM_SPLIT).split(cell_text(value)):
+        if part.strip():
+            seen.setdefault(part.strip(), None)
+    return list(seen)
+
+
+def _choice(table: dict[str, list[str]], label: str):
+    index = {}
+    for code, names in table.items():
+        index[code.lower()] = code
+        for n in names:
+            index[re.sub(r"\s+", "", n.lower())] = code
+
+    def parse(value: object) -> str:
+        text = cell_text(value)
+        key = re.sub(r"\s+", "", text.lower())
+        if key in index:
+            return index[key]
+        options = "、".join(names[0] for names in table.values())
+        raise BadValue(f"“{text}”不是可识别的{label}（可选：{options}）")
+
+    parse.options = [names[0] for names in table.values()]  # type: ignore[attr-defined]
+    return parse
+
+
+parse_payment_method = _choice({
+    "cash": ["现金", "cash", "现付", "货到付款"],
+    "card": ["银行卡", "刷卡", "信用卡", "借记卡", "储蓄卡", "card", "bank card", "credit card", "pos", "银联"],
+    "wechat_pay": ["微信支付", "微信", "wechat", "wechat pay", "wechatpay", "weixin", "wx", "微信零钱"],
+    "alipay": ["支付宝", "alipay", "花呗", "zhifubao"],
+    "transfer": ["对公转账", "转账", "银行转账", "transfer", "bank transfer"],
+    "other": ["其他", "其它", "other"],
+}, "支付方式")
+
+parse_sales_channel = _choice({
+    "store": ["门店", "线下", "到店", "实体店", "店内", "store", "offline", "shop"],
+    "online": ["线上商城", "商城", "官网", "小程序", "网店", "online", "web"],
+    "wechat": ["微信", "微商", "朋友圈", "公众号", "wechat"],
+    "platform": ["电商平台", "淘宝", "天猫", "京东", "拼多多", "抖音", "快手", "小红书", "有赞", "微店", "platform"],
+    "phone": ["电话", "电话订购", "phone"],
+    "other": ["其他", "其它", "other"],
+}, "销售渠道")
+
+parse_marketing_channel = _choice({
+    "sms": ["短信", "sms", "手机短信"],
+    "email": ["邮件", "电子邮件", "邮箱", "email", "e-mail"],
+    "wechat": ["微信/公众号", "微信", "公众号", "企业微信", "wechat"],
+    "phone": ["电话", "phone", "call"],
+}, "营销渠道")
+
+parse_communication_method = _choice({
+    "phone": ["电话", "打电话", "电话沟通", "phone", "call"],
+    "wechat": ["微信", "企业微信", "wechat"],
+    "email": ["邮件", "电子邮件", "email", "e-mail"],
+    "sms": ["短信", "sms"],
+    "visit": ["面对面", "面谈", "拜访", "上门", "到店", "见面", "visit", "meeting", "in person"],
+}, "沟通方式")
+
+parse_gender = _choice({
+    "male": ["男", "男性", "先生", "m", "male", "man"],
+    "female": ["女", "女性", "女士", "f", "female", "woman"],
+    "": ["未知", "保密", "unknown", "-"],
+}, "性别")
+
+parse_customer_kind = _choice({
+    "person": ["个人", "个人客户", "person", "individual"],
+    "company": ["企业", "公司", "企业客户", "单位", "company", "business", "b2b"],
+}, "客户类型")
+
+parse_company_size = _choice({
+    "1-9": ["1–9人", "1-9人", "1-9", "1~9人", "10人以下"],
+    "10-49": ["10–49人", "10-49人", "10-49", "10~49人"],
+    "50-199": ["50–199人", "50-199人", "50-199", "50~199人"],
+    "200-999": ["200–999人", "200-999人", "200-999", "200~999人"],
+    "1000+": ["1000人以上", "1000+", "1000人及以上", "千人以上"],
+}, "公司规模")
+
+parse_order_status = _choice({
+    "completed": ["已完成", "完成", "交易成功", "已付款", "已支付", "completed", "paid", "success"],
+    "refunded": ["已退款", "退款", "退款成功", "交易关闭", "refunded", "refund"],
+}, "订单状态")
+
+_YES = {"是", "同意", "允许", "接受", "y", "yes", "true", "1", "√", "✓", "已授权", "授权"}
+_NO = {"否", "不同意", "拒绝", "不接受", "n", "no", "false", "0", "×", "✗", "未授权", "退订"}
+
+
+def parse_bool(value: object) -> bool:
+    text = cell_text(value).lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise BadValue(f"“{cell_text(value)}”应填写“是”或“否”")
+
+
+def parse_grade(value: object) -> str:
+    text = cell_text(value).upper().replace("级", "").replace("类", "")
+    return text
