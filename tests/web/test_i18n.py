@@ -1,0 +1,25 @@
+"""Chinese first, English switchable."""
+
+import pytest
+
+from tests.web.helpers import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_speaks_chinese_by_default(alice):
+    html = client_for(alice).get("/customers/").content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert "客户编号" in html and "下一页" in html
+
+
+def test_it_switches_the_list_page_to_english(alice):
+    c = client_for(alice)
+    r = c.post("/i18n/setlang/", {"language": "en", "next": "/customers/"})
+    assert r.status_code == 302
+    html = c.get("/customers/").content.decode()
+    assert '<html lang="en">' in html
+    assert "Customer code" in html and "Next" in html and "New customer" in html
+    assert "客户编号" not in html
+    c.post("/i18n/setlang/", {"language": "zh-hans", "next": "/customers/"})
+    assert "客户编号" in c.get("/customers/").content.decode()
