@@ -50,3 +50,23 @@ class User(AbstractUser):
     def can_manage(self) -> bool:
         """Settings, users, merges: admin and manager."""
         return self.role in (Role.ADMIN, Role.MANAGER)
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 hash is kept; the token itself is shown once, when issued."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    name = models.CharField("名称", max_length=60, blank=True, default="")
+    prefix = models.CharField("令牌前缀", max_length=16, help_text="令牌开头几位，用于辨认，不足以登录")
+    key_hash = models.CharField("令牌哈希（SHA-256）", max_length=64, unique=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    last_used_at = models.DateTimeField("最近使用时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API 令牌"
+        verbose_name_plural = "API 令牌"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or self.user})"

@@ -1,0 +1,160 @@
+"""Customers (客户): list with the page's filters and key-set paging, get, create, update, delete."""
+
+from decimal import Decimal
+
+from django.db.models import Count, Max, Sum
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+
+from kehu.accounts.models import User
+from kehu.customers.filters import CustomerFilter
+from kehu.customers.forms import CustomerForm
+from kehu.customers.models import Customer
+from kehu.customers.services import EditConflict, save_customer_form
+from kehu.lib.pagination import keyset_page
+from kehu.sales.models import Order
+
+from .access import form_data, require_edit, require_manage, user_ref, visible_customer
+from .errors import FormInvalid, forbidden
+from .schemas import (
+    Conflict,
+    CustomerCode,
+    CustomerDetail,
+    CustomerIn,
+    CustomerListParams,
+    CustomerPage,
+    CustomerPatch,
+    Error,
+    FieldErrors,
+)
+
+router = Router(tags=["客户"])
+CENT = Decimal("0.01")
+
+
+def customer_out(customer: Customer, user: User) -> dict:
+    """A customer as `user` may see it; contact fields come from contact_for(), exactly as on the pages."""
+    return {
+        "code": customer.code,
+        "name": customer.name,
+        "kind": customer.kind,
+        "gender": customer.gender,
+        **customer.contact_for(user),
+        "contact_masked": not user.sees_contact_details,
+        "province": customer.province,
+        "city": customer.city,
+        "district": customer.district,
+        "registered_at": customer.registered_at,
+        "source": customer.source,
+        "company": customer.company,
+        "industry": customer.industry,
+        "company_size": customer.company_size,
+        "grade": customer.grade,
+        "owner": user_ref(customer.owner),
+        "tags": [t.name for t in customer.tags.all()],
+        "notes": customer.notes,
+        "extra": customer.extra or {},
+        "version": customer.version,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+    }
+
+
+def customer_detail(customer: Customer, user: User) -> dict:
+    figures = Order.objects.completed().filter(customer=customer).aggregate(
+        frequency=Count("id"), monetary=Sum("amount"), last_ordered_at=Max("ordered_at"))
+    frequency, monetary = figures["frequency"], figures["monetary"] or Decimal("0")
+    stats = {
+        "frequency": frequency,
+        "monetary": monetary.quantize(CENT),
+        "avg_order_value": (monetary / frequency).quantize(CENT) if frequency else None,
+        "last_ordered_at": figures["last_ordered_at"],
+    }
+    return {**customer_out(customer, user), "stats": stats}
+
+
+# API names of form fields that differ from the form's own.
+ERROR_NAMES = {"tag_names": "tags"}
+
+
+def _customer_form(request: HttpRequest, payload: dict, instance: Customer | None = None) -> CustomerForm:
+    """A bound CustomerForm: the customer's current values (or the defaults) overlaid with the payload."""
+    user = request.user
+    blank = CustomerForm(instance=instance, user=user)
+    updates: dict = {}
+    extra = payload.pop("extra", None) or {}
+    if "tags" in payload:
+        updates["tag_names"] = payload.pop("tags") or []
+    not_allowed = sorted(name for name in payload if name not in blank.fields)
+    if not_allowed:
+        raise forbidden(f"你的角色不能填写或修改这些字段：{'、'.join(not_allowed)}")
+    updates.update(payload)
+    unknown = [key for key in extra if f"cf_{key}" not in blank.fields]
+    if unknown:
+        raise FormInvalid({f"extra.{key}": ["没有这个自定义字段"] for key in unknown})
+    updates.update({f"cf_{key}": value for key, value in extra.items()})
+    names = {**ERROR_NAMES, **{f"cf_{cf.key}": f"extra.{cf.key}" for cf in blank.custom_fields}}
+    form = CustomerForm(data=form_data(blank, updates), instance=instance, user=user)
+    if not form.is_valid():
+        duplicate = form.duplicate_of.code if form.duplicate_of else None
+        raise FormInvalid.from_form(form, names, duplicate_of=duplicate)
+    return form
+
+
+def _reloaded(customer: Customer) -> Customer:
+    return Customer.objects.select_related("owner").prefetch_related("tags").get(pk=customer.pk)
+
+
+@router.get("/customers", response=CustomerPage, summary="客户列表",
+            description="与客户列表页相同的筛选条件和排序；按游标（key-set）翻页，不统计总数。"
+                        "销售只能看到自己负责的客户；联系方式按角色掩码。")
+def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
+    flt = CustomerFilter.from_params(request.GET)
+    qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
+    page = keyset_page(qs, flt.sort, params.cursor, params.limit)
+    return {"items": [customer_out(c, request.user) for c in page.items],
+            "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
+
+
+@router.get("/customers/{code}", response={200: CustomerDetail, 404: Error}, summary="客户详情",
+            description="按客户编号读取客户档案及关键数据（消费频次、金额、客单价、最近消费）。")
+def get_customer(request: HttpRequest, code: CustomerCode):
+    return customer_detail(visible_customer(request.user, code), request.user)
+
+
+@router.post("/customers", response={201: CustomerDetail, 403: Error, 422: FieldErrors}, summary="新建客户",
+             description="与新建客户页面相同的校验：手机号码规范化为 +86…；手机号、邮箱或微信号与已有客户重复时"
+                         "返回 422，duplicate_of 给出已有客户的编号。")
+def create_customer(request: HttpRequest, payload: CustomerIn):
+    require_edit(request.user)
+    form = _customer_form(request, payload.dict(exclude_unset=True))
+    customer = save_customer_form(form)
+    return Status(201, customer_detail(_reloaded(customer), request.user))
+
+
+@router.patch("/customers/{code}", response={200: CustomerDetail, 403: Error, 404: Error, 409: Conflict,
+                                               422: FieldErrors},
+              summary="修改客户",
+              description="只修改请求中给出的字段。必须带上读取时得到的 version；若其间已被他人修改，"
+                          "返回 409 和当前版本号，本次修改不生效。")
+def update_customer(request: HttpRequest, code: CustomerCode, payload: CustomerPatch):
+    customer = visible_customer(request.user, code)
+    require_edit(request.user)
+    changes = payload.dict(exclude_unset=True)
+    version = changes.pop("version")
+    form = _customer_form(request, changes, instance=customer)
+    try:
+        customer = save_customer_form(form, expected_version=version)
+    except EditConflict as exc:
+        return Status(409, {"detail": str(exc), "version": exc.current.version})
+    return customer_detail(_reloaded(customer), request.user)
+
+
+@router.delete("/customers/{code}", response={204: None, 403: Error, 404: Error}, summary="删除客户",
+               description="仅管理员和经理可删除；客户的订单、沟通记录、跟进任务和反馈一并删除。")
+def delete_customer(request: HttpRequest, code: CustomerCode):
+    customer = visible_customer(request.user, code)
+    require_manage(request.user)
+    customer.delete()
+    return Status(204, None)
+
