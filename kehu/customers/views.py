@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_http_methods
 
 from kehu.lib.pagination import keyset_page
@@ -27,6 +28,9 @@ from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag
 from .services import EditConflict, save_customer_form
 
 PAGE_SIZE = 50
+# The sort labels live in filters.SORTS (Chinese); listed here so makemessages offers them for translation.
+SORT_LABELS = [gettext_noop(label) for label in (
+    "最新录入", "最早录入", "注册时间（新→旧）", "注册时间（旧→新）", "姓名", "客户编号")]
 
 
 # ---------- helpers other apps' views use too ----------
@@ -82,7 +86,7 @@ def _filter_options(user) -> dict:
         "sizes": CompanySize.choices,
         "grades": Grade.choices,
         "kinds": Kind.choices,
-        "sorts": list(SORTS.items()),
+        "sorts": [(value, _(label)) for value, label in SORTS.items()],
     }
 
 

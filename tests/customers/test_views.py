@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kehu.customers.models import Customer, Tag
-from tests.conftest import PASSWORD, make_customer, make_order
+from tests.conftest import make_customer, make_order
 from tests.web.helpers import client_for, htmx
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,8 @@ def test_it_sends_strangers_to_the_login_page(client):
 
 def test_it_lists_my_follow_ups_due_today_and_overdue(sam, zhang, mary):
     today = timezone.localdate()
-    FollowUp.objects.create(customer=zhang, title="昨天该打的电话", due=today - datetime.timedelta(days=1), assignee=sam)
+    FollowUp.objects.create(customer=zhang, title="昨天该打的电话", assignee=sam,
+                            due=today - datetime.timedelta(days=1))
     FollowUp.objects.create(customer=zhang, title="今天的回访", due=today, assignee=sam)
     FollowUp.objects.create(customer=zhang, title="下周的事", due=today + datetime.timedelta(days=7), assignee=sam)
     FollowUp.objects.create(customer=zhang, title="别人的事", due=today, assignee=mary)
