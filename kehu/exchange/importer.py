@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from kehu.customers.forms import CustomerForm
@@ -168,6 +168,7 @@ class Importer:
         self._products: dict[str, tuple[int, int | None]] = {}
         self._categories: dict[str, int] = {}
         self._tags: dict[str, int] = {}
+        self._order_choices: dict[tuple[str, str], tuple[dict, dict]] = {}
 
     # ── running ────────────────────────────────────────────────────────────────────────────────
 
@@ -512,7 +513,13 @@ class Importer:
         values["note"] = v.cell_text(record.get("note"))[:200]
         if problems:
             raise Rejected(problems)
-        cleaned, errors = clean_order_values(values)
+        cleaned, errors = clean_order_values({k: values[k] for k in ("ordered_at", "amount", "number", "note")})
+        for key in ("payment_method", "sales_channel", "status"):  # few distinct values: cleaned once each
+            memo = self._order_choices.get((key, values[key]))
+            if memo is None:
+                memo = self._order_choices[(key, values[key])] = clean_order_values({key: values[key]})
+            cleaned.update(memo[0])
+            errors.update(memo[1])
         if errors:
             raise Rejected([self._problem(sheet, number, k, record.get(k, values.get(k)), msg)
                             for k, msg in errors.items()])
@@ -563,14 +570,15 @@ class Importer:
         if not rows:
             return
         self._ensure_products(rows)
-        created_by = self.user if self.user is not None and self.user.pk else None
-        orders = [Order(customer_id=r["customer_id"], ordered_at=r["ordered_at"], amount=r["amount"],
-                        payment_method=r["payment_method"], sales_channel=r["sales_channel"], status=r["status"],
-                        number=r["number"], note=r["note"], created_by=created_by) for r in rows]
-        Order.objects.bulk_create(orders, batch_size=1000)
-        self._created(Order, [o.pk for o in orders])
+        created_by = self.user.pk if self.user is not None and self.user.pk else None
+        now = timezone.now()
+        order_ids = _insert_rows(Order, ["customer_id", "number", "ordered_at", "amount", "payment_method",
+                                         "sales_channel", "status", "note", "created_by_id", "created_at"],
+                                 [[r["customer_id"], r["number"], r["ordered_at"], r["amount"], r["payment_method"],
+                                   r["sales_channel"], r["status"], r["note"], created_by, now] for r in rows])
+        self._created(Order, order_ids)
         lines = []
-        for order, r in zip(orders, rows, strict=True):
+        for order_id, r in zip(order_ids, rows, strict=True):
             items = r["items"]
             if not items:
                 continue
@@ -585,10 +593,10 @@ class Importer:
             for name, (qty, price) in zip(items, prices, strict=True):
                 product_id, product_category = self._products[name]
                 category_id = self._categories.get(r["category"]) if r["category"] else product_category
-                lines.append(OrderLine(order_id=order.pk, product_id=product_id, product_name=name,
-                                       category_id=category_id, quantity=qty, unit_price=max(price, Decimal(0))))
-        OrderLine.objects.bulk_create(lines, batch_size=1000)
-        self._created(OrderLine, [line.pk for line in lines])
+                lines.append([order_id, product_id, name, category_id, qty, max(price, Decimal(0))])
+        line_ids = _insert_rows(OrderLine, ["order_id", "product_id", "product_name", "category_id", "quantity",
+                                            "unit_price"], lines)
+        self._created(OrderLine, line_ids)
 
     def _category_ids(self, names: set[str]) -> None:
         missing = {n for n in names if n and n not in self._categories}
@@ -815,6 +823,49 @@ def _changed_values(instance: Customer, form: CustomerForm) -> dict:
             else:
                 old[name] = current
     return old
+
+
+def _insert_rows(model, columns: list[str], rows: list[list]) -> list[int]:
+    """INSERT many rows in one executemany with ids chosen up front; returns the ids.
+
+    bulk_create spends most of its time building SQL per object; for a million purchase rows that is the
+    difference between one minute and three. Values are adapted by the database backend as the ORM would.
+    """
+    if not rows:
+        return []
+    meta = model._meta
+    table = meta.db_table
+    ops = connection.ops
+    fields = [meta.get_field(c[:-3] if c.endswith("_id") and c != "id" else c) for c in columns]
+    adapters = []
+    for f in fields:
+        kind = f.get_internal_type()
+        if kind == "DateTimeField":
+            adapters.append(ops.adapt_datetimefield_value)
+        elif kind == "DecimalField":
+            adapters.append(lambda value, f=f: ops.adapt_decimalfield_value(value, f.max_digits, f.decimal_places))
+        else:
+            adapters.append(None)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+                           [len(rows)])
+            ids = [r[0] for r in cursor.fetchall()]
+        else:
+            cursor.execute(f'SELECT MAX(id) FROM "{table}"')
+            top = cursor.fetchone()[0] or 0
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+            seq = cursor.fetchone()
+            first = max(top, seq[0] if seq else 0) + 1
+            ids = list(range(first, first + len(rows)))
+        params = [[i, *(a(x) if a and x is not None else x for a, x in zip(adapters, row, strict=True))]
+                  for i, row in zip(ids, rows, strict=True)]
+        names = ", ".join(connection.ops.quote_name(c) for c in ["id", *columns])
+        marks = ", ".join(["%s"] * (len(columns) + 1))
+        for i in range(0, len(params), 5000):
+            cursor.executemany(f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES ({marks})",
+                               params[i:i + 5000])
+    return ids
 
 
 def _ranges(ids: Iterable[int]) -> list[list[int]]:
