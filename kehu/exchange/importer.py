@@ -564,7 +564,7 @@ class Importer:
             rows = Order.objects.filter(customer_id__in=todo[i:i + 500], id__lte=self.max_order_id).values_list(
                 "customer_id", "ordered_at", "amount", "number")
             for cid, at, amount, number in rows:
-                self._existing_orders[(cid, at, amount, number)] += 1
+                self._existing_orders[(cid, v.to_second(at), amount, number)] += 1
 
     def _write_orders(self, rows: list[dict]) -> None:
         if not rows:

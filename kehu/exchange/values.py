@@ -79,7 +79,7 @@ def parse_datetime_naive(value: object) -> datetime.datetime:
     raise BadValue(f"“{text}”不是可识别的日期（可写作 2024-01-05、2024/1/5 或 2024年1月5日）")
 
 
-def _to_second(value: datetime.datetime) -> datetime.datetime:
+def to_second(value: datetime.datetime) -> datetime.datetime:
     """Excel keeps times as fractions of a day; round away the float noise to whole seconds."""
     return (value + datetime.timedelta(microseconds=500_000)).replace(microsecond=0)
 
@@ -90,7 +90,7 @@ def parse_date(value: object) -> datetime.date:
 
 def parse_datetime(value: object) -> datetime.datetime:
     """An aware datetime in the shop's time zone (a plain date means 00:00 that day)."""
-    return timezone.make_aware(_to_second(parse_datetime_naive(value)))
+    return timezone.make_aware(to_second(parse_datetime_naive(value)))
 
 
 _MONEY_NOISE = re.compile(r"[¥￥,，\s]|元|rmb|cny", re.IGNORECASE)

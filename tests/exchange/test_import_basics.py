@@ -20,7 +20,8 @@ def shop_workbook(tmp_path):
     return write_xlsx(tmp_path / "客户管理表格.xlsx", {
         "客户基本信息": [
             CUSTOMER_HEADER,
-            ["VIP001", "王芳", 13911112222, "wangfang@example.com", "wf_88", "2024/1/5", "女", "深圳市南山区", "老客户、VIP"],
+            ["VIP001", "王芳", 13911112222, "wangfang@example.com", "wf_88", "2024/1/5", "女", "深圳市南山区",
+             "老客户、VIP"],
             ["VIP002", "刘强", "138 0013 8000", "", "", "2024年2月1日", "男", "", ""],
             ["VIP003", "陈静", "+86 137-0000-1111", "chen@", "", datetime.date(2023, 12, 31), "女", "", ""],
         ],

@@ -1,0 +1,401 @@
+"""Workbooks and CSV files out: customers (the list's current filter), orders, a report with live formulas and
+charts, and blank import templates with Excel data validation.
+
+Every customer export goes through `Customer.contact_for(user)`, so a role that sees masked contact
+details on screen gets them masked in the file too; the querysets come from the caller, already limited by
+`visible_to(user)` and the CustomerFilter (same rows as the list page).
+"""
+
+import csv
+import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Grade, Kind
+from kehu.engagement.models import CommunicationMethod, MarketingChannel
+from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
+
+from . import headers as h
+from .values import to_second
+
+DATE = "yyyy-mm-dd"
+DATETIME = "yyyy-mm-dd hh:mm"
+MONEY = "#,##0.00"
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="4472C4")
+
+
+@dataclass
+class Column:
+    header: str
+    width: int = 12
+    number_format: str | None = None
+
+
+CUSTOMER_COLUMNS = [
+    Column("客户编号", 12), Column("姓名", 12), Column("类型", 6), Column("性别", 6), Column("生日", 12, DATE),
+    Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
+    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 17, DATETIME), Column("来源渠道", 10),
+    Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
+    Column("标签", 18), Column("备注", 24),
+]
+ORDER_COLUMNS = [
+    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 17, DATETIME), Column("消费金额", 12, MONEY),
+    Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
+    Column("订单状态", 8), Column("备注", 20),
+]
+
+
+def _local(value: datetime.datetime | None) -> datetime.datetime | None:
+    """Local wall-clock time to the second (what Excel shows and what an import reads back)."""
+    return to_second(timezone.localtime(value)).replace(tzinfo=None) if value else None
+
+
+def _date(text: str) -> datetime.date | str:
+    """contact_for gives ISO text (or a masked '****-05-01'): a real date where it is one."""
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+# ── rows ──────────────────────────────────────────────────────────────────────────────────────
+
+def customer_columns() -> tuple[list[Column], list[CustomField]]:
+    custom = list(CustomField.objects.all())
+    return CUSTOMER_COLUMNS + [Column(cf.label, 12) for cf in custom], custom
+
+
+def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[list]:
+    """One list per customer in column order, contact fields as `user` may see them."""
+    qs = qs.select_related("owner").prefetch_related("tags").order_by("id")
+    for c in qs.iterator(chunk_size=2000):
+        contact = c.contact_for(user)
+        yield [
+            c.code, c.name, Kind(c.kind).label if c.kind in Kind.values else c.kind,
+            Gender(c.gender).label if c.gender else "", _date(contact["birthday"]) if contact["birthday"] else None,
+            contact["mobile"], contact["email"], contact["wechat"], c.province, c.city, c.district,
+            contact["address"], _local(c.registered_at), c.source, c.company, c.industry,
+            CompanySize(c.company_size).label if c.company_size in CompanySize.values else c.company_size,
+            c.grade, c.owner.display_name if c.owner else "", "、".join(t.name for t in c.tags.all()), c.notes,
+            *[(c.extra or {}).get(cf.key, "") for cf in custom],
+        ]
+
+
+def order_rows(qs: QuerySet) -> Iterator[list]:
+    lines = OrderLine.objects.select_related("category").order_by("id")
+    qs = qs.select_related("customer").prefetch_related(Prefetch("lines", queryset=lines)).order_by("ordered_at", "id")
+    for o in qs.iterator(chunk_size=2000):
+        items = list(o.lines.all())
+        categories = list(dict.fromkeys(line.category.name for line in items if line.category))
+        yield [
+            o.customer.code, o.customer.name, _local(o.ordered_at), o.amount,
+            "、".join(line.product_name for line in items), "、".join(categories),
+            PaymentMethod(o.payment_method).label if o.payment_method in PaymentMethod.values else o.payment_method,
+            SalesChannel(o.sales_channel).label if o.sales_channel in SalesChannel.values else o.sales_channel,
+            o.number, OrderStatus(o.status).label if o.status in OrderStatus.values else o.status, o.note,
+        ]
+
+
+# ── writing ───────────────────────────────────────────────────────────────────────────────────
+
+def _header(ws, columns: list[Column]) -> None:
+    cells = []
+    for col in columns:
+        cell = WriteOnlyCell(ws, value=col.header)
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        cell.alignment = Alignment(horizontal="center")
+        cells.append(cell)
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = col.width
+    ws.freeze_panes = "A2"
+    ws.append(cells)
+
+
+def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
+    """Header, rows with number/date formats, frozen header and autofilter; returns the row count."""
+    _header(ws, columns)
+    formats = [c.number_format for c in columns]
+    count = 0
+    for row in rows:
+        out: list[Any] = []
+        for value, fmt in zip(row, formats, strict=False):
+            if fmt and value not in (None, "") and not isinstance(value, str):
+                cell = WriteOnlyCell(ws, value=float(value) if isinstance(value, Decimal) else value)
+                cell.number_format = fmt
+                out.append(cell)
+            else:
+                out.append(value)
+        out.extend(row[len(formats):])
+        ws.append(out)
+        count += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+    return count
+
+
+def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
+    columns, custom = customer_columns()
+    wb = Workbook(write_only=True)
+    count = write_table(wb.create_sheet("客户信息"), columns, customer_rows(qs, user, custom))
+    wb.save(target)
+    return count
+
+
+def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
+    wb = Workbook(write_only=True)
+    count = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(qs))
+    wb.save(target)
+    return count
+
+
+def _csv_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> int:
+    """UTF-8 with BOM (the caller opens `target` with encoding='utf-8-sig') so Excel shows Chinese right."""
+    writer = csv.writer(target)
+    writer.writerow([c.header for c in columns])
+    count = 0
+    for row in rows:
+        writer.writerow([_csv_value(v) for v in row])
+        count += 1
+    return count
+
+
+def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
+    columns, custom = customer_columns()
+    return write_csv(target, columns, customer_rows(qs, user, custom))
+
+
+def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
+    return write_csv(target, ORDER_COLUMNS, order_rows(qs))
+
+
+# ── the report: data sheets plus a summary of live formulas and charts ───────────────────────
+
+def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    months, day = [], first.replace(day=1)
+    while day <= last:
+        months.append(day)
+        day = (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return months
+
+
+def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str | IO[bytes]) -> dict:
+    """客户信息 and 消费记录 as tables, 汇总 with SUMIFS/COUNTIFS over them and native charts."""
+    columns, custom = customer_columns()
+    wb = Workbook(write_only=True)
+    summary = wb.create_sheet("汇总")
+    n_customers = write_table(wb.create_sheet("客户信息"), columns, customer_rows(customers, user, custom))
+    n_orders = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(orders))
+
+    bounds = orders.order_by("ordered_at").values_list("ordered_at", flat=True)
+    first, last = bounds.first(), orders.order_by("-ordered_at").values_list("ordered_at", flat=True).first()
+    months = _months(timezone.localdate(first), timezone.localdate(last)) if first else []
+    provinces = list(customers.exclude(province="").order_by("province").values_list("province", flat=True)
+                     .distinct())
+
+    date_col, amount_col = "消费记录!$C:$C", "消费记录!$D:$D"
+    grade_col = f"客户信息!${get_column_letter(18)}:${get_column_letter(18)}"
+    province_col = "客户信息!$I:$I"
+    summary.column_dimensions["A"].width = 14
+    summary.column_dimensions["B"].width = 14
+    summary.column_dimensions["C"].width = 10
+    rows: list[list] = []
+
+    def title(text):
+        cell = WriteOnlyCell(summary, value=text)
+        cell.font = Font(bold=True, size=12)
+        return cell
+
+    def head(*texts):
+        out = []
+        for t in texts:
+            cell = WriteOnlyCell(summary, value=t)
+            cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+            out.append(cell)
+        return out
+
+    rows.append([title("按月消费（公式随数据更新）")])
+    rows.append(head("月份", "消费金额", "订单数"))
+    month_start = len(rows) + 1
+    for m in months:
+        r = len(rows) + 1
+        month = WriteOnlyCell(summary, value=m)
+        month.number_format = "yyyy-mm"
+        amount = WriteOnlyCell(summary, value=(
+            f'=SUMIFS({amount_col},{date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1))'))
+        amount.number_format = MONEY
+        rows.append([month, amount,
+                     f'=COUNTIFS({date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1))'])
+    month_end = len(rows)
+    rows.append([])
+    rows.append([title("按客户评级")])
+    rows.append(head("客户评级", "客户数"))
+    grade_start = len(rows) + 1
+    for grade in [*Grade.values, ""]:
+        r = len(rows) + 1
+        rows.append([grade or "未评级", f'=COUNTIFS({grade_col},"{grade}")' if grade else
+                     f'=COUNTA(客户信息!$A:$A)-1-SUM(B{grade_start}:B{r - 1})'])
+    grade_end = len(rows)
+    rows.append([])
+    rows.append([title("按省份")])
+    rows.append(head("省份", "客户数"))
+    for province in provinces:
+        r = len(rows) + 1
+        rows.append([province, f"=COUNTIFS({province_col},A{r})"])
+    rows.append([])
+    rows.append([title("合计")])
+    rows.append(["客户数", "=COUNTA(客户信息!$A:$A)-1"])
+    rows.append(["消费总额", f"=SUM({amount_col})"])
+    rows.append(["订单数", "=COUNTA(消费记录!$A:$A)-1"])
+    for row in rows:
+        summary.append(row)
+
+    if months:
+        chart = LineChart()
+        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", "金额（元）", "月份"
+        chart.add_data(Reference(summary, min_col=2, min_row=month_start - 1, max_row=month_end), titles_from_data=True)
+        chart.set_categories(Reference(summary, min_col=1, min_row=month_start, max_row=month_end))
+        chart.x_axis.number_format = "yyyy-mm"
+        chart.height, chart.width = 8, 16
+        summary.add_chart(chart, "E2")
+    bars = BarChart()
+    bars.title, bars.y_axis.title = "各评级客户数", "客户数"
+    bars.add_data(Reference(summary, min_col=2, min_row=grade_start - 1, max_row=grade_end), titles_from_data=True)
+    bars.set_categories(Reference(summary, min_col=1, min_row=grade_start, max_row=grade_end))
+    bars.height, bars.width = 8, 16
+    summary.add_chart(bars, "E20")
+    wb.save(target)
+    return {"customers": n_customers, "orders": n_orders, "months": len(months)}
+
+
+# ── blank templates ───────────────────────────────────────────────────────────────────────────
+
+def _list(values: list[str]) -> DataValidation:
+    dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True,
+                        showErrorMessage=True)
+    dv.error, dv.errorTitle = "请从下拉列表中选择", "无效的值"
+    return dv
+
+
+def _mobile() -> DataValidation:
+    dv = DataValidation(type="textLength", operator="equal", formula1="11", allow_blank=True, showErrorMessage=True)
+    dv.error, dv.errorTitle = "手机号码应为 11 位数字", "无效的手机号码"
+    dv.prompt, dv.showInputMessage = "11 位手机号码，如 13812345678", True
+    return dv
+
+
+def _not_future() -> DataValidation:
+    dv = DataValidation(type="date", operator="lessThanOrEqual", formula1="TODAY()", allow_blank=True,
+                        showErrorMessage=True)
+    dv.error, dv.errorTitle = "日期不能晚于今天", "无效的日期"
+    return dv
+
+
+def _positive() -> DataValidation:
+    dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+                        showErrorMessage=True)
+    dv.error, dv.errorTitle = "金额不能为负数", "无效的金额"
+    return dv
+
+
+_EXAMPLE_DAY = datetime.date(2024, 5, 1)
+TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
+    # kind: [(header, example value, validation factory or None)]
+    h.CUSTOMERS: [
+        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("性别", "女", lambda: _list(["男", "女"])),
+        ("生日", datetime.date(1990, 5, 1), _not_future), ("手机", "13812345678", _mobile),
+        ("电子邮箱", "wangfang@example.com", None), ("微信号", "wangfang88", None), ("省份", "广东省", None),
+        ("城市", "深圳市", None), ("区县", "南山区", None), ("详细地址", "科技园路1号", None),
+        ("注册时间", _EXAMPLE_DAY, _not_future), ("来源渠道", "门店", None), ("公司", "", None), ("行业", "", None),
+        ("公司规模", "", lambda: _list(CompanySize.labels)), ("客户评级", "A", lambda: _list(Grade.values)),
+        ("标签", "老客户、VIP", None), ("备注", "", None),
+    ],
+    h.PURCHASES: [
+        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("消费日期", _EXAMPLE_DAY, _not_future),
+        ("消费金额", 1200, _positive), ("消费项目", "连衣裙", None), ("品类", "服装", None), ("数量", 1, _positive),
+        ("支付方式", "微信支付", lambda: _list(PaymentMethod.labels)),
+        ("销售渠道", "门店", lambda: _list(SalesChannel.labels)), ("订单号", "", None), ("备注", "", None),
+    ],
+    h.PREFERENCES: [
+        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("商品偏好", "服装、化妆品", None),
+        ("营销渠道偏好", "微信/公众号", lambda: _list(MarketingChannel.labels)),
+        ("营销授权", "是", lambda: _list(["是", "否"])), ("偏好说明", "", None),
+    ],
+    h.COMMUNICATIONS: [
+        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("沟通日期", _EXAMPLE_DAY, _not_future),
+        ("沟通方式", "微信", lambda: _list(CommunicationMethod.labels)), ("沟通内容", "介绍夏季新品", None),
+        ("沟通结果", "有兴趣，下周到店", None), ("下次跟进日期", datetime.date(2024, 5, 8), None),
+    ],
+    h.FEEDBACK: [
+        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("反馈日期", _EXAMPLE_DAY, _not_future),
+        ("评价内容", "服务很好", None),
+    ],
+}
+TEMPLATE_ROWS = 1000  # validations cover this many rows below the header
+
+
+def template_workbook(kind: str, target: str | IO[bytes]) -> None:
+    """A blank sheet for one kind: Chinese headers, one example row, validation on the first 1000 rows."""
+    from kehu.engagement.models import FeedbackDimension
+
+    spec = list(TEMPLATES[kind])
+    if kind == h.FEEDBACK:
+        for dim in FeedbackDimension.objects.filter(active=True):
+            spec.append((dim.name, 5, lambda: _list(["1", "2", "3", "4", "5"])))
+    if kind == h.CUSTOMERS:
+        spec.extend((cf.label, "", None) for cf in CustomField.objects.all())
+    wb = Workbook()
+    ws = wb.active
+    ws.title = h.KINDS[kind]
+    for i, (header, example, make) in enumerate(spec, start=1):
+        letter = get_column_letter(i)
+        top = ws.cell(row=1, column=i, value=header)
+        top.font, top.fill = HEADER_FONT, HEADER_FILL
+        cell = ws.cell(row=2, column=i, value=example)
+        if isinstance(example, datetime.date):
+            cell.number_format = DATE
+        if header == "手机":
+            for r in range(2, TEMPLATE_ROWS + 2):
+                ws.cell(row=r, column=i).number_format = "@"
+        ws.column_dimensions[letter].width = max(10, len(header) * 2 + 4)
+        if make:
+            dv = make()
+            dv.add(f"{letter}2:{letter}{TEMPLATE_ROWS + 1}")
+            ws.add_data_validation(dv)
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(spec))}1"
+    notes = wb.create_sheet("填写说明")
+    for line in [
+        ["第 2 行是示例，导入前请删除或改写。"],
+        ["日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、¥1,200.00 或 1200元。"],
+        ["手机号码填写 11 位数字；多个标签或偏好品类用顿号（、）或逗号分隔。"],
+        ["同一客户再次导入时按客户编号、手机号、邮箱或微信号识别，不会重复新建。"],
+    ]:
+        notes.append(line)
+    notes.column_dimensions["A"].width = 90
+    wb.save(target)
+
+
+def visible_orders(user) -> QuerySet:
+    """Orders of the customers `user` may see."""
+    return Order.objects.filter(customer__in=Customer.objects.visible_to(user))

@@ -1,0 +1,55 @@
+"""kehu export customers|orders|report|template -o FILE [--user NAME] [--filter "province=广东省&grade=A"]"""
+
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from kehu.customers.filters import CustomerFilter
+from kehu.customers.models import Customer
+from kehu.exchange import exporters
+from kehu.exchange.headers import KINDS
+
+
+class Command(BaseCommand):
+    help = "导出客户、消费记录、汇总报表（xlsx 或 csv），或下载空白导入模板"
+
+    def add_arguments(self, parser):
+        parser.add_argument("what", choices=["customers", "orders", "report", "template"])
+        parser.add_argument("kind", nargs="?", choices=list(KINDS), help="模板种类（仅 template）")
+        parser.add_argument("-o", "--output", required=True, help="输出文件（.xlsx 或 .csv）")
+        parser.add_argument("--user", help="以该用户身份导出（按其角色决定可见客户和脱敏）")
+        parser.add_argument("--filter", default="", help='与客户列表相同的筛选参数，如 "province=广东省&grade=A"')
+
+    def handle(self, *args, **opts):
+        out = Path(opts["output"])
+        if opts["what"] == "template":
+            exporters.template_workbook(opts["kind"] or "customers", out)
+            self.stdout.write(f"模板已写入 {out}")
+            return
+        User = get_user_model()
+        if opts["user"]:
+            user = User.objects.filter(username=opts["user"]).first()
+            if user is None:
+                raise CommandError(f"找不到用户“{opts['user']}”")
+        else:
+            user = User.objects.filter(role="admin", is_active=True).order_by("id").first()
+            if user is None:
+                raise CommandError("请用 --user 指定导出人（没有管理员账号）")
+        customers = CustomerFilter.from_params(dict(parse_qsl(opts["filter"]))).apply(
+            Customer.objects.visible_to(user))
+        orders = exporters.visible_orders(user).filter(customer__in=customers)
+        csv_out = out.suffix.lower() == ".csv"
+        if opts["what"] == "report":
+            figures = exporters.export_report_xlsx(customers, orders, user, out)
+            self.stdout.write(f"报表已写入 {out}：客户 {figures['customers']}，消费记录 {figures['orders']}")
+            return
+        if csv_out:
+            with open(out, "w", encoding="utf-8-sig", newline="") as f:
+                count = (exporters.export_customers_csv(customers, user, f) if opts["what"] == "customers"
+                         else exporters.export_orders_csv(orders, f))
+        else:
+            count = (exporters.export_customers_xlsx(customers, user, out) if opts["what"] == "customers"
+                     else exporters.export_orders_xlsx(orders, out))
+        self.stdout.write(f"已导出 {count} 行到 {out}")
