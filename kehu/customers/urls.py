@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import merge_views, views
 
 app_name = "customers"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("<str:code>/", views.customer_detail, name="detail"),
     path("<str:code>/edit/", views.customer_edit, name="edit"),
     path("<str:code>/delete/", views.customer_delete, name="delete"),
+    path("<str:code>/merge/", merge_views.merge, name="merge"),
 ]

@@ -1,0 +1,38 @@
+"""kehu serve: run the web app with waitress, a real WSGI server (static files through whitenoise)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kehu.ops.store import database_label, pending_migrations
+
+
+class Command(BaseCommand):
+    help = "启动 kehu 网页服务（waitress）。"
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1；局域网访问用 0.0.0.0）")
+        parser.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
+        parser.add_argument("--threads", type=int, default=8, help="工作线程数（默认 8）")
+
+    def handle(self, *args, host: str, port: int, threads: int, **options):
+        from django.db import OperationalError
+
+        try:
+            pending = pending_migrations()
+        except OperationalError as exc:
+            raise CommandError(f"无法连接数据库（{database_label()}）：{exc}\n请先运行 kehu init") from exc
+        if pending:
+            raise CommandError(f"数据库尚未初始化或需要升级（{len(pending)} 项迁移未执行），请先运行 kehu init\n"
+                               "The store is not initialised or needs migrating: run `kehu init` first.")
+        from waitress import serve
+
+        from kehu.wsgi import application
+
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.stdout.write(f"数据库 Database: {database_label()}")
+        self.stdout.write(self.style.SUCCESS(f"kehu 已启动，请在浏览器打开 http://{shown}:{port}/"))
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            self.stdout.write("提示：从其他电脑访问时，请把本机地址加入环境变量 KEHU_ALLOWED_HOSTS（逗号分隔）。")
+        self.stdout.write(f"Serving on http://{shown}:{port}/ — 按 Ctrl+C 停止 (Ctrl+C to stop)")
+        self.stdout.flush()
+        serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
