@@ -1,0 +1,9 @@
+// Small behaviours on top of htmx. No framework, nothing from a CDN.
+
+// Filter forms send only the filters that are set, so the pushed URL stays short and shareable.
+document.addEventListener("htmx:configRequest", (event) => {
+  if (!event.detail.elt.matches("form[data-drop-empty]")) return;
+  for (const [key, value] of Object.entries(event.detail.parameters)) {
+    if (value === "") delete event.detail.parameters[key];
+  }
+});
