@@ -5,3 +5,8 @@ class SegmentsConfig(AppConfig):
     name = "kehu.segments"
     label = "segments"
     verbose_name = "客户分层"
+
+    def ready(self) -> None:
+        from . import signals
+
+        signals.connect()

@@ -1,1 +1,292 @@
-"""Segmentation (客户分层): built in the segmentation issue."""
+"""Segmentation (客户分层): per-customer metrics kept current, the classes of every customer, dated
+snapshots for movement, and the thresholds an admin can edit.
+
+What is stored where:
+
+* :class:`CustomerMetrics` — one row per customer with at least one counted (not refunded) order:
+  first/last order time, F, M, Σ squared gaps (for the purchase rhythm) and the number of categories.
+  Kept current by ``signals.py`` on every order and order-line change; ``pipeline.rebuild_metrics()``
+  recomputes it from the orders and gives the same rows.
+* :class:`CustomerCategorySpend` — spend per (customer, category) from order lines of counted orders;
+  gives the distinct-category count and category loyalty.
+* :class:`CustomerSegment` — the latest classes of every customer (one row each), with the numbers they
+  were computed from; list filters use its indexed class columns.
+* :class:`SegmentSnapshot` — one compact row per customer per classification date (small-integer
+  class codes), for migration matrices and "who moved" lists.
+* :class:`SegmentRun` — one row per classification date: the thresholds and the reference values
+  (mean/median R, F, M) that the explanations quote, and the class counts.
+* :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from kehu.customers.models import Customer
+from kehu.sales.models import Category
+
+from .engine.classify import (
+    ABC_CLASSES,
+    FREQUENCY_TIERS,
+    LIFECYCLE_STAGES,
+    RF_SEGMENT_NAMES,
+    RFM_CLASSES,
+    VALUE_TIERS,
+    References,
+    Thresholds,
+)
+from .engine.explain import explain
+
+# Class names by column; a snapshot stores position + 1 (0 = no class, e.g. a customer who never bought).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "rfm_class": RFM_CLASSES,
+    "rf_segment": RF_SEGMENT_NAMES,
+    "abc_class": ABC_CLASSES,
+    "frequency_tier": FREQUENCY_TIERS,
+    "value_tier": VALUE_TIERS,
+    "lifecycle": LIFECYCLE_STAGES,
+}
+CLASS_LABELS = {
+    "rfm_class": "RFM分层", "rf_segment": "价值分层", "abc_class": "ABC分类", "frequency_tier": "频次分级",
+    "value_tier": "价值分级", "lifecycle": "生命周期",
+}
+
+
+def class_code(column: str, name: str) -> int:
+    """Snapshot code of a class name (0 for none); ValueError for a name that is not a class."""
+    if not name:
+        return 0
+    return CLASS_NAMES[column].index(name) + 1
+
+
+def class_name(column: str, code: int) -> str:
+    return CLASS_NAMES[column][code - 1] if code else ""
+
+
+class CustomerMetrics(models.Model):
+    """F, M and the purchase rhythm of one customer, kept current order by order (客户指标)."""
+
+    customer = models.OneToOneField(Customer, verbose_name="客户", primary_key=True, on_delete=models.CASCADE,
+                                    related_name="metrics")
+    first_order_at = models.DateTimeField("首次消费", null=True, blank=True)
+    last_order_at = models.DateTimeField("最近消费", null=True, blank=True)
+    frequency = models.PositiveIntegerField("消费次数", default=0)
+    monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Σ (t[i] − t[i−1])² over the orders sorted by time, t in whole seconds: with first/last and F this
+    # gives the mean gap and its spread, and one order's change only touches its two neighbours.
+    interval_sq_sum = models.BigIntegerField("消费间隔平方和（秒²）", default=0)
+    categories = models.PositiveIntegerField("购买品类数", default=0)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "客户指标"
+        verbose_name_plural = "客户指标"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: F={self.frequency} M={self.monetary}"
+
+    @property
+    def avg_order_value(self) -> Decimal | None:
+        if not self.frequency:
+            return None
+        return (self.monetary / self.frequency).quantize(Decimal("0.01"))
+
+    def recency_days(self, as_of: datetime.date) -> int | None:
+        from django.utils import timezone
+
+        return (as_of - timezone.localdate(self.last_order_at)).days if self.last_order_at else None
+
+    def tenure_days(self, as_of: datetime.date) -> int | None:
+        from django.utils import timezone
+
+        return (as_of - timezone.localdate(self.first_order_at)).days if self.first_order_at else None
+
+    @property
+    def mean_interval_days(self) -> float | None:
+        if self.frequency < 2:
+            return None
+        return self._span_seconds() / (self.frequency - 1) / 86400
+
+    @property
+    def std_interval_days(self) -> float | None:
+        """Sample standard deviation of the gaps between orders, in days."""
+        n = self.frequency - 1
+        if n < 2:
+            return None
+        span = self._span_seconds()
+        return math.sqrt(max((n * self.interval_sq_sum - span * span) / (n * (n - 1)), 0)) / 86400
+
+    def _span_seconds(self) -> int:
+        from .signals import epoch_seconds
+
+        return epoch_seconds(self.last_order_at) - epoch_seconds(self.first_order_at)
+
+
+class CustomerCategorySpend(models.Model):
+    """What one customer spent in one category, from the lines of counted orders."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="category_spend")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+    spend = models.DecimalField("金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    lines = models.PositiveIntegerField("明细数", default=0)
+
+    class Meta:
+        verbose_name = "客户品类消费"
+        verbose_name_plural = "客户品类消费"
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "category"], name="segments_customer_category_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.category_id}: ¥{self.spend}"
+
+
+class CustomerSegment(models.Model):
+    """The latest classes of one customer, and the numbers they came from (as of `as_of`)."""
+
+    customer = models.OneToOneField(Customer, verbose_name="客户", primary_key=True, on_delete=models.CASCADE,
+                                    related_name="segment")
+    as_of = models.DateField("分析日期")
+    recency_days = models.IntegerField("最近消费（天）", null=True, blank=True)
+    tenure_days = models.IntegerField("首次消费至今（天）", null=True, blank=True)
+    frequency = models.PositiveIntegerField("消费次数", default=0)
+    monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    avg_order_value = models.DecimalField("客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
+    mean_interval_days = models.FloatField("平均消费间隔（天）", null=True, blank=True)
+    std_interval_days = models.FloatField("消费间隔标准差（天）", null=True, blank=True)
+    spend_recent = models.DecimalField("近期消费（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    spend_previous = models.DecimalField("前期消费（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    trend = models.CharField("消费趋势", max_length=4, blank=True, default="")
+    r_score = models.PositiveSmallIntegerField("R 评分", null=True, blank=True)
+    f_score = models.PositiveSmallIntegerField("F 评分", null=True, blank=True)
+    m_score = models.PositiveSmallIntegerField("M 评分", null=True, blank=True)
+    r_high = models.BooleanField("R 高", null=True, blank=True)
+    f_high = models.BooleanField("F 高", null=True, blank=True)
+    m_high = models.BooleanField("M 高", null=True, blank=True)
+    rfm_class = models.CharField("RFM分层", max_length=10, blank=True, default="")
+    rf_segment = models.CharField("价值分层", max_length=10, blank=True, default="")
+    abc_class = models.CharField("ABC分类", max_length=1, blank=True, default="")
+    frequency_tier = models.CharField("频次分级", max_length=4, blank=True, default="")
+    value_tier = models.CharField("价值分级", max_length=4, blank=True, default="")
+    lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
+    overdue = models.BooleanField("逾期未购", default=False)
+    category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
+
+    class Meta:
+        verbose_name = "客户分层"
+        verbose_name_plural = "客户分层"
+        indexes = [
+            models.Index(fields=["rfm_class", "customer"], name="segment_rfm_idx"),
+            models.Index(fields=["rf_segment", "customer"], name="segment_rf_idx"),
+            models.Index(fields=["abc_class", "customer"], name="segment_abc_idx"),
+            models.Index(fields=["frequency_tier", "customer"], name="segment_freq_tier_idx"),
+            models.Index(fields=["value_tier", "customer"], name="segment_value_tier_idx"),
+            models.Index(fields=["lifecycle", "customer"], name="segment_lifecycle_idx"),
+            models.Index(fields=["category_loyalty", "customer"], name="segment_category_idx"),
+            models.Index(fields=["overdue", "customer"], name="segment_overdue_idx"),
+            models.Index(fields=["trend", "customer"], name="segment_trend_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.rfm_class or self.lifecycle}"
+
+    @property
+    def explanation(self) -> str:
+        """Why this customer is in its classes, in Chinese (分层原因); one query for the run's references."""
+        if not hasattr(self, "_explanation"):
+            run = SegmentRun.objects.filter(as_of=self.as_of).first()
+            if run is None:
+                self._explanation = ""
+            else:
+                row = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields}
+                row["monetary"] = float(self.monetary)
+                self._explanation = explain(row, run.reference_values, run.threshold_values)
+        return self._explanation
+
+
+class SegmentSnapshot(models.Model):
+    """The classes of one customer on one date, compact: codes are positions in CLASS_NAMES + 1."""
+
+    pk = models.CompositePrimaryKey("as_of", "customer")
+    as_of = models.DateField("快照日期")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    r_score = models.PositiveSmallIntegerField(null=True)
+    f_score = models.PositiveSmallIntegerField(null=True)
+    m_score = models.PositiveSmallIntegerField(null=True)
+    rfm_class = models.PositiveSmallIntegerField(default=0)
+    rf_segment = models.PositiveSmallIntegerField(default=0)
+    abc_class = models.PositiveSmallIntegerField(default=0)
+    frequency_tier = models.PositiveSmallIntegerField(default=0)
+    value_tier = models.PositiveSmallIntegerField(default=0)
+    lifecycle = models.PositiveSmallIntegerField(default=0)
+    overdue = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "分层快照"
+        verbose_name_plural = "分层快照"
+        indexes = [models.Index(fields=["customer", "as_of"], name="snapshot_customer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.customer_id}"
+
+    def class_name(self, column: str) -> str:
+        return class_name(column, getattr(self, column))
+
+
+class SegmentRun(models.Model):
+    """One classification date: thresholds used, references quoted by explanations, class counts."""
+
+    as_of = models.DateField("分析日期", unique=True)
+    finished_at = models.DateTimeField("完成时间", auto_now=True)
+    thresholds = models.JSONField("阈值", default=dict)
+    references = models.JSONField("参照值", default=dict)
+    counts = models.JSONField("各分层人数", default=dict)
+    customers = models.PositiveIntegerField("客户数", default=0)
+    seconds = models.FloatField("用时（秒）", default=0)
+
+    class Meta:
+        verbose_name = "分层计算"
+        verbose_name_plural = "分层计算"
+        ordering = ["-as_of"]
+
+    def __str__(self) -> str:
+        return f"{self.as_of}"
+
+    @property
+    def reference_values(self) -> References:
+        return References.from_dict(self.references)
+
+    @property
+    def threshold_values(self) -> Thresholds:
+        return Thresholds.from_dict(self.thresholds)
+
+
+class SegmentSettings(models.Model):
+    """The thresholds, one row (pk = 1), as JSON so an admin page can edit them without a migration."""
+
+    thresholds = models.JSONField("阈值", default=dict, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = "分层设置"
+        verbose_name_plural = "分层设置"
+
+    def __str__(self) -> str:
+        return "分层设置"
+
+    @classmethod
+    def load(cls) -> Thresholds:
+        """The stored thresholds over the defaults (the defaults if nothing was saved)."""
+        row = cls.objects.filter(pk=1).first()
+        return Thresholds.from_dict(row.thresholds if row else {})
+
+    @classmethod
+    def store(cls, thresholds: Thresholds, user=None) -> None:
+        cls.objects.update_or_create(pk=1, defaults={"thresholds": thresholds.to_dict(), "updated_by": user})

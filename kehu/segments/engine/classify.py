@@ -1,0 +1,399 @@
+"""Classifications (客户分类) from a metrics table: RFM scores, the 8-class RFM model, the RF grid, ABC,
+frequency and value tiers, lifecycle, overdue and category loyalty.
+
+Pure Narwhals over a table with one row per customer, as made by :mod:`.metrics` (`derive_metrics`),
+optionally with extra rows for customers who never bought (``last_order_at`` null). Every number is
+in :class:`Thresholds`; :func:`classify` returns the table with the class columns added, plus the
+reference values (:class:`References`) that the explanations quote.
+
+Rules, in words (the same words the explanations use):
+
+* **R/F/M scores 1–5.** ``score_method``: ``quantile`` (default): buying customers are ranked and cut in five equal
+  groups; R ranks by recency (most recent → 5), F by order count, M by spend in whole cents. Ties are
+  broken by customer id, the smaller id taking the lower score, so scores never depend on row order.
+  ``fixed``: ``r_score_days`` are the upper bounds in days for scores 5, 4, 3, 2 (older → 1);
+  ``f_score_orders`` and ``m_score_yuan`` are the upper bounds for scores 1, 2, 3, 4 (more → 5).
+* **8-class RFM (RFM分层).** Each of R, F, M is "high" or "low" against ``rfm_reference``: ``mean``
+  (default) or ``median`` over buying customers — high means strictly better than the reference
+  (recency below it, F or M above it; equal counts as low) — or ``fixed`` — R high when the last
+  order is at most ``rfm_r_days`` days ago, F high from ``rfm_f_orders`` orders, M high from
+  ``rfm_m_yuan`` yuan. F and M cover the whole history, or the last ``window_months`` months if set.
+* **RF grid (价值分层).** Every (R score, F score) cell maps to exactly one of ten segments, see
+  :data:`RF_GRID`.
+* **ABC.** Customers sorted by spend (largest first, ties by id): A while the spend of the customers
+  before them is under ``abc_a_share`` of the total (so the customer who crosses 80 % is still A), B
+  while under ``abc_b_share``, else C.
+* **Frequency tiers (高频/中频/低频).** ``frequency_tier_method``: ``fixed`` (default): 高频 from
+  ``freq_high_orders`` orders, 中频 from ``freq_mid_orders``, else 低频; ``share``: the top
+  ``tier_high_share`` of customers by F, the next ``tier_mid_share``, the rest (ties by id, as for scores).
+* **Value tiers (高价值/中价值/低价值).** ``value_tier_method``: ``share`` (default, scale-free): the top
+  20 % of customers by spend, the next 30 %, the rest; ``fixed``: from ``value_high_yuan`` / ``value_mid_yuan`` yuan.
+* **Lifecycle (生命周期)**, first rule that holds: 潜在客户 no order yet; 流失客户 last order more than
+  ``lost_days`` days ago; 沉睡客户 more than ``sleeping_days`` days ago; 新客户 first order at most
+  ``new_days`` days ago; 忠诚客户 at least ``loyal_orders`` orders; else 活跃客户.
+* **Overdue (逾期未购).** With at least ``overdue_min_orders`` orders, the days since the last order
+  exceed the customer's own mean gap + ``overdue_k`` × its standard deviation.
+* **Category loyalty.** 「<品类>忠实客户」 when one category has at least ``category_loyal_share`` of
+  the customer's categorised spend and the customer has at least ``category_loyal_min_orders``
+  orders; otherwise 综合客户 (empty when nothing bought had a category).
+* **Trend.** Spend in the last ``trend_months`` months against the ``trend_months`` before: 上升 /
+  下降 when it changed by more than ``trend_change`` (any spend after none is 上升), else 持平.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+
+RFM_CLASSES = (
+    "重要价值客户", "重要发展客户", "重要保持客户", "重要挽留客户",
+    "一般价值客户", "一般发展客户", "一般保持客户", "一般挽留客户",
+)
+
+
+def rfm_class_name(r_high: bool, f_high: bool, m_high: bool) -> str:
+    """重要 = M high; 价值 = R and F high, 发展 = R high only, 保持 = F high only, 挽留 = neither."""
+    return RFM_CLASSES[(not m_high) * 4 + (not r_high) * 2 + (not f_high)]
+
+
+# (code, 中文, English) in the order they are listed on screen.
+RF_SEGMENTS = (
+    ("champions", "冠军客户", "Champions"),
+    ("loyal", "忠诚客户", "Loyal"),
+    ("potential_loyalists", "潜力客户", "Potential loyalists"),
+    ("new", "新客户", "New"),
+    ("promising", "有望客户", "Promising"),
+    ("need_attention", "需要关注", "Need attention"),
+    ("about_to_sleep", "即将沉睡", "About to sleep"),
+    ("at_risk", "有流失风险", "At risk"),
+    ("cant_lose", "不能失去", "Can't lose"),
+    ("hibernating", "沉睡客户", "Hibernating"),
+)
+RF_SEGMENT_NAMES = tuple(name for _, name, _ in RF_SEGMENTS)
+RF_SEGMENT_ENGLISH = {name: english for _, name, english in RF_SEGMENTS}
+
+# Rows R = 5 … 1 (5 = most recent), columns F = 1 … 5 (5 = most orders).
+_GRID_ROWS = {
+    5: ("新客户", "潜力客户", "潜力客户", "冠军客户", "冠军客户"),
+    4: ("有望客户", "潜力客户", "忠诚客户", "冠军客户", "冠军客户"),
+    3: ("即将沉睡", "需要关注", "需要关注", "忠诚客户", "忠诚客户"),
+    2: ("沉睡客户", "即将沉睡", "有流失风险", "有流失风险", "不能失去"),
+    1: ("沉睡客户", "沉睡客户", "有流失风险", "不能失去", "不能失去"),
+}
+RF_GRID: dict[tuple[int, int], str] = {
+    (r, f): row[f - 1] for r, row in _GRID_ROWS.items() for f in range(1, 6)
+}
+
+ABC_CLASSES = ("A", "B", "C")
+FREQUENCY_TIERS = ("高频", "中频", "低频")
+VALUE_TIERS = ("高价值", "中价值", "低价值")
+LIFECYCLE_STAGES = ("潜在客户", "新客户", "活跃客户", "忠诚客户", "沉睡客户", "流失客户")
+TRENDS = ("上升", "持平", "下降")
+GENERAL_CUSTOMER = "综合客户"
+LOYAL_SUFFIX = "忠实客户"
+
+SCORE_METHODS = ("quantile", "fixed")
+REFERENCE_METHODS = ("mean", "median", "fixed")
+TIER_METHODS = ("fixed", "share")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every number the classifications use; stored as JSON in SegmentSettings and editable."""
+
+    score_method: str = "quantile"
+    r_score_days: tuple[int, ...] = (30, 90, 180, 365)   # recency ≤ 30 → 5, ≤ 90 → 4, ≤ 180 → 3, ≤ 365 → 2
+    f_score_orders: tuple[int, ...] = (1, 2, 4, 8)        # F ≤ 1 → 1, ≤ 2 → 2, ≤ 4 → 3, ≤ 8 → 4, more → 5
+    m_score_yuan: tuple[float, ...] = (200, 500, 1000, 3000)
+
+    rfm_reference: str = "mean"
+    rfm_r_days: int = 90
+    rfm_f_orders: int = 3
+    rfm_m_yuan: float = 1000
+
+    window_months: int | None = None   # F and M over the last N months instead of the whole history
+    trend_months: int = 3
+    trend_change: float = 0.2
+
+    abc_a_share: float = 0.80
+    abc_b_share: float = 0.95
+
+    frequency_tier_method: str = "fixed"
+    freq_high_orders: int = 6
+    freq_mid_orders: int = 2
+    value_tier_method: str = "share"
+    value_high_yuan: float = 5000
+    value_mid_yuan: float = 1000
+    tier_high_share: float = 0.20
+    tier_mid_share: float = 0.30
+
+    new_days: int = 30
+    sleeping_days: int = 90
+    lost_days: int = 180
+    loyal_orders: int = 5
+
+    overdue_k: float = 2.0
+    overdue_min_orders: int = 3
+
+    category_loyal_share: float = 0.6
+    category_loyal_min_orders: int = 2
+
+    extra: dict = field(default_factory=dict, compare=False, repr=False)  # unknown keys, kept as given
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Thresholds:
+        """Defaults overridden by `data`; raises ValueError with Chinese messages if invalid."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items() if k in names}
+        thresholds = cls(**known, extra={k: v for k, v in (data or {}).items() if k not in names})
+        errors = thresholds.errors()
+        if errors:
+            raise ValueError("；".join(errors))
+        return thresholds
+
+    def errors(self) -> list[str]:
+        """What is wrong, in Chinese, for the settings form."""
+        problems = []
+        if self.score_method not in SCORE_METHODS:
+            problems.append(f"评分方法只能是 {'/'.join(SCORE_METHODS)}")
+        if self.rfm_reference not in REFERENCE_METHODS:
+            problems.append(f"RFM 参照只能是 {'/'.join(REFERENCE_METHODS)}")
+        if self.frequency_tier_method not in TIER_METHODS or self.value_tier_method not in TIER_METHODS:
+            problems.append(f"分级方法只能是 {'/'.join(TIER_METHODS)}")
+        for label, edges in (("R 评分天数", self.r_score_days), ("F 评分次数", self.f_score_orders),
+                             ("M 评分金额", self.m_score_yuan)):
+            if len(edges) != 4 or list(edges) != sorted(edges) or len(set(edges)) != 4:
+                problems.append(f"{label}需要 4 个递增的数")
+        if not 0 < self.abc_a_share < self.abc_b_share <= 1:
+            problems.append("ABC 分类需要 0 < A 类占比 < B 类占比 ≤ 1")
+        if not (self.tier_high_share > 0 and self.tier_high_share + self.tier_mid_share <= 1):
+            problems.append("分级占比需要 0 < 高 且 高 + 中 ≤ 1")
+        if not self.freq_high_orders > self.freq_mid_orders >= 1:
+            problems.append("高频次数需要大于中频次数")
+        if not self.value_high_yuan > self.value_mid_yuan >= 0:
+            problems.append("高价值金额需要大于中价值金额")
+        if not (self.new_days > 0 and self.sleeping_days < self.lost_days):
+            problems.append("生命周期需要 新客户天数 > 0 且 沉睡天数 < 流失天数")
+        if self.sleeping_days <= 0:
+            problems.append("沉睡天数需要大于 0")
+        if self.trend_months < 1 or (self.window_months is not None and self.window_months < 1):
+            problems.append("月数需要至少为 1")
+        if not 0 < self.category_loyal_share <= 1:
+            problems.append("品类忠实占比需要在 0 到 1 之间")
+        return problems
+
+
+@dataclass(frozen=True)
+class References:
+    """What R, F and M were compared with for the 8-class model (quoted by the explanations)."""
+
+    method: str            # mean / median / fixed
+    recency_days: float
+    frequency: float
+    monetary: float        # yuan
+    customers: int         # buying customers classified
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> References:
+        return cls(**data)
+
+
+def _ordinal(frame: nw.DataFrame, by: list[str], descending: list[bool], name: str) -> nw.DataFrame:
+    """0-based position after sorting by `by` then customer id (ascending): the tie-break."""
+    ordered = frame.sort([*by, "customer_id"], descending=[*descending, False])
+    return ordered.with_row_index(name)
+
+
+def _quantile_score(position: str, n: int) -> nw.Expr:
+    return (nw.col(position) * 5 // max(n, 1) + 1).cast(nw.Int8)
+
+
+def _share_tier(position: str, n: int, high: float, mid: float, names: tuple[str, str, str]) -> nw.Expr:
+    share = nw.col(position).cast(nw.Float64) / max(n, 1)
+    return nw.when(share < high).then(nw.lit(names[0])).when(share < high + mid).then(nw.lit(names[1])) \
+        .otherwise(nw.lit(names[2]))
+
+
+def _fixed_score_up(col: str, edges: tuple[float, ...]) -> nw.Expr:
+    """Upper bounds for scores 1..4; above the last → 5."""
+    expr = nw.when(nw.col(col) <= edges[0]).then(1)
+    for score, edge in enumerate(edges[1:], start=2):
+        expr = expr.when(nw.col(col) <= edge).then(score)
+    return expr.otherwise(5).cast(nw.Int8)
+
+
+def _fixed_score_recency(edges: tuple[float, ...]) -> nw.Expr:
+    """Upper bounds in days for scores 5..2; older → 1."""
+    expr = nw.when(nw.col("recency_days") <= edges[0]).then(5)
+    for score, edge in zip((4, 3, 2), edges[1:], strict=True):
+        expr = expr.when(nw.col("recency_days") <= edge).then(score)
+    return expr.otherwise(1).cast(nw.Int8)
+
+
+def references(buyers: Any, thresholds: Thresholds) -> References:
+    """The mean or median of recency, F and M (yuan) over buying customers, or the fixed thresholds."""
+    frame = nw.from_native(buyers, eager_only=True)
+    n = len(frame)
+    if thresholds.rfm_reference == "fixed":
+        return References("fixed", float(thresholds.rfm_r_days), float(thresholds.rfm_f_orders),
+                          float(thresholds.rfm_m_yuan), n)
+    if n == 0:
+        return References(thresholds.rfm_reference, 0.0, 0.0, 0.0, 0)
+    agg = "mean" if thresholds.rfm_reference == "mean" else "median"
+    row = frame.select(
+        getattr(nw.col("recency_days").cast(nw.Float64), agg)().alias("r"),
+        getattr(nw.col("frequency").cast(nw.Float64), agg)().alias("f"),
+        getattr(nw.col("monetary_cents").cast(nw.Float64), agg)().alias("m"),
+    ).row(0)
+    return References(thresholds.rfm_reference, float(row[0]), float(row[1]), float(row[2]) / 100, n)
+
+
+def _high_flags(refs: References) -> dict[str, nw.Expr]:
+    m_cents = nw.col("monetary_cents")
+    if refs.method == "fixed":
+        return {
+            "r_high": nw.col("recency_days") <= refs.recency_days,
+            "f_high": nw.col("frequency") >= refs.frequency,
+            "m_high": m_cents >= round(refs.monetary * 100),
+        }
+    return {
+        "r_high": nw.col("recency_days") < refs.recency_days,
+        "f_high": nw.col("frequency") > refs.frequency,
+        "m_high": m_cents > refs.monetary * 100,
+    }
+
+
+def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, References]:
+    """Add the class columns to a metrics table; returns (table sorted by customer id, references).
+
+    Needs ``customer_id``, ``last_order_at`` (null for customers who never bought), ``frequency``,
+    ``monetary_cents``, ``recency_days``, ``tenure_days``; uses ``mean_interval_days`` /
+    ``std_interval_days``, ``top_category`` / ``top_category_cents`` / ``category_cents`` and
+    ``spend_recent_cents`` / ``spend_previous_cents`` when present.
+    Customers who never bought get lifecycle 潜在客户, empty text in the other class columns and null scores.
+    """
+    t = thresholds or Thresholds()
+    frame = nw.from_native(metrics, eager_only=True)
+    buyers = frame.filter(~nw.col("last_order_at").is_null())
+    n = len(buyers)
+    refs = references(buyers, t)
+
+    if t.score_method == "quantile":
+        scored = _ordinal(buyers, ["recency_days"], [True], "_r")
+        scored = _ordinal(scored, ["frequency"], [False], "_f")
+        scored = _ordinal(scored, ["monetary_cents"], [False], "_m")
+        scored = scored.with_columns(
+            r_score=_quantile_score("_r", n), f_score=_quantile_score("_f", n), m_score=_quantile_score("_m", n),
+        )
+    else:
+        scored = buyers.with_columns(
+            _r=nw.lit(0), _f=nw.lit(0), _m=nw.lit(0),
+            r_score=_fixed_score_recency(t.r_score_days),
+            f_score=_fixed_score_up("frequency", t.f_score_orders),
+            m_score=_fixed_score_up("monetary_cents", tuple(round(y * 100) for y in t.m_score_yuan)),
+        )
+
+    scored = scored.with_columns(**_high_flags(refs))
+    rfm_code = (
+        (~nw.col("m_high")).cast(nw.Int8) * 4 + (~nw.col("r_high")).cast(nw.Int8) * 2
+        + (~nw.col("f_high")).cast(nw.Int8)
+    )
+    grid_code = (nw.col("r_score").cast(nw.Int16) - 1) * 5 + nw.col("f_score").cast(nw.Int16) - 1
+    grid_names = [RF_GRID[(r, f)] for r in range(1, 6) for f in range(1, 6)]
+    scored = scored.with_columns(
+        rfm_class=rfm_code.replace_strict(list(range(8)), list(RFM_CLASSES), return_dtype=nw.String),
+        rf_segment=grid_code.replace_strict(list(range(25)), grid_names, return_dtype=nw.String),
+    )
+
+    # ABC by cumulative spend.
+    total = int(scored.select(nw.col("monetary_cents").sum()).item() or 0) if n else 0
+    scored = scored.sort(["monetary_cents", "customer_id"], descending=[True, False]).with_columns(
+        _before=(nw.col("monetary_cents").cum_sum() - nw.col("monetary_cents")).cast(nw.Float64),
+    )
+    if total > 0:
+        share = nw.col("_before") / total
+        abc = nw.when(share < t.abc_a_share).then(nw.lit("A")).when(share < t.abc_b_share).then(nw.lit("B")) \
+            .otherwise(nw.lit("C"))
+    else:
+        abc = nw.lit("C")
+    scored = scored.with_columns(abc_class=abc).with_row_index("_mpos")
+
+    # Frequency and value tiers.
+    if t.frequency_tier_method == "fixed":
+        frequency_tier = nw.when(nw.col("frequency") >= t.freq_high_orders).then(nw.lit("高频")) \
+            .when(nw.col("frequency") >= t.freq_mid_orders).then(nw.lit("中频")).otherwise(nw.lit("低频"))
+    else:
+        scored = _ordinal(scored, ["frequency"], [True], "_fpos")
+        frequency_tier = _share_tier("_fpos", n, t.tier_high_share, t.tier_mid_share, FREQUENCY_TIERS)
+    if t.value_tier_method == "fixed":
+        m = nw.col("monetary_cents")
+        value_tier = nw.when(m >= round(t.value_high_yuan * 100)).then(nw.lit("高价值")) \
+            .when(m >= round(t.value_mid_yuan * 100)).then(nw.lit("中价值")).otherwise(nw.lit("低价值"))
+    else:
+        value_tier = _share_tier("_mpos", n, t.tier_high_share, t.tier_mid_share, VALUE_TIERS)
+    scored = scored.with_columns(frequency_tier=frequency_tier, value_tier=value_tier)
+
+    # Lifecycle, overdue, category loyalty, trend.
+    recency = nw.col("recency_days")
+    lifecycle = (
+        nw.when(recency > t.lost_days).then(nw.lit("流失客户"))
+        .when(recency > t.sleeping_days).then(nw.lit("沉睡客户"))
+        .when(nw.col("tenure_days") <= t.new_days).then(nw.lit("新客户"))
+        .when(nw.col("frequency") >= t.loyal_orders).then(nw.lit("忠诚客户"))
+        .otherwise(nw.lit("活跃客户"))
+    )
+    columns = scored.columns
+    if "std_interval_days" in columns:
+        limit = nw.col("mean_interval_days") + t.overdue_k * nw.col("std_interval_days")
+        enough = nw.col("lifetime_frequency" if "lifetime_frequency" in columns else "frequency") \
+            >= max(t.overdue_min_orders, 3)
+        overdue = (enough & (recency.cast(nw.Float64) > limit)).fill_null(False)
+    else:
+        overdue = nw.lit(False)
+    if "top_category" in columns:
+        share_ok = nw.col("top_category_cents").cast(nw.Float64) \
+            >= t.category_loyal_share * nw.col("category_cents").cast(nw.Float64)
+        loyal = share_ok & (nw.col("frequency") >= t.category_loyal_min_orders)
+        category_loyalty = (
+            nw.when(nw.col("category_cents").fill_null(0) <= 0).then(nw.lit(""))
+            .when(loyal).then(nw.concat_str(nw.col("top_category").cast(nw.String), nw.lit(LOYAL_SUFFIX)))
+            .otherwise(nw.lit(GENERAL_CUSTOMER))
+        ).fill_null("")
+    else:
+        category_loyalty = nw.lit("")
+    if "spend_recent_cents" in columns:
+        recent = nw.col("spend_recent_cents").cast(nw.Float64)
+        previous = nw.col("spend_previous_cents").cast(nw.Float64)
+        trend = (
+            nw.when((recent == 0) & (previous == 0)).then(nw.lit(""))
+            .when(previous == 0).then(nw.lit("上升"))
+            .when(recent > previous * (1 + t.trend_change)).then(nw.lit("上升"))
+            .when(recent < previous * (1 - t.trend_change)).then(nw.lit("下降"))
+            .otherwise(nw.lit("持平"))
+        )
+    else:
+        trend = nw.lit("")
+    scored = scored.with_columns(
+        lifecycle=lifecycle, overdue=overdue, category_loyalty=category_loyalty, trend=trend,
+    ).drop("_r", "_f", "_m", "_before", "_mpos", *(["_fpos"] if "_fpos" in scored.columns else []))
+
+    others = frame.filter(nw.col("last_order_at").is_null())
+    if len(others):
+        class_columns = [c for c in scored.columns if c not in frame.columns]
+        others = others.with_columns(
+            *((nw.lit("") if scored.schema[c] == nw.String else nw.lit(None).cast(scored.schema[c])).alias(c)
+              for c in class_columns),
+        ).with_columns(lifecycle=nw.lit("潜在客户"), overdue=nw.lit(False))
+        scored = nw.concat([scored, others.select(scored.columns)], how="vertical")
+    return scored.sort("customer_id").to_native(), refs

@@ -1,0 +1,96 @@
+"""Why a customer is in its class, in one Chinese sentence (分层原因).
+
+Works on one classified row (a mapping with the columns :func:`.classify.classify` produces, or the
+same names on a stored row) and the :class:`.classify.References` of that run, so the words quote
+exactly the numbers the classification compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .classify import References, Thresholds
+
+REFERENCE_WORDS = {"mean": "平均", "median": "中位数"}
+
+
+def number(value: float) -> str:
+    """3.0 → "3", 3.24 → "3.2", 1234.5 → "1,234.5"."""
+    text = f"{value:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def yuan(value: float) -> str:
+    """5200 → "¥5,200", 1800.5 → "¥1,800.50"."""
+    text = f"{value:,.2f}"
+    return "¥" + (text[:-3] if text.endswith(".00") else text)
+
+
+def _compare(high: bool, equal: bool, better: str, worse: str) -> str:
+    if equal:
+        return "等于"
+    return better if high else worse
+
+
+def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
+    """e.g. 最近一次消费 12 天前，优于平均的 45 天；共消费 8 次，高于平均的 3.2 次；
+    累计消费 ¥5,200，高于平均的 ¥1,800 → 重要价值客户"""
+    recency, frequency = int(row["recency_days"]), int(row["frequency"])
+    monetary = float(row["monetary"]) if row.get("monetary") is not None else int(row["monetary_cents"]) / 100
+    r_high, f_high, m_high = bool(row["r_high"]), bool(row["f_high"]), bool(row["m_high"])
+    if refs.method == "fixed":
+        parts = [
+            f"最近一次消费 {recency} 天前，"
+            + (f"在 {number(refs.recency_days)} 天以内" if r_high else f"超过 {number(refs.recency_days)} 天"),
+            f"共消费 {frequency} 次，{'达到' if f_high else '未达到'} {number(refs.frequency)} 次",
+            f"累计消费 {yuan(monetary)}，{'达到' if m_high else '未达到'} {yuan(refs.monetary)}",
+        ]
+    else:
+        word = REFERENCE_WORDS[refs.method]
+        parts = [
+            f"最近一次消费 {recency} 天前，"
+            f"{_compare(r_high, recency == refs.recency_days, '优于', '不如')}{word}的 {number(refs.recency_days)} 天",
+            f"共消费 {frequency} 次，"
+            f"{_compare(f_high, frequency == refs.frequency, '高于', '低于')}{word}的 {number(refs.frequency)} 次",
+            f"累计消费 {yuan(monetary)}，"
+            f"{_compare(m_high, round(monetary * 100) == round(refs.monetary * 100), '高于', '低于')}"
+            f"{word}的 {yuan(refs.monetary)}",
+        ]
+    return "；".join(parts) + f" → {row['rfm_class']}"
+
+
+def explain_lifecycle(row: Mapping[str, Any], thresholds: Thresholds) -> str:
+    """e.g. 沉睡客户：已 120 天未消费，超过 90 天"""
+    stage = row["lifecycle"]
+    if stage == "潜在客户":
+        return "潜在客户：还没有消费记录"
+    recency, tenure, frequency = int(row["recency_days"]), int(row["tenure_days"]), int(row["frequency"])
+    if stage == "流失客户":
+        text = f"流失客户：已 {recency} 天未消费，超过 {thresholds.lost_days} 天"
+    elif stage == "沉睡客户":
+        text = f"沉睡客户：已 {recency} 天未消费，超过 {thresholds.sleeping_days} 天"
+    elif stage == "新客户":
+        text = f"新客户：首次消费在 {tenure} 天前，不超过 {thresholds.new_days} 天"
+    elif stage == "忠诚客户":
+        text = (f"忠诚客户：{thresholds.sleeping_days} 天内有消费，"
+                f"共消费 {frequency} 次，达到 {thresholds.loyal_orders} 次")
+    else:
+        text = f"活跃客户：{thresholds.sleeping_days} 天内有消费"
+    if row.get("overdue"):
+        mean, std = row.get("mean_interval_days"), row.get("std_interval_days")
+        if mean is not None and std is not None:
+            limit = float(mean) + thresholds.overdue_k * float(std)
+            text += (f"；已逾期：平时约每 {number(float(mean))} 天消费一次，"
+                     f"这次已隔 {recency} 天（超过 {number(limit)} 天）")
+        else:
+            text += "；已逾期"
+    return text
+
+
+def explain(row: Mapping[str, Any], refs: References, thresholds: Thresholds | None = None) -> str:
+    """The RFM sentence, then the lifecycle reason, one per line."""
+    t = thresholds or Thresholds()
+    if row.get("lifecycle") == "潜在客户" or row.get("recency_days") is None:
+        return explain_lifecycle({"lifecycle": "潜在客户"}, t)
+    return explain_rfm(row, refs) + "\n" + explain_lifecycle(row, t)

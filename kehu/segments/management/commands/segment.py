@@ -1,0 +1,102 @@
+"""kehu segment: classify every customer (and optionally rebuild the metrics first)."""
+
+import datetime
+import unicodedata
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from kehu.segments.models import CLASS_LABELS
+from kehu.segments.pipeline import refresh
+
+HELP = """\
+客户分层：按分析日期给每位客户计算 RFM 分层、价值分层、ABC、频次/价值分级和生命周期，保存快照并打印分布。
+Classify every customer as of a date and print the class distribution.
+
+客户指标随每笔订单自动更新；--full 从全部订单重新计算指标（批量导入后或每周一次核对）。
+Metrics follow every order as it is saved; --full recomputes them from all orders.
+
+每晚自动刷新（cron）Nightly refresh with cron:
+    30 2 * * *  cd /srv/kehu && .venv/bin/kehu segment >> kehu-data/segment.log 2>&1
+    0 3 * * 0   cd /srv/kehu && .venv/bin/kehu segment --full >> kehu-data/segment.log 2>&1
+"""
+
+# Progress steps of a full refresh: 读取订单, 写入客户指标, 读取客户指标, 计算消费趋势, 分类, 写入分层结果.
+STAGES = 6
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    space = " " * max(width - display_width(text), 0)
+    return space + text if right else text + space
+
+
+def format_table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    """A plain-text table that lines up Chinese (double-width) characters."""
+    widths = [max(display_width(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(pad(h, w, i in numeric) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(pad(str(c), w, i in numeric) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    return "\n".join(lines)
+
+
+def distribution_table(counts: dict[str, list]) -> str:
+    total_n = sum(n for n, _ in counts.values()) or 1
+    total_m = sum(m for _, m in counts.values()) or 1
+    rows = [
+        [name or "（无）", f"{n:,}", f"{n / total_n:.1%}", f"¥{m:,.2f}", f"{m / total_m:.1%}"]
+        for name, (n, m) in counts.items()
+    ]
+    return format_table(["分层", "客户数", "占比", "消费金额", "金额占比"], rows, numeric={1, 2, 3, 4})
+
+
+class Command(BaseCommand):
+    help = HELP
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        from argparse import RawDescriptionHelpFormatter
+
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        return parser
+
+    def add_arguments(self, parser):
+        parser.add_argument("--full", action="store_true", help="先从全部订单重新计算客户指标 Rebuild metrics first")
+        parser.add_argument("--as-of", dest="as_of", metavar="YYYY-MM-DD",
+                            help="分析日期，默认今天 Analysis date (default today)")
+        parser.add_argument("--no-progress", action="store_true", help="不显示进度条 Hide the progress bar")
+
+    def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, **options):
+        day = None
+        if as_of:
+            try:
+                day = datetime.date.fromisoformat(as_of)
+            except ValueError as exc:
+                raise CommandError(f"日期格式应为 YYYY-MM-DD：{as_of}") from exc
+        bar = tqdm(total=STAGES if full else STAGES - 2, desc="客户分层", unit="步", disable=no_progress,
+                   file=self.stderr._out, leave=False)
+
+        def progress(stage: str) -> None:
+            bar.set_description(stage)
+            bar.update(1)
+
+        try:
+            result = refresh(day, full=full, progress=progress)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+        run = result.run
+        out = self.stdout
+        out.write(f"分析日期 As of: {run.as_of:%Y-%m-%d}    客户 Customers: {run.customers:,}    "
+                  f"用时 Time: {run.seconds:.2f} 秒")
+        for column in ("rfm_class", "rf_segment", "lifecycle", "abc_class", "frequency_tier", "value_tier"):
+            out.write("")
+            out.write(f"【{CLASS_LABELS[column]}】")
+            out.write(distribution_table(run.counts[column]))
+        out.write("")
+        out.write(self.style.SUCCESS("分层完成。 Done."))

@@ -1,0 +1,335 @@
+"""Metrics kept current by signals, the full rebuild, classification into the store, snapshots, the command."""
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kehu.lib.dates import today
+from kehu.sales.models import Category, Order, OrderLine, OrderStatus
+from kehu.segments import pipeline
+from kehu.segments.engine.classify import Thresholds
+from kehu.segments.models import (
+    CustomerCategorySpend,
+    CustomerMetrics,
+    CustomerSegment,
+    SegmentRun,
+    SegmentSettings,
+    SegmentSnapshot,
+)
+from kehu.segments.signals import epoch_seconds
+from tests.conftest import make_customer, make_order
+
+BASE = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def order_at(customer, when: dt.datetime, amount: str = "100.00", **fields) -> Order:
+    return Order.objects.create(customer=customer, ordered_at=when, amount=Decimal(amount), **fields)
+
+
+def stored_state() -> tuple[dict, dict]:
+    metrics = {
+        m.customer_id: (m.first_order_at, m.last_order_at, m.frequency, m.monetary, m.interval_sq_sum, m.categories)
+        for m in CustomerMetrics.objects.all()
+    }
+    spend = {(s.customer_id, s.category_id): (s.spend, s.lines) for s in CustomerCategorySpend.objects.all()}
+    return metrics, spend
+
+
+def square_gaps(times: list[dt.datetime]) -> int:
+    seconds = sorted(epoch_seconds(t) for t in times)
+    return sum((b - a) ** 2 for a, b in itertools.pairwise(seconds))
+
+
+# --- incremental metrics ---------------------------------------------------------------------------------
+
+def test_it_counts_a_new_order_in_its_customers_metrics(db):
+    wang = make_customer(name="王芳")
+    order_at(wang, BASE, "100.50")
+    order_at(wang, BASE + dt.timedelta(days=10), "20.00")
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.first_order_at, m.last_order_at) == (
+        2, Decimal("120.50"), BASE, BASE + dt.timedelta(days=10))
+    assert m.interval_sq_sum == (10 * 86400) ** 2
+    assert m.mean_interval_days == 10 and m.std_interval_days is None and m.avg_order_value == Decimal("60.25")
+
+
+def test_an_order_in_the_middle_splits_a_gap(db):
+    wang = make_customer()
+    times = [BASE, BASE + dt.timedelta(days=10), BASE + dt.timedelta(days=4, seconds=7)]
+    for t in times:
+        order_at(wang, t)
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert m.interval_sq_sum == square_gaps(times) == (4 * 86400 + 7) ** 2 + (6 * 86400 - 7) ** 2
+    assert m.std_interval_days == pytest.approx(
+        ((4 + 7 / 86400 - 5) ** 2 + (6 - 7 / 86400 - 5) ** 2) ** 0.5)
+
+
+def test_a_refund_takes_the_order_out_and_completing_it_puts_it_back(db):
+    wang = make_customer()
+    first = order_at(wang, BASE, "10.00")
+    last = order_at(wang, BASE + dt.timedelta(days=3), "30.00")
+    last.status = OrderStatus.REFUNDED
+    last.save()
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.last_order_at, m.interval_sq_sum) == (1, Decimal("10.00"), BASE, 0)
+    first.status = OrderStatus.REFUNDED
+    first.save()
+    assert not CustomerMetrics.objects.filter(customer=wang).exists()
+    last.status = OrderStatus.COMPLETED
+    last.save()
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.first_order_at) == (1, Decimal("30.00"), BASE + dt.timedelta(days=3))
+
+
+def test_changing_the_amount_or_deleting_the_last_order(db):
+    wang = make_customer()
+    order_at(wang, BASE, "10.00")
+    last = order_at(wang, BASE + dt.timedelta(days=3), "30.00")
+    last.amount = Decimal("35.50")
+    last.save()
+    assert CustomerMetrics.objects.get(customer=wang).monetary == Decimal("45.50")
+    last.delete()
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.last_order_at, m.interval_sq_sum) == (1, Decimal("10.00"), BASE, 0)
+
+
+def test_moving_an_order_to_another_customer_moves_its_lines(db):
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    shoes = Category.objects.create(name="鞋")
+    order = order_at(wang, BASE, "99.00")
+    OrderLine.objects.create(order=order, product_name="跑鞋", category=shoes, quantity=Decimal("1.5"),
+                             unit_price=Decimal("0.01"))
+    assert CustomerCategorySpend.objects.get(customer=wang).spend == Decimal("0.02")  # 0.015 → 0.02 (half-even)
+    assert CustomerMetrics.objects.get(customer=wang).categories == 1
+    order.customer = li
+    order.save()
+    assert not CustomerMetrics.objects.filter(customer=wang).exists()
+    assert not CustomerCategorySpend.objects.filter(customer=wang).exists()
+    assert CustomerMetrics.objects.get(customer=li).categories == 1
+
+
+def test_keeping_metrics_current_reads_nothing_of_the_customers_history(db, django_assert_max_num_queries):
+    wang = make_customer()
+    for day in range(30):
+        order_at(wang, BASE + dt.timedelta(days=day))
+    # An appended order: insert + lock/read metrics + update (inside savepoints), no neighbour look-ups.
+    with django_assert_max_num_queries(8):
+        order_at(wang, BASE + dt.timedelta(days=40))
+    with django_assert_max_num_queries(12):
+        order_at(wang, BASE + dt.timedelta(days=15, hours=1))  # in the middle: two indexed look-ups more
+
+
+# --- the property: incremental == rebuild ----------------------------------------------------------------
+
+AMOUNTS = st.sampled_from(["0.00", "0.01", "9.99", "100.50", "1234.56"])
+MOMENTS = st.builds(lambda day, sec, micro: BASE + dt.timedelta(days=day, seconds=sec, microseconds=micro),
+                    st.integers(0, 40), st.sampled_from([0, 1, 3600]), st.sampled_from([0, 1, 500_000]))
+STATUSES = st.sampled_from([OrderStatus.COMPLETED, OrderStatus.COMPLETED, OrderStatus.REFUNDED])
+PICK = st.integers(0, 1000)
+OPERATIONS = st.one_of(
+    st.tuples(st.just("create"), st.integers(0, 2), MOMENTS, AMOUNTS, STATUSES),
+    st.tuples(st.just("amount"), PICK, AMOUNTS),
+    st.tuples(st.just("time"), PICK, MOMENTS),
+    st.tuples(st.just("status"), PICK, STATUSES),
+    st.tuples(st.just("customer"), PICK, st.integers(0, 2)),
+    st.tuples(st.just("delete"), PICK),
+    st.tuples(st.just("line"), PICK, st.sampled_from([None, 0, 1]), st.sampled_from(["1", "1.50", "0.50"]),
+              st.sampled_from(["0.01", "0.03", "19.99"])),
+    st.tuples(st.just("line_category"), PICK, st.sampled_from([None, 0, 1])),
+    st.tuples(st.just("line_delete"), PICK),
+)
+
+
+@pytest.fixture
+def shop(db):
+    customers = [make_customer(name=n) for n in ("甲", "乙", "丙")]
+    categories = [Category.objects.create(name=n) for n in ("服装", "鞋")]
+    return customers, categories
+
+
+def apply(op: tuple, customers, categories) -> None:
+    kind = op[0]
+    if kind == "create":
+        order_at(customers[op[1]], op[2], op[3], status=op[4])
+        return
+    if kind.startswith("line_"):
+        lines = list(OrderLine.objects.order_by("id"))
+        if not lines:
+            return
+        line = lines[op[1] % len(lines)]
+        if kind == "line_delete":
+            line.delete()
+        else:
+            line.category = None if op[2] is None else categories[op[2]]
+            line.save()
+        return
+    orders = list(Order.objects.order_by("id"))
+    if not orders:
+        return
+    order = orders[op[1] % len(orders)]
+    if kind == "amount":
+        order.amount = Decimal(op[2])
+    elif kind == "time":
+        order.ordered_at = op[2]
+    elif kind == "status":
+        order.status = op[2]
+    elif kind == "customer":
+        order.customer = customers[op[2]]
+    elif kind == "delete":
+        order.delete()
+        return
+    elif kind == "line":
+        category = None if op[2] is None else categories[op[2]]
+        OrderLine.objects.create(order=order, product_name="商品", category=category,
+                                 quantity=Decimal(op[3]), unit_price=Decimal(op[4]))
+        return
+    order.save()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=st.lists(OPERATIONS, min_size=1, max_size=25))
+def test_any_sequence_of_order_changes_leaves_the_same_metrics_as_a_full_rebuild(shop, operations):
+    customers, categories = shop
+    Order.objects.all().delete()
+    CustomerMetrics.objects.all().delete()
+    CustomerCategorySpend.objects.all().delete()
+    for op in operations:
+        apply(op, customers, categories)
+    incremental = stored_state()
+    pipeline.rebuild_metrics()
+    assert stored_state() == incremental
+
+
+# --- full rebuild and classification ---------------------------------------------------------------------
+
+def test_a_full_rebuild_recreates_lost_metrics(db):
+    wang = make_customer()
+    order_at(wang, BASE, "1.10")
+    order_at(wang, BASE + dt.timedelta(days=2, microseconds=5), "2.20")
+    before = stored_state()
+    CustomerMetrics.objects.all().delete()
+    assert pipeline.rebuild_metrics() == 1
+    assert stored_state() == before
+
+
+@pytest.fixture
+def four_customers(db):
+    """Hand-computed: recency 5/50/200/–, F 4/1/2/0, M ¥1,000/¥50/¥300/–."""
+    rich = make_customer(name="富")
+    for days, amount in ((5, "400.00"), (20, "300.00"), (35, "200.00"), (50, "100.00")):
+        make_order(rich, amount, days_ago=days)
+    new = make_customer(name="新")
+    make_order(new, "50.00", days_ago=50)
+    old = make_customer(name="旧")
+    make_order(old, "100.00", days_ago=200)
+    make_order(old, "200.00", days_ago=260)
+    make_order(old, "999.00", days_ago=1, status=OrderStatus.REFUNDED)
+    never = make_customer(name="无")
+    return rich, new, old, never
+
+
+def test_classify_all_stores_classes_for_every_customer(four_customers):
+    rich, new, old, never = four_customers
+    result = pipeline.classify_all(today())
+    segments = {s.customer_id: s for s in CustomerSegment.objects.all()}
+    assert len(segments) == 4
+    # means over buyers: recency (5 + 50 + 200) / 3 = 85, F 7 / 3 = 2.33, M ¥1,350 / 3 = ¥450
+    assert segments[rich.id].rfm_class == "重要价值客户"
+    assert segments[new.id].rfm_class == "一般发展客户"
+    assert segments[old.id].rfm_class == "一般挽留客户"
+    assert segments[never.id].lifecycle == "潜在客户" and segments[never.id].rfm_class == ""
+    assert segments[rich.id].lifecycle == "活跃客户" and segments[old.id].lifecycle == "流失客户"
+    assert (segments[rich.id].frequency, segments[rich.id].monetary, segments[rich.id].recency_days) == (
+        4, Decimal("1000.00"), 5)
+    assert segments[rich.id].avg_order_value == Decimal("250.00")
+    assert segments[rich.id].abc_class == "A"
+    assert SegmentSnapshot.objects.filter(as_of=today()).count() == 4
+    assert result.run.counts["rfm_class"]["重要价值客户"] == [1, 1000.0]
+    assert segments[rich.id].explanation.startswith(
+        "最近一次消费 5 天前，优于平均的 85 天；共消费 4 次，高于平均的 2.3 次；"
+        "累计消费 ¥1,000，高于平均的 ¥450 → 重要价值客户")
+
+
+def test_classification_uses_the_stored_thresholds(four_customers):
+    _rich, new, _old, _never = four_customers
+    SegmentSettings.store(Thresholds(rfm_reference="fixed", rfm_r_days=30, rfm_f_orders=1, rfm_m_yuan=50))
+    pipeline.classify_all(today())
+    assert CustomerSegment.objects.get(customer=new).rfm_class == "重要保持客户"  # 50 days > 30; F 1 ≥ 1; ¥50 ≥ ¥50
+    assert SegmentRun.objects.get(as_of=today()).thresholds["rfm_r_days"] == 30
+
+
+def test_a_past_date_counts_only_the_orders_up_to_it(four_customers):
+    rich, _new, old, _never = four_customers
+    pipeline.classify_all(today() - dt.timedelta(days=30))
+    seg = CustomerSegment.objects.get(customer=rich)
+    assert (seg.frequency, seg.monetary, seg.recency_days) == (2, Decimal("300.00"), 5)
+    assert CustomerSegment.objects.get(customer=old).recency_days == 170
+
+
+def test_a_window_counts_f_and_m_over_the_last_months_only(four_customers):
+    _rich, _new, old, _never = four_customers
+    pipeline.classify_all(today(), Thresholds(window_months=7))  # ~213 days: 200 in, 260 out
+    seg = CustomerSegment.objects.get(customer=old)
+    assert (seg.frequency, seg.monetary, seg.lifecycle) == (1, Decimal("100.00"), "流失客户")
+
+
+def test_snapshots_show_who_moved_where(four_customers):
+    _rich, _new, _old, never = four_customers
+    day1 = today() - dt.timedelta(days=1)
+    pipeline.classify_all(day1)
+    make_order(never, "5000.00", days_ago=0)
+    pipeline.classify_all(today())
+    matrix = pipeline.migration_matrix(day1, today(), "lifecycle")
+    assert matrix["潜在客户"] == {"新客户": 1}
+    assert matrix["活跃客户"] == {"活跃客户": 2}  # 富 and 新 (50 days since the first order)
+    moved = pipeline.movers(day1, today(), "潜在客户", "新客户", "lifecycle")
+    assert list(moved) == [never]
+    assert pipeline.snapshot_dates() == [day1, today()]
+    rfm = pipeline.migration_matrix(day1, today())
+    assert sum(sum(row.values()) for row in rfm.values()) == 4
+    assert rfm["（无）"] == {"重要发展客户": 1}  # recent, ¥5,000, but 1 order is below the mean of 2
+
+
+def test_reclassifying_a_day_replaces_its_snapshot(four_customers):
+    pipeline.classify_all(today())
+    pipeline.classify_all(today())
+    assert SegmentSnapshot.objects.count() == 4 and SegmentRun.objects.count() == 1
+
+
+def test_the_command_prints_the_class_distribution(four_customers):
+    out, err = StringIO(), StringIO()
+    call_command("segment", "--full", f"--as-of={today():%Y-%m-%d}", stdout=out, stderr=err)
+    text = out.getvalue()
+    assert "【RFM分层】" in text and "【生命周期】" in text
+    header = next(line for line in text.splitlines() if line.startswith("分层"))
+    assert all(h in header for h in ("客户数", "占比", "消费金额", "金额占比"))
+    assert "重要价值客户" in text and "¥1,000.00" in text and "潜在客户" in text
+    assert "分层完成" in text
+
+
+def test_the_command_rejects_a_bad_date(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("segment", "--as-of=2024/01/01", stdout=StringIO(), stderr=StringIO())
+
+
+def test_the_help_documents_a_cron_line():
+    from kehu.segments.management.commands.segment import Command
+
+    assert "cron" in Command.help and "kehu segment" in Command.help
+
+
+def test_orders_at_local_midnight_count_on_the_right_day(db):
+    wang = make_customer()
+    local_midnight = timezone.make_aware(dt.datetime.combine(today(), dt.time.min))
+    order_at(wang, local_midnight)
+    pipeline.classify_all(today())
+    assert CustomerSegment.objects.get(customer=wang).recency_days == 0
