@@ -10,6 +10,7 @@ What an import created or changed is recorded (ImportChange) so `revert_batch` c
 """
 
 import contextlib
+import copy
 import datetime
 import json
 from collections import Counter
@@ -42,6 +43,8 @@ from .readers import Sheet, read_workbook
 CHUNK = 2000
 DUPLICATE_CHOICES = ("update", "skip", "create")
 IDENTITY_FIELDS = ("code", "mobile", "email", "wechat")
+# A problem in these rejects a customer row; in any other field it drops just that field, with a warning.
+HARD_FIELDS = {"name", "registered_at", "code", "kind", "__all__"}
 IDENTITY_LABELS = {"code": "客户编号", "mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号", "name": "姓名"}
 
 
@@ -303,7 +306,7 @@ class Importer:
             try:
                 data[key] = self._customer_value(key, raw)
             except v.BadValue as exc:
-                if key == "name":
+                if key in HARD_FIELDS:
                     raise Rejected([self._problem(sheet, number, key, raw, str(exc))]) from None
                 warnings.append(self._problem(sheet, number, key, raw, f"{exc}（该项未导入）", "warning"))
         keys = _customer_keys(data)
@@ -330,13 +333,15 @@ class Importer:
         base = self._form_values(instance) if ref is not None else {"kind": "person",
                                                                    "registered_at": timezone.now()}
         form_data = {**base, **data}
+        original = copy.copy(instance)  # validation writes the new values onto `instance`
         dropped: set[str] = set()
         while True:
             form = CustomerForm(data=form_data, instance=instance, user=self.user)
             if form.is_valid():
                 break
             bad = set(form.errors)
-            if "name" in bad or "__all__" in bad or bad <= dropped:
+            code_taken = ref is None and "code" in bad and self.on_duplicate == "create"
+            if bad & HARD_FIELDS - ({"code"} if code_taken else set()) or bad <= dropped:
                 problems = [self._problem(sheet, number, f if f in record else "", record.get(f, ""), msg)
                             for f, msgs in form.errors.items() for msg in msgs]
                 raise Rejected(problems + warnings)
@@ -356,7 +361,7 @@ class Importer:
             self.pending.append(_Pending(customer, form.cleaned_data.get("tag_names", []), ref))
             counts.new += 1
         else:
-            old = _changed_values(instance, form)
+            old = _changed_values(original, form)
             if old:
                 save_customer_form(form, expected_version=instance.version)
                 self._updated(instance, old)
