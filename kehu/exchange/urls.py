@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "exchange"
-urlpatterns: list = []
+urlpatterns = [
+    path("import/", views.import_start, name="import"),
+    path("import/mapping/", views.import_mapping, name="mapping"),
+    path("import/<int:pk>/", views.batch_detail, name="batch"),
+    path("import/<int:pk>/errors.xlsx", views.batch_report, name="batch_report"),
+    path("import/<int:pk>/revert/", views.batch_revert, name="batch_revert"),
+    path("customers.<str:fmt>", views.customers_export, name="customers_export"),
+    path("orders.<str:fmt>", views.orders_export, name="orders_export"),
+    path("report.xlsx", views.report_export, name="report_export"),
+    path("templates/<str:kind>.xlsx", views.template_download, name="template"),
+]

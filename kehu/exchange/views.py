@@ -1,0 +1,302 @@
+"""The import wizard (upload → mapping → preview → run → result) and the export downloads."""
+
+import io
+import tempfile
+import uuid
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_POST
+
+from kehu.customers.filters import CustomerFilter
+from kehu.customers.models import Customer
+
+from . import exporters
+from . import headers as h
+from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
+from .mappings import apply_template, save_template
+from .models import ImportBatch, ImportTemplate
+from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
+from .reports import write_error_report
+
+SESSION_KEY = "exchange_upload"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DUPLICATE_LABELS = {"update": "更新已有客户", "skip": "跳过已有客户", "create": "仍新建客户"}
+
+
+def _require_import(user) -> None:
+    if not user.can_edit_customers:
+        raise PermissionDenied("只读用户不能导入数据")
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="表格文件", help_text="xlsx、xls 或 csv（UTF-8 或 GBK 编码）")
+    on_duplicate = forms.ChoiceField(label="遇到已有客户", choices=list(DUPLICATE_LABELS.items()), initial="update")
+    template = forms.ModelChoiceField(label="使用导入模板", queryset=ImportTemplate.objects.all(), required=False,
+                                      empty_label="自动识别表头")
+
+
+def _upload_dir() -> Path:
+    path = Path(settings.KEHU_HOME) / "imports" / timezone.localdate().strftime("%Y%m") / uuid.uuid4().hex
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _batches_for(user):
+    qs = ImportBatch.objects.select_related("user")
+    return qs if user.can_manage else qs.filter(user=user)
+
+
+@login_required
+def import_start(request: HttpRequest) -> HttpResponse:
+    _require_import(request.user)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        name = Path(upload.name).name
+        path = _upload_dir() / name
+        with open(path, "wb") as f:
+            for chunk in upload.chunks():
+                f.write(chunk)
+        try:
+            sheets = read_workbook(path)
+        except UnreadableFile as exc:
+            form.add_error("file", str(exc))
+        else:
+            if form.cleaned_data["template"]:
+                apply_template(form.cleaned_data["template"], sheets)
+            request.session[SESSION_KEY] = {
+                "path": str(path), "name": name, "on_duplicate": form.cleaned_data["on_duplicate"],
+                "overrides": _overrides(sheets),
+            }
+            return redirect("exchange:mapping")
+    return render(request, "exchange/import.html", {
+        "form": form, "kinds": h.KINDS,
+        "batches": [(b, b.total("new"), b.total("updated"), b.total("rejected"))
+                    for b in _batches_for(request.user)[:20]],
+    })
+
+
+def _overrides(sheets: list[Sheet]) -> dict:
+    return {s.name: {"kind": s.kind or "", "mapping": {str(i): f for i, f in s.mapping.items()}} for s in sheets}
+
+
+def _load_sheets(state: dict) -> list[Sheet]:
+    sheets = read_workbook(state["path"], state["name"])
+    for s in sheets:
+        o = state["overrides"].get(s.name)
+        if o is not None:
+            s.remap(o["kind"] or None, {int(i): f for i, f in o["mapping"].items()})
+    return sheets
+
+
+def _field_choices(kind: str | None) -> list[tuple[str, str]]:
+    if not kind:
+        return []
+    fields = list(h.FIELDS[kind]) + list(h.extra_fields(kind).values())
+    labels = {}
+    if kind == h.CUSTOMERS:
+        from kehu.customers.models import CustomField
+
+        labels = {f"cf_{cf.key}": cf.label for cf in CustomField.objects.all()}
+    elif kind == h.FEEDBACK:
+        from kehu.engagement.models import FeedbackDimension
+
+        labels = {f"score_{d.pk}": f"评分：{d.name}" for d in FeedbackDimension.objects.filter(active=True)}
+    return [(f, labels.get(f) or h.LABELS.get(f, f)) for f in dict.fromkeys(fields)]
+
+
+def _sheet_context(sheets: list[Sheet]) -> list[dict]:
+    out = []
+    for si, s in enumerate(sheets):
+        samples = sample_rows(s, 3) if s.header_row else []
+        columns = []
+        for ci, header in enumerate(s.headers):
+            columns.append({"index": ci, "letter": s.column_letter(ci), "header": header,
+                            "field": s.mapping.get(ci, ""),
+                            "samples": [row[ci] if ci < len(row) else "" for row in samples]})
+        out.append({"index": si, "sheet": s, "columns": columns, "choices": _field_choices(s.kind)})
+    return out
+
+
+@login_required
+def import_mapping(request: HttpRequest) -> HttpResponse:
+    _require_import(request.user)
+    state = request.session.get(SESSION_KEY)
+    if not state or not Path(state["path"]).exists():
+        messages.info(request, "请先上传要导入的文件")
+        return redirect("exchange:import")
+    sheets = _load_sheets(state)
+    preview = None
+    if request.method == "POST":
+        for si, s in enumerate(sheets):
+            kind = request.POST.get(f"kind-{si}", s.kind or "")
+            kind = kind if kind in h.KINDS else ""
+            if kind != (s.kind or ""):  # another kind: recognise the headers again for it
+                mapping = h.map_headers(s.headers, kind, h.extra_fields(kind)) if kind else {}
+            else:
+                allowed = {f for f, _ in _field_choices(kind)}
+                mapping, taken = {}, set()
+                for ci in range(len(s.headers)):
+                    field = request.POST.get(f"col-{si}-{ci}", "")
+                    if field in allowed and field not in taken:
+                        mapping[ci] = field
+                        taken.add(field)
+            s.remap(kind or None, mapping)
+        state["overrides"] = _overrides(sheets)
+        if request.POST.get("on_duplicate") in DUPLICATE_CHOICES:
+            state["on_duplicate"] = request.POST["on_duplicate"]
+        request.session[SESSION_KEY] = state
+        if name := request.POST.get("template_name", "").strip()[:60]:
+            save_template(name, sheets, request.user)
+            messages.success(request, f"已保存导入模板“{name}”，下次上传同样格式的文件时可直接选用")
+        action = request.POST.get("action")
+        if action == "run":
+            result = import_file(state["path"], user=request.user, on_duplicate=state["on_duplicate"],
+                                 name=state["name"], sheets=sheets, stored_file=state["path"])
+            del request.session[SESSION_KEY]
+            return redirect("exchange:batch", pk=result.batch.pk)
+        if action == "preview":
+            preview = import_file(state["path"], user=request.user, on_duplicate=state["on_duplicate"],
+                                  name=state["name"], sheets=sheets, dry_run=True)
+    return render(request, "exchange/mapping.html", {
+        "state": state, "sheets": _sheet_context(sheets), "kinds": h.KINDS, "preview": preview,
+        "duplicate_labels": DUPLICATE_LABELS,
+        "counts": _count_rows(preview.counts) if preview else [],
+        "problems": preview.problems[:200] if preview else [],
+    })
+
+
+def _count_rows(counts: dict) -> list[dict]:
+    rows = []
+    for kind in h.KIND_ORDER:
+        c = counts.get(kind)
+        if c is not None:
+            c = c if isinstance(c, dict) else vars(c)
+            rows.append({"label": h.KINDS[kind], **c})
+    return rows
+
+
+def _batch(request: HttpRequest, pk: int) -> ImportBatch:
+    return get_object_or_404(_batches_for(request.user), pk=pk)
+
+
+@login_required
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(request, pk)
+    problems = [Problem(**p) for p in batch.problems[:500]]
+    return render(request, "exchange/batch.html", {
+        "batch": batch, "counts": _count_rows(batch.counts), "problems": problems,
+        "more_problems": max(0, len(batch.problems) - 500),
+        "has_report": bool(batch.problems) and batch.stored_file and Path(batch.stored_file).exists(),
+        "can_revert": batch.can_revert and (request.user.can_manage or batch.user_id == request.user.pk),
+    })
+
+
+@login_required
+def batch_report(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(request, pk)
+    if not batch.stored_file or not Path(batch.stored_file).exists():
+        raise Http404("原文件已不在，无法生成错误报告")
+    sheets = read_workbook(batch.stored_file, batch.file_name)
+    problems = [Problem(**p) for p in batch.problems]
+    return _xlsx_download(lambda f: write_error_report(sheets, problems, f),
+                          f"错误报告-{Path(batch.file_name).stem}.xlsx")
+
+
+@login_required
+@require_POST
+def batch_revert(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(request, pk)
+    if not (request.user.can_manage or batch.user_id == request.user.pk):
+        raise PermissionDenied
+    try:
+        done = revert_batch(batch, user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"已撤销这次导入（删除或恢复 {sum(done.values())} 条记录）")
+    return redirect("exchange:batch", pk=batch.pk)
+
+
+# ── downloads ────────────────────────────────────────────────────────────────────────────────
+
+def _download(fileobj, filename: str, content_type: str = XLSX) -> FileResponse:
+    response = FileResponse(fileobj, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    return response
+
+
+def _filtered_customers(request: HttpRequest):
+    flt = CustomerFilter.from_params(request.GET)
+    return flt.apply(Customer.objects.visible_to(request.user))
+
+
+def _stamp() -> str:
+    return timezone.localdate().strftime("%Y%m%d")
+
+
+def _spool():
+    """A temporary file the response streams and then closes (FileResponse closes it)."""
+    return tempfile.TemporaryFile()
+
+
+def _csv_download(write, filename: str) -> FileResponse:
+    tmp = _spool()
+    text = io.TextIOWrapper(tmp, encoding="utf-8-sig", newline="")
+    write(text)
+    text.flush()
+    text.detach()
+    tmp.seek(0)
+    return _download(tmp, filename, "text/csv; charset=utf-8")
+
+
+def _xlsx_download(write, filename: str) -> FileResponse:
+    tmp = _spool()
+    write(tmp)
+    tmp.seek(0)
+    return _download(tmp, filename)
+
+
+@login_required
+def customers_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The rows of the customer list with the same query parameters, masked as the user sees them."""
+    qs = _filtered_customers(request)
+    if fmt == "csv":
+        return _csv_download(lambda f: exporters.export_customers_csv(qs, request.user, f), f"客户-{_stamp()}.csv")
+    if fmt != "xlsx":
+        raise Http404
+    return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx")
+
+
+@login_required
+def orders_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    orders = exporters.visible_orders(request.user).filter(customer__in=_filtered_customers(request))
+    if fmt == "csv":
+        return _csv_download(lambda f: exporters.export_orders_csv(orders, f), f"消费记录-{_stamp()}.csv")
+    if fmt != "xlsx":
+        raise Http404
+    return _xlsx_download(lambda f: exporters.export_orders_xlsx(orders, f), f"消费记录-{_stamp()}.xlsx")
+
+
+@login_required
+def report_export(request: HttpRequest) -> HttpResponse:
+    customers = _filtered_customers(request)
+    orders = exporters.visible_orders(request.user).filter(customer__in=customers)
+    return _xlsx_download(lambda f: exporters.export_report_xlsx(customers, orders, request.user, f),
+                          f"客户报表-{_stamp()}.xlsx")
+
+
+@login_required
+def template_download(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in h.KINDS:
+        raise Http404
+    return _xlsx_download(lambda f: exporters.template_workbook(kind, f), f"导入模板-{h.KINDS[kind]}.xlsx")

@@ -1,0 +1,7 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_tmp(settings, tmp_path):
+    """Uploaded files go under KEHU_HOME/imports: keep them in the test's own folder."""
+    settings.KEHU_HOME = tmp_path / "kehu-home"

@@ -1,0 +1,101 @@
+import io
+
+import pytest
+from django.urls import reverse
+
+from kehu.customers.models import Customer
+from kehu.exchange.models import ImportBatch, ImportTemplate
+from kehu.sales.models import Order
+
+from .helpers import read_xlsx, write_xlsx
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, user):
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def taobao_orders(tmp_path):
+    return write_xlsx(tmp_path / "淘宝订单.xlsx", {"订单报表": [
+        ["买家会员名", "收货人姓名", "联系手机", "付款时间", "买家实际支付金额", "宝贝标题", "备注信息"],
+        ["tb_wang", "王芳", "13911112222", "2024-03-01 10:00:00", "199.00", "连衣裙", ""],
+        ["tb_liu", "刘强", "13800138000", "2024-03-02 11:00:00", "¥59", "帽子", ""],
+    ]})
+
+
+def test_victor_cannot_open_the_import_wizard(client, victor):
+    login(client, victor)
+    assert client.get(reverse("exchange:import")).status_code == 403
+
+
+def test_the_wizard_uploads_maps_previews_runs_and_reverts(client, alice, tmp_path):
+    login(client, alice)
+    path = write_xlsx(tmp_path / "客户.xlsx", {"会员": [
+        ["会员号", "名字", "手机", "生日"], ["M1", "赵一", "13500001111", "1990-01-01"],
+        ["M2", "", "13500002222", ""]]})
+    with open(path, "rb") as f:
+        response = client.post(reverse("exchange:import"), {"file": f, "on_duplicate": "update"})
+    assert response.status_code == 302
+    page = client.get(reverse("exchange:mapping")).content.decode()
+    assert "客户信息" in page and 'name="col-0-0"' in page
+    # The user decides the 生日 column should not be imported, previews, saves the mapping as a template.
+    form = {"kind-0": "customers", "col-0-0": "code", "col-0-1": "name", "col-0-2": "mobile", "col-0-3": "",
+            "on_duplicate": "update", "action": "preview", "template_name": "会员表"}
+    preview = client.post(reverse("exchange:mapping"), form).content.decode()
+    assert "预览结果" in preview and "缺少姓名" in preview
+    assert Customer.objects.count() == 0
+    assert ImportTemplate.objects.get(name="会员表").sheets[0]["columns"] == {
+        "会员号": "code", "名字": "name", "手机": "mobile"}
+    response = client.post(reverse("exchange:mapping"), {**form, "action": "run", "template_name": ""})
+    batch = ImportBatch.objects.get()
+    assert response.url == reverse("exchange:batch", args=[batch.pk])
+    assert Customer.objects.get(code="M1").birthday is None
+    result = client.get(response.url).content.decode()
+    assert "撤销这次导入" in result and "下载错误报告" in result
+    report = client.get(reverse("exchange:batch_report", args=[batch.pk]))
+    sheet = read_xlsx(b"".join(report.streaming_content))["会员"]
+    assert sheet[0][-2:] == ["错误说明", "原行号"] and sheet[1][-1] == 3
+    client.post(reverse("exchange:batch_revert", args=[batch.pk]))
+    assert Customer.objects.count() == 0
+    batch.refresh_from_db()
+    assert batch.status == "reverted"
+
+
+def test_a_saved_template_maps_a_taobao_export(client, alice, tmp_path):
+    login(client, alice)
+    Customer.objects.create(name="王芳", mobile="+8613911112222")
+    Customer.objects.create(name="刘强", mobile="+8613800138000")
+    template = ImportTemplate.objects.create(name="淘宝", sheets=[{"kind": "purchases", "columns": {
+        "联系手机": "mobile", "付款时间": "ordered_at", "买家实际支付金额": "amount", "宝贝标题": "product"}}])
+    with open(taobao_orders(tmp_path), "rb") as f:
+        client.post(reverse("exchange:import"), {"file": f, "on_duplicate": "update", "template": template.pk})
+    client.post(reverse("exchange:mapping"), {
+        "kind-0": "purchases", "col-0-2": "mobile", "col-0-3": "ordered_at", "col-0-4": "amount",
+        "col-0-5": "product", "on_duplicate": "update", "action": "run"})
+    assert sorted(Order.objects.values_list("amount", flat=True)) == [59, 199]
+
+
+def test_the_customer_export_link_uses_the_list_filter_and_masks_for_victor(client, victor, zhang, li):
+    login(client, victor)
+    response = client.get(reverse("exchange:customers_export", args=["xlsx"]) + "?province=广东省")
+    assert response["Content-Disposition"].startswith("attachment;")
+    rows = read_xlsx(b"".join(response.streaming_content))["客户信息"]
+    assert [(r[1], r[5]) for r in rows[1:]] == [("张伟", "138****5678")]
+
+
+def test_sam_exports_only_his_own_customers_as_csv(client, sam, zhang, li):
+    login(client, sam)
+    response = client.get(reverse("exchange:customers_export", args=["csv"]))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "张伟" in text and "李娜" not in text
+
+
+def test_templates_and_the_report_download(client, alice, zhang):
+    login(client, alice)
+    for kind in ("customers", "purchases", "preferences", "communications", "feedback"):
+        response = client.get(reverse("exchange:template", args=[kind]))
+        assert response.status_code == 200
+    report = client.get(reverse("exchange:report_export"))
+    assert set(read_xlsx(io.BytesIO(b"".join(report.streaming_content)).getvalue())) == {"汇总", "客户信息", "消费记录"}
