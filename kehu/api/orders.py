@@ -70,8 +70,8 @@ def create_order(request: HttpRequest, code: CustomerCode, payload: OrderIn):
     require_edit(request.user)
     fields = payload.dict(exclude_unset=True)
     lines = fields.pop("lines", [])
-    form = OrderForm(data=form_data(OrderForm(), fields))
     formset = _lines_formset(lines)
+    form = OrderForm(data=form_data(OrderForm(), fields), lines=formset)
     form_ok, lines_ok = form.is_valid(), formset.is_valid()
     if not (form_ok and lines_ok):
         errors = field_errors(form) if not form_ok else {}

@@ -19,11 +19,22 @@ class OrderForm(forms.ModelForm):
         fields = ["ordered_at", "amount", "payment_method", "sales_channel", "status", "number", "note"]
         widgets = {"ordered_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
 
+    def __init__(self, *args, lines: "forms.BaseInlineFormSet | None" = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = lines
+
     def clean_ordered_at(self):
         value = self.cleaned_data["ordered_at"]
         if msg := order_time_problem(value):
             raise forms.ValidationError(msg)
         return value
+
+    def clean(self):
+        cleaned = super().clean()
+        has_lines = self.lines is not None and any(f.has_changed() for f in self.lines.forms)
+        if cleaned.get("amount") is None and "amount" not in self.errors and not has_lines:
+            self.add_error("amount", "请填写金额，或填写商品明细")
+        return cleaned
 
 
 def order_time_problem(value) -> str | None:

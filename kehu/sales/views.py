@@ -3,7 +3,6 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from kehu.customers.models import Customer
@@ -32,13 +31,9 @@ def orders_context(request: HttpRequest, customer: Customer, form: OrderForm | N
 @require_POST
 def add_order(request: HttpRequest, code: str) -> HttpResponse:
     customer = customer_or_404(request, code, write=True)
-    form = OrderForm(request.POST, prefix="order")
     lines = OrderLineFormSet(request.POST, prefix="lines", instance=Order())
-    valid = form.is_valid() and lines.is_valid()
-    if valid and form.cleaned_data.get("amount") is None and not any(f.has_changed() for f in lines.forms):
-        form.add_error("amount", _("请填写金额，或在下方填写商品明细"))
-        valid = False
-    if not valid:
+    form = OrderForm(request.POST, prefix="order", lines=lines)
+    if not (form.is_valid() and lines.is_valid()):
         context = orders_context(request, customer, form, lines, open_form=True)
         return render_section(request, customer, "sales/_orders.html", context, saved=False)
     save_order(form, lines, customer, request.user)

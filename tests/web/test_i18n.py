@@ -23,3 +23,8 @@ def test_it_switches_the_list_page_to_english(alice):
     assert "客户编号</th>" not in html and "Sort: Customer code" in html
     c.post("/i18n/setlang/", {"language": "zh-hans", "next": "/customers/"})
     assert "客户编号" in c.get("/customers/").content.decode()
+
+
+def test_an_english_browser_still_gets_chinese_until_english_is_chosen(alice):
+    html = client_for(alice).get("/customers/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert '<html lang="zh-hans">' in html
