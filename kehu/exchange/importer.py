@@ -34,6 +34,7 @@ from kehu.lib.crypto import blind_index
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 from kehu.sales.forms import clean_order_values
 from kehu.sales.models import Category, Order, OrderLine, Product
+from kehu.segments.pipeline import refresh_customers
 
 from . import headers as h
 from . import values as v
@@ -172,6 +173,7 @@ class Importer:
         self._categories: dict[str, int] = {}
         self._tags: dict[str, int] = {}
         self._order_choices: dict[tuple[str, str], tuple[dict, dict]] = {}
+        self.touched: set[int] = set()  # customers whose orders changed (their metrics are refreshed)
 
     # ── running ────────────────────────────────────────────────────────────────────────────────
 
@@ -201,6 +203,9 @@ class Importer:
                 handlers[sheet.kind](sheet)
                 self._flush_customers()
             self._save_changes()
+            if self.touched:
+                # Orders were written in bulk, past the signals that keep customer metrics current.
+                refresh_customers(self.touched)
             self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
             self.batch.problems = [asdict(p) for p in self.problems]
             self.batch.status = ImportBatch.Status.DONE
@@ -582,6 +587,7 @@ class Importer:
                                  [[r["customer_id"], r["number"], r["ordered_at"], r["amount"], r["payment_method"],
                                    r["sales_channel"], r["status"], r["note"], created_by, now] for r in rows])
         self._created(Order, order_ids)
+        self.touched.update(r["customer_id"] for r in rows)
         lines = []
         for order_id, r in zip(order_ids, rows, strict=True):
             items = r["items"]
@@ -921,12 +927,19 @@ def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
              "engagement.Feedback", "engagement.Consent", "engagement.Preference", "customers.Customer",
              "sales.Product", "sales.Category", "customers.Tag"]
     creates = {c.model: c for c in batch.changes.filter(action=ImportChange.Action.CREATE)}
+    touched: set[int] = set()
+    if "sales.Order" in creates:
+        for first, last in creates["sales.Order"].id_ranges:
+            touched.update(Order.objects.filter(pk__gte=first, pk__lte=last).values_list("customer_id", flat=True))
     for label in sorted(creates, key=lambda m: order.index(m) if m in order else len(order)):
         model = _model(label)
         for first, last in creates[label].id_ranges:
             for start in range(first, last + 1, 10000):
                 deleted, _ = model.objects.filter(pk__gte=start, pk__lte=min(last, start + 9999)).delete()
                 done[label] += deleted
+    survivors = set(Customer.objects.filter(pk__in=touched).values_list("pk", flat=True))
+    if survivors:
+        refresh_customers(survivors)
     batch.status = ImportBatch.Status.REVERTED
     batch.reverted_at = timezone.now()
     batch.reverted_by = user if user is not None and user.pk else None

@@ -293,3 +293,17 @@ def test_the_command_runs_a_dry_run_writes_a_report_and_reverts(tmp_path, alice,
     assert batch.user == alice and batch.counts["customers"]["new"] == 80
     call_command("import", "--revert", str(batch.pk))
     assert Customer.objects.count() == 0
+
+
+def test_customer_metrics_follow_bulk_imported_orders_and_their_revert(tmp_path, alice, zhang):
+    from kehu.segments.models import CustomerMetrics
+
+    make_order(zhang, "100.00", days_ago=30)
+    path = write_csv(tmp_path / "orders.csv", [["客户编号", "消费日期", "消费金额"],
+                                                [zhang.code, "2024-01-05", "50"], [zhang.code, "2024-02-05", "70"]])
+    result = import_file(path, user=alice)
+    metrics = CustomerMetrics.objects.get(customer=zhang)
+    assert (metrics.frequency, metrics.monetary) == (3, Decimal("220.00"))
+    revert_batch(result.batch)
+    metrics.refresh_from_db()
+    assert (metrics.frequency, metrics.monetary) == (1, Decimal("100.00"))
