@@ -1,0 +1,55 @@
+"""A person using the archive in a real browser: find a customer by mobile, add an order, see the figures move."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import PASSWORD, make_order
+
+from .conftest import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_it_finds_a_customer_by_mobile_and_adds_an_order(page, sue, zhang, li):
+    make_order(zhang, "120.00", days_ago=30)
+    log_in(page, "sue", PASSWORD)
+    page.goto("/customers/")
+    page.fill("#q", "138 1234 5678")
+    page.press("#q", "Enter")
+    table = page.locator("#customer-table")
+    expect(table).to_contain_text("张伟")
+    expect(table).not_to_contain_text("李娜")
+    page.get_by_role("link", name="张伟").click()
+    expect(page).to_have_url(re.compile(f"/customers/{zhang.code}/$"))
+    expect(page.locator("[data-field=mobile]")).to_have_text("138 1234 5678")
+    expect(page.locator("[data-figure=orders]")).to_have_text("1")
+
+    page.locator("#orders summary").click()
+    page.fill("input[name=order-amount]", "299.50")
+    page.locator("#orders button[type=submit]").click()
+
+    expect(page.locator("[data-figure=orders]")).to_have_text("2")
+    expect(page.locator("[data-figure=total]")).to_contain_text("419.50")
+    assert zhang.orders.count() == 2
+
+
+def test_a_viewer_sees_only_a_masked_mobile(page, victor, zhang):
+    log_in(page, "victor", PASSWORD)
+    page.goto("/customers/")
+    row = page.locator("#customer-table tr", has_text="张伟")
+    expect(row).to_contain_text("138****5678")
+    expect(page.locator("#customer-table")).not_to_contain_text("1234")
+    page.goto(f"/customers/{zhang.code}/")
+    expect(page.locator("[data-field=mobile]")).to_have_text("138****5678")
+    expect(page.get_by_text("新增消费记录")).to_have_count(0)
+
+
+def test_a_wrong_password_keeps_you_out_and_says_why(page, alice):
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "wrong-password")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile("/accounts/login/"))
+    expect(page.locator("form.form-card")).to_contain_text("用户名或密码不正确")
