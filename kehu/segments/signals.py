@@ -82,7 +82,7 @@ def _gap_delta(before, moment, after) -> int:
 
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Count one order (already saved) in its customer's metrics."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         metrics, created = CustomerMetrics.objects.select_for_update().get_or_create(customer_id=customer_id)
         if created:
             # Category rows can outlive the metrics row (an order moved in time is removed, then added).
@@ -106,7 +106,7 @@ def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, orde
 
 def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Stop counting one order (refunded, moved, changed or deleted; its row may already be gone)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
         if metrics is None:
             return
@@ -125,7 +125,7 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
 
 
 def _change_amount(customer_id: int, delta: Decimal) -> None:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
         if metrics is not None:
             metrics.monetary += delta
@@ -136,7 +136,7 @@ def _change_amount(customer_id: int, delta: Decimal) -> None:
 
 def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign: int) -> None:
     """Add (sign=1) or take away (sign=-1) one line's spend in a category."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if sign > 0:
             row, created = CustomerCategorySpend.objects.select_for_update().get_or_create(
                 customer_id=customer_id, category_id=category_id)
@@ -196,7 +196,7 @@ def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwa
     new = _order_state(instance)
     old_counted = old is not None and old["status"] == OrderStatus.COMPLETED
     new_counted = new["status"] == OrderStatus.COMPLETED
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if old_counted and new_counted and old["customer_id"] == new["customer_id"] \
                 and old["ordered_at"] == new["ordered_at"]:
             if old["amount"] != new["amount"]:
@@ -254,7 +254,7 @@ def line_saved(sender, instance: OrderLine, raw: bool = False, **kwargs) -> None
     new = _line_contribution(_line_values(instance))
     if old == new:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if old is not None:
             add_category_spend(old[0], old[1], old[2], -1)
         if new is not None:

@@ -333,3 +333,17 @@ def test_orders_at_local_midnight_count_on_the_right_day(db):
     order_at(wang, local_midnight)
     pipeline.classify_all(today())
     assert CustomerSegment.objects.get(customer=wang).recency_days == 0
+
+
+def test_refresh_customers_repairs_metrics_after_a_bulk_update(db):
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    order_at(wang, BASE, "10.00")
+    order_at(li, BASE + dt.timedelta(days=1), "20.00")
+    Order.objects.filter(customer=li).update(customer=wang)  # bypasses the signals, as a merge does
+    pipeline.refresh_customers([wang.pk, li.pk])
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.interval_sq_sum) == (2, Decimal("30.00"), 86400 ** 2)
+    assert not CustomerMetrics.objects.filter(customer=li).exists()
+    incremental = stored_state()
+    pipeline.rebuild_metrics()
+    assert stored_state() == incremental

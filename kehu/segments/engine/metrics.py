@@ -80,12 +80,11 @@ def line_cents(quantity_hundredths: nw.Expr, unit_price_cents: nw.Expr) -> nw.Ex
     )
 
 
-def _with_time_columns(orders: nw.DataFrame) -> nw.DataFrame:
-    return orders.with_columns(
-        _cents=cents(orders),
-        _second=nw.col("ordered_at").dt.timestamp("us") // US_PER_SECOND,
-        _day=nw.col("ordered_at").dt.date().cast(nw.Int32),
-    )
+def _with_time_columns(orders: nw.DataFrame, *, day: bool = True) -> nw.DataFrame:
+    columns = {"_cents": cents(orders), "_second": nw.col("ordered_at").dt.timestamp("us") // US_PER_SECOND}
+    if day:
+        columns["_day"] = nw.col("ordered_at").dt.date().cast(nw.Int32)
+    return orders.with_columns(**columns)
 
 
 def select_period(orders: Any, as_of: datetime.date, window_months: int | None = None) -> Any:
@@ -105,10 +104,10 @@ def aggregate_orders(orders: Any) -> Any:
     seconds since the epoch: with first/last time and F it gives the mean gap and its spread, and it
     can be kept current when one order is added or removed (only its two neighbours matter).
     """
-    frame = _with_time_columns(nw.from_native(orders, eager_only=True))
-    gaps = frame.with_columns(
-        _gap=(nw.col("_second") - nw.col("_second").shift(1)).over("customer_id", order_by=["_second"]),
-    )
+    frame = _with_time_columns(nw.from_native(orders, eager_only=True), day=False).sort("customer_id", "_second")
+    # One sort, then each row's gap to the previous row of the same customer (no window function).
+    same = nw.col("customer_id") == nw.col("customer_id").shift(1)
+    gaps = frame.with_columns(_gap=nw.when(same).then(nw.col("_second") - nw.col("_second").shift(1)))
     out = gaps.group_by("customer_id").agg(
         nw.col("ordered_at").min().alias("first_order_at"),
         nw.col("ordered_at").max().alias("last_order_at"),
@@ -116,7 +115,7 @@ def aggregate_orders(orders: Any) -> Any:
         nw.col("_cents").sum().cast(nw.Int64).alias("monetary_cents"),
         (nw.col("_gap") * nw.col("_gap")).sum().cast(nw.Int64).alias("interval_sq_sum"),
     )
-    return out.with_columns(nw.col("interval_sq_sum").fill_null(0)).sort("customer_id").to_native()
+    return out.with_columns(nw.col("interval_sq_sum").fill_null(0)).to_native()
 
 
 def category_spend(lines: Any) -> Any:
@@ -126,7 +125,6 @@ def category_spend(lines: Any) -> Any:
     return (
         frame.group_by("customer_id", "category")
         .agg(nw.col("_cents").sum().cast(nw.Int64).alias("spend_cents"), nw.len().cast(nw.Int64).alias("lines"))
-        .sort("customer_id", "category")
         .to_native()
     )
 
@@ -146,7 +144,7 @@ def category_summary(spend: Any) -> Any:
         nw.col("category").min().alias("top_category"),
         nw.col("spend_cents").max().alias("top_category_cents"),
     )
-    return totals.join(top, on="customer_id", how="left").sort("customer_id").to_native()
+    return totals.join(top, on="customer_id", how="left").to_native()
 
 
 def trend_spend(orders: Any, as_of: datetime.date, months: int) -> Any:
@@ -165,7 +163,6 @@ def trend_spend(orders: Any, as_of: datetime.date, months: int) -> Any:
             nw.when(previous).then(nw.col("_cents")).otherwise(0).sum().cast(nw.Int64)
             .alias("spend_previous_cents"),
         )
-        .sort("customer_id")
         .to_native()
     )
 
