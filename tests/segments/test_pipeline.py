@@ -347,3 +347,17 @@ def test_refresh_customers_repairs_metrics_after_a_bulk_update(db):
     incremental = stored_state()
     pipeline.rebuild_metrics()
     assert stored_state() == incremental
+
+
+def test_a_full_rebuild_corrects_drift_and_removes_stale_rows(db):
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    shoes = Category.objects.create(name="鞋")
+    order = order_at(wang, BASE, "10.00")
+    OrderLine.objects.create(order=order, product_name="鞋", category=shoes, quantity=1, unit_price=Decimal("10"))
+    order_at(wang, BASE + dt.timedelta(days=1), "5.00")
+    right = stored_state()
+    CustomerMetrics.objects.filter(customer=wang).update(monetary=Decimal("1.00"), interval_sq_sum=7)
+    CustomerMetrics.objects.create(customer=li, frequency=3, monetary=Decimal("9.00"))
+    CustomerCategorySpend.objects.create(customer=li, category=shoes, spend=Decimal("1.00"), lines=1)
+    pipeline.rebuild_metrics()
+    assert stored_state() == right
