@@ -149,7 +149,8 @@ def _customer_keys(values: dict) -> list[tuple[str, str]]:
 
 class Importer:
     def __init__(self, sheets: list[Sheet], *, user=None, on_duplicate: str = "update", dry_run: bool = False,
-                 file_name: str = "", stored_file: str = "", progress: Callable[[int], None] | None = None):
+                 file_name: str = "", stored_file: str = "", progress: Callable[[int], None] | None = None,
+                 create_missing: bool = False):
         if on_duplicate not in DUPLICATE_CHOICES:
             raise ValueError(f"on_duplicate must be one of {DUPLICATE_CHOICES}")
         if user is not None and not user.can_edit_customers:
@@ -161,6 +162,8 @@ class Importer:
         self.file_name = file_name
         self.stored_file = stored_file
         self.progress = progress or (lambda n: None)
+        # `kehu analyze`: a purchase naming an unknown customer creates it (a purchases-only file is enough).
+        self.create_missing = create_missing
         self.counts: dict[str, Counts] = {}
         self.problems: list[Problem] = []
         self.index: dict[tuple[str, str], _Ref] = {}
@@ -303,8 +306,8 @@ class Importer:
                 self.progress(200)
         self.progress(done % 200)
 
-    def _customer_row(self, sheet: Sheet, number: int, record: dict) -> None:
-        counts = self.counts[sheet.kind]
+    def _customer_row(self, sheet: Sheet, number: int, record: dict, kind: str | None = None) -> None:
+        counts = self.counts.setdefault(kind or sheet.kind, Counts())
         warnings: list[Problem] = []
         data: dict[str, object] = {}
         for key, raw in record.items():
@@ -454,6 +457,12 @@ class Importer:
         for key in keys:
             if key in self.index:
                 return self.index[key].pk
+        if keys and self.create_missing and sheet.kind == h.PURCHASES:
+            identity = {k: record[k] for k in (*IDENTITY_FIELDS, "name") if k in record}
+            identity.setdefault("name", v.cell_text(record.get("code")) or v.cell_text(identity[keys[0][0]]))
+            self._customer_row(sheet, number, identity, kind=h.CUSTOMERS)
+            self._flush_customers()
+            return self.index[_customer_keys(identity)[0]].pk
         if keys:
             field_key, _ = keys[0]
             raise Rejected([self._problem(sheet, number, field_key, record.get(field_key),
@@ -892,11 +901,12 @@ def _ranges(ids: Iterable[int]) -> list[list[int]]:
 
 def import_file(path: str | Path, *, user=None, on_duplicate: str = "update", dry_run: bool = False,
                 name: str | None = None, sheets: list[Sheet] | None = None, stored_file: str = "",
-                progress: Callable[[int], None] | None = None) -> ImportResult:
+                progress: Callable[[int], None] | None = None, create_missing: bool = False) -> ImportResult:
     """Read and import a workbook or CSV file (see module docstring)."""
     sheets = sheets if sheets is not None else read_workbook(path, name)
     return Importer(sheets, user=user, on_duplicate=on_duplicate, dry_run=dry_run,
-                    file_name=name or Path(path).name, stored_file=stored_file, progress=progress).run()
+                    file_name=name or Path(path).name, stored_file=stored_file, progress=progress,
+                    create_missing=create_missing).run()
 
 
 # ── reverting ─────────────────────────────────────────────────────────────────────────────────

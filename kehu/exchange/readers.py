@@ -97,10 +97,11 @@ def _text(value: object) -> str:
 
 
 def _make_sheet(name: str, open_rows: Callable[[], Iterator[list]], first_column: int = 0,
-                total_rows: int | None = None) -> Sheet:
+                total_rows: int | None = None, shop_fields: bool = True) -> Sheet:
     header_row, header_cells = _find_header(open_rows())
     kind = h.guess_kind(name, header_cells) if header_row else None
-    mapping = h.map_headers(header_cells, kind, h.extra_fields(kind)) if kind else {}
+    extra = h.extra_fields(kind) if kind and shop_fields else {}
+    mapping = h.map_headers(header_cells, kind, extra) if kind else {}
     return Sheet(name=name, header_row=header_row, headers=header_cells, kind=kind, mapping=mapping,
                  open_rows=open_rows, first_column=first_column, total_rows=total_rows)
 
@@ -138,7 +139,7 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def read_csv(path: Path, name: str | None = None) -> list[Sheet]:
+def read_csv(path: Path, name: str | None = None, shop_fields: bool = True) -> list[Sheet]:
     encoding = detect_encoding(path)
     with open(path, encoding=encoding, newline="") as f:
         delimiter = _sniff_delimiter(f.read(16384))
@@ -147,12 +148,12 @@ def read_csv(path: Path, name: str | None = None) -> list[Sheet]:
         with open(path, encoding=encoding, newline="") as f:
             yield from csv.reader(f, delimiter=delimiter)
 
-    sheet = _make_sheet(name or Path(path).stem, open_rows, total_rows=_count_lines(path))
+    sheet = _make_sheet(name or Path(path).stem, open_rows, total_rows=_count_lines(path), shop_fields=shop_fields)
     sheet.encoding = encoding  # type: ignore[attr-defined]
     return [sheet]
 
 
-def read_spreadsheet(path: Path) -> list[Sheet]:
+def read_spreadsheet(path: Path, shop_fields: bool = True) -> list[Sheet]:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises several error types for damaged or foreign files
@@ -168,25 +169,29 @@ def read_spreadsheet(path: Path) -> list[Sheet]:
             return iter(s.iter_rows())
 
         sheets.append(_make_sheet(meta.name, open_rows, first_column=start[1],
-                                  total_rows=calamine_sheet.total_height))
+                                  total_rows=calamine_sheet.total_height, shop_fields=shop_fields))
     return sheets
 
 
-def read_workbook(path: str | Path, name: str | None = None) -> list[Sheet]:
-    """Every sheet of a workbook or CSV file; raises UnreadableFile for anything else."""
+def read_workbook(path: str | Path, name: str | None = None, shop_fields: bool = True) -> list[Sheet]:
+    """Every sheet of a workbook or CSV file; raises UnreadableFile for anything else.
+
+    With shop_fields=False the shop's own custom fields and feedback dimensions (from the database) are
+    not looked up, so a file can be read before any database exists.
+    """
     path = Path(path)
     if not path.exists():
         raise UnreadableFile(f"找不到文件“{path}”")
     suffix = Path(name or path.name).suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return read_csv(path, Path(name).stem if name else None)
+        return read_csv(path, Path(name).stem if name else None, shop_fields)
     if suffix in SPREADSHEET_SUFFIXES:
-        return read_spreadsheet(path)
+        return read_spreadsheet(path, shop_fields)
     with open(path, "rb") as f:
         magic = f.read(8)
     if magic.startswith(b"PK") or magic.startswith(b"\xd0\xcf\x11\xe0"):
-        return read_spreadsheet(path)
-    return read_csv(path, Path(name).stem if name else None)
+        return read_spreadsheet(path, shop_fields)
+    return read_csv(path, Path(name).stem if name else None, shop_fields)
 
 
 def sample_rows(sheet: Sheet, limit: int = 5) -> list[list[str]]:

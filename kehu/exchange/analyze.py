@@ -1,0 +1,171 @@
+"""`kehu analyze`: a workbook in, a segmented report out, for a merchant with no server.
+
+The workbook goes through the very import used everywhere else (same header recognition, same
+validation, same duplicate handling) into a scratch SQLite store, then the segmentation engine
+(`kehu.segments`: metrics, classify, explain, clv) runs over it. Nothing here computes RFM itself.
+
+    write_analysis("客户.xlsx", "分析.xlsx", as_of=date(2024, 6, 30))
+"""
+
+import contextlib
+import datetime
+from pathlib import Path
+
+import polars as pl
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.chart import BarChart, Reference
+
+from kehu.customers.models import Customer
+from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
+from kehu.segments.engine.clv import forecast
+from kehu.segments.engine.clv_data import build_summary
+from kehu.segments.engine.explain import explain
+from kehu.segments.models import SegmentSettings
+from kehu.segments.pipeline import metrics_frame, read_orders
+
+from .exporters import DATE, HEADER_FILL, HEADER_FONT, MONEY
+from .importer import ImportResult, import_file
+
+CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "消费次数", "消费总额", "平均客单价", "R分", "F分", "M分",
+                    "RFM分层", "价值分层", "ABC分类", "生命周期", "流失概率", "说明"]
+WIDTHS = [12, 12, 13, 9, 12, 12, 5, 5, 5, 13, 11, 8, 10, 9, 90]
+
+
+def use_scratch_database(path: Path) -> None:
+    """Point the default connection at an empty SQLite file and create the tables (for this process only)."""
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+    connections.settings = connections.configure_settings({"default": {
+        "ENGINE": "django.db.backends.sqlite3", "NAME": str(path),
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"},
+    }})
+    with contextlib.suppress(AttributeError):  # no connection opened yet in this thread
+        del connections["default"]
+    settings.DATABASES["default"] = connections.settings["default"]
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def _header(ws, headers: list[str], widths: list[int] | None = None) -> None:
+    cells = []
+    for text in headers:
+        cell = WriteOnlyCell(ws, value=text)
+        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        cells.append(cell)
+    for i, w in enumerate(widths or [14] * len(headers)):
+        ws.column_dimensions[chr(ord("A") + i)].width = w
+    ws.freeze_panes = "A2"
+    ws.append(cells)
+
+
+def _cell(ws, value, fmt: str | None):
+    cell = WriteOnlyCell(ws, value=value)
+    if fmt and value is not None:
+        cell.number_format = fmt
+    return cell
+
+
+def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None) -> dict:
+    """Import into the (scratch) store and run the engine; returns everything the report needs."""
+    result: ImportResult = import_file(path, progress=progress, create_missing=True)
+    as_of = as_of or datetime.date.today()
+    thresholds = SegmentSettings.load()
+    classified, refs = classify(metrics_frame(as_of, thresholds), thresholds)
+    customers = pl.DataFrame(list(Customer.objects.values_list("pk", "code", "name")), orient="row",
+                             schema={"customer_id": pl.Int64, "code": pl.String, "name": pl.String})
+    table = customers.join(classified, on="customer_id", how="left").sort("customer_id")
+
+    orders = read_orders(until=_day_after(as_of))
+    transactions = orders.select("customer_id", pl.col("ordered_at").alias("date"),
+                                 (pl.col("amount_cents") / 100).alias("amount"))
+    fitted = None
+    if len(transactions):
+        summary = build_summary(transactions, as_of=as_of, time_unit="days")
+        fitted = forecast(summary, time_unit="days")
+        table = table.join(fitted.table.select("customer_id", "p_alive"), on="customer_id", how="left")
+    else:
+        table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias("p_alive"))
+    return {"result": result, "table": table, "refs": refs, "thresholds": thresholds, "forecast": fitted,
+            "as_of": as_of}
+
+
+def _day_after(day: datetime.date) -> datetime.datetime:
+    from kehu.segments.pipeline import day_start
+
+    return day_start(day + datetime.timedelta(days=1))
+
+
+def write_report(analysis: dict, output: str | Path) -> None:
+    table: pl.DataFrame = analysis["table"]
+    refs, thresholds, fitted = analysis["refs"], analysis["thresholds"], analysis["forecast"]
+    wb = Workbook(write_only=True)
+
+    ws = wb.create_sheet("客户分层")
+    _header(ws, CUSTOMER_HEADERS, WIDTHS)
+    for row in table.iter_rows(named=True):
+        bought = row.get("last_order_at") is not None
+        monetary = (row["monetary_cents"] or 0) / 100 if bought else 0
+        last = row["last_order_at"].date() if bought else None
+        p_alive = row.get("p_alive")
+        ws.append([
+            row["code"], row["name"], _cell(ws, last, DATE), row["frequency"] or 0 if bought else 0,
+            _cell(ws, monetary, MONEY), _cell(ws, row["avg_order_value"] if bought else None, MONEY),
+            row.get("r_score"), row.get("f_score"), row.get("m_score"), row.get("rfm_class") or "",
+            row.get("rf_segment") or "", row.get("abc_class") or "", row.get("lifecycle") or "",
+            _cell(ws, None if p_alive is None or not bought else round(1 - p_alive, 4), "0.0%"),
+            explain(row, refs, thresholds),
+        ])
+    ws.auto_filter.ref = f"A1:O{len(table) + 1}"
+
+    ws = wb.create_sheet("分层汇总")
+    _header(ws, ["分类方式", "分层", "客户数", "消费总额", "客户占比", "消费额占比"], [10, 14, 9, 14, 10, 10])
+    buyers = table.filter(pl.col("last_order_at").is_not_null())
+    total_customers = len(table) or 1
+    total_revenue = (buyers["monetary_cents"].sum() or 0) / 100 or 1
+    groups = [("RFM分层", "rfm_class", RFM_CLASSES), ("价值分层", "rf_segment", RF_SEGMENT_NAMES),
+              ("ABC分类", "abc_class", ABC_CLASSES), ("生命周期", "lifecycle", LIFECYCLE_STAGES)]
+    row_no = 1
+    chart_rows = (0, 0)
+    for label, column, names in groups:
+        start = row_no + 1
+        for name in names:
+            members = table.filter(pl.col(column) == name)
+            revenue = (members["monetary_cents"].fill_null(0).sum() or 0) / 100
+            ws.append([label, name, len(members), _cell(ws, revenue, MONEY),
+                       _cell(ws, len(members) / total_customers, "0.0%"),
+                       _cell(ws, revenue / total_revenue, "0.0%")])
+            row_no += 1
+        if column == "rfm_class":
+            chart_rows = (start, row_no)
+    chart = BarChart()
+    chart.type, chart.title, chart.y_axis.title = "bar", "RFM分层客户数", "客户数"
+    chart.add_data(Reference(ws, min_col=3, min_row=chart_rows[0], max_row=chart_rows[1]), titles_from_data=False)
+    chart.set_categories(Reference(ws, min_col=2, min_row=chart_rows[0], max_row=chart_rows[1]))
+    chart.legend = None
+    chart.height, chart.width = 9, 16
+    ws.add_chart(chart, "H2")
+
+    ws = wb.create_sheet("导入问题")
+    _header(ws, ["工作表", "行号", "列", "值", "级别", "说明"], [14, 7, 12, 20, 6, 70])
+    for p in analysis["result"].problems:
+        ws.append([p.sheet, p.row or None, p.column, p.value, p.level_label, p.message])
+
+    ws = wb.create_sheet("模型参数")
+    _header(ws, ["参数", "值", "说明"], [28, 22, 60])
+    ws.append(["分析日期", analysis["as_of"].isoformat(), "最近消费天数、流失概率等按此日计算"])
+    if fitted is None:
+        ws.append(["BG/NBD", "未拟合", "没有可用的消费记录，无法拟合流失与价值模型"])
+    else:
+        for model in (fitted.purchases, fitted.spend):
+            name = model.model
+            for r in model.to_rows():
+                if r["key"] == "model":
+                    continue
+                value = r["value"]
+                if isinstance(value, float):
+                    value = round(value, 6)
+                ws.append([f"{name} {r['key']}", value, r["label"]])
+    wb.save(output)

@@ -1,0 +1,84 @@
+import datetime
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kehu.exchange import analyze
+from kehu.segments.engine.classify import RFM_CLASSES
+
+from .helpers import read_xlsx, write_csv, write_xlsx
+
+pytestmark = pytest.mark.django_db
+AS_OF = datetime.date(2024, 6, 30)
+KEHU = str(Path(sys.executable).with_name("kehu"))
+
+
+def simulated_purchases(customers: int = 300, seed: int = 11) -> list[list]:
+    """Purchases from a BG/NBD-like process (a rate per customer, a chance to drop out after each purchase)."""
+    rng = random.Random(seed)
+    start = datetime.date(2023, 1, 1)
+    rows = [["会员号", "下单时间", "订单金额", "支付方式"]]
+    for c in range(customers):
+        rate, drop = rng.gammavariate(0.8, 1 / 40), rng.betavariate(1, 4)
+        day = rng.uniform(0, 180)
+        spend = rng.gammavariate(6, 30)
+        while day < (AS_OF - start).days:
+            rows.append([f"V{c:04d}", (start + datetime.timedelta(days=int(day))).isoformat(),
+                         f"¥{spend * rng.uniform(0.7, 1.3):,.2f}", "微信"])
+            if rng.random() < drop:
+                break
+            day += rng.expovariate(rate)
+    return rows
+
+
+def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
+    rows = simulated_purchases()
+    rows.insert(5, ["V0001", "明天", "10", "微信"])
+    path = write_xlsx(tmp_path / "消费.xlsx", {"消费记录": rows}, titles={"消费记录": "2023—2024 消费明细"})
+    result = analyze.analyze(path, AS_OF)
+    out = tmp_path / "分析.xlsx"
+    analyze.write_report(result, out)
+    book = read_xlsx(out)
+    assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数"]
+    customers = book["客户分层"]
+    assert customers[0] == analyze.CUSTOMER_HEADERS
+    assert len(customers) == 301
+    assert {r[9] for r in customers[1:]} <= set(RFM_CLASSES)
+    assert all(r[14] and "→" in r[14] for r in customers[1:])
+    problems = book["导入问题"]
+    assert problems[1][:3] == ["消费记录", 8, "下单时间"]  # title, blank, header, then the 5th data row
+    params = {r[0]: r[1] for r in book["模型参数"][1:]}
+    assert params["分析日期"] == "2024-06-30"
+    assert {"BG/NBD r", "BG/NBD alpha", "BG/NBD a", "BG/NBD b", "BG/NBD log_likelihood",
+            "Gamma-Gamma p", "Gamma-Gamma q", "Gamma-Gamma gamma"} <= set(params)
+    assert params["BG/NBD time_unit"] == "天"
+    assert all(r[13] is None or 0 <= r[13] <= 1 for r in customers[1:])
+    summary = book["分层汇总"]
+    rfm_rows = [r for r in summary[1:] if r[0] == "RFM分层"]
+    assert sum(r[2] for r in rfm_rows) == 300
+
+
+def test_the_command_writes_a_report_and_exits_0_or_fails_clearly(tmp_path):
+    env = {**os.environ, "KEHU_HOME": str(tmp_path / "home")}
+    env.pop("KEHU_DATABASE_URL", None)
+    small = write_csv(tmp_path / "orders.csv", [["客户编号", "消费日期", "消费金额"], ["A1", "2024/1/5", "100"],
+                                                 ["A1", "2024/3/5", "120"], ["A2", "2024年2月1日", "1,000元"],
+                                                 ["A3", "not a date", "5"]], encoding="gbk")
+    out = tmp_path / "report.xlsx"
+    done = subprocess.run([KEHU, "analyze", str(small), "-o", str(out), "--as-of", "2024-06-30"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    book = read_xlsx(out)
+    assert [r[0] for r in book["客户分层"][1:]] == ["A1", "A2"]
+    assert book["导入问题"][1][1] == 5
+    assert "未拟合" in [r[1] for r in book["模型参数"]]  # two customers are too few for a model, and it says why
+    garbage = tmp_path / "x.xlsx"
+    garbage.write_bytes(b"PK\x03\x04 not really a workbook")
+    failed = subprocess.run([KEHU, "analyze", str(garbage), "-o", str(out)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert failed.returncode != 0
+    assert "无法读取文件" in failed.stderr
