@@ -176,6 +176,14 @@ class CustomerSegment(models.Model):
     lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
     overdue = models.BooleanField("逾期未购", default=False)
     category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
+    # Churn and value forecast (BG/NBD + Gamma-Gamma, see SegmentRun.value_model); null when not fitted.
+    p_alive = models.FloatField("活跃概率", null=True, blank=True)
+    expected_purchases_30d = models.FloatField("预计30天购买次数", null=True, blank=True)
+    expected_purchases_90d = models.FloatField("预计90天购买次数", null=True, blank=True)
+    expected_purchases_365d = models.FloatField("预计365天购买次数", null=True, blank=True)
+    expected_spend = models.DecimalField("预计客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
+    clv = models.DecimalField("未来12个月价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
+    value_at_risk = models.DecimalField("流失风险价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
 
     class Meta:
         verbose_name = "客户分层"
@@ -190,6 +198,7 @@ class CustomerSegment(models.Model):
             models.Index(fields=["category_loyalty", "customer"], name="segment_category_idx"),
             models.Index(fields=["overdue", "customer"], name="segment_overdue_idx"),
             models.Index(fields=["trend", "customer"], name="segment_trend_idx"),
+            models.Index(fields=["-value_at_risk", "customer"], name="segment_risk_idx"),
         ]
 
     def __str__(self) -> str:
@@ -248,6 +257,9 @@ class SegmentRun(models.Model):
     counts = models.JSONField("各分层人数", default=dict)
     customers = models.PositiveIntegerField("客户数", default=0)
     seconds = models.FloatField("用时（秒）", default=0)
+    # The churn and value models of this run: fitted parameters and log-likelihood per model, or why
+    # they could not be fitted (see pipeline.value_model_summary for the shape).
+    value_model = models.JSONField("预测模型", default=dict, blank=True)
 
     class Meta:
         verbose_name = "分层计算"
