@@ -12,6 +12,7 @@ What an import created or changed is recorded (ImportChange) so `revert_batch` c
 import contextlib
 import copy
 import datetime
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -175,7 +176,8 @@ class Importer:
         self._products: dict[str, tuple[int, int | None]] = {}
         self._categories: dict[str, int] = {}
         self._tags: dict[str, int] = {}
-        self._order_choices: dict[tuple[str, str], tuple[dict, dict]] = {}
+        self._order_choices: dict[tuple[str, object], tuple[dict, dict]] = {}
+        self._parse_memo: dict[str, dict] = {}
         self.touched: set[int] = set()  # customers whose orders changed (their metrics are refreshed)
 
     # ── running ────────────────────────────────────────────────────────────────────────────────
@@ -427,7 +429,7 @@ class Importer:
         wanted: dict[str, set[str]] = {f: set() for f in IDENTITY_FIELDS}
         names: set[str] = set()
         for record in records:
-            keys = _customer_keys(record)
+            keys = record["__keys"] = _customer_keys(record)
             for key in keys:
                 if key not in self.index:
                     wanted[key[0]].add(key[1])
@@ -453,7 +455,7 @@ class Importer:
 
     def _customer_pk(self, sheet: Sheet, number: int, record: dict) -> int:
         """The customer a purchase, preference, communication or feedback row names; Rejected if unknown."""
-        keys = _customer_keys(record)
+        keys = record["__keys"] if "__keys" in record else _customer_keys(record)
         for key in keys:
             if key in self.index:
                 return self.index[key].pk
@@ -496,6 +498,25 @@ class Importer:
             self._purchase_chunk(sheet, chunk)
             self.progress(len(chunk))
 
+    def _parsed(self, key: str, parse, raw):
+        """parse(raw), remembered per distinct cell value (dates and choices repeat across rows)."""
+        memo = self._parse_memo.setdefault(key, {})
+        try:
+            found = memo[raw]
+        except KeyError:
+            try:
+                found = parse(raw)
+            except v.BadValue as exc:
+                found = exc
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[raw] = found
+        except TypeError:  # unhashable cell value
+            return parse(raw)
+        if isinstance(found, v.BadValue):
+            raise found
+        return found
+
     def _purchase_values(self, sheet: Sheet, number: int, record: dict) -> dict:
         problems = []
         values: dict[str, object] = {"payment_method": "other", "sales_channel": "other", "status": "completed"}
@@ -504,7 +525,7 @@ class Importer:
         for key, parse in parsers.items():
             if key in record:
                 try:
-                    values[key] = parse(record[key])
+                    values[key] = self._parsed(key, parse, record[key])
                 except v.BadValue as exc:
                     problems.append(self._problem(sheet, number, key, record[key], str(exc)))
         if "ordered_at" not in record:
@@ -532,10 +553,13 @@ class Importer:
         values["note"] = v.cell_text(record.get("note"))[:200]
         if problems:
             raise Rejected(problems)
-        cleaned, errors = clean_order_values({k: values[k] for k in ("ordered_at", "amount", "number", "note")})
-        for key in ("payment_method", "sales_channel", "status"):  # few distinct values: cleaned once each
+        cleaned, errors = clean_order_values({k: values[k] for k in ("amount", "number", "note")})
+        # Dates and choices repeat across rows: each distinct value is cleaned once, by the same function.
+        for key in ("ordered_at", "payment_method", "sales_channel", "status"):
             memo = self._order_choices.get((key, values[key]))
             if memo is None:
+                if len(self._order_choices) > 100_000:
+                    self._order_choices.clear()
                 memo = self._order_choices[(key, values[key])] = clean_order_values({key: values[key]})
             cleaned.update(memo[0])
             errors.update(memo[1])
@@ -860,8 +884,8 @@ def _insert_rows(model, columns: list[str], rows: list[list]) -> list[int]:
     adapters = []
     for f in fields:
         kind = f.get_internal_type()
-        if kind == "DateTimeField":
-            adapters.append(ops.adapt_datetimefield_value)
+        if kind == "DateTimeField":  # the same moments recur (created_at, busy days): adapt each once
+            adapters.append(functools.lru_cache(maxsize=65536)(ops.adapt_datetimefield_value))
         elif kind == "DecimalField":
             adapters.append(lambda value, f=f: ops.adapt_decimalfield_value(value, f.max_digits, f.decimal_places))
         else:
