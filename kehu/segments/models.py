@@ -81,6 +81,12 @@ class CustomerMetrics(models.Model):
     # gives the mean gap and its spread, and one order's change only touches its two neighbours.
     interval_sq_sum = models.BigIntegerField("消费间隔平方和（秒²）", default=0)
     categories = models.PositiveIntegerField("购买品类数", default=0)
+    # For the churn and value models (repeat purchases are counted on distinct local days): the number
+    # of distinct purchase days, and what was spent on the first of them (the first purchase, which
+    # the Gamma-Gamma spend model leaves out).
+    purchase_days = models.PositiveIntegerField("消费天数", default=0)
+    first_day_spend = models.DecimalField("首日消费金额（元）", max_digits=14, decimal_places=2,
+                                          default=Decimal("0"))
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     class Meta:
