@@ -25,6 +25,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Grade, Kind
 from kehu.engagement.models import CommunicationMethod, MarketingChannel
 from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
+from kehu.segments.engine.classify import RFM_CLASSES
 
 from . import headers as h
 from .values import to_second
@@ -48,8 +49,9 @@ CUSTOMER_COLUMNS = [
     Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
     Column("区县", 10), Column("详细地址", 30), Column("注册时间", 17, DATETIME), Column("来源渠道", 10),
     Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
-    Column("标签", 18), Column("备注", 24),
+    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("价值分层", 11), Column("生命周期", 10),
 ]
+RFM_COLUMN = 22  # RFM分层, counted per class in the report
 ORDER_COLUMNS = [
     Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 17, DATETIME), Column("消费金额", 12, MONEY),
     Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
@@ -79,9 +81,10 @@ def customer_columns() -> tuple[list[Column], list[CustomField]]:
 
 def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[list]:
     """One list per customer in column order, contact fields as `user` may see them."""
-    qs = qs.select_related("owner").prefetch_related("tags").order_by("id")
+    qs = qs.select_related("owner", "segment").prefetch_related("tags").order_by("id")
     for c in qs.iterator(chunk_size=2000):
         contact = c.contact_for(user)
+        segment = getattr(c, "segment", None)
         yield [
             c.code, c.name, Kind(c.kind).label if c.kind in Kind.values else c.kind,
             Gender(c.gender).label if c.gender else "", _date(contact["birthday"]) if contact["birthday"] else None,
@@ -89,6 +92,8 @@ def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[lis
             contact["address"], _local(c.registered_at), c.source, c.company, c.industry,
             CompanySize(c.company_size).label if c.company_size in CompanySize.values else c.company_size,
             c.grade, c.owner.display_name if c.owner else "", "、".join(t.name for t in c.tags.all()), c.notes,
+            segment.rfm_class if segment else "", segment.rf_segment if segment else "",
+            segment.lifecycle if segment else "",
             *[(c.extra or {}).get(cf.key, "") for cf in custom],
         ]
 
@@ -256,6 +261,13 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         rows.append([grade or "未评级", f'=COUNTIFS({grade_col},"{grade}")' if grade else
                      f'=COUNTA(客户信息!$A:$A)-1-SUM(B{grade_start}:B{r - 1})'])
     grade_end = len(rows)
+    rows.append([])
+    rows.append([title("按RFM分层")])
+    rows.append(head("RFM分层", "客户数"))
+    rfm_col = f"客户信息!${get_column_letter(RFM_COLUMN)}:${get_column_letter(RFM_COLUMN)}"
+    for name in RFM_CLASSES:
+        r = len(rows) + 1
+        rows.append([name, f"=COUNTIFS({rfm_col},A{r})"])
     rows.append([])
     rows.append([title("按省份")])
     rows.append(head("省份", "客户数"))

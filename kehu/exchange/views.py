@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -235,9 +236,19 @@ def _download(fileobj, filename: str, content_type: str = XLSX) -> FileResponse:
     return response
 
 
+SEGMENT_FIELDS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "value_tier", "frequency_tier")
+
+
 def _filtered_customers(request: HttpRequest):
+    """The customer list's rows for the same query parameters; `segment=重要价值客户` narrows to one class."""
     flt = CustomerFilter.from_params(request.GET)
-    return flt.apply(Customer.objects.visible_to(request.user))
+    qs = flt.apply(Customer.objects.visible_to(request.user))
+    if segment := request.GET.get("segment", "").strip()[:20]:
+        condition = Q()
+        for name in SEGMENT_FIELDS:
+            condition |= Q(**{f"segment__{name}": segment})
+        qs = qs.filter(condition)
+    return qs
 
 
 def _stamp() -> str:

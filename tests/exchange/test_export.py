@@ -27,7 +27,7 @@ def test_it_exports_customers_with_chinese_headers_formats_and_a_frozen_filtered
     ws = wb["客户信息"]
     assert [c.value for c in ws[1]][:6] == ["客户编号", "姓名", "类型", "性别", "生日", "手机"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:U3"
+    assert ws.auto_filter.ref == "A1:X3"
     rows = {r[1]: r for r in ws.iter_rows(min_row=2, values_only=True)}
     assert rows["张伟"][5] == "138 1234 5678"
     assert rows["张伟"][6] == "zhangwei@example.com"
@@ -73,6 +73,7 @@ def test_the_report_has_live_formulas_and_charts(alice, zhang, li):
     assert any(f.startswith("=SUMIFS(消费记录!$D:$D") for f in formulas)
     assert '=COUNTIFS(客户信息!$R:$R,"A")' in formulas
     assert any(f.startswith("=COUNTIFS(客户信息!$I:$I") for f in formulas)
+    assert any(f.startswith("=COUNTIFS(客户信息!$V:$V,A") for f in formulas)
     assert len(summary._charts) == 2
     assert wb["消费记录"].max_row == 3
 

@@ -99,3 +99,14 @@ def test_templates_and_the_report_download(client, alice, zhang):
         assert response.status_code == 200
     report = client.get(reverse("exchange:report_export"))
     assert set(read_xlsx(io.BytesIO(b"".join(report.streaming_content)).getvalue())) == {"汇总", "客户信息", "消费记录"}
+
+
+def test_a_segment_exports_with_its_classes(client, mary, zhang, li):
+    from kehu.segments.models import CustomerSegment
+
+    CustomerSegment.objects.create(customer=zhang, as_of="2024-06-30", rfm_class="重要价值客户", rf_segment="冠军客户",
+                                   lifecycle="活跃客户")
+    login(client, mary)
+    response = client.get(reverse("exchange:customers_export", args=["xlsx"]) + "?segment=重要价值客户")
+    rows = read_xlsx(b"".join(response.streaming_content))["客户信息"]
+    assert [(r[1], r[21], r[22], r[23]) for r in rows[1:]] == [("张伟", "重要价值客户", "冠军客户", "活跃客户")]
