@@ -4,7 +4,9 @@ snapshots for movement, and the thresholds an admin can edit.
 What is stored where:
 
 * :class:`CustomerMetrics` — one row per customer with at least one counted (not refunded) order:
-  first/last order time, F, M, Σ squared gaps (for the purchase rhythm) and the number of categories.
+  first/last order time, F, M, Σ squared gaps (for the purchase rhythm), the number of categories,
+  categorised spend and the top category (for category loyalty), and the distinct purchase days and
+  first-day spend (for the churn and value models).
   Kept current by ``signals.py`` on every order and order-line change; ``pipeline.rebuild_metrics()``
   recomputes it from the orders and gives the same rows.
 * :class:`CustomerCategorySpend` — spend per (customer, category) from order lines of counted orders;
@@ -84,6 +86,14 @@ class CustomerMetrics(models.Model):
     # For the churn and value models (repeat purchases are counted on distinct local days): the number
     # of distinct purchase days, and what was spent on the first of them (the first purchase, which
     # the Gamma-Gamma spend model leaves out).
+    # The category summary that category loyalty needs, so classifying reads one row per customer:
+    # the spend over all categorised lines, and the category with the most spend (ties: smallest id).
+    category_spend = models.DecimalField("品类消费合计（元）", max_digits=14, decimal_places=2,
+                                         default=Decimal("0"))
+    top_category = models.ForeignKey(Category, verbose_name="消费最多的品类", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+", db_index=False)
+    top_category_spend = models.DecimalField("最多品类消费（元）", max_digits=14, decimal_places=2,
+                                             default=Decimal("0"))
     purchase_days = models.PositiveIntegerField("消费天数", default=0)
     first_day_spend = models.DecimalField("首日消费金额（元）", max_digits=14, decimal_places=2,
                                           default=Decimal("0"))
