@@ -178,6 +178,7 @@ class Importer:
         self._tags: dict[str, int] = {}
         self._order_choices: dict[tuple[str, object], tuple[dict, dict]] = {}
         self._parse_memo: dict[str, dict] = {}
+        self._absent: set[tuple[str, str]] = set()  # identities looked up in the database and not found
         self.touched: set[int] = set()  # customers whose orders changed (their metrics are refreshed)
 
     # ── running ────────────────────────────────────────────────────────────────────────────────
@@ -254,6 +255,8 @@ class Importer:
             if key in self.index:
                 return self.index[key], key[0]
         for field_key, value in keys:
+            if (field_key, value) in self._absent:
+                continue
             qs = self.customers
             if field_key == "code":
                 qs = qs.filter(code=value)
@@ -297,16 +300,24 @@ class Importer:
         return v.cell_text(raw)
 
     def _customer_sheet(self, sheet: Sheet) -> None:
-        done = 0
+        chunk: list[tuple[int, dict]] = []
+
+        def flush():
+            self._resolve_many([r for _, r in chunk])  # who is already in the database, in a few queries
+            for number, record in chunk:
+                try:
+                    self._customer_row(sheet, number, record)
+                except Rejected as exc:
+                    self._reject(sheet, exc.problems)
+            self.progress(len(chunk))
+
         for number, record, _ in sheet.records():
-            try:
-                self._customer_row(sheet, number, record)
-            except Rejected as exc:
-                self._reject(sheet, exc.problems)
-            done += 1
-            if done % 200 == 0:
-                self.progress(200)
-        self.progress(done % 200)
+            chunk.append((number, record))
+            if len(chunk) >= 500:
+                flush()
+                chunk = []
+        if chunk:
+            flush()
 
     def _customer_row(self, sheet: Sheet, number: int, record: dict, kind: str | None = None) -> None:
         counts = self.counts.setdefault(kind or sheet.kind, Counts())
@@ -382,7 +393,8 @@ class Importer:
                 ref = _Ref(instance.pk, sheet.name, number)
         cleaned = form.cleaned_data
         for key in _customer_keys({k: cleaned.get(k) for k in IDENTITY_FIELDS}):
-            self.index.setdefault(key, ref)
+            if key not in self.index or not self.index[key].row:  # the file's first row wins over the database
+                self.index[key] = ref
 
     def _form_values(self, instance: Customer) -> dict:
         """The edit form's initial values for an existing customer: what is kept where the file is silent."""
@@ -435,6 +447,7 @@ class Importer:
                     wanted[key[0]].add(key[1])
             if not keys and (name := v.cell_text(record.get("name"))) and name not in self._names:
                 names.add(name)
+        self._absent.update((f, value) for f, values in wanted.items() for value in values)
         if wanted["code"]:
             for code, pk in self.customers.filter(code__in=wanted["code"]).values_list("code", "pk"):
                 self.index[("code", code)] = _Ref(pk, "", 0)
