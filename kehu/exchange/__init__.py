@@ -1,0 +1,18 @@
+"""Spreadsheets in and out (表格导入导出).
+
+- ``readers`` / ``headers`` / ``values``: read xlsx (python-calamine) and CSV (UTF-8, UTF-8-BOM, GBK,
+  GB18030), find the header below title rows, recognise columns from Chinese/English synonyms and sheet
+  kinds, read values as people type them.
+- ``importer``: every customer row through CustomerForm, purchases with OrderForm's rules and bulk
+  writes, duplicates by code/mobile/e-mail/WeChat, dry run, ImportBatch/ImportChange for revert.
+- ``reports``: the error report (the input rows with an 错误说明 column).
+- ``exporters``: customers (CustomerFilter rows, masked per role), orders, a report with live formulas
+  and charts, blank templates with data validation.
+- ``analyze``: ``kehu analyze`` — a workbook through the same import into a scratch store, then the
+  segmentation engine.
+
+Commands: ``kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--report errors.xlsx]
+[--user NAME] [--template NAME]``, ``kehu import --revert BATCH_ID``, ``kehu export customers|orders|report
+-o FILE [--user NAME] [--filter "province=广东省"]``, ``kehu export template KIND -o FILE``,
+``kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE]``. Benchmark: ``bench/import.py``.
+"""
