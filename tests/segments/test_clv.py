@@ -226,6 +226,22 @@ def test_bgnbd_expected_purchases_match_the_untransformed_formula(x, t_x, T, t):
     assert float(fit.expected_purchases(t, x, t_x, T)) == pytest.approx(numerator / denominator, rel=1e-10)
 
 
+def test_bgnbd_with_the_same_drop_out_for_everyone_still_forecasts():
+    # a, b → ∞ at a fixed ratio (a fit on data without heterogeneity in drop-out ends there): the
+    # closed form is not computable, its limit is used and stays close to the exact value
+    x, T = np.array([0.0, 3.0, 10.0]), np.array([100.0, 200.0, 300.0])
+
+    def model(total: float) -> clv.BGNBDFit:
+        return clv.BGNBDFit(r=0.6, alpha=43.0, a=0.4 * total, b=0.6 * total, log_likelihood=0.0, time_unit="days")
+
+    far = model(1e9).expected_purchases_if_alive(90.0, x, np.zeros(3), T)
+    # every customer drops out with p = 0.4 after each purchase; λ | alive ~ Gamma(0.6 + x, 43 + T)
+    np.testing.assert_allclose(far, (1 - ((43 + T) / (43 + T + 0.4 * 90)) ** (0.6 + x)) / 0.4, rtol=1e-6)
+    below = model(2999.0).expected_purchases_if_alive(90.0, x, np.zeros(3), T)  # the closed form
+    above = model(3001.0).expected_purchases_if_alive(90.0, x, np.zeros(3), T)  # the limit
+    np.testing.assert_allclose(above, below, rtol=5e-4)
+
+
 def test_bgnbd_gradient_matches_finite_differences():
     rng = np.random.default_rng(1)
     x = rng.integers(0, 6, 200).astype(float)
@@ -233,8 +249,9 @@ def test_bgnbd_gradient_matches_finite_differences():
     t_x = np.where(x > 0, T * rng.uniform(0.1, 1.0, 200), 0.0)
     w = rng.integers(1, 4, 200).astype(float)
     at = np.log([0.7, 5.0, 0.9, 2.5])
-    _, grad = clv._bgnbd_ll(at, x, t_x, T, w, gradient=True)
-    numeric = optimize.approx_fprime(at, lambda p: clv._bgnbd_ll(p, x, t_x, T, w, gradient=False)[0], 1e-7)
+    likelihood = clv._BGNBDLikelihood(x, t_x, T, w)
+    _, grad = likelihood(at)
+    numeric = optimize.approx_fprime(at, lambda p: likelihood(p, gradient=False)[0], 1e-7)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
 
 
@@ -326,8 +343,9 @@ def test_gamma_gamma_gradient_matches_finite_differences():
     m = rng.gamma(3.0, 10.0, 300)
     w = np.ones(300)
     at = np.log([4.0, 3.0, 12.0])
-    _, grad = clv._gamma_gamma_ll(at, x, m, w, gradient=True)
-    numeric = optimize.approx_fprime(at, lambda p: clv._gamma_gamma_ll(p, x, m, w, gradient=False)[0], 1e-7)
+    likelihood = clv._GammaGammaLikelihood(x, m, w)
+    _, grad = likelihood(at)
+    numeric = optimize.approx_fprime(at, lambda p: likelihood(p, gradient=False)[0], 1e-7)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
 
 

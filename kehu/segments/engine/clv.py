@@ -45,7 +45,8 @@ DEFAULT_HORIZONS_DAYS = (30, 90, 365)
 DEFAULT_MONTHLY_DISCOUNT = 0.01
 
 _LOG_BOUND = 15.0  # parameters are kept within e^±15 (3e-7 … 3.3e6) during the search
-_GRADIENT_TOLERANCE = 1e-5  # on the mean log-likelihood per customer, w.r.t. log-parameters
+_GRADIENT_TOLERANCE = 1e-4  # on the mean log-likelihood per customer, w.r.t. log-parameters
+_HOMOGENEOUS_DROPOUT = 3e3  # BG/NBD a + b beyond which drop-out is treated as the same for everyone
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +160,13 @@ class BGNBDFit(_PurchaseFit):
         if abs(a - 1.0) < 1e-7:  # the closed form divides by a − 1; its limit at a = 1 is continuous
             a = 1.0 + math.copysign(1e-7, a - 1.0)
         t = np.asarray(t, dtype=float)
+        if a + b > _HOMOGENEOUS_DROPOUT:
+            # a, b → ∞ at a fixed ratio: drop-out is (nearly) the same for everyone and the hypergeometric
+            # form is no longer computable. Its limit, with λ | alive ~ Gamma(r+x, α+T) and p | alive at
+            # its mean a/(a+b+x), is E[(1 − e^(−λpt)) / p] = (1 − ((α+T)/(α+T+pt))^(r+x)) / p; within
+            # 0.05 % of the exact value at a + b = 3000 and closer beyond.
+            p = a / (a + b + x)
+            return -np.expm1(-(r + x) * np.log1p(p * t / (alpha + T))) / p
         # (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; t/(α+T+t))], with the
         # 2F1 turned by Euler's transformation into (1−z)^(a−1−r−x) 2F1(a+b−1−r, a−1; a+b+x−1; z):
         # the same value, without the huge factors that large x would give.
@@ -171,7 +179,7 @@ class BGNBDFit(_PurchaseFit):
         """The log-likelihood of these parameters on a summary (for checks and model comparison)."""
         x, t_x, T = _arrays(x, t_x, T)
         params = np.log([self.r, self.alpha, self.a, self.b])
-        return float(_bgnbd_ll(params, x, t_x, T, np.ones_like(x), gradient=False)[0])
+        return _BGNBDLikelihood(x, t_x, T)(params, gradient=False)[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,7 +216,7 @@ class ParetoNBDFit(_PurchaseFit):
     def log_likelihood_of(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> float:
         x, t_x, T = _arrays(x, t_x, T)
         params = np.log([self.r, self.alpha, self.s, self.beta])
-        return float(_pareto_ll(params, x, t_x, T, np.ones_like(x)))
+        return _ParetoLikelihood(x, t_x, T)(params)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -244,7 +252,7 @@ class GammaGammaFit(_Fit):
     def log_likelihood_of(self, x: ArrayLike, monetary: ArrayLike) -> float:
         x, m = np.asarray(x, dtype=float), np.asarray(monetary, dtype=float)
         params = np.log([self.p, self.q, self.gamma])
-        return float(_gamma_gamma_ll(params, x, m, np.ones_like(x), gradient=False)[0])
+        return _GammaGammaLikelihood(x, m)(params, gradient=False)[0]
 
 
 PurchaseFit = BGNBDFit | ParetoNBDFit
@@ -269,11 +277,11 @@ def fit_bgnbd(
     if isinstance(checked, ModelNotFitted):
         return checked
     x, t_x, T = checked
-    (ux, ut_x, uT), weights, _ = _unique_rows(x, t_x, T)
-    n = float(weights.sum())
+    likelihood = _BGNBDLikelihood(x, t_x, T)
+    n = float(x.size)
 
     def objective(log_params: Array) -> tuple[float, Array]:
-        ll, grad = _bgnbd_ll(log_params, ux, ut_x, uT, weights, gradient=True)
+        ll, grad = likelihood(log_params)
         return -ll / n, -grad / n
 
     r0, alpha0 = _rate_start(x, T)
@@ -301,11 +309,11 @@ def fit_pareto_nbd(
     if isinstance(checked, ModelNotFitted):
         return checked
     x, t_x, T = checked
-    (ux, ut_x, uT), weights, _ = _unique_rows(x, t_x, T)
-    n = float(weights.sum())
+    likelihood = _ParetoLikelihood(x, t_x, T)
+    n = float(x.size)
 
     def objective(log_params: Array) -> float:
-        return -_pareto_ll(log_params, ux, ut_x, uT, weights) / n
+        return -likelihood(log_params) / n
 
     r0, alpha0 = _rate_start(x, T)
     outcome = _maximise("Pareto/NBD", objective, [r0, alpha0, 1.0, float(T.mean()) + 1.0], x, jac=False)
@@ -340,11 +348,11 @@ def fit_gamma_gamma(
     x, m = x[usable], m[usable]
     if x.size < max(min_repeat_buyers, 3):
         return _too_few_repeat_buyers("Gamma-Gamma", max(min_repeat_buyers, 3), n_customers, x.size)
-    (ux, um), weights, _ = _unique_rows(x, m)
-    n = float(weights.sum())
+    likelihood = _GammaGammaLikelihood(x, m)
+    n = float(x.size)
 
     def objective(log_params: Array) -> tuple[float, Array]:
-        ll, grad = _gamma_gamma_ll(log_params, ux, um, weights, gradient=True)
+        ll, grad = likelihood(log_params)
         return -ll / n, -grad / n
 
     outcome = _maximise("Gamma-Gamma", objective, [1.0, 2.0, float(m.mean())], x, jac=True)
@@ -485,22 +493,24 @@ def _purchase_columns(
     purchases: PurchaseFit, x: Array, t_x: Array, T: Array, horizons: tuple[int, ...], months: int, discount: float
 ) -> dict[str, Array]:
     """P(alive), expected purchases per horizon and the discounted purchases over ``months`` if alive."""
-    # identical histories get identical forecasts: compute each once
+    # identical histories get identical forecasts, so compute each once; and purchases if alive
+    # depend on (x, T) only, which repeat far more often than whole histories
     (ux, ut_x, uT), _, inverse = _unique_rows(x, t_x, T)
-    p_alive = purchases.p_alive(ux, ut_x, uT)
-    columns = {"p_alive": p_alive[inverse]}
+    (px, pT), _, pair = _unique_rows(x, T)
+    unused = np.zeros_like(px)  # t_x does not enter the expected purchases of a customer who is alive
+    p_alive = purchases.p_alive(ux, ut_x, uT)[inverse]
+    columns = {"p_alive": p_alive}
     for h in horizons:
         t = h / unit_days(purchases.time_unit)
-        expected = p_alive * purchases.expected_purchases_if_alive(t, ux, ut_x, uT)
-        columns[f"expected_purchases_{h}d"] = expected[inverse]
+        columns[f"expected_purchases_{h}d"] = p_alive * purchases.expected_purchases_if_alive(t, px, unused, pT)[pair]
     month = DAYS_PER_MONTH / unit_days(purchases.time_unit)
-    previous = np.zeros_like(ux)
-    discounted = np.zeros_like(ux)
+    previous = np.zeros_like(px)
+    discounted = np.zeros_like(px)
     for k in range(1, months + 1):
-        current = purchases.expected_purchases_if_alive(k * month, ux, ut_x, uT)
+        current = purchases.expected_purchases_if_alive(k * month, px, unused, pT)
         discounted += (current - previous) / (1.0 + discount) ** k
         previous = current
-    columns["value_if_alive"] = discounted[inverse]
+    columns["value_if_alive"] = discounted[pair]
     return columns
 
 
@@ -525,39 +535,69 @@ def _bgnbd_log_odds_inactive(r: float, alpha: float, a: float, b: float, x: Arra
     return np.where(repeat, odds, -np.inf)
 
 
-def _bgnbd_ll(
-    log_params: Array, x: Array, t_x: Array, T: Array, weights: Array, *, gradient: bool
-) -> tuple[float, Array]:
-    """Σ w·LL_i and its gradient w.r.t. log(r, α, a, b) (Fader, Hardie & Lee 2005, eq. 6).
+class _BGNBDLikelihood:
+    """Σ w·LL_i of the BG/NBD and its gradient w.r.t. log(r, α, a, b) (Fader, Hardie & Lee 2005, eq. 6).
 
     LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + ln B(a, b+x) − ln B(a, b) − (r+x) ln(α+T) + ln(1 + δ_{x>0} e^D)
     where D = ln(a/(b+x−1)) + (r+x) ln((α+T)/(α+t_x)) is the log-odds of having dropped out.
+
+    Everything but the last term depends on x alone or on T alone, so it is summed once per distinct
+    x and per distinct T; only the last term is evaluated per (distinct) repeat buyer. Customers
+    without a repeat purchase reduce to r ln α − r ln(α+T), summed per distinct T.
     """
-    r, alpha, a, b = np.exp(log_params)
-    repeat = x > 0
-    ln_alpha_T = np.log(alpha + T)
-    ln_alpha_tx = np.log(alpha + t_x)
-    b_x1 = np.where(repeat, b + x - 1.0, 1.0)
-    log_odds = np.where(repeat, np.log(a) - np.log(b_x1) + (r + x) * (ln_alpha_T - ln_alpha_tx), -np.inf)
-    gl = special.gammaln
-    ll = (
-        gl(r + x) - gl(r) + r * np.log(alpha)
-        + gl(b + x) - gl(b) + gl(a + b) - gl(a + b + x)
-        - (r + x) * ln_alpha_T
-        + np.logaddexp(0.0, log_odds)
-    )
-    total = float(weights @ ll)
-    if not gradient:
-        return total, np.empty(0)
-    dg = special.digamma
-    q = special.expit(log_odds)  # P(inactive); 0 for x = 0
-    psi_ab, psi_abx = dg(a + b), dg(a + b + x)
-    d_r = dg(r + x) - dg(r) + np.log(alpha) - ln_alpha_T + q * (ln_alpha_T - ln_alpha_tx)
-    d_alpha = r / alpha - (r + x) / (alpha + T) + q * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + t_x))
-    d_a = psi_ab - psi_abx + q / a
-    d_b = dg(b + x) - dg(b) + psi_ab - psi_abx - q / b_x1
-    grad = np.array([weights @ d_r * r, weights @ d_alpha * alpha, weights @ d_a * a, weights @ d_b * b])
-    return total, grad
+
+    def __init__(self, x: Array, t_x: Array, T: Array, weights: Array | None = None) -> None:
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        repeat = x > 0
+        self.T0, self.w0 = _group_sum(T[~repeat], w[~repeat])
+        (x1, tx1, T1), self.w1, _ = _unique_rows(x[repeat], t_x[repeat], T[repeat], weights=w[repeat])
+        self.x1 = x1
+        self.x_levels, self.x_index = np.unique(x1, return_inverse=True)
+        self.T_levels, self.T_index = np.unique(T1, return_inverse=True)
+        self.tx_levels, self.tx_index = np.unique(tx1, return_inverse=True)
+        self.w_by_x = np.bincount(self.x_index, self.w1, self.x_levels.size)
+        self.w_by_T = np.bincount(self.T_index, self.w1, self.T_levels.size)
+        self.wx_by_T = np.bincount(self.T_index, self.w1 * x1, self.T_levels.size)
+        self.n0, self.n1 = float(self.w0.sum()), float(self.w1.sum())
+
+    def __call__(self, log_params: Array, *, gradient: bool = True) -> tuple[float, Array]:
+        r, alpha, a, b = np.exp(log_params)
+        gl, dg = special.gammaln, special.digamma
+        ln_alpha = np.log(alpha)
+        # no repeat purchase: r ln α − r ln(α+T)
+        ln_T0 = np.log(alpha + self.T0)
+        total = float(self.n0 * r * ln_alpha - r * (self.w0 @ ln_T0))
+        # repeat buyers: the terms in x alone and in T alone, once per distinct value
+        xl, w_x = self.x_levels, self.w_by_x
+        by_x = gl(r + xl) - gl(r) + gl(b + xl) - gl(b) + gl(a + b) - gl(a + b + xl)
+        ln_T = np.log(alpha + self.T_levels)
+        total += float(w_x @ by_x + self.n1 * r * ln_alpha - ln_T @ (r * self.w_by_T + self.wx_by_T))
+        # and the drop-out term per repeat buyer
+        ln_aT = ln_T[self.T_index]
+        ln_atx = np.log(alpha + self.tx_levels)[self.tx_index]
+        ln_bx1 = np.log(b + xl - 1.0)
+        rx = r + self.x1
+        log_odds = np.log(a) - ln_bx1[self.x_index] + rx * (ln_aT - ln_atx)
+        total += float(self.w1 @ np.logaddexp(0.0, log_odds))
+        if not gradient:
+            return total, np.empty(0)
+        wq = self.w1 * special.expit(log_odds)  # weight × P(inactive)
+        psi_ab, psi_abx = dg(a + b), dg(a + b + xl)
+        inv_T = 1.0 / (alpha + self.T_levels)
+        d_r = (
+            -self.w0 @ (ln_T0 - ln_alpha)
+            + w_x @ (dg(r + xl) - dg(r)) + self.n1 * ln_alpha - ln_T @ self.w_by_T
+            + wq @ (ln_aT - ln_atx)
+        )
+        d_alpha = (
+            self.w0 @ (r / alpha - r / (alpha + self.T0))
+            + self.n1 * r / alpha - inv_T @ (r * self.w_by_T + self.wx_by_T)
+            + wq @ (rx * (inv_T[self.T_index] - 1.0 / (alpha + self.tx_levels)[self.tx_index]))
+        )
+        wq_by_x = np.bincount(self.x_index, wq, xl.size)
+        d_a = w_x @ (psi_ab - psi_abx) + wq_by_x.sum() / a
+        d_b = w_x @ (dg(b + xl) - dg(b) + psi_ab - psi_abx) - wq_by_x @ (1.0 / (b + xl - 1.0))
+        return total, np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
 def _log_hyp2f1_pareto(rsx: Array, t: Array, z: Array) -> Array:
@@ -572,59 +612,99 @@ def _log_hyp2f1_pareto(rsx: Array, t: Array, z: Array) -> Array:
     return np.where(euler, (1.0 - t) * np.log1p(-z) + np.log(turned), np.log(direct))
 
 
+def _pareto_log_a0_part(r: float, alpha: float, s: float, beta: float, x: Array, time: Array) -> Array:
+    """log of 2F1(r+s+x, t; r+s+x+1; |α−β|/(M+time)) / (M+time)^(r+s+x), M = max(α, β), t = s+1 if α ≥ β else r+x."""
+    rsx = r + s + x
+    big, t = (alpha, np.full_like(x, s + 1.0)) if alpha >= beta else (beta, r + x)
+    return _log_hyp2f1_pareto(rsx, t, abs(alpha - beta) / (big + time)) - rsx * np.log(big + time)
+
+
+def _log_difference(high: Array, low: Array) -> Array:
+    """log(e^high − e^low) for high ≥ low; −∞ when they are equal."""
+    with np.errstate(divide="ignore"):
+        return high + np.log(-np.expm1(np.minimum(low - high, 0.0)))
+
+
 def _pareto_log_a0(r: float, alpha: float, s: float, beta: float, x: Array, t_x: Array, T: Array) -> Array:
     """log A_0 of the Pareto/NBD likelihood (Fader & Hardie's note on the Pareto/NBD, eq. 11).
 
     A_0 = 2F1(r+s+x, t; r+s+x+1; |α−β|/(M+t_x)) / (M+t_x)^(r+s+x) − (the same at T), with M = max(α, β)
     and t = s+1 when α ≥ β, t = r+x when α < β. The difference is taken in logs; A_0 = 0 when t_x = T.
     """
-    rsx = r + s + x
-    if alpha >= beta:
-        big, t = alpha, np.full_like(x, s + 1.0)
-    else:
-        big, t = beta, r + x
-    gap = abs(alpha - beta)
-    at_tx = _log_hyp2f1_pareto(rsx, t, gap / (big + t_x)) - rsx * np.log(big + t_x)
-    at_T = _log_hyp2f1_pareto(rsx, t, gap / (big + T)) - rsx * np.log(big + T)
-    with np.errstate(divide="ignore"):
-        return at_tx + np.log(-np.expm1(np.minimum(at_T - at_tx, 0.0)))
+    at_tx = _pareto_log_a0_part(r, alpha, s, beta, x, t_x)
+    at_T = _pareto_log_a0_part(r, alpha, s, beta, x, T)
+    return _log_difference(at_tx, at_T)
 
 
-def _pareto_ll(log_params: Array, x: Array, t_x: Array, T: Array, weights: Array) -> float:
+class _ParetoLikelihood:
     """Σ w·LL_i of the Pareto/NBD (the formulation in Fader & Hardie's note, as used by lifetimes/btyd).
 
     LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + s ln β
            + ln[ (α+T)^−(r+x) (β+T)^−s + s/(r+s+x) · A_0 ]
+
+    The hypergeometric parts of A_0 depend on (x, t_x) and on (x, T) only, so they are evaluated once
+    per distinct pair.
     """
-    r, alpha, s, beta = np.exp(log_params)
-    log_a0 = _pareto_log_a0(r, alpha, s, beta, x, t_x, T)
-    alive_part = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    ll = (
-        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        + np.logaddexp(alive_part, np.log(s / (r + s + x)) + log_a0)
-    )
-    return float(weights @ ll)
+
+    def __init__(self, x: Array, t_x: Array, T: Array, weights: Array | None = None) -> None:
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        (self.x, self.t_x, self.T), self.w, _ = _unique_rows(x, t_x, T, weights=w)
+        (self.x_tx, self.tx), _, self.tx_index = _unique_rows(self.x, self.t_x)
+        (self.x_T, self.Tp), _, self.T_index = _unique_rows(self.x, self.T)
+
+    def __call__(self, log_params: Array) -> float:
+        r, alpha, s, beta = np.exp(log_params)
+        x, T = self.x, self.T
+        at_tx = _pareto_log_a0_part(r, alpha, s, beta, self.x_tx, self.tx)[self.tx_index]
+        at_T = _pareto_log_a0_part(r, alpha, s, beta, self.x_T, self.Tp)[self.T_index]
+        log_a0 = _log_difference(at_tx, at_T)
+        alive_part = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        ll = (
+            special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+            + np.logaddexp(alive_part, np.log(s / (r + s + x)) + log_a0)
+        )
+        return float(self.w @ ll)
 
 
-def _gamma_gamma_ll(log_params: Array, x: Array, m: Array, weights: Array, *, gradient: bool) -> tuple[float, Array]:
+class _GammaGammaLikelihood:
     """Σ w·LL_i of the Gamma-Gamma model of the mean repeat value m over x transactions, and its gradient.
 
     LL_i = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln γ + (px−1) ln m + px ln x − (px+q) ln(γ+mx)
+
+    The Γ terms are summed per distinct x and the ln m, ln x terms are fixed sums, so each
+    evaluation computes only ln(γ + m·x) per customer.
     """
-    p, q, gamma = np.exp(log_params)
-    px = p * x
-    ln_m, ln_x, ln_gmx = np.log(m), np.log(x), np.log(gamma + m * x)
-    gl = special.gammaln
-    ll = gl(px + q) - gl(px) - gl(q) + q * np.log(gamma) + (px - 1.0) * ln_m + px * ln_x - (px + q) * ln_gmx
-    total = float(weights @ ll)
-    if not gradient:
-        return total, np.empty(0)
-    dg = special.digamma
-    psi_pxq = dg(px + q)
-    d_p = x * (psi_pxq - dg(px) + ln_m + ln_x - ln_gmx)
-    d_q = psi_pxq - dg(q) + np.log(gamma) - ln_gmx
-    d_gamma = q / gamma - (px + q) / (gamma + m * x)
-    return total, np.array([weights @ d_p * p, weights @ d_q * q, weights @ d_gamma * gamma])
+
+    def __init__(self, x: Array, m: Array, weights: Array | None = None) -> None:
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        self.x, self.mx, self.w = x, m * x, w
+        self.x_levels, x_index = np.unique(x, return_inverse=True)
+        self.w_by_x = np.bincount(x_index, w, self.x_levels.size)
+        self.n = float(w.sum())
+        self.wx = w * x
+        ln_m = np.log(m)
+        self.sum_x_ln_m_x = float(self.wx @ (ln_m + np.log(x)))
+        self.sum_ln_m = float(w @ ln_m)
+
+    def __call__(self, log_params: Array, *, gradient: bool = True) -> tuple[float, Array]:
+        p, q, gamma = np.exp(log_params)
+        px = p * self.x_levels
+        gl, dg = special.gammaln, special.digamma
+        ln_gmx = np.log(gamma + self.mx)
+        sum_ln_gmx = float(self.w @ ln_gmx)
+        sum_x_ln_gmx = float(self.wx @ ln_gmx)
+        total = (
+            float(self.w_by_x @ (gl(px + q) - gl(px))) - self.n * gl(q) + self.n * q * np.log(gamma)
+            + p * self.sum_x_ln_m_x - self.sum_ln_m - p * sum_x_ln_gmx - q * sum_ln_gmx
+        )
+        if not gradient:
+            return total, np.empty(0)
+        psi_pxq = dg(px + q)
+        d_p = float((self.w_by_x * self.x_levels) @ (psi_pxq - dg(px))) + self.sum_x_ln_m_x - sum_x_ln_gmx
+        d_q = float(self.w_by_x @ psi_pxq) - self.n * dg(q) + self.n * np.log(gamma) - sum_ln_gmx
+        inv = 1.0 / (gamma + self.mx)
+        d_gamma = self.n * q / gamma - p * float(self.wx @ inv) - q * float(self.w @ inv)
+        return total, np.array([d_p * p, d_q * q, d_gamma * gamma])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,8 +720,10 @@ def _arrays(*columns: ArrayLike) -> tuple[Array, ...]:
     return tuple(np.asarray(a, dtype=float) for a in arrays)
 
 
-def _unique_rows(*columns: Array) -> tuple[tuple[Array, ...], Array, NDArray[np.intp]]:
-    """Collapse identical rows: (unique columns, how many of each, index of each input row's unique row)."""
+def _unique_rows(
+    *columns: Array, weights: Array | None = None
+) -> tuple[tuple[Array, ...], Array, NDArray[np.intp]]:
+    """Collapse identical rows: (unique columns, their summed weights or counts, each input row's unique row)."""
     n = columns[0].size
     if n == 0:
         return tuple(c[:0] for c in columns), np.zeros(0), np.zeros(0, dtype=np.intp)
@@ -654,8 +736,17 @@ def _unique_rows(*columns: Array) -> tuple[tuple[Array, ...], Array, NDArray[np.
     starts = np.flatnonzero(changed)
     inverse = np.empty(n, dtype=np.intp)
     inverse[order] = np.cumsum(changed) - 1
-    counts = np.diff(np.append(starts, n)).astype(float)
+    if weights is None:
+        counts = np.diff(np.append(starts, n)).astype(float)
+    else:
+        counts = np.bincount(inverse, weights, starts.size)
     return tuple(c[order[starts]] for c in columns), counts, inverse
+
+
+def _group_sum(keys: Array, weights: Array) -> tuple[Array, Array]:
+    """Distinct keys and the summed weight of each."""
+    levels, index = np.unique(keys, return_inverse=True)
+    return levels, np.bincount(index, weights, levels.size)
 
 
 def _rate_start(x: Array, T: Array) -> tuple[float, float]:
