@@ -954,6 +954,15 @@ def _model(label: str):
     return apps.get_model(label)
 
 
+# Shared records an import may have created; a revert keeps those that others have come to use since.
+_STILL_UNUSED = {
+    "customers.Tag": {"customers__isnull": True},
+    "sales.Product": {"orderline__isnull": True},
+    "sales.Category": {"orderline__isnull": True, "products__isnull": True, "preference__isnull": True,
+                       "children__isnull": True},
+}
+
+
 @transaction.atomic
 def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
     """Undo an import: delete what it created, restore what it updated. Returns {model label: rows}."""
@@ -982,7 +991,8 @@ def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
         model = _model(label)
         for first, last in creates[label].id_ranges:
             for start in range(first, last + 1, 10000):
-                deleted, _ = model.objects.filter(pk__gte=start, pk__lte=min(last, start + 9999)).delete()
+                qs = model.objects.filter(pk__gte=start, pk__lte=min(last, start + 9999))
+                deleted, _ = qs.filter(**_STILL_UNUSED.get(label, {})).delete()
                 done[label] += deleted
     survivors = set(Customer.objects.filter(pk__in=touched).values_list("pk", flat=True))
     if survivors:

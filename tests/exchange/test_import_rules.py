@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.utils import timezone
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, Tag
 from kehu.engagement.models import Communication, Consent, Feedback, FeedbackDimension, FollowUp, Preference
 from kehu.exchange.importer import import_file, revert_batch
 from kehu.exchange.models import ImportBatch
@@ -307,3 +307,12 @@ def test_customer_metrics_follow_bulk_imported_orders_and_their_revert(tmp_path,
     revert_batch(result.batch)
     metrics.refresh_from_db()
     assert (metrics.frequency, metrics.monetary) == (1, Decimal("100.00"))
+
+
+def test_revert_keeps_tags_that_others_use_since(tmp_path, alice, li):
+    path = write_csv(tmp_path / "a.csv", [["姓名", "手机", "标签"], ["新人", "13500001111", "团购"]])
+    result = import_file(path, user=alice)
+    li.tags.add(Tag.objects.get(name="团购"))
+    revert_batch(result.batch)
+    assert [t.name for t in li.tags.all()] == ["团购"]
+    assert not Customer.objects.filter(name="新人").exists()
