@@ -6,6 +6,7 @@ app_name = "exchange"
 urlpatterns = [
     path("import/", views.import_start, name="import"),
     path("import/mapping/", views.import_mapping, name="mapping"),
+    path("import/progress/<str:job>/", views.import_progress, name="progress"),
     path("import/<int:pk>/", views.batch_detail, name="batch"),
     path("import/<int:pk>/errors.xlsx", views.batch_report, name="batch_report"),
     path("import/<int:pk>/revert/", views.batch_revert, name="batch_revert"),

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
@@ -23,6 +24,7 @@ from kehu.customers.models import Customer
 from . import exporters
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
+from .jobs import job_status, start_import
 from .mappings import apply_template, save_template
 from .models import ImportBatch, ImportTemplate
 from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
@@ -161,10 +163,9 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"已保存导入模板“{name}”，下次上传同样格式的文件时可直接选用")
         action = request.POST.get("action")
         if action == "run":
-            result = import_file(state["path"], user=request.user, on_duplicate=state["on_duplicate"],
-                                 name=state["name"], sheets=sheets, stored_file=state["path"])
+            job = start_import(state["path"], state["name"], sheets, request.user, state["on_duplicate"])
             del request.session[SESSION_KEY]
-            return redirect("exchange:batch", pk=result.batch.pk)
+            return redirect("exchange:progress", job=job)
         if action == "preview":
             preview = import_file(state["path"], user=request.user, on_duplicate=state["on_duplicate"],
                                   name=state["name"], sheets=sheets, dry_run=True)
@@ -184,6 +185,23 @@ def _count_rows(counts: dict) -> list[dict]:
             c = c if isinstance(c, dict) else vars(c)
             rows.append({"label": h.KINDS[kind], **c})
     return rows
+
+
+@login_required
+def import_progress(request: HttpRequest, job: str) -> HttpResponse:
+    """Rows done so far; once finished, on to the result (HTMX polls this every second)."""
+    status = job_status(job, request.user)
+    if status is None:
+        raise Http404
+    if status["batch"]:
+        url = reverse("exchange:batch", args=[status["batch"]])
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+    template = "exchange/progress.html#progress" if request.htmx else "exchange/progress.html"
+    return render(request, template, {"status": status, "job": job})
 
 
 def _batch(request: HttpRequest, pk: int) -> ImportBatch:

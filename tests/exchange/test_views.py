@@ -50,6 +50,7 @@ def test_the_wizard_uploads_maps_previews_runs_and_reverts(client, alice, tmp_pa
         "会员号": "code", "名字": "name", "手机": "mobile"}
     response = client.post(reverse("exchange:mapping"), {**form, "action": "run", "template_name": ""})
     batch = ImportBatch.objects.get()
+    response = client.get(response.url)  # the progress page, finished at once here
     assert response.url == reverse("exchange:batch", args=[batch.pk])
     assert Customer.objects.get(code="M1").birthday is None
     result = client.get(response.url).content.decode()
@@ -110,3 +111,31 @@ def test_a_segment_exports_with_its_classes(client, mary, zhang, li):
     response = client.get(reverse("exchange:customers_export", args=["xlsx"]) + "?segment=重要价值客户")
     rows = read_xlsx(b"".join(response.streaming_content))["客户信息"]
     assert [(r[1], r[21], r[22], r[23]) for r in rows[1:]] == [("张伟", "重要价值客户", "冠军客户", "活跃客户")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_import_runs_in_the_background_and_the_page_follows_its_progress(client, alice, tmp_path, settings):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("a background thread cannot see SQLite's in-memory test database; runs on PostgreSQL")
+    import time
+
+    settings.KEHU_IMPORT_BACKGROUND = True
+    login(client, alice)
+    rows = [["姓名", "手机"], *([f"客{i}", f"135{i:08d}"] for i in range(300))]
+    path = write_xlsx(tmp_path / "c.xlsx", {"客户": rows})
+    with open(path, "rb") as f:
+        client.post(reverse("exchange:import"), {"file": f, "on_duplicate": "update"})
+    response = client.post(reverse("exchange:mapping"), {"kind-0": "customers", "col-0-0": "name",
+                                                          "col-0-1": "mobile", "action": "run"})
+    progress_url = response.url
+    for _ in range(120):
+        polled = client.get(progress_url, HTTP_HX_REQUEST="true")
+        if polled.status_code == 204:
+            break
+        assert "已处理" in polled.content.decode()
+        time.sleep(0.5)
+    batch = ImportBatch.objects.get()
+    assert polled["HX-Redirect"] == reverse("exchange:batch", args=[batch.pk])
+    assert Customer.objects.count() == 300
