@@ -19,6 +19,8 @@ SORTS = {
     "code": "客户编号",
 }
 _PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
+# Class columns of the customer's latest segmentation (segments.CustomerSegment, reached as `segment__…`).
+SEGMENT_FILTERS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "trend")
 
 
 @dataclass
@@ -32,6 +34,11 @@ class CustomerFilter:
     grade: str = ""
     owner: str = ""  # a user id, or "none" for customers without owner
     kind: str = ""
+    rfm_class: str = ""
+    rf_segment: str = ""
+    abc_class: str = ""
+    lifecycle: str = ""
+    trend: str = ""
     sort: str = "-id"
 
     @classmethod
@@ -52,6 +59,9 @@ class CustomerFilter:
         for name in ("province", "city", "industry", "grade", "kind", "company_size"):
             if value := getattr(self, name):
                 qs = qs.filter(**{name: value})
+        for name in SEGMENT_FILTERS:
+            if value := getattr(self, name):
+                qs = qs.filter(**{f"segment__{name}": value})
         if self.tag:
             qs = qs.filter(tags__name=self.tag)
         if self.owner == "none":
@@ -88,6 +98,11 @@ class CustomerFilter:
             parts.append(f"评级 {self.grade}")
         if self.kind and self.kind in Kind.values:
             parts.append(Kind(self.kind).label)
+        parts += [v for v in (self.rfm_class, self.rf_segment, self.lifecycle) if v]
+        if self.abc_class:
+            parts.append(f"{self.abc_class} 类客户")
+        if self.trend:
+            parts.append(f"消费{self.trend}")
         if self.tag:
             parts.append(f"标签“{self.tag}”")
         if self.owner == "none":

@@ -24,6 +24,14 @@ def yuan(value) -> str:
 
 
 @register.filter
+def percent(value) -> str:
+    """0.4567 → '45.7%'; None → '—'."""
+    if value in (None, ""):
+        return "—"
+    return f"{float(value):.1%}"
+
+
+@register.filter
 def minutes(delta) -> int:
     """A timedelta in whole minutes (at least 1)."""
     return max(1, round(delta.total_seconds() / 60))
@@ -51,9 +59,18 @@ def stars(score) -> str:
                        score, "★" * score, "★" * (5 - score))
 
 
+@register.simple_tag
+def segment_classes(column: str) -> tuple[str, ...]:
+    """The class names of a segmentation column, in their own order, for filter forms."""
+    from kehu.segments.models import CLASS_NAMES
+
+    return CLASS_NAMES[column]
+
+
 def _sections() -> dict:
     from kehu.engagement import views as engagement
     from kehu.sales import views as sales
+    from kehu.segments import views as segments
 
     return {
         "orders": (sales.orders_context, "sales/_orders.html"),
@@ -61,6 +78,7 @@ def _sections() -> dict:
         "communications": (engagement.communications_context, "engagement/_communications.html"),
         "follow_ups": (engagement.follow_ups_context, "engagement/_follow_ups.html"),
         "feedback": (engagement.feedback_context, "engagement/_feedback.html"),
+        "segments": (segments.segment_context, "segments/_segment.html"),
     }
 
 

@@ -1,0 +1,444 @@
+"""The data of each analysis page: read the store (GROUP BY in the database, orders through Polars),
+call the pure functions in `analysis.py`, and shape one dict of figures, tables and chart specs that
+feeds the HTML page, the CSV and the xlsx export alike.
+
+Every page's dict is cached per classification run (SegmentRun as_of + finished_at), per user scope
+(everyone, or one sales rep's own customers), per language and per page parameters, so a page view
+costs a cache lookup and a query for the latest run, not a pass over a million customers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, F, Q, Sum
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from kehu.customers.models import Customer
+from kehu.lib.dates import today
+from kehu.sales.models import Category, Order, PaymentMethod
+
+from . import analysis, pipeline
+from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
+
+CACHE_SECONDS = 24 * 3600
+CACHE_SECONDS_WITHOUT_RUN = 60
+SCOPED_IDS_IN_SQL = 5000       # a sales rep with more customers reads all orders and filters in Polars
+LIST_LIMIT = 50
+
+
+# --- who sees what ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """Everyone's customers, or a sales rep's own (`owner_id`)."""
+
+    owner_id: int | None = None
+
+    @classmethod
+    def of(cls, user) -> Scope:
+        return cls(None if user.sees_all_customers else user.pk)
+
+    @property
+    def key(self) -> str:
+        return "all" if self.owner_id is None else f"owner{self.owner_id}"
+
+    def customers(self):
+        qs = Customer.objects.all()
+        return qs if self.owner_id is None else qs.filter(owner_id=self.owner_id)
+
+    def segments(self):
+        qs = CustomerSegment.objects.all()
+        return qs if self.owner_id is None else qs.filter(customer__owner_id=self.owner_id)
+
+    def customer_ids(self) -> list[int] | None:
+        return None if self.owner_id is None else list(self.customers().values_list("id", flat=True))
+
+    def orders(self, until: datetime.datetime) -> pl.DataFrame:
+        """Counted orders before `until` of the customers in scope (one query)."""
+        ids = self.customer_ids()
+        if ids is None:
+            return pipeline.read_orders(until=until)
+        if not ids:
+            return pl.DataFrame(schema=analysis.ORDERS_SCHEMA)
+        if len(ids) <= SCOPED_IDS_IN_SQL:
+            return pipeline.read_orders(until=until, customer_ids=ids)
+        return pipeline.read_orders(until=until).filter(pl.col("customer_id").is_in(ids))
+
+
+def latest_run() -> SegmentRun | None:
+    """The run whose classes CustomerSegment holds now (the one finished last)."""
+    return SegmentRun.objects.order_by("-finished_at").first()
+
+
+@dataclass
+class Report:
+    """What a builder gets: the scope, the run (None before the first one) and validated parameters."""
+
+    scope: Scope
+    run: SegmentRun | None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> datetime.date:
+        return self.run.as_of if self.run else today()
+
+    @property
+    def until(self) -> datetime.datetime:
+        return pipeline.day_start(self.as_of + datetime.timedelta(days=1))
+
+    @property
+    def thresholds(self):
+        from .models import SegmentSettings
+
+        return self.run.threshold_values if self.run else SegmentSettings.load()
+
+    def cache_key(self, page: str) -> str:
+        run = f"{self.run.as_of}:{self.run.finished_at.timestamp()}" if self.run else "none"
+        params = urlencode(sorted(self.params.items()))
+        raw = f"{page}|{run}|{self.scope.key}|{get_language()}|{params}"
+        return "kehu:segments:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+# --- tables: one shape for the page, CSV and xlsx -----------------------------------------------------
+
+FORMATS = {
+    "int": lambda v: f"{v:,}",
+    "yuan": lambda v: f"¥{v:,.2f}",
+    "pct": lambda v: f"{v:.1%}",
+    "text": str,
+}
+
+
+class Table:
+    def __init__(self, table_id: str, title: str, columns: list[tuple[str, str]]):
+        self.id, self.title = table_id, title
+        self.columns = [{"label": label, "kind": kind, "num": kind != "text"} for label, kind in columns]
+        self.rows: list[list[dict]] = []
+
+    def add(self, *values, links: dict[int, str] | None = None) -> None:
+        cells = []
+        for i, (value, column) in enumerate(zip(values, self.columns, strict=True)):
+            text = "—" if value is None or value == "" else FORMATS[column["kind"]](value)
+            cells.append({"value": value, "text": text, "href": (links or {}).get(i, ""), "num": column["num"]})
+        self.rows.append(cells)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "columns": self.columns, "rows": self.rows}
+
+
+def customers_url(**filters) -> str:
+    return reverse("customers:list") + "?" + urlencode(filters)
+
+
+def _class_counts(report: Report, column: str) -> dict[str, tuple[int, float]]:
+    rows = report.scope.segments().values(column).annotate(n=Count("pk"), m=Sum("monetary")).order_by()
+    return {row[column]: (row["n"], float(row["m"] or 0)) for row in rows}
+
+
+def _distribution_table(report: Report, column: str, table_id: str) -> tuple[dict, dict]:
+    rows = analysis.distribution(_class_counts(report, column), CLASS_NAMES[column])
+    table = Table(table_id, CLASS_LABELS[column], [
+        (_("分层"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"), (_("消费金额"), "yuan"),
+        (_("金额占比"), "pct"), (_("人均消费"), "yuan")])
+    for row in rows:
+        name = row["name"] or _("（无消费）")
+        links = {0: customers_url(**{column: row["name"]})} if row["name"] else None
+        table.add(name, row["customers"], row["customer_share"], row["revenue"], row["revenue_share"],
+                  row["avg_revenue"], links=links)
+    chart = {"kind": "bars", "percent": True, "categories": [r["name"] or _("（无消费）") for r in rows],
+             "series": [{"name": _("客户占比"), "data": [r["customer_share"] for r in rows]},
+                        {"name": _("金额占比"), "data": [r["revenue_share"] for r in rows]}]}
+    return table.to_dict(), chart
+
+
+def _run_info(report: Report) -> dict:
+    run = report.run
+    return {"as_of": run.as_of, "finished_at": run.finished_at, "seconds": run.seconds} if run else {}
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+def dashboard(report: Report) -> dict:
+    orders = report.scope.orders(report.until)
+    customers = report.scope.customers().count()
+    figures = analysis.key_figures(orders, customers, report.as_of, report.thresholds.sleeping_days)
+
+    months = analysis.monthly(orders, report.as_of, 24)
+    monthly = Table("monthly", _("每月消费"), [(_("月份"), "text"), (_("消费金额"), "yuan"), (_("订单数"), "int"),
+                                              (_("新客户"), "int")])
+    for row in months:
+        monthly.add(row["month"], row["revenue"], row["orders"], row["new_customers"])
+    monthly_chart = {"kind": "monthly", "categories": [r["month"] for r in months], "series": [
+        {"name": _("消费金额"), "type": "bar", "axis": 0, "data": [r["revenue"] for r in months]},
+        {"name": _("订单数"), "type": "line", "axis": 1, "data": [r["orders"] for r in months]},
+        {"name": _("新客户"), "type": "line", "axis": 1, "data": [r["new_customers"] for r in months]}]}
+
+    rfm_table, rfm_chart = _distribution_table(report, "rfm_class", "rfm")
+    rf_table, _rf_chart = _distribution_table(report, "rf_segment", "rf")
+    cells = report.scope.segments().exclude(r_score=None).values_list("r_score", "f_score").annotate(
+        n=Count("pk")).order_by()
+    grid = analysis.rf_grid(cells)
+    grid_chart = {"kind": "grid", "x": [f"F{f}" for f in range(1, 6)], "y": [f"R{r}" for r in range(1, 6)],
+                  "data": [[c["f"] - 1, row["r"] - 1, c["customers"], c["segment"]]
+                           for row in grid for c in row["cells"]]}
+
+    life = analysis.distribution(_class_counts(report, "lifecycle"), CLASS_NAMES["lifecycle"])
+    lifecycle = Table("lifecycle", _("生命周期"), [(_("阶段"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
+                                                   (_("消费金额"), "yuan")])
+    for row in life:
+        if row["name"]:
+            lifecycle.add(row["name"], row["customers"], row["customer_share"], row["revenue"],
+                          links={0: customers_url(lifecycle=row["name"])})
+    funnel_chart = {"kind": "funnel", "data": [{"name": r["name"], "value": r["customers"]} for r in life
+                                               if r["name"]]}
+
+    curve = analysis.pareto(orders.group_by("customer_id").agg(pl.col("amount_cents").sum())["amount_cents"])
+    abc_table, _abc_chart = _distribution_table(report, "abc_class", "abc")
+    pareto_chart = {"kind": "pareto", "data": curve["curve"]}
+    return {
+        "run": _run_info(report), "figures": figures, "top20_share": curve["top20_share"],
+        "active_days": report.thresholds.sleeping_days,
+        "tables": {"monthly": monthly.to_dict(), "rfm": rfm_table, "rf": rf_table,
+                   "lifecycle": lifecycle.to_dict(), "abc": abc_table},
+        "grid": grid,
+        "charts": {"monthly": monthly_chart, "rfm": rfm_chart, "grid": grid_chart, "lifecycle": funnel_chart,
+                   "pareto": pareto_chart},
+    }
+
+
+def retention(report: Report) -> dict:
+    orders = report.scope.orders(report.until)
+    months = analysis.new_vs_returning(orders, report.as_of, 12)
+    table = Table("new_returning", _("新老客户"), [
+        (_("月份"), "text"), (_("新客户"), "int"), (_("老客户"), "int"), (_("老客户占比"), "pct"),
+        (_("新客户消费"), "yuan"), (_("老客户消费"), "yuan")])
+    for r in months:
+        table.add(r["month"], r["new"], r["returning"], r["returning_share"], r["new_revenue"],
+                  r["returning_revenue"])
+    chart = {"kind": "stacked", "categories": [r["month"] for r in months], "series": [
+        {"name": _("新客户"), "data": [r["new"] for r in months]},
+        {"name": _("老客户"), "data": [r["returning"] for r in months]}]}
+
+    cohorts = analysis.cohort_retention(orders, report.as_of, 12)
+    since = [_("第%(n)s月") % {"n": k} for k in range(12)]
+    cohort_table = Table("cohorts", _("同期群留存"), [(_("首购月份"), "text"), (_("客户数"), "int"),
+                                                     *[(label, "pct") for label in since]])
+    for row in cohorts:
+        cohort_table.add(row["cohort"], row["size"], *row["retention"])
+    heat = {"kind": "heatmap", "percent": True, "x": since, "y": [r["cohort"] for r in cohorts],
+            "data": [[k, i, v] for i, r in enumerate(cohorts) for k, v in enumerate(r["retention"])
+                     if v is not None and r["size"]]}
+    return {"run": _run_info(report), "tables": {"new_returning": table.to_dict(), "cohorts": cohort_table.to_dict()},
+            "charts": {"new_returning": chart, "cohorts": heat}}
+
+
+def _customer_rows(qs, table: Table, values: Callable) -> None:
+    for seg in qs.select_related("customer")[:LIST_LIMIT]:
+        c = seg.customer
+        table.add(c.code, c.name, *values(seg), links={0: c.get_absolute_url(), 1: c.get_absolute_url()})
+
+
+def trends(report: Report) -> dict:
+    segments = report.scope.segments()
+    counts = dict(segments.exclude(trend="").values_list("trend").annotate(n=Count("pk")).order_by())
+    change = F("spend_recent") - F("spend_previous")
+    tables = {}
+    for trend, table_id, title, order in (("上升", "rising", _("消费上升的客户"), "-change"),
+                                          ("下降", "falling", _("消费下降的客户"), "change")):
+        table = Table(table_id, title, [(_("客户编号"), "text"), (_("姓名"), "text"), (_("近期消费"), "yuan"),
+                                        (_("前期消费"), "yuan"), (_("变化"), "yuan"), (_("RFM分层"), "text")])
+        qs = segments.filter(trend=trend).annotate(change=change).order_by(order, "customer_id")
+        _customer_rows(qs, table, lambda s: (float(s.spend_recent), float(s.spend_previous),
+                                             float(s.spend_recent - s.spend_previous), s.rfm_class))
+        tables[table_id] = table.to_dict()
+
+    thresholds = report.thresholds
+    max_orders = max(1, thresholds.freq_mid_orders - 1)
+    found = analysis.big_ticket(report.scope.orders(report.until), max_orders, 0.8, LIST_LIMIT)
+    by_id = {c.id: c for c in Customer.objects.filter(id__in=[r["customer_id"] for r in found["rows"]])}
+    table = Table("big_ticket", _("潜力大单客户"), [(_("客户编号"), "text"), (_("姓名"), "text"),
+                                                   (_("消费次数"), "int"), (_("消费金额"), "yuan"),
+                                                   (_("客单价"), "yuan")])
+    for row in found["rows"]:
+        c = by_id.get(row["customer_id"])
+        if c:
+            table.add(c.code, c.name, row["orders"], row["monetary"], row["avg_order_value"],
+                      links={0: c.get_absolute_url(), 1: c.get_absolute_url()})
+    tables["big_ticket"] = table.to_dict()
+    chart = {"kind": "bars", "categories": ["上升", "持平", "下降"],
+             "series": [{"name": _("客户数"), "data": [counts.get(t, 0) for t in ("上升", "持平", "下降")]}]}
+    named = {"rising": counts.get("上升", 0), "flat": counts.get("持平", 0), "falling": counts.get("下降", 0)}
+    return {"run": _run_info(report), "trend_counts": named, "trend_months": thresholds.trend_months,
+            "trend_change": thresholds.trend_change, "big_ticket": {
+                "threshold": found["threshold"], "count": found["count"], "max_orders": max_orders},
+            "tables": tables, "charts": {"trend": chart}}
+
+
+def _segment_classes(report: Report, column: str) -> pl.DataFrame:
+    sql = f"SELECT s.customer_id, s.{column} FROM {CustomerSegment._meta.db_table} s"
+    params: list = []
+    if report.scope.owner_id is not None:
+        sql += f" JOIN {Customer._meta.db_table} c ON c.id = s.customer_id WHERE c.owner_id = %s"
+        params.append(report.scope.owner_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    frame = pl.DataFrame(rows, schema={"customer_id": pl.Int64, "class": pl.String}, orient="row")
+    return frame.filter(pl.col("class") != "")
+
+
+def preferences(report: Report) -> dict:
+    column = report.params.get("column", "rfm_class")
+    classes = _segment_classes(report, column)
+    ids = report.scope.customer_ids()
+    lines = pipeline.read_lines(until=report.until)
+    if ids is not None:
+        lines = lines.filter(pl.col("customer_id").is_in(ids))
+    spend = lines.rename({"category": "key"}).select("customer_id", "key", "amount_cents")
+    categories = analysis.favourites(analysis.spend_by_class(spend, classes), dict(
+        Category.objects.values_list("id", "name")))
+
+    orders = Order.objects.completed().filter(ordered_at__lt=report.until)
+    if report.scope.owner_id is not None:
+        orders = orders.filter(customer__owner_id=report.scope.owner_id)
+    payments = orders.exclude(**{f"customer__segment__{column}": ""}).values(
+        f"customer__segment__{column}", "payment_method").annotate(
+        cents=Sum("amount"), customers=Count("customer", distinct=True)).order_by()
+    grouped = pl.DataFrame(
+        [(p[f"customer__segment__{column}"], p["payment_method"], round(float(p["cents"] or 0) * 100),
+          p["customers"]) for p in payments],
+        schema={"class": pl.String, "key": pl.String, "cents": pl.Int64, "customers": pl.Int64}, orient="row")
+    methods = analysis.favourites(grouped, dict(PaymentMethod.choices))
+
+    names = [n for n in CLASS_NAMES[column] if n in categories or n in methods]
+    cat_table = Table("categories", _("各分层偏好品类"), [(_("分层"), "text"), (_("排名"), "int"), (_("品类"), "text"),
+                                                        (_("消费金额"), "yuan"), (_("占该层消费"), "pct"),
+                                                        (_("购买客户"), "int")])
+    pay_table = Table("payments", _("各分层支付方式"), [(_("分层"), "text"), (_("排名"), "int"),
+                                                       (_("支付方式"), "text"), (_("消费金额"), "yuan"),
+                                                       (_("占该层消费"), "pct"), (_("客户数"), "int")])
+    for table, found in ((cat_table, categories), (pay_table, methods)):
+        for name in names:
+            for rank, row in enumerate(found.get(name, []), start=1):
+                table.add(name, rank, row["name"], row["revenue"], row["share"], row["customers"],
+                          links={0: customers_url(**{column: name})})
+    return {"run": _run_info(report), "column": column, "classes": names,
+            "categories": categories, "payments": methods,
+            "tables": {"categories": cat_table.to_dict(), "payments": pay_table.to_dict()}, "charts": {}}
+
+
+def regions(report: Report) -> dict:
+    rows = report.scope.customers().values("province").annotate(
+        customers=Count("id"), buyers=Count("segment", filter=Q(segment__frequency__gt=0)),
+        revenue=Sum("segment__monetary")).order_by()
+    rows = sorted(({"province": r["province"], "customers": r["customers"], "buyers": r["buyers"],
+                    "revenue": float(r["revenue"] or 0)} for r in rows),
+                  key=lambda r: (-r["revenue"], -r["customers"], r["province"]))
+    total_n = sum(r["customers"] for r in rows)
+    total_m = sum(r["revenue"] for r in rows)
+    table = Table("provinces", _("各省份客户与消费"), [
+        (_("省份"), "text"), (_("客户数"), "int"), (_("有消费客户"), "int"), (_("客户占比"), "pct"),
+        (_("消费金额"), "yuan"), (_("金额占比"), "pct")])
+    for r in rows:
+        table.add(r["province"] or _("（未填写）"), r["customers"], r["buyers"],
+                  analysis.share(r["customers"], total_n), r["revenue"], analysis.share(r["revenue"], total_m),
+                  links={0: customers_url(province=r["province"])} if r["province"] else None)
+    top = rows[:15][::-1]
+    chart = {"kind": "hbars", "categories": [r["province"] or _("（未填写）") for r in top], "series": [
+        {"name": _("消费金额"), "data": [round(r["revenue"], 2) for r in top]}]}
+    return {"run": _run_info(report), "tables": {"provinces": table.to_dict()}, "charts": {"provinces": chart}}
+
+
+# --- movement -----------------------------------------------------------------------------------------
+
+def scoped_matrix(owner_id: int, from_date, to_date, column: str) -> dict[str, dict[str, int]]:
+    """migration_matrix for one sales rep's customers (those now in the later snapshot): one GROUP BY."""
+    from django.db.models import OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    before = SegmentSnapshot.objects.filter(as_of=from_date, customer_id=OuterRef("customer_id")).values(column)[:1]
+    rows = SegmentSnapshot.objects.filter(as_of=to_date, customer__owner_id=owner_id).annotate(
+        was=Coalesce(Subquery(before), Value(0))).values_list("was", column).annotate(n=Count("pk")).order_by()
+    names = [pipeline.NO_CLASS, *CLASS_NAMES[column]]
+    order = {name: i for i, name in enumerate([*CLASS_NAMES[column], pipeline.NO_CLASS])}
+    matrix: dict[str, dict[str, int]] = {}
+    for was, now, n in rows:
+        matrix.setdefault(names[was], {})[names[now]] = int(n)
+    return {k: dict(sorted(v.items(), key=lambda kv: order[kv[0]]))
+            for k, v in sorted(matrix.items(), key=lambda kv: order[kv[0]])}
+
+
+def movers_url(from_date, to_date, column: str, a: str, b: str) -> str:
+    return reverse("segments:movers") + "?" + urlencode(
+        {"from": f"{from_date}", "to": f"{to_date}", "column": column, "a": a, "b": b})
+
+
+def movement(report: Report) -> dict:
+    from_date = datetime.date.fromisoformat(report.params["from"])
+    to_date = datetime.date.fromisoformat(report.params["to"])
+    column = report.params["column"]
+    if report.scope.owner_id is None:
+        matrix = pipeline.migration_matrix(from_date, to_date, column)
+    else:
+        matrix = scoped_matrix(report.scope.owner_id, from_date, to_date, column)
+    targets = [n for n in [*CLASS_NAMES[column], pipeline.NO_CLASS] if any(n in row for row in matrix.values())]
+    table = Table("matrix", _("分层迁移矩阵"), [(_("从 \\ 到"), "text"), *[(t, "int") for t in targets],
+                                               (_("合计"), "int")])
+    for source, row in matrix.items():
+        links = {i: movers_url(from_date, to_date, column, source, t) for i, t in enumerate(targets, start=1)
+                 if row.get(t)}
+        table.add(source, *[row.get(t, 0) for t in targets], sum(row.values()), links=links)
+    moves = analysis.movement_sentences(matrix)
+    for move in moves:
+        move["href"] = movers_url(from_date, to_date, column, move["from"], move["to"])
+    sentences = Table("moves", _("客户迁移"), [(_("原分层"), "text"), (_("新分层"), "text"), (_("客户数"), "int")])
+    for move in moves:
+        sentences.add(move["from"], move["to"], move["customers"], links={2: move["href"]})
+    heat = {"kind": "heatmap", "x": targets, "y": list(matrix),
+            "data": [[targets.index(t), i, n] for i, row in enumerate(matrix.values()) for t, n in row.items()]}
+    stayed = sum(row.get(source, 0) for source, row in matrix.items())
+    total = sum(sum(row.values()) for row in matrix.values())
+    return {"run": _run_info(report), "from": from_date, "to": to_date, "column": column, "moves": moves,
+            "stayed": stayed, "total": total,
+            "tables": {"matrix": table.to_dict(), "moves": sentences.to_dict()}, "charts": {"matrix": heat}}
+
+
+def movers_queryset(from_date, to_date, column: str, a: str, b: str):
+    """Customers who were in class `a` on `from_date` and are in `b` on `to_date` (pipeline.movers);
+    NO_CLASS stands for no class or no snapshot row, as in the matrix."""
+    if a != pipeline.NO_CLASS and b != pipeline.NO_CLASS:
+        return pipeline.movers(from_date, to_date, a, b, column)
+    code = 0 if b == pipeline.NO_CLASS else class_code(column, b)
+    now = SegmentSnapshot.objects.filter(as_of=to_date, **{column: code})
+    before = SegmentSnapshot.objects.filter(as_of=from_date)
+    if a == pipeline.NO_CLASS:
+        now = now.exclude(customer_id__in=before.exclude(**{column: 0}).values("customer_id"))
+    else:
+        now = now.filter(customer_id__in=before.filter(**{column: class_code(column, a)}).values("customer_id"))
+    return Customer.objects.filter(id__in=now.values("customer_id"))
+
+
+PAGES: dict[str, Callable[[Report], dict]] = {
+    "dashboard": dashboard, "retention": retention, "trends": trends, "preferences": preferences,
+    "regions": regions, "movement": movement,
+}
+
+
+def build(page: str, report: Report) -> dict:
+    """The page's data, from the cache when this run, scope, language and parameters were built before."""
+    key = report.cache_key(page)
+    data = cache.get(key)
+    if data is None:
+        data = PAGES[page](report)
+        cache.set(key, data, CACHE_SECONDS if report.run else CACHE_SECONDS_WITHOUT_RUN)
+    return data

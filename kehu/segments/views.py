@@ -1,0 +1,242 @@
+"""Segmentation pages: the dashboard, the analysis pages, movement between snapshots, the threshold
+settings, the exports of every table, and the segments section of the customer page.
+
+Views are thin: the data of a page comes from `reports.build` (cached per classification run and per
+user scope); a sales rep sees figures over their own customers only.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from kehu.customers.models import Customer
+
+from . import pipeline, reports
+from .forms import ThresholdsForm
+from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentSettings, SegmentSnapshot
+
+ANALYSIS_PAGES = {
+    "retention": ("segments/retention.html", "新老客户与留存"),
+    "trends": ("segments/trends.html", "消费趋势与潜力客户"),
+    "preferences": ("segments/preferences.html", "各分层偏好"),
+    "regions": ("segments/regions.html", "地区分布"),
+}
+MOVERS_SHOWN = 200
+# The class columns the customer list can filter by (see customers/filters.py).
+LIST_FILTERS = ("rfm_class", "rf_segment", "abc_class", "lifecycle")
+
+
+def require_manager(user) -> None:
+    if not user.can_manage:
+        raise PermissionDenied(_("只有管理员和经理可以修改分层设置"))
+
+
+def _report(request: HttpRequest, params: dict | None = None) -> reports.Report:
+    return reports.Report(reports.Scope.of(request.user), reports.latest_run(), params or {})
+
+
+# --- page parameters ----------------------------------------------------------------------------------
+
+def _preferences_params(request: HttpRequest) -> dict:
+    column = request.GET.get("column", "rfm_class")
+    return {"column": column if column in CLASS_NAMES else "rfm_class"}
+
+
+def _movement_params(request: HttpRequest) -> dict | None:
+    """from/to among the snapshot dates (default: the two latest) and a class column; None if < 2 dates."""
+    dates = pipeline.snapshot_dates()
+    if len(dates) < 2:
+        return None
+
+    def pick(name: str, default: datetime.date) -> datetime.date:
+        try:
+            value = datetime.date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return default
+        return value if value in dates else default
+
+    column = request.GET.get("column", "rfm_class")
+    return {"from": f"{pick('from', dates[-2])}", "to": f"{pick('to', dates[-1])}",
+            "column": column if column in CLASS_NAMES else "rfm_class"}
+
+
+PARAMS = {"preferences": _preferences_params, "movement": _movement_params}
+
+
+def _page_data(request: HttpRequest, page: str) -> tuple[reports.Report, dict] | None:
+    params = PARAMS[page](request) if page in PARAMS else {}
+    if params is None:
+        return None
+    report = _report(request, params)
+    return report, reports.build(page, report)
+
+
+def _context(request: HttpRequest, tab: str, report: reports.Report, data: dict, **extra) -> dict:
+    return {"tab": tab, "data": data, "run": report.run, "scoped": report.scope.owner_id is not None,
+            "export_query": request.GET.urlencode(), **extra}
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    report, data = _page_data(request, "dashboard")
+    return render(request, "segments/dashboard.html", _context(request, "dashboard", report, data))
+
+
+@login_required
+def analysis(request: HttpRequest, page: str) -> HttpResponse:
+    if page not in ANALYSIS_PAGES:
+        raise Http404
+    report, data = _page_data(request, page)
+    template, _title = ANALYSIS_PAGES[page]
+    extra = {"columns": [(c, CLASS_LABELS[c]) for c in CLASS_NAMES]} if page == "preferences" else {}
+    return render(request, template, _context(request, page, report, data, **extra))
+
+
+@login_required
+def movement(request: HttpRequest) -> HttpResponse:
+    found = _page_data(request, "movement")
+    dates = pipeline.snapshot_dates()
+    columns = [(c, CLASS_LABELS[c]) for c in CLASS_NAMES]
+    if found is None:
+        report = _report(request)
+        return render(request, "segments/movement.html", _context(request, "movement", report, {}, dates=dates,
+                                                                   columns=columns))
+    report, data = found
+    return render(request, "segments/movement.html", _context(
+        request, "movement", report, data, dates=list(reversed(dates)), columns=columns,
+        column_label=CLASS_LABELS[data["column"]]))
+
+
+@login_required
+def movers(request: HttpRequest) -> HttpResponse:
+    params = _movement_params(request)
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    if params is None:
+        raise Http404
+    column = params["column"]
+    known = {*CLASS_NAMES[column], pipeline.NO_CLASS}
+    if a not in known or b not in known:
+        raise Http404
+    from_date, to_date = (datetime.date.fromisoformat(params[k]) for k in ("from", "to"))
+    qs = reports.movers_queryset(from_date, to_date, column, a, b)
+    qs = qs.filter(id__in=Customer.objects.visible_to(request.user).values("id")).select_related("owner")
+    total = qs.count()
+    customers = list(qs.order_by("code")[:MOVERS_SHOWN])
+    segments = {s.customer_id: s for s in CustomerSegment.objects.filter(customer__in=customers)}
+    rows = [(c, segments.get(c.id)) for c in customers]
+    return render(request, "segments/movers.html", {
+        "tab": "movement", "run": reports.latest_run(), "from": from_date, "to": to_date, "column": column,
+        "column_label": CLASS_LABELS[column], "a": a, "b": b, "rows": rows, "total": total,
+        "more": total > len(customers), "back": reverse("segments:movement") + "?" + request.GET.urlencode()})
+
+
+@login_required
+@require_POST
+def recompute(request: HttpRequest) -> HttpResponse:
+    """Classify everyone now (what `kehu segment` does), then go back."""
+    require_manager(request.user)
+    result = pipeline.refresh()
+    messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
+        "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        target = reverse("segments:dashboard")
+    return redirect(target)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
+    current = SegmentSettings.load()
+    form = ThresholdsForm(request.POST or None, initial_thresholds=current)
+    if request.method == "POST" and form.is_valid():
+        SegmentSettings.store(form.thresholds, request.user)
+        if "recompute" in request.POST:
+            result = pipeline.refresh()
+            messages.success(request, _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {
+                "n": result.run.customers})
+        else:
+            messages.success(request, _("设置已保存。重新计算后生效。"))
+        return redirect("segments:settings")
+    run = reports.latest_run()
+    return render(request, "segments/settings.html", {
+        "tab": "settings", "form": form, "run": run,
+        "pending": bool(run and run.thresholds != current.to_dict())})
+
+
+# --- exports ------------------------------------------------------------------------------------------
+
+def _cell(cell: dict):
+    value = cell["value"]
+    return "" if value is None else value
+
+
+@login_required
+def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
+    """One table of a page as CSV (UTF-8 with BOM, opens in Excel) or xlsx: the numbers on screen."""
+    if page not in reports.PAGES:
+        raise Http404
+    found = _page_data(request, page)
+    if found is None or table not in found[1]["tables"]:
+        raise Http404
+    report, data = found
+    spec = data["tables"][table]
+    header = [c["label"] for c in spec["columns"]]
+    rows = [[_cell(cell) for cell in row] for row in spec["rows"]]
+    name = f"{spec['title']}-{report.as_of:%Y%m%d}"
+    fmt = request.GET.get("format", "csv")
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(spec["title"][:31])
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
+        out = io.BytesIO()
+        book.save(out)
+        out.seek(0)
+        return FileResponse(out, as_attachment=True, filename=f"{name}.xlsx")
+    if fmt != "csv":
+        raise Http404
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return FileResponse(io.BytesIO(("\ufeff" + text.getvalue()).encode()), as_attachment=True,
+                        filename=f"{name}.csv", content_type="text/csv; charset=utf-8")
+
+
+# --- the customer page section ------------------------------------------------------------------------
+
+def segment_context(request: HttpRequest, customer: Customer) -> dict:
+    """The customer's classes, scores and the sentence saying why; recent snapshots for its history."""
+    segment = CustomerSegment.objects.filter(customer=customer).first()
+    badges = []
+    if segment:
+        for column in CLASS_NAMES:
+            value = getattr(segment, column)
+            if value:
+                href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
+                badges.append({"label": CLASS_LABELS[column], "value": value, "href": href})
+    history = []
+    if segment:
+        snapshots = SegmentSnapshot.objects.filter(customer=customer).order_by("-as_of")[:6]
+        history = [{"as_of": s.as_of, "rfm_class": s.class_name("rfm_class"), "lifecycle": s.class_name("lifecycle")}
+                   for s in snapshots]
+    return {"customer": customer, "segment": segment, "badges": badges, "history": history}
