@@ -1,29 +1,45 @@
 """From the store to stored classes: orders → metrics → engine → CustomerSegment + SegmentSnapshot.
 
-Tables move in bulk: rows are read with one SQL query each through the DB cursor into Polars (never
-the ORM row by row), the engine (``engine/``) does the arithmetic, and results go back with one
-``executemany`` per table inside one transaction. Money travels as integer cents and times as
-epoch microseconds, so a full rebuild gives exactly the rows the signals keep current.
+Tables move in bulk. Rows are read with one SQL query each into Polars — through connectorx on its own
+connection when that sees the same rows (a file or server database, outside a transaction), else
+through Django's cursor — never through the ORM row by row. The engine (``engine/``) does the
+arithmetic. Results go back as differences: only the metrics and class rows that changed are
+written, and when most of the class rows change (a new day) the table is replaced in bulk (COPY on
+PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
+integer cents and times as microseconds, so a full rebuild gives exactly the rows the signals keep
+current.
+
+Each classification also fits the churn and value models (BG/NBD for purchases, Gamma-Gamma for
+spend, see ``engine/clv.py``) on the maintained metrics and stores per customer P(alive), the
+expected purchases in 30/90/365 days, the expected spend per purchase, the 12-month value and the
+value at risk; the run keeps the fitted parameters or why they could not be fitted
+(:func:`value_model_summary`).
 """
 
 from __future__ import annotations
 
 import datetime
+import io
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import narwhals as nw
 import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
+from .engine import clv, clv_data
 from .engine import metrics as engine_metrics
 from .engine.classify import Thresholds, classify
 from .models import (
@@ -37,9 +53,15 @@ from .models import (
     class_code,
 )
 
+try:
+    import connectorx
+except ImportError:  # pragma: no cover - a dependency; without it reads go through Django's cursor
+    connectorx = None
+
 Progress = Callable[[str], None]
 FETCH_CHUNK = 200_000
 WRITE_CHUNK = 50_000
+BULK_SHARE = 0.5   # replace the whole class table when at least this share of its rows changed
 
 
 def _noop(stage: str) -> None:
@@ -64,19 +86,103 @@ def _cents(column: str) -> str:
     return f"CAST({column} * 100 AS BIGINT)"
 
 
+def _connectorx_url() -> str | None:
+    """Where connectorx can read this database over its own connection, or None to use Django's.
+
+    None inside a transaction (another connection would not see its rows), for an in-memory SQLite
+    database, and without connectorx.
+    """
+    if connectorx is None or connection.in_atomic_block:
+        return None
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(db["NAME"])
+        if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+            return None
+        return "sqlite://" + str(Path(name).resolve())
+    if connection.vendor == "postgresql":
+        user = quote(db.get("USER") or "", safe="")
+        password = quote(str(db.get("PASSWORD") or ""), safe="")
+        login = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = db.get("HOST") or "localhost"
+        port = db.get("PORT") or 5432
+        return f"postgresql://{login}{host}:{port}/{quote(db['NAME'], safe='')}?cxprotocol=binary"
+    return None
+
+
+def _literal(value: Any) -> str:
+    """A value written into SQL for connectorx (which takes no parameters): our own ints, text, times."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Rows of one query as a frame with `schema` (column names in order), the fastest way available.
+
+    Timestamp columns (pl.Datetime in `schema`) are selected as they are and come back as UTC instants.
+    """
+    url = _connectorx_url()
+    if url is not None:
+        sql_fast = sql.replace("%%", "%")
+        for value in params:
+            sql_fast = sql_fast.replace("%s", _literal(value), 1)
+        frame = connectorx.read_sql(url, sql_fast, return_type="polars")
+        frame.columns = list(schema)
+        return frame.select(_as_type(name, dtype, frame.schema[name]) for name, dtype in schema.items())
+    times = {name for name, dtype in schema.items() if dtype == pl.Datetime}
+    if times:  # through the cursor, timestamps travel as microseconds (no datetime objects)
+        sql = _times_as_epoch(sql, [i for i, name in enumerate(schema) if name in times])
+    raw = {name: (pl.Int64 if name in times else dtype) for name, dtype in schema.items()}
     frames = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_CHUNK):
-            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+            frames.append(pl.DataFrame(rows, schema=raw, orient="row"))
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=raw)
+    return frame.with_columns(
+        pl.from_epoch(name, time_unit="us").dt.replace_time_zone("UTC") for name in times)
+
+
+def _as_type(name: str, dtype: pl.DataType, found: pl.DataType) -> pl.Expr:
+    column = pl.col(name)
+    if dtype == pl.Datetime:
+        column = column.cast(pl.Datetime("us"), strict=False) if getattr(found, "time_zone", None) is None \
+            else column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
+        return column.dt.replace_time_zone("UTC")
+    return column.cast(dtype)
+
+
+def _times_as_epoch(sql: str, positions: list[int]) -> str:
+    """Wrap the select-list items at `positions` of `SELECT a, b, … FROM` in _epoch_us."""
+    head, rest = sql.split(" FROM ", 1)
+    items = _split_select(head.removeprefix("SELECT "))
+    for i in positions:
+        items[i] = _epoch_us(items[i])
+    return "SELECT " + ", ".join(items) + " FROM " + rest
+
+
+def _split_select(select: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(select):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            items.append(select[start:i].strip())
+            start = i + 1
+    items.append(select[start:].strip())
+    return items
+
+
+def _zone() -> str:
+    return str(zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
 def _local(column: str) -> pl.Expr:
-    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    return pl.from_epoch(pl.col(column), time_unit="us").dt.replace_time_zone("UTC") \
-        .dt.convert_time_zone(str(zone))
+    """A UTC instant column in the shop's time zone."""
+    return pl.col(column).dt.convert_time_zone(_zone())
 
 
 def _time_filter(column: str, since: datetime.datetime | None, until: datetime.datetime | None) -> tuple[str, list]:
@@ -93,52 +199,87 @@ def _time_filter(column: str, since: datetime.datetime | None, until: datetime.d
 def _ids_filter(column: str, customer_ids: Sequence[int] | None) -> tuple[str, list]:
     if customer_ids is None:
         return "", []
-    return f" AND {column} IN ({', '.join(['%s'] * len(customer_ids))})", list(customer_ids)
+    return f" AND {column} IN ({', '.join(['%s'] * len(customer_ids))})", [int(i) for i in customer_ids]
+
+
+def _read_counted_orders(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
+                         customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
+    """Counted orders as (order_id, customer_id, ordered_at local, amount_cents)."""
+    times, time_params = _time_filter("ordered_at", since, until)
+    ids, id_params = _ids_filter("customer_id", customer_ids)
+    sql = (f"SELECT id, customer_id, ordered_at, {_cents('amount')} FROM {Order._meta.db_table}"
+           f" WHERE status = %s{times}{ids}")
+    frame = _fetch(sql, [OrderStatus.COMPLETED, *time_params, *id_params],
+                   {"order_id": pl.Int64, "customer_id": pl.Int64, "ordered_at": pl.Datetime,
+                    "amount_cents": pl.Int64})
+    return frame.with_columns(_local("ordered_at"))
 
 
 def read_orders(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
                 customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
     """Counted orders as (customer_id, ordered_at local, amount_cents), one query."""
-    table = Order._meta.db_table
-    times, time_params = _time_filter("ordered_at", since, until)
-    ids, id_params = _ids_filter("customer_id", customer_ids)
-    sql = (f"SELECT customer_id, {_epoch_us('ordered_at')}, {_cents('amount')} FROM {table}"
-           f" WHERE status = %s{times}{ids}")
-    frame = _fetch(sql, [OrderStatus.COMPLETED, *time_params, *id_params],
-                   {"customer_id": pl.Int64, "ordered_us": pl.Int64, "amount_cents": pl.Int64})
-    return frame.select("customer_id", _local("ordered_us").alias("ordered_at"), "amount_cents")
+    return _read_counted_orders(since, until, customer_ids).drop("order_id")
 
 
-def read_lines(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
-               customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
-    """Lines with a category of counted orders as (customer_id, category, amount_cents), one query."""
-    times, time_params = _time_filter("o.ordered_at", since, until)
-    ids, id_params = _ids_filter("o.customer_id", customer_ids)
-    sql = (f"SELECT o.customer_id, l.category_id, {_cents('l.quantity')}, {_cents('l.unit_price')}"
-           f" FROM {OrderLine._meta.db_table} l JOIN {Order._meta.db_table} o ON o.id = l.order_id"
-           f" WHERE o.status = %s AND l.category_id IS NOT NULL{times}{ids}")
-    frame = _fetch(sql, [OrderStatus.COMPLETED, *time_params, *id_params],
-                   {"customer_id": pl.Int64, "category": pl.Int64, "quantity": pl.Int64, "price": pl.Int64})
-    return nw.from_native(frame).select(
+def _read_category_lines(orders: pl.DataFrame, customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
+    """Lines with a category of the given counted orders as (customer_id, category, amount_cents).
+
+    The lines are read on their own and matched to `orders` here, which is much faster than a join
+    inside SQLite.
+    """
+    where, params = "", []
+    if customer_ids is not None:
+        marks = ", ".join(["%s"] * len(customer_ids))
+        where = f" AND order_id IN (SELECT id FROM {Order._meta.db_table} WHERE customer_id IN ({marks}))"
+        params = [int(i) for i in customer_ids]
+    sql = (f"SELECT order_id, category_id, {_cents('quantity')}, {_cents('unit_price')}"
+           f" FROM {OrderLine._meta.db_table} WHERE category_id IS NOT NULL{where}")
+    lines = _fetch(sql, params, {"order_id": pl.Int64, "category": pl.Int64, "quantity": pl.Int64,
+                                 "price": pl.Int64})
+    joined = lines.join(orders.select("order_id", "customer_id"), on="order_id", how="inner")
+    return nw.from_native(joined).select(
         "customer_id", "category",
         engine_metrics.line_cents(nw.col("quantity"), nw.col("price")).alias("amount_cents"),
     ).to_native()
 
 
-def read_stored_metrics() -> tuple[pl.DataFrame, pl.DataFrame]:
-    """CustomerMetrics as the engine's aggregates, and CustomerCategorySpend as category spend."""
-    sql = (f"SELECT customer_id, {_epoch_us('first_order_at')}, {_epoch_us('last_order_at')}, frequency,"
-           f" {_cents('monetary')}, interval_sq_sum FROM {CustomerMetrics._meta.db_table} WHERE frequency > 0")
-    metrics = _fetch(sql, [], {"customer_id": pl.Int64, "first_us": pl.Int64, "last_us": pl.Int64,
-                               "frequency": pl.Int64, "monetary_cents": pl.Int64, "interval_sq_sum": pl.Int64})
-    metrics = metrics.select("customer_id", _local("first_us").alias("first_order_at"),
-                             _local("last_us").alias("last_order_at"), "frequency", "monetary_cents",
-                             "interval_sq_sum")
-    sql = (f"SELECT customer_id, category_id, {_cents('spend')}, lines"
-           f" FROM {CustomerCategorySpend._meta.db_table}")
-    spend = _fetch(sql, [], {"customer_id": pl.Int64, "category": pl.Int64, "spend_cents": pl.Int64,
-                             "lines": pl.Int64})
-    return metrics, spend
+def read_lines(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
+               customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
+    """Lines with a category of counted orders as (customer_id, category, amount_cents)."""
+    return _read_category_lines(_read_counted_orders(since, until, customer_ids), customer_ids)
+
+
+METRICS_KEYS = ("customer_id", "first_us", "last_us", "frequency", "monetary_cents", "interval_sq_sum", "categories",
+                "category_cents", "top_category", "top_category_cents", "purchase_days", "first_day_cents")
+SPEND_KEYS = ("customer_id", "category", "spend_cents", "lines")
+
+
+def _stored_metrics() -> pl.DataFrame:
+    """CustomerMetrics as plain integers (times in µs since 1970), as stored."""
+    sql = (f"SELECT customer_id, first_order_at, last_order_at, frequency, {_cents('monetary')}, interval_sq_sum,"
+           f" categories, {_cents('category_spend')}, top_category_id, {_cents('top_category_spend')},"
+           f" purchase_days, {_cents('first_day_spend')} FROM {CustomerMetrics._meta.db_table}")
+    schema = dict.fromkeys(METRICS_KEYS, pl.Int64) | {"first_us": pl.Datetime, "last_us": pl.Datetime}
+    return _fetch(sql, [], schema).with_columns(pl.col("first_us", "last_us").dt.timestamp("us"))
+
+
+def _stored_spend() -> pl.DataFrame:
+    sql = f"SELECT customer_id, category_id, {_cents('spend')}, lines FROM {CustomerCategorySpend._meta.db_table}"
+    return _fetch(sql, [], dict.fromkeys(SPEND_KEYS, pl.Int64))
+
+
+def read_stored_metrics() -> pl.DataFrame:
+    """CustomerMetrics of buying customers as the engine's aggregates with their category summary."""
+    return _aggregates_from_stored(_stored_metrics().filter(pl.col("frequency") > 0))
+
+
+def _aggregates_from_stored(metrics: pl.DataFrame) -> pl.DataFrame:
+    local = [pl.from_epoch(c, time_unit="us").dt.replace_time_zone("UTC").dt.convert_time_zone(_zone())
+             for c in ("first_us", "last_us")]
+    return metrics.select(
+        "customer_id", local[0].alias("first_order_at"), local[1].alias("last_order_at"),
+        *(c for c in METRICS_KEYS[3:]),
+    )
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -160,12 +301,29 @@ def _datetime_text(column: str) -> pl.Expr:
     return moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")
 
 
-def _insert(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+def _insert(table: str, columns: Sequence[str], rows: pl.DataFrame | Iterable[tuple]) -> None:
+    """Insert rows: COPY on PostgreSQL (for a frame), executemany in chunks otherwise."""
+    if isinstance(rows, pl.DataFrame):
+        if not len(rows):
+            return
+        if connection.vendor == "postgresql":
+            _copy(table, columns, rows)
+            return
+        rows = rows.iter_rows()
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     rows = list(rows)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), WRITE_CHUNK):
             cursor.executemany(sql, rows[start:start + WRITE_CHUNK])
+
+
+def _copy(table: str, columns: Sequence[str], rows: pl.DataFrame) -> None:
+    """COPY … FROM STDIN (CSV, NULL as \\N) of a frame whose columns are already in database form."""
+    buffer = io.BytesIO()
+    rows.write_csv(buffer, include_header=False, null_value="\\N")
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.write(buffer.getbuffer())
 
 
 def _delete_customers(table: str, customer_ids: Sequence[int] | None) -> None:
@@ -174,30 +332,58 @@ def _delete_customers(table: str, customer_ids: Sequence[int] | None) -> None:
         cursor.execute(f"DELETE FROM {table} WHERE 1 = 1{ids}", params)
 
 
+def _delete_rows(table: str, keys: pl.DataFrame, extra: str = "", extra_params: Sequence = ()) -> None:
+    """DELETE the rows of `table` whose key columns (named as in `keys`) match a row of `keys`."""
+    if not len(keys):
+        return
+    where = " AND ".join(f"{c} = %s" for c in keys.columns)
+    with connection.cursor() as cursor:
+        cursor.executemany(f"DELETE FROM {table} WHERE {where}{extra}",
+                           [(*row, *extra_params) for row in keys.iter_rows()])
+
+
 # --- metrics ------------------------------------------------------------------------------------------
 
+def _with_category_summary(aggregates: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
+    summary = engine_metrics.category_summary(spend)
+    return aggregates.join(summary, on="customer_id", how="left").with_columns(
+        pl.col("categories", "category_cents", "top_category_cents").fill_null(0).cast(pl.Int64),
+        pl.col("top_category").cast(pl.Int64),
+    )
+
+
+@dataclass
+class StoreFrames:
+    """What a full rebuild computed from the orders, for a classification right after it."""
+
+    orders: pl.DataFrame        # counted orders (order_id, customer_id, ordered_at local, amount_cents)
+    aggregates: pl.DataFrame    # what CustomerMetrics holds, per buying customer, with the category summary
+
+
 def compute_stored(customer_ids: Sequence[int] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """What CustomerMetrics and CustomerCategorySpend should hold, from the orders."""
-    aggregates = engine_metrics.aggregate_orders(read_orders(customer_ids=customer_ids))
-    spend = engine_metrics.category_spend(read_lines(customer_ids=customer_ids))
-    counts = spend.group_by("customer_id").agg(pl.len().cast(pl.Int64).alias("categories"))
-    aggregates = aggregates.join(counts, on="customer_id", how="left").with_columns(
-        pl.col("categories").fill_null(0))
+    """What CustomerMetrics (with its category summary) and CustomerCategorySpend should hold."""
+    aggregates, spend, _ = _compute_stored(customer_ids)
     return aggregates, spend
 
 
-def _stored_rows() -> tuple[pl.DataFrame, pl.DataFrame]:
-    """CustomerMetrics and CustomerCategorySpend as plain integers, to compare with a rebuild."""
-    sql = (f"SELECT customer_id, {_epoch_us('first_order_at')}, {_epoch_us('last_order_at')}, frequency,"
-           f" {_cents('monetary')}, interval_sq_sum, categories FROM {CustomerMetrics._meta.db_table}")
-    metrics = _fetch(sql, [], dict.fromkeys(METRICS_KEYS, pl.Int64))
-    sql = f"SELECT customer_id, category_id, {_cents('spend')}, lines FROM {CustomerCategorySpend._meta.db_table}"
-    spend = _fetch(sql, [], dict.fromkeys(SPEND_KEYS, pl.Int64))
-    return metrics, spend
+def _compute_stored(customer_ids: Sequence[int] | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    orders = _read_counted_orders(customer_ids=customer_ids)
+    spend = engine_metrics.category_spend(_read_category_lines(orders, customer_ids))
+    aggregates = _with_category_summary(engine_metrics.aggregate_orders(orders), spend)
+    return aggregates, spend, orders
 
 
-METRICS_KEYS = ("customer_id", "first_us", "last_us", "frequency", "monetary_cents", "interval_sq_sum", "categories")
-SPEND_KEYS = ("customer_id", "category", "spend_cents", "lines")
+def _metrics_table(aggregates: pl.DataFrame) -> pl.DataFrame:
+    return aggregates.select(
+        "customer_id", pl.col("first_order_at").dt.timestamp("us").alias("first_us"),
+        pl.col("last_order_at").dt.timestamp("us").alias("last_us"),
+        *(pl.col(c).cast(pl.Int64) for c in METRICS_KEYS[3:]),
+    )
+
+
+METRICS_COLUMNS = ["customer_id", "first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum",
+                   "categories", "category_spend", "top_category_id", "top_category_spend", "purchase_days",
+                   "first_day_spend", "updated_at"]
 
 
 def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: Sequence[int] | None) -> int:
@@ -206,25 +392,20 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     Returns the number of rows written or deleted.
     """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    metrics = aggregates.select(
-        "customer_id", pl.col("first_order_at").dt.timestamp("us").alias("first_us"),
-        pl.col("last_order_at").dt.timestamp("us").alias("last_us"),
-        *(pl.col(c).cast(pl.Int64) for c in METRICS_KEYS[3:]),
-    )
+    metrics = _metrics_table(aggregates)
     spend = spend.select(*(pl.col(c).cast(pl.Int64) for c in SPEND_KEYS))
     metrics_table, spend_table = CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table
+    old_metrics = old_spend = None
+    if customer_ids is None:
+        old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: the fast reader
     with transaction.atomic():
         if customer_ids is None:
-            old_metrics, old_spend = _stored_rows()
             stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
             stale_spend = old_spend.join(spend, on=list(SPEND_KEYS), how="anti")
             metrics = metrics.join(old_metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
             spend = spend.join(old_spend, on=list(SPEND_KEYS), how="anti")
-            with connection.cursor() as cursor:
-                cursor.executemany(f"DELETE FROM {metrics_table} WHERE customer_id = %s",
-                                   list(stale_metrics.select("customer_id").iter_rows()))
-                cursor.executemany(f"DELETE FROM {spend_table} WHERE customer_id = %s AND category_id = %s",
-                                   list(stale_spend.select("customer_id", "category").iter_rows()))
+            _delete_rows(spend_table, stale_spend.select("customer_id", pl.col("category").alias("category_id")))
+            _delete_rows(metrics_table, stale_metrics.select("customer_id"))
             changed = len(stale_metrics) + len(stale_spend) + len(metrics) + len(spend)
         else:
             _delete_customers(spend_table, customer_ids)
@@ -233,14 +414,22 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
         rows = metrics.select(
             "customer_id", _datetime_text("first_us").alias("first"), _datetime_text("last_us").alias("last"),
             "frequency", _decimal_text("monetary_cents").alias("monetary"), "interval_sq_sum", "categories",
+            _decimal_text("category_cents").alias("category_spend"), "top_category",
+            _decimal_text("top_category_cents").alias("top_category_spend"), "purchase_days",
+            _decimal_text("first_day_cents").alias("first_day_spend"), pl.lit(now).alias("updated_at"),
         )
-        _insert(metrics_table, ["customer_id", "first_order_at", "last_order_at", "frequency", "monetary",
-                                "interval_sq_sum", "categories", "updated_at"],
-                ((*row, now) for row in rows.iter_rows()))
+        _insert(metrics_table, METRICS_COLUMNS, rows)
         _insert(spend_table, ["customer_id", "category_id", "spend", "lines"],
-                spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines")
-                .iter_rows())
+                spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines"))
     return changed
+
+
+def _rebuild(progress: Progress) -> StoreFrames:
+    progress("读取订单")
+    aggregates, spend, orders = _compute_stored(None)
+    progress("写入客户指标")
+    _write_metrics(aggregates, spend, None)
+    return StoreFrames(orders, aggregates)
 
 
 def rebuild_metrics(progress: Progress = _noop) -> int:
@@ -249,11 +438,7 @@ def rebuild_metrics(progress: Progress = _noop) -> int:
     Rows that already hold the right numbers are left alone, so a nightly rebuild over metrics the
     signals kept current reads everything but writes next to nothing.
     """
-    progress("读取订单")
-    aggregates, spend = compute_stored()
-    progress("写入客户指标")
-    _write_metrics(aggregates, spend, None)
-    return len(aggregates)
+    return len(_rebuild(progress).aggregates)
 
 
 def refresh_customers(customer_ids: Iterable[int]) -> None:
@@ -292,66 +477,251 @@ def metrics_frame(as_of: datetime.date, thresholds: Thresholds, progress: Progre
     Uses the maintained CustomerMetrics when they describe `as_of` (no counted order after that day and
     no F/M window); otherwise aggregates the orders up to `as_of` (a past date or a window).
     """
+    return _metrics_frames(as_of, thresholds, progress, None)[0]
+
+
+def _metrics_frames(as_of: datetime.date, thresholds: Thresholds, progress: Progress,
+                    computed: StoreFrames | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(every customer's metrics as of `as_of`, the lifetime aggregates of buyers for the value models)."""
     end = day_start(as_of + datetime.timedelta(days=1))
     progress("读取客户指标")
-    stored_ok = not thresholds.window_months and not Order.objects.completed().filter(ordered_at__gte=end).exists()
-    if stored_ok:
-        aggregates, spend = read_stored_metrics()
-        categories = engine_metrics.category_summary(spend)
+    end_local = pl.lit(end).dt.convert_time_zone(_zone())
+    if computed is not None:
+        orders = computed.orders
+        current = not thresholds.window_months and orders.filter(pl.col("ordered_at") >= end_local).is_empty()
     else:
-        orders = read_orders(until=end)
-        aggregates = engine_metrics.aggregate_orders(orders)
+        orders = None
+        current = not thresholds.window_months and not Order.objects.completed().filter(ordered_at__gte=end).exists()
+    if current:
+        aggregates = computed.aggregates if computed is not None else read_stored_metrics()
+        lifetime = aggregates
+    else:
+        orders = _read_counted_orders(until=end) if orders is None else \
+            orders.filter(pl.col("ordered_at") < end_local)
         since = None
         if thresholds.window_months:
             since = day_start(engine_metrics.months_before(as_of, thresholds.window_months)
                               + datetime.timedelta(days=1))
-            window = engine_metrics.aggregate_orders(orders.filter(pl.col("ordered_at") >= since))
+        window_orders = orders if since is None else orders.filter(
+            pl.col("ordered_at") >= pl.lit(since).dt.convert_time_zone(_zone()))
+        spend = engine_metrics.category_spend(_read_category_lines(window_orders))
+        aggregates = lifetime = _with_category_summary(engine_metrics.aggregate_orders(orders), spend)
+        if since is not None:
+            window = engine_metrics.aggregate_orders(window_orders)
             aggregates = aggregates.rename({"frequency": "lifetime_frequency"}).drop("monetary_cents").join(
                 window.select("customer_id", "frequency", "monetary_cents"), on="customer_id", how="left",
             ).with_columns(pl.col("frequency").fill_null(0), pl.col("monetary_cents").fill_null(0))
-        categories = engine_metrics.category_summary(engine_metrics.category_spend(read_lines(since, end)))
     progress("计算消费趋势")
     trend_since = day_start(engine_metrics.months_before(as_of, 2 * thresholds.trend_months)
                             + datetime.timedelta(days=1))
-    trend = engine_metrics.trend_spend(read_orders(trend_since, end), as_of, thresholds.trend_months)
-    derived = engine_metrics.derive_metrics(aggregates, as_of, categories=categories, trend=trend)
+    if orders is None:
+        recent = read_orders(trend_since, end)
+    else:
+        zone = _zone()
+        recent = orders.filter(pl.col("ordered_at") >= pl.lit(trend_since).dt.convert_time_zone(zone),
+                               pl.col("ordered_at") < pl.lit(end).dt.convert_time_zone(zone))
+    trend = engine_metrics.trend_spend(recent, as_of, thresholds.trend_months)
+    categories = aggregates.select(*engine_metrics.CATEGORY_COLUMNS)
+    derived = engine_metrics.derive_metrics(
+        aggregates.drop(*engine_metrics.CATEGORY_COLUMNS[1:]), as_of, categories=categories, trend=trend)
     everyone = _fetch(f"SELECT id FROM {Customer._meta.db_table}", [], {"customer_id": pl.Int64})
-    frame = everyone.join(derived, on="customer_id", how="left")
-    return _category_names(frame)
+    frame = everyone.join(derived, on="customer_id", how="left").sort("customer_id")
+    return _category_names(frame), lifetime
 
 
-SEGMENT_COLUMNS = [
-    "customer_id", "as_of", "recency_days", "tenure_days", "frequency", "monetary", "avg_order_value",
-    "mean_interval_days", "std_interval_days", "spend_recent", "spend_previous", "trend", "r_score", "f_score",
-    "m_score", "r_high", "f_high", "m_high", "rfm_class", "rf_segment", "abc_class", "frequency_tier",
-    "value_tier", "lifecycle", "overdue", "category_loyalty",
-]
+# --- churn and value forecast -------------------------------------------------------------------------
+
+VALUE_COLUMNS = ("p_alive", "expected_purchases_30d", "expected_purchases_90d", "expected_purchases_365d",
+                 "expected_spend", "clv", "value_at_risk")
+VALUE_MONTHS = 12
+
+
+def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
+                   thresholds: Thresholds) -> tuple[pl.DataFrame, dict]:
+    """Fit BG/NBD and Gamma-Gamma on the buyers' lifetime aggregates; per-customer values and a summary.
+
+    Returns (frame, summary). The frame has ``customer_id`` and, per buying customer:
+
+    * ``p_alive`` — the probability that the customer is still active (活跃概率), BG/NBD;
+    * ``expected_purchases_30d`` / ``_90d`` / ``_365d`` — expected purchases (purchase days) in the next
+      30, 90 and 365 days, P(alive) included;
+    * ``expected_spend_cents`` — the expected spend per purchase (Gamma-Gamma: the customer's mean spend
+      on repeat purchase days shrunk towards the population mean);
+    * ``clv_cents`` — the value of the next 12 months, discounted by ``thresholds.monthly_discount``
+      a month: Σ_k (E[purchases by month k] − E[by month k−1]) × expected spend / (1 + d)^k;
+    * ``value_at_risk_cents`` — the value at stake if the customer has in fact gone:
+      (1 − P(alive)) × V, where V is what the customer would bring over the same 12 months if still
+      active (the CLV without the P(alive) factor). When Gamma-Gamma cannot be fitted, V is the
+      customer's historical spend instead, so the risk list still ranks by money.
+
+    Days are the time unit and repeat purchases are counted on distinct days. When a model cannot be
+    fitted (too few customers or repeat buyers, no convergence) its columns are null and the summary
+    says why: ``{"purchases": {...}, "spend": {...}, ...}``, each ``{"model", "fitted", ...}`` with
+    ``params`` and ``log_likelihood`` or ``code`` / ``reason`` / ``reason_en``.
+    """
+    started = time.perf_counter()
+    buyers = aggregates.filter(pl.col("purchase_days") > 0)
+    summary = clv_data.summary_from_metrics(
+        buyers.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
+                      "first_day_cents"), as_of=as_of, time_unit="days")
+    result = clv.forecast(summary, time_unit="days", months=VALUE_MONTHS,
+                          monthly_discount=thresholds.monthly_discount)
+    table = result.table.join(buyers.select("customer_id", "monetary_cents"), on="customer_id", how="left")
+    stake = pl.col("value_at_stake").fill_null((1 - pl.col("p_alive")) * pl.col("monetary_cents") / 100)
+    frame = table.select(
+        "customer_id",
+        *(pl.col(c).round(6) for c in VALUE_COLUMNS[:4]),
+        *((pl.col(c) * 100).round(0).cast(pl.Int64).alias(f"{name}_cents")
+          for c, name in (("expected_spend", "expected_spend"), ("clv", "clv"))),
+        (stake * 100).round(0).cast(pl.Int64).alias("value_at_risk_cents"),
+    )
+    summary_json = value_model_summary(result.purchases, result.spend) | {
+        "time_unit": "days", "months": VALUE_MONTHS, "monthly_discount": thresholds.monthly_discount,
+        "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
+    }
+    return frame, summary_json
+
+
+def value_model_summary(purchases: Any, spend: Any) -> dict:
+    """What SegmentRun.value_model keeps: per model its parameters and log-likelihood, or why not fitted."""
+    def one(fit) -> dict:
+        common = {"model": fit.model, "fitted": bool(fit.ok), "n_customers": int(fit.n_customers),
+                  "n_repeat_buyers": int(fit.n_repeat_buyers)}
+        if fit.ok:
+            return common | {"params": {k: float(v) for k, v in fit.params.items()},
+                             "log_likelihood": float(fit.log_likelihood)}
+        return common | {"code": fit.code, "reason": fit.reason, "reason_en": fit.reason_en}
+
+    return {"purchases": one(purchases), "spend": one(spend)}
+
+
+# --- storing classes ----------------------------------------------------------------------------------
+
+TEXT_COLUMNS = ("trend", "rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle",
+                "category_loyalty")
+FLAG_COLUMNS = ("r_high", "f_high", "m_high", "overdue")
+# CustomerSegment columns: (column, kind) with kind "cents" for decimals kept as cents in the frame.
+SEGMENT_FIELDS = (
+    ("customer_id", "int"), ("as_of", "date"), ("recency_days", "int"), ("tenure_days", "int"),
+    ("frequency", "int"), ("monetary", "cents"), ("avg_order_value", "cents"), ("mean_interval_days", "float"),
+    ("std_interval_days", "float"), ("spend_recent", "cents"), ("spend_previous", "cents"), ("trend", "text"),
+    ("r_score", "int"), ("f_score", "int"), ("m_score", "int"), ("r_high", "flag"), ("f_high", "flag"),
+    ("m_high", "flag"), ("rfm_class", "text"), ("rf_segment", "text"), ("abc_class", "text"),
+    ("frequency_tier", "text"), ("value_tier", "text"), ("lifecycle", "text"), ("overdue", "flag"),
+    ("category_loyalty", "text"), ("p_alive", "float"), ("expected_purchases_30d", "float"),
+    ("expected_purchases_90d", "float"), ("expected_purchases_365d", "float"), ("expected_spend", "cents"),
+    ("clv", "cents"), ("value_at_risk", "cents"),
+)
+SEGMENT_COLUMNS = [name for name, _ in SEGMENT_FIELDS]
 SNAPSHOT_COLUMNS = ["as_of", "customer_id", "r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
+_DTYPES = {"int": pl.Int64, "date": pl.String, "cents": pl.Int64, "float": pl.Float64, "text": pl.String,
+           "flag": pl.Int8}
 
 
-def _segment_rows(frame: pl.DataFrame, as_of_text) -> pl.DataFrame:
-    text = ["trend", "rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle",
-            "category_loyalty"]
-    return frame.with_columns(
-        pl.lit(as_of_text).alias("as_of"),
-        pl.col("frequency").fill_null(0),
-        _decimal_text("monetary_cents").fill_null("0.00").alias("monetary"),
-        (pl.col("avg_order_value") * 100).round(0).cast(pl.Int64).alias("_aov"),
-        _decimal_text("spend_recent_cents").fill_null("0.00").alias("spend_recent"),
-        _decimal_text("spend_previous_cents").fill_null("0.00").alias("spend_previous"),
-        *(pl.col(c).fill_null("") for c in text),
-        pl.col("overdue").fill_null(False),
-    ).with_columns(_decimal_text("_aov").alias("avg_order_value")).select(SEGMENT_COLUMNS)
+def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFrame:
+    """The CustomerSegment rows as plain values (money in cents, flags 0/1): what is compared and written."""
+    return classified.select(
+        "customer_id", pl.lit(as_of.isoformat()).alias("as_of"), "recency_days", "tenure_days",
+        pl.col("frequency").fill_null(0), pl.col("monetary_cents").fill_null(0).alias("monetary"),
+        (pl.col("avg_order_value") * 100).round(0).alias("avg_order_value"),
+        "mean_interval_days", "std_interval_days",
+        pl.col("spend_recent_cents").fill_null(0).alias("spend_recent"),
+        pl.col("spend_previous_cents").fill_null(0).alias("spend_previous"), "trend",
+        "r_score", "f_score", "m_score", "r_high", "f_high", "m_high", "rfm_class", "rf_segment", "abc_class",
+        "frequency_tier", "value_tier", "lifecycle", pl.col("overdue").fill_null(False), "category_loyalty",
+        *VALUE_COLUMNS[:4], pl.col("expected_spend_cents").alias("expected_spend"),
+        pl.col("clv_cents").alias("clv"), pl.col("value_at_risk_cents").alias("value_at_risk"),
+    ).with_columns(pl.col(c).fill_null("") for c in TEXT_COLUMNS).with_columns(
+        pl.col(name).cast(_DTYPES[kind]) for name, kind in SEGMENT_FIELDS)
 
 
-def _snapshot_rows(frame: pl.DataFrame, as_of_text) -> pl.DataFrame:
+def _stored_segments() -> pl.DataFrame:
+    """CustomerSegment as stored, in the form of _segment_values."""
+    items = []
+    for name, kind in SEGMENT_FIELDS:
+        if kind == "cents":
+            items.append(_cents(name))
+        elif kind == "date":
+            items.append(f"CAST({name} AS TEXT)")
+        elif kind == "flag":
+            items.append(f"CAST({name} AS INTEGER)")
+        else:
+            items.append(name)
+    sql = f"SELECT {', '.join(items)} FROM {CustomerSegment._meta.db_table}"
+    return _fetch(sql, [], {name: _DTYPES[kind] for name, kind in SEGMENT_FIELDS})
+
+
+def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
+    """Plain values → what the database takes (decimal text, booleans)."""
+    return values.select(
+        _decimal_text(name).alias(name) if kind == "cents"
+        else pl.col(name).cast(pl.Boolean) if kind == "flag" else pl.col(name)
+        for name, kind in SEGMENT_FIELDS
+    )
+
+
+def _code_case(column: str) -> str:
+    """SQL turning a class name column into its snapshot code."""
+    whens = " ".join(f"WHEN '{name}' THEN {i}" for i, name in enumerate(CLASS_NAMES[column], start=1))
+    return f"CASE {column} {whens} ELSE 0 END"
+
+
+def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
     codes = [
-        pl.col(column).fill_null("").replace_strict(
-            ["", *names], list(range(len(names) + 1)), return_dtype=pl.Int16).alias(column)
+        pl.col(column).replace_strict(["", *names], list(range(len(names) + 1)), return_dtype=pl.Int16)
         for column, names in CLASS_NAMES.items()
     ]
-    return frame.select(pl.lit(as_of_text).alias("as_of"), "customer_id", "r_score", "f_score", "m_score", *codes,
-                        pl.col("overdue").fill_null(False))
+    return values.select("as_of", "customer_id", "r_score", "f_score", "m_score", *codes,
+                         pl.col("overdue").cast(pl.Boolean))
+
+
+def _write_classes(values: pl.DataFrame, old: pl.DataFrame, as_of: datetime.date) -> int:
+    """Store CustomerSegment and the day's snapshot, writing only what changed; returns the rows written.
+
+    `old` is CustomerSegment as stored (_stored_segments). Must run inside a transaction.
+    """
+    seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
+    changed = values.join(old, on=SEGMENT_COLUMNS, how="anti", nulls_equal=True)
+    gone = old.join(values, on="customer_id", how="anti").select("customer_id")
+    as_of_text = connection.ops.adapt_datefield_value(as_of)
+    day_exists = SegmentSnapshot.objects.filter(as_of=as_of).exists()
+    if len(changed) >= BULK_SHARE * max(len(old), 1) and len(changed) > WRITE_CHUNK // 10:
+        _replace_segments(values)
+    else:
+        _delete_rows(seg_table, pl.concat([changed.select("customer_id"), gone]))
+        _insert(seg_table, SEGMENT_COLUMNS, _segment_rows(changed))
+    if not day_exists:
+        # A new day: the snapshot is the class table just written, copied inside the database.
+        codes = ", ".join(_code_case(c) for c in CLASS_NAMES)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {snap_table} ({', '.join(SNAPSHOT_COLUMNS)}) SELECT %s, customer_id, r_score,"
+                f" f_score, m_score, {codes}, overdue FROM {seg_table}", [as_of_text])
+    else:
+        _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
+        _insert(snap_table, SNAPSHOT_COLUMNS,
+                _snapshot_values(changed).with_columns(pl.lit(as_of_text).alias("as_of")))
+    return len(changed) + len(gone)
+
+
+def _replace_segments(values: pl.DataFrame) -> None:
+    """Replace every CustomerSegment row: on SQLite without the secondary indexes, built again after."""
+    table = CustomerSegment._meta.db_table
+    rows = _segment_rows(values)
+    with connection.cursor() as cursor:
+        if connection.vendor != "sqlite":
+            cursor.execute(f"DELETE FROM {table}")
+            _insert(table, SEGMENT_COLUMNS, rows)
+            return
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s"
+                       " AND sql IS NOT NULL", [table])
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(f"DELETE FROM {table}")
+        _insert(table, SEGMENT_COLUMNS, rows)
+        for _, sql in indexes:
+            cursor.execute(sql)
 
 
 def _counts(frame: pl.DataFrame) -> dict:
@@ -367,34 +737,58 @@ def _counts(frame: pl.DataFrame) -> dict:
 
 def classify_all(as_of: datetime.date | None = None, thresholds: Thresholds | None = None,
                  progress: Progress = _noop) -> ClassResult:
-    """Classify every customer as of a day (default today): CustomerSegment, a snapshot and a SegmentRun."""
+    """Classify every customer as of a day (default today): CustomerSegment, a snapshot and a SegmentRun.
+
+    Also fits the churn and value models (see :func:`value_forecast`); when they cannot be fitted the
+    value columns stay null and the run's ``value_model`` says why.
+    """
+    return _classify_all(as_of, thresholds, progress, None)
+
+
+def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, progress: Progress,
+                  computed: StoreFrames | None) -> ClassResult:
     started = time.perf_counter()
     as_of = as_of or today()
     thresholds = thresholds or SegmentSettings.load()
-    frame = metrics_frame(as_of, thresholds, progress)
+    frame, lifetime = _metrics_frames(as_of, thresholds, progress, computed)
     progress("分类")
     classified, refs = classify(frame, thresholds)
+    progress("流失与价值预测")
+    values, value_model = value_forecast(lifetime, as_of, thresholds)
+    classified = classified.join(values, on="customer_id", how="left")
     progress("写入分层结果")
-    as_of_text = connection.ops.adapt_datefield_value(as_of)
-    segments = _segment_rows(classified, as_of_text)
-    snapshot = _snapshot_rows(classified, as_of_text)
+    segment_values = _segment_values(classified, as_of)
+    stored = _stored_segments()  # before the transaction, so the fast reader can be used
     with transaction.atomic():
-        _delete_customers(CustomerSegment._meta.db_table, None)
-        _insert(CustomerSegment._meta.db_table, SEGMENT_COLUMNS, segments.iter_rows())
-        SegmentSnapshot.objects.filter(as_of=as_of).delete()
-        _insert(SegmentSnapshot._meta.db_table, SNAPSHOT_COLUMNS, snapshot.iter_rows())
+        _write_classes(segment_values, stored, as_of)
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
             "thresholds": thresholds.to_dict(), "references": refs.to_dict(), "counts": _counts(classified),
             "customers": len(classified), "seconds": round(time.perf_counter() - started, 3),
+            "value_model": value_model,
         })
     return ClassResult(run, classified)
 
 
 def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop) -> ClassResult:
-    """What `kehu segment` does: optionally rebuild the metrics, then classify everyone."""
-    if full:
-        rebuild_metrics(progress)
-    return classify_all(as_of, progress=progress)
+    """What `kehu segment` does: optionally rebuild the metrics, then classify everyone.
+
+    After a rebuild the classification works on the frames the rebuild computed (no second read).
+    """
+    computed = _rebuild(progress) if full else None
+    return _classify_all(as_of, None, progress, computed)
+
+
+def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> QuerySet:
+    """Customers by value at risk (流失风险价值), largest first, ties by customer id: CustomerSegment rows.
+
+    Only customers with a value at risk (the churn model was fitted and they bought). `user_scope_qs`,
+    a Customer queryset, limits the list to the customers a user may see.
+    """
+    rows = CustomerSegment.objects.filter(value_at_risk__isnull=False).select_related("customer") \
+        .order_by("-value_at_risk", "customer_id")
+    if user_scope_qs is not None:
+        rows = rows.filter(customer__in=user_scope_qs)
+    return rows[:limit] if limit is not None else rows
 
 
 # --- movement -----------------------------------------------------------------------------------------

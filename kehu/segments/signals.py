@@ -21,7 +21,7 @@ import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 
@@ -80,22 +80,43 @@ def _gap_delta(before, moment, after) -> int:
     return delta
 
 
+def _day(moment: datetime.datetime) -> datetime.date:
+    return timezone.localdate(moment)
+
+
+def _same_day_neighbour(day: datetime.date, before, after) -> bool:
+    """Whether a neighbouring order (the nearest other order either side) falls on `day`."""
+    return (before is not None and _day(before) == day) or (after is not None and _day(after) == day)
+
+
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Count one order (already saved) in its customer's metrics."""
     with transaction.atomic(savepoint=False):
         metrics, created = CustomerMetrics.objects.select_for_update().get_or_create(customer_id=customer_id)
         if created:
             # Category rows can outlive the metrics row (an order moved in time is removed, then added).
-            metrics.categories = CustomerCategorySpend.objects.filter(customer_id=customer_id).count()
+            _set_category_summary(metrics)
+        day = _day(moment)
         if metrics.frequency == 0:
             before = after = None
             metrics.first_order_at = metrics.last_order_at = moment
-        elif moment >= metrics.last_order_at:
-            before, after = metrics.last_order_at, None
-        elif moment < metrics.first_order_at:
-            before, after = None, metrics.first_order_at
+            metrics.purchase_days, metrics.first_day_spend = 1, amount
         else:
-            before, after = _neighbours(customer_id, moment, order_id)
+            first_day, last_day = _day(metrics.first_order_at), _day(metrics.last_order_at)
+            if moment >= metrics.last_order_at:
+                before, after = metrics.last_order_at, None
+            elif moment < metrics.first_order_at:
+                before, after = None, metrics.first_order_at
+            else:
+                before, after = _neighbours(customer_id, moment, order_id)
+            if day < first_day:
+                metrics.purchase_days += 1
+                metrics.first_day_spend = amount
+            else:
+                if day == first_day:
+                    metrics.first_day_spend += amount
+                if day > last_day or (day != first_day and not _same_day_neighbour(day, before, after)):
+                    metrics.purchase_days += 1
         metrics.interval_sq_sum += _gap_delta(before, moment, after)
         metrics.frequency += 1
         metrics.monetary += amount
@@ -114,6 +135,15 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
             metrics.delete()
             return
         before, after = _neighbours(customer_id, moment, order_id)
+        day = _day(moment)
+        shared = _same_day_neighbour(day, before, after)
+        if not shared:
+            metrics.purchase_days -= 1
+        if day == _day(metrics.first_order_at):
+            if shared:
+                metrics.first_day_spend -= amount
+            else:  # the only order of the first day: the next day becomes the first
+                metrics.first_day_spend = _day_spend(customer_id, _day(after), order_id)
         metrics.interval_sq_sum -= _gap_delta(before, moment, after)
         metrics.frequency -= 1
         metrics.monetary -= amount
@@ -124,18 +154,30 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
         metrics.save()
 
 
-def _change_amount(customer_id: int, delta: Decimal) -> None:
+def _day_spend(customer_id: int, day: datetime.date, order_id: int | None) -> Decimal:
+    """What the customer's other counted orders on one local day add up to (one indexed read)."""
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    orders = Order.objects.completed().filter(customer_id=customer_id, ordered_at__gte=start,
+                                              ordered_at__lt=start + datetime.timedelta(days=1))
+    if order_id is not None:
+        orders = orders.exclude(pk=order_id)
+    return sum((_money(a) for a in orders.values_list("amount", flat=True)), Decimal("0.00"))
+
+
+def _change_amount(customer_id: int, moment: datetime.datetime, delta: Decimal) -> None:
     with transaction.atomic(savepoint=False):
         metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
         if metrics is not None:
             metrics.monetary += delta
-            metrics.save(update_fields=["monetary", "updated_at"])
+            if _day(moment) == _day(metrics.first_order_at):
+                metrics.first_day_spend += delta
+            metrics.save(update_fields=["monetary", "first_day_spend", "updated_at"])
 
 
 # --- category spend ------------------------------------------------------------------------------------
 
 def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign: int) -> None:
-    """Add (sign=1) or take away (sign=-1) one line's spend in a category."""
+    """Add (sign=1) or take away (sign=-1) one line's spend in a category, and update the summary."""
     with transaction.atomic(savepoint=False):
         if sign > 0:
             row, created = CustomerCategorySpend.objects.select_for_update().get_or_create(
@@ -148,20 +190,42 @@ def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign
                 return
         row.lines += sign
         row.spend += sign * amount
-        if row.lines <= 0:
+        removed = row.lines <= 0
+        if removed:
             row.delete()
-            _bump_categories(customer_id, -1)
         else:
             row.save()
-            if created:
-                _bump_categories(customer_id, 1)
+        metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
+        if metrics is None:
+            return
+        metrics.categories = max(metrics.categories + (1 if created else -1 if removed else 0), 0)
+        metrics.category_spend += sign * amount
+        top = metrics.top_category_id
+        if sign > 0 and (top is None or row.spend > metrics.top_category_spend
+                         or (row.spend == metrics.top_category_spend and category_id < top)):
+            metrics.top_category_id, metrics.top_category_spend = category_id, row.spend
+        elif category_id == top:
+            if sign > 0:
+                metrics.top_category_spend = row.spend
+            else:  # the top category shrank: look at the customer's few category rows again
+                _set_top_category(metrics)
+        metrics.save(update_fields=["categories", "category_spend", "top_category", "top_category_spend",
+                                    "updated_at"])
 
 
-def _bump_categories(customer_id: int, step: int) -> None:
-    metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
-    if metrics is not None:
-        metrics.categories = max(metrics.categories + step, 0)
-        metrics.save(update_fields=["categories", "updated_at"])
+def _set_top_category(metrics: CustomerMetrics) -> None:
+    """The category with the most spend (ties: the smallest id), from the customer's category rows."""
+    best = CustomerCategorySpend.objects.filter(customer_id=metrics.customer_id) \
+        .order_by("-spend", "category_id").values_list("category_id", "spend").first()
+    metrics.top_category_id, metrics.top_category_spend = best if best else (None, Decimal("0.00"))
+
+
+def _set_category_summary(metrics: CustomerMetrics) -> None:
+    rows = CustomerCategorySpend.objects.filter(customer_id=metrics.customer_id)
+    summary = rows.aggregate(n=Count("pk"), spend=Sum("spend"))
+    metrics.categories = summary["n"]
+    metrics.category_spend = summary["spend"] or Decimal("0.00")
+    _set_top_category(metrics)
 
 
 def _move_lines(order_id: int, customer_id: int, sign: int) -> None:
@@ -200,7 +264,7 @@ def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwa
         if old_counted and new_counted and old["customer_id"] == new["customer_id"] \
                 and old["ordered_at"] == new["ordered_at"]:
             if old["amount"] != new["amount"]:
-                _change_amount(new["customer_id"], new["amount"] - old["amount"])
+                _change_amount(new["customer_id"], new["ordered_at"], new["amount"] - old["amount"])
             return
         if old_counted:
             remove_order(old["customer_id"], old["ordered_at"], old["amount"], instance.pk)

@@ -35,7 +35,9 @@ def order_at(customer, when: dt.datetime, amount: str = "100.00", **fields) -> O
 
 def stored_state() -> tuple[dict, dict]:
     metrics = {
-        m.customer_id: (m.first_order_at, m.last_order_at, m.frequency, m.monetary, m.interval_sq_sum, m.categories)
+        m.customer_id: (m.first_order_at, m.last_order_at, m.frequency, m.monetary, m.interval_sq_sum, m.categories,
+                        m.category_spend, m.top_category_id, m.top_category_spend, m.purchase_days,
+                        m.first_day_spend)
         for m in CustomerMetrics.objects.all()
     }
     spend = {(s.customer_id, s.category_id): (s.spend, s.lines) for s in CustomerCategorySpend.objects.all()}
@@ -130,7 +132,7 @@ def test_keeping_metrics_current_reads_nothing_of_the_customers_history(db, djan
 
 AMOUNTS = st.sampled_from(["0.00", "0.01", "9.99", "100.50", "1234.56"])
 MOMENTS = st.builds(lambda day, sec, micro: BASE + dt.timedelta(days=day, seconds=sec, microseconds=micro),
-                    st.integers(0, 40), st.sampled_from([0, 1, 3600]), st.sampled_from([0, 1, 500_000]))
+                    st.integers(0, 40), st.sampled_from([0, 1, 3600, 6 * 3600]), st.sampled_from([0, 1, 500_000]))
 STATUSES = st.sampled_from([OrderStatus.COMPLETED, OrderStatus.COMPLETED, OrderStatus.REFUNDED])
 PICK = st.integers(0, 1000)
 OPERATIONS = st.one_of(

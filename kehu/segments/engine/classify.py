@@ -38,6 +38,8 @@ Rules, in words (the same words the explanations use):
   orders; otherwise 综合客户 (empty when nothing bought had a category).
 * **Trend.** Spend in the last ``trend_months`` months against the ``trend_months`` before: 上升 /
   下降 when it changed by more than ``trend_change`` (any spend after none is 上升), else 持平.
+* **Customer value (CLV).** Not a class: the 12-month value that the churn and value models forecast
+  (``kehu.segments.pipeline.value_forecast``) is discounted by ``monthly_discount`` a month (1 %).
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ class Thresholds:
     category_loyal_share: float = 0.6
     category_loyal_min_orders: int = 2
 
+    monthly_discount: float = 0.01   # for the 12-month customer value (CLV): 1 % a month
+
     extra: dict = field(default_factory=dict, compare=False, repr=False)  # unknown keys, kept as given
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +192,8 @@ class Thresholds:
             problems.append("月数需要至少为 1")
         if not 0 < self.category_loyal_share <= 1:
             problems.append("品类忠实占比需要在 0 到 1 之间")
+        if not 0 <= self.monthly_discount < 1:
+            problems.append("月折现率需要在 0 到 1 之间")
         return problems
 
 

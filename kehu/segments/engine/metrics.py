@@ -36,6 +36,7 @@ US_PER_SECOND = 1_000_000
 
 AGGREGATE_COLUMNS = (
     "customer_id", "first_order_at", "last_order_at", "frequency", "monetary_cents", "interval_sq_sum",
+    "purchase_days", "first_day_cents",
 )
 CATEGORY_COLUMNS = ("customer_id", "categories", "category_cents", "top_category", "top_category_cents")
 
@@ -100,20 +101,33 @@ def select_period(orders: Any, as_of: datetime.date, window_months: int | None =
 def aggregate_orders(orders: Any) -> Any:
     """The stored part of the metrics, one row per customer with at least one order.
 
+    `purchase_days` is the number of distinct (local) days with an order and `first_day_cents` what was
+    spent on the first of them: with first/last order, F and M they give the churn and value models'
+    summary (repeat purchases on distinct days, the mean value of the repeat purchases).
     `interval_sq_sum` is Σ (t[i] − t[i−1])² over the customer's orders sorted by time, with t in whole
     seconds since the epoch: with first/last time and F it gives the mean gap and its spread, and it
     can be kept current when one order is added or removed (only its two neighbours matter).
     """
-    frame = _with_time_columns(nw.from_native(orders, eager_only=True), day=False).sort("customer_id", "_second")
-    # One sort, then each row's gap to the previous row of the same customer (no window function).
-    same = nw.col("customer_id") == nw.col("customer_id").shift(1)
-    gaps = frame.with_columns(_gap=nw.when(same).then(nw.col("_second") - nw.col("_second").shift(1)))
+    frame = _with_time_columns(nw.from_native(orders, eager_only=True)).sort("customer_id", "_second")
+    # One sort, then each row compared with the previous row of the same customer (no window function):
+    # the gap in seconds, and whether it starts a new purchase day. Days follow seconds in that order,
+    # so the customer's first day is the day of their first row, carried forward.
+    same = (nw.col("customer_id") == nw.col("customer_id").shift(1)).fill_null(False)
+    new_day = ~same | (nw.col("_day") != nw.col("_day").shift(1)).fill_null(True)
+    first_day = nw.when(~same).then(nw.col("_day")).otherwise(None).fill_null(strategy="forward")
+    gaps = frame.with_columns(
+        _gap=nw.when(same).then(nw.col("_second") - nw.col("_second").shift(1)),
+        _new_day=new_day.cast(nw.Int64),
+        _first_day_cents=nw.when(nw.col("_day") == first_day).then(nw.col("_cents")).otherwise(0),
+    )
     out = gaps.group_by("customer_id").agg(
         nw.col("ordered_at").min().alias("first_order_at"),
         nw.col("ordered_at").max().alias("last_order_at"),
         nw.len().cast(nw.Int64).alias("frequency"),
         nw.col("_cents").sum().cast(nw.Int64).alias("monetary_cents"),
         (nw.col("_gap") * nw.col("_gap")).sum().cast(nw.Int64).alias("interval_sq_sum"),
+        nw.col("_new_day").sum().cast(nw.Int64).alias("purchase_days"),
+        nw.col("_first_day_cents").sum().cast(nw.Int64).alias("first_day_cents"),
     )
     return out.with_columns(nw.col("interval_sq_sum").fill_null(0)).to_native()
 
