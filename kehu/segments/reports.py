@@ -34,6 +34,7 @@ CACHE_SECONDS = 24 * 3600
 CACHE_SECONDS_WITHOUT_RUN = 60
 SCOPED_IDS_IN_SQL = 5000       # a sales rep with more customers reads all orders and filters in Polars
 LIST_LIMIT = 50
+TREND_SHOWN = 20
 
 
 # --- who sees what ------------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def retention(report: Report) -> dict:
 
 
 def _customer_rows(qs, table: Table, values: Callable) -> None:
-    for seg in qs.select_related("customer")[:LIST_LIMIT]:
+    for seg in qs.select_related("customer")[:TREND_SHOWN]:
         c = seg.customer
         table.add(c.code, c.name, *values(seg), links={0: c.get_absolute_url(), 1: c.get_absolute_url()})
 

@@ -176,7 +176,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     run = reports.latest_run()
     return render(request, "segments/settings.html", {
         "tab": "settings", "form": form, "run": run,
-        "pending": bool(run and run.thresholds != current.to_dict())})
+        "pending": bool(run and _thresholds_of(run) != current)})
+
+
+def _thresholds_of(run):
+    try:
+        return run.threshold_values
+    except (TypeError, ValueError):
+        return None
 
 
 # --- exports ------------------------------------------------------------------------------------------
@@ -233,7 +240,8 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
             value = getattr(segment, column)
             if value:
                 href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
-                badges.append({"label": CLASS_LABELS[column], "value": value, "href": href})
+                text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else value
+                badges.append({"label": CLASS_LABELS[column], "value": text, "href": href})
     history = []
     if segment:
         snapshots = SegmentSnapshot.objects.filter(customer=customer).order_by("-as_of")[:6]
