@@ -319,3 +319,11 @@ def test_the_movement_page_asks_for_two_snapshots(client, mary, shop):
 
 def test_the_rfm_class_of_a_customer_nobody_classified_is_empty(db):
     assert not Customer.objects.filter(segment__rfm_class="重要价值客户").exists()
+
+
+def test_the_dashboard_speaks_english_when_asked(client, alice, shop):
+    pipeline.classify_all()
+    client.force_login(alice)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = content(client.get(reverse("segments:dashboard")))
+    assert "Segment dashboard" in html and "Repeat rate" in html and "Share of revenue" in html
