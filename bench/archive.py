@@ -73,7 +73,7 @@ def mobile_for(i: int) -> str:
 
 def load(args: argparse.Namespace) -> dict:
     """Insert customers and orders with the store's own encryption, in large batches."""
-    from django.db import connection
+    from django.db import connection, transaction
     from tqdm import tqdm
 
     from kehu.accounts.models import Role, User
@@ -91,6 +91,8 @@ def load(args: argparse.Namespace) -> dict:
     order_cols = ("customer_id", "number", "ordered_at", "amount", "payment_method", "sales_channel", "status",
                   "note", "created_at")
     batch = 20_000
+    insert_customer = f"INSERT INTO customers_customer ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+    insert_order = f"INSERT INTO sales_order ({', '.join(order_cols)}) VALUES ({', '.join(['%s'] * len(order_cols))})"
     started = time.perf_counter()
     with connection.cursor() as cur:
         for start in tqdm(range(0, args.customers, batch), desc="客户 customers", unit_scale=batch):
@@ -107,8 +109,8 @@ def load(args: argparse.Namespace) -> dict:
                     blind_index(wechat), province, city, "", "", registered, "门店", "", "", "",
                     rng.choice("ABCD"), rng.choice(owners), "", "{}", 1, now, now,
                 ))
-            cur.executemany(
-                f"INSERT INTO customers_customer ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})", rows)
+            with transaction.atomic():
+                cur.executemany(insert_customer, rows)
         Counter.objects.update_or_create(name="customer_code", defaults={"value": args.customers})
         customers_done = time.perf_counter()
         cur.execute("SELECT MIN(id) FROM customers_customer")
@@ -122,9 +124,8 @@ def load(args: argparse.Namespace) -> dict:
                     when = now - timedelta(days=rng.randrange(1, 900), seconds=rng.randrange(86400))
                     rows.append((first_id + i, "", when, f"{rng.lognormvariate(5, 1):.2f}", "wechat_pay", "store",
                                  "completed", "", now))
-            cur.executemany(
-                f"INSERT INTO sales_order ({', '.join(order_cols)}) VALUES ({', '.join(['%s'] * len(order_cols))})",
-                rows)
+            with transaction.atomic():
+                cur.executemany(insert_order, rows)
         cur.execute("ANALYZE")
     done = time.perf_counter()
     return {"customers": args.customers, "orders": total_orders,

@@ -17,6 +17,14 @@ from kehu.sales.models import Order
 PASSWORD = "correct-horse-42"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (filter menus and dashboards are cached)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def make_user(username: str, role: str, **extra) -> User:
     return User.objects.create_user(username=username, password=PASSWORD, role=role, **extra)
 
