@@ -12,6 +12,11 @@ with a category per order, 3 % refunded) into a scratch store, then measures:
 
     .venv/bin/python bench/segments.py                              # 1,000,000 customers, SQLite
     .venv/bin/python bench/segments.py --customers 100000 --postgres postgres://postgres@127.0.0.1:5432/kehu_bench
+    .venv/bin/python bench/segments.py --customers 100000 --reuse   # keep the store, load it only once
+
+With --reuse the store is kept between runs (SQLite: bench/results/store-<customers>/; PostgreSQL: the
+database is not dropped) and loaded only when it does not hold the synthetic base yet; the orders the
+write test (c) adds are removed again. (b2) classifies three new days: what a nightly run writes.
 
 Prints medians and ratios and writes bench/results/segments[-postgresql].json. Never fails on a timing.
 """
@@ -38,11 +43,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (d), (e); the median is reported")
     p.add_argument("--writes", type=int, default=2000, help="orders saved one by one for (c)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--reuse", action="store_true", help="keep the store between runs; load it once")
     return p.parse_args()
 
 
 def setup_django(args: argparse.Namespace) -> str:
-    home = Path(tempfile.mkdtemp(prefix="kehu-bench-seg-"))
+    if args.reuse:
+        home = ROOT / "bench" / "results" / f"store-{args.customers}"
+        home.mkdir(parents=True, exist_ok=True)
+    else:
+        home = Path(tempfile.mkdtemp(prefix="kehu-bench-seg-"))
     os.environ["KEHU_HOME"] = str(home)
     if args.postgres:
         import psycopg
@@ -50,8 +60,10 @@ def setup_django(args: argparse.Namespace) -> str:
         dbname = args.postgres.rsplit("/", 1)[1]
         admin_url = args.postgres.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone()
+            if not (args.reuse and exists):
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+                conn.execute(f'CREATE DATABASE "{dbname}"')
         os.environ["KEHU_DATABASE_URL"] = args.postgres
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kehu.settings")
     import django
@@ -61,6 +73,13 @@ def setup_django(args: argparse.Namespace) -> str:
 
     call_command("migrate", verbosity=0)
     return "postgresql" if args.postgres else "sqlite"
+
+
+def already_loaded(args: argparse.Namespace, orders) -> bool:
+    from kehu.customers.models import Customer
+    from kehu.sales.models import Order
+
+    return Customer.objects.count() == args.customers and Order.objects.count() >= len(orders)
 
 
 def synthesize(args: argparse.Namespace):
@@ -177,6 +196,7 @@ def measure_writes(args: argparse.Namespace) -> dict:
 
     rng = random.Random(args.seed)
     ids = list(Customer.objects.order_by("id").values_list("id", flat=True)[:: max(1, args.customers // 5000)])
+    last_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
     now = timezone.now()
 
     def run(n: int) -> list[float]:
@@ -198,6 +218,12 @@ def measure_writes(args: argparse.Namespace) -> dict:
         without = run(args.writes)
     finally:
         signals.connect()
+    # Leave the store as it was: drop the orders just added (in bulk, then repair their customers).
+    from kehu.segments.pipeline import refresh_customers
+
+    touched = set(Order.objects.filter(id__gt=last_id).values_list("customer_id", flat=True))
+    Order.objects.filter(id__gt=last_id)._raw_delete(Order.objects.db)
+    refresh_customers(touched)
 
     def pct(times, q):
         return round(times[min(len(times) - 1, int(len(times) * q))], 3)
@@ -238,7 +264,7 @@ def pandas_tutorial(orders, repeat: int) -> dict:
     try:
         import pandas as pd
     except ImportError:
-        return {"skipped": "pandas is not installed (not a kehu dependency); pip install pandas to compare"}
+        return {"skipped": "pandas is not installed: pip install -e '.[bench]' to compare"}
     import polars as pl
 
     frame = orders.filter(~pl.col("refunded")).select("customer", "ordered_us", "cents").to_pandas()
@@ -274,10 +300,15 @@ def main() -> None:
     engine = setup_django(args)
     from kehu.lib.dates import today
     from kehu.segments import pipeline
+    from kehu.segments.models import SegmentRun, SegmentSnapshot
 
     orders = synthesize(args)
-    loaded = load(args, orders)
-    print(f"\nloaded {loaded['customers']:,} customers, {loaded['orders']:,} orders in {loaded['load_s']} s")
+    if args.reuse and already_loaded(args, orders):
+        loaded = {"customers": args.customers, "orders": len(orders), "load_s": 0.0, "reused": True}
+        print(f"reusing the store in {os.environ.get('KEHU_DATABASE_URL') or os.environ['KEHU_HOME']}")
+    else:
+        loaded = load(args, orders)
+        print(f"\nloaded {loaded['customers']:,} customers, {loaded['orders']:,} orders in {loaded['load_s']} s")
 
     full_times, stages = [], []
     for _ in range(args.repeat):
@@ -289,30 +320,49 @@ def main() -> None:
         t = time.perf_counter()
         reclassify_stages.append(staged(lambda progress: pipeline.classify_all(today(), progress=progress)))
         reclassify_times.append(time.perf_counter() - t)
+    new_day_times, new_day_stages = [], []
+    for ahead in range(1, args.repeat + 1):
+        day = today() + dt.timedelta(days=ahead)
+        t = time.perf_counter()
+        new_day_stages.append(staged(lambda progress, day=day: pipeline.classify_all(day, progress=progress)))
+        new_day_times.append(time.perf_counter() - t)
+    SegmentSnapshot.objects.filter(as_of__gt=today())._raw_delete(SegmentSnapshot.objects.db)
+    SegmentRun.objects.filter(as_of__gt=today()).delete()
+    pipeline.classify_all(today())
     writes = measure_writes(args)
     floor = floor_in_memory(args, orders, args.repeat)
     tutorial = pandas_tutorial(orders, args.repeat)
+    run = SegmentRun.objects.get(as_of=today())
 
     full = statistics.median(full_times)
     reclassify = statistics.median(reclassify_times)
+    new_day = statistics.median(new_day_times)
     results = {
         "engine": engine, **loaded,
         "full_rebuild": {"median_s": round(full, 3), "runs_s": [round(t, 3) for t in full_times],
                          "stages_s": stages[len(stages) // 2]},
         "reclassify": {"median_s": round(reclassify, 3), "runs_s": [round(t, 3) for t in reclassify_times],
                        "stages_s": reclassify_stages[len(reclassify_stages) // 2]},
+        "reclassify_new_day": {"median_s": round(new_day, 3), "runs_s": [round(t, 3) for t in new_day_times],
+                               "stages_s": new_day_stages[len(new_day_stages) // 2]},
         "per_order": writes,
         "polars_parquet_floor": floor,
         "pandas_tutorial": tutorial,
+        "value_model": run.value_model,
         "ratios": {"full_rebuild_vs_floor": round(full / floor["median_s"], 2),
                    "reclassify_vs_floor": round(reclassify / floor["median_s"], 2)},
     }
     if "median_s" in tutorial:
         results["ratios"]["pandas_vs_full_rebuild"] = round(tutorial["median_s"] / full, 2)
+        results["ratios"]["pandas_vs_floor"] = round(tutorial["median_s"] / floor["median_s"], 2)
 
     print(f"\nkehu segments benchmark — {engine}, {loaded['customers']:,} customers, {loaded['orders']:,} orders")
-    print(f"  (a) full rebuild store → classes   {full:8.2f} s   stages {results['full_rebuild']['stages_s']}")
-    print(f"  (b) re-classification             {reclassify:8.2f} s   stages {results['reclassify']['stages_s']}")
+    print(f"  (a) full rebuild store → classes  {full:8.2f} s   runs {results['full_rebuild']['runs_s']}")
+    print(f"      stages {results['full_rebuild']['stages_s']}")
+    print(f"  (b) re-classification, same day  {reclassify:8.2f} s   runs {results['reclassify']['runs_s']}")
+    print(f"      stages {results['reclassify']['stages_s']}")
+    print(f"  (b2) re-classification, new day  {new_day:8.2f} s   runs {results['reclassify_new_day']['runs_s']}")
+    print(f"      stages {results['reclassify_new_day']['stages_s']}")
     print(f"  (c) one order saved               p50 {writes['with_signals_p50_ms']} ms with metrics upkeep, "
           f"{writes['without_signals_p50_ms']} ms without (upkeep ≈ {writes['metrics_upkeep_p50_ms']} ms)")
     print(f"  (d) Polars on Parquet (floor)     {floor['median_s']:8.2f} s")
@@ -320,6 +370,10 @@ def main() -> None:
         print(f"  (e) pandas, tutorial style        {tutorial['median_s']:8.2f} s")
     else:
         print(f"  (e) pandas, tutorial style        skipped: {tutorial['skipped']}")
+    model = run.value_model
+    fitted = model.get("purchases", {}).get("fitted") and model.get("spend", {}).get("fitted")
+    print(f"  value models: {'fitted' if fitted else 'not fitted'} in {model.get('seconds')} s "
+          f"({model.get('customers')} buyers)")
     print(f"  ratios: {results['ratios']}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

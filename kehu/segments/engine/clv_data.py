@@ -40,6 +40,12 @@ def unit_days(time_unit: str) -> float:
         raise ValueError(f"time_unit must be 'days' or 'weeks', not {time_unit!r}") from None
 
 
+def _local_date(frame: Any, column: str) -> Any:
+    """The calendar day of a date or datetime column; for a zone-aware datetime, the day in its zone."""
+    dtype = frame.collect_schema()[column] if hasattr(frame, "collect_schema") else frame.schema[column]
+    return nw.col(column).dt.date() if isinstance(dtype, nw.Datetime) else nw.col(column).cast(nw.Date)
+
+
 def build_summary(
     transactions: FrameT,
     *,
@@ -53,7 +59,7 @@ def build_summary(
     """Summarise a transactions table into one row per customer: frequency, recency, T, monetary_value.
 
     ``transactions`` has a customer column, a date or datetime column (a datetime is cut to its
-    date) and, optionally, an amount column. Only transactions on days ``start <= day <= as_of``
+    date, in its own time zone when it has one) and, optionally, an amount column. Only transactions on days ``start <= day <= as_of``
     count (``start`` defaults to no lower bound), so a calibration period is ``start=..., as_of=...``.
     Rows with a null customer or date are ignored; a null amount counts as 0.
 
@@ -72,7 +78,7 @@ def build_summary(
     eager = isinstance(frame, nw.DataFrame)
     if eager:
         frame = frame.lazy()  # one optimised query plan: about half the work of running it step by step
-    day = nw.col(date_col).cast(nw.Date)
+    day = _local_date(frame, date_col)
     in_period = day <= nw.lit(as_of, dtype=nw.Date)
     if start is not None:
         in_period = in_period & (day >= nw.lit(start, dtype=nw.Date))
@@ -131,10 +137,10 @@ def summary_from_metrics(
     if isinstance(as_of, datetime.datetime):
         as_of = as_of.date()
     per_unit = unit_days(time_unit) * _MINUTES_PER_DAY
-    first, last = nw.col("first_order_at").cast(nw.Date), nw.col("last_order_at").cast(nw.Date)
+    frame = nw.from_native(metrics)
+    first, last = _local_date(frame, "first_order_at"), _local_date(frame, "last_order_at")
     repeats = nw.col("purchase_days").cast(nw.Int64) - 1
     repeat_spend = (nw.col("monetary_cents") - nw.col("first_day_cents")).cast(nw.Float64) / 100
-    frame = nw.from_native(metrics)
     summary = frame.select(
         nw.col(customer_col),
         repeats.alias("frequency"),

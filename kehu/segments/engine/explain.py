@@ -88,9 +88,35 @@ def explain_lifecycle(row: Mapping[str, Any], thresholds: Thresholds) -> str:
     return text
 
 
+def percent(value: float) -> str:
+    """0.853 → "85%", 0.004 → "0.4%"."""
+    text = f"{value * 100:.0f}%" if value >= 0.01 else f"{value * 100:.1f}%"
+    return text
+
+
+def explain_value(row: Mapping[str, Any]) -> str:
+    """e.g. 仍活跃的概率 85%，预计未来 90 天消费 1.2 次，未来 12 个月价值约 ¥1,234；若已流失，损失约 ¥210
+
+    Empty when the churn model was not fitted (``p_alive`` missing).
+    """
+    p_alive = row.get("p_alive")
+    if p_alive is None:
+        return ""
+    text = f"仍活跃的概率 {percent(float(p_alive))}"
+    if row.get("expected_purchases_90d") is not None:
+        expected = float(row["expected_purchases_90d"])
+        text += f"，预计未来 90 天消费 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 次"
+    if row.get("clv") is not None:
+        text += f"，未来 12 个月价值约 {yuan(float(row['clv']))}"
+    if row.get("value_at_risk") is not None:
+        text += f"；若已流失，损失约 {yuan(float(row['value_at_risk']))}"
+    return text
+
+
 def explain(row: Mapping[str, Any], refs: References, thresholds: Thresholds | None = None) -> str:
-    """The RFM sentence, then the lifecycle reason, one per line."""
+    """The RFM sentence, then the lifecycle reason, then (when forecast) the P(alive) part, one per line."""
     t = thresholds or Thresholds()
     if row.get("lifecycle") == "潜在客户" or row.get("recency_days") is None:
         return explain_lifecycle({"lifecycle": "潜在客户"}, t)
-    return explain_rfm(row, refs) + "\n" + explain_lifecycle(row, t)
+    lines = [explain_rfm(row, refs), explain_lifecycle(row, t), explain_value(row)]
+    return "\n".join(line for line in lines if line)
