@@ -1,0 +1,178 @@
+"""Custom rule segments (规则分群): rules over profile fields, metrics and classes that describe themselves
+in words and turn into one queryset condition.
+
+Rules are plain JSON, nested AND/OR groups of conditions; a condition may list several values:
+
+    {"op": "and", "items": [
+        {"field": "province", "op": "in", "values": ["广东省", "浙江省"]},
+        {"field": "frequency", "op": "gte", "values": [3]},
+        {"op": "or", "items": [{"field": "rfm_class", "op": "in", "values": ["重要价值客户"]},
+                               {"field": "tags", "op": "in", "values": ["VIP"]}]}]}
+
+    describe(rules) → "广东省或浙江省 且 消费次数 ≥ 3 次 且 （RFM分层：重要价值客户 或 标签：VIP）"
+    condition(rules) → a Q over Customer; Customer.objects.filter(condition(rules)).distinct()
+
+Metrics and classes come from the customer's latest classification (CustomerSegment, `segment__…`), so
+a rule is evaluated live against the current classes whenever the list is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Q
+
+from .models import CLASS_LABELS, CLASS_NAMES
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    lookup: str
+    kind: str            # text, choice, number, money, days, bool, id
+    unit: str = ""
+
+
+FIELDS: dict[str, Field] = {
+    "province": Field("省份", "province", "text"),
+    "city": Field("城市", "city", "text"),
+    "industry": Field("行业", "industry", "text"),
+    "company_size": Field("公司规模", "company_size", "text"),
+    "tags": Field("标签", "tags__name", "text"),
+    "grade": Field("客户评级", "grade", "text"),
+    "owner": Field("负责人", "owner_id", "id"),
+    "source": Field("来源渠道", "source", "text"),
+    "kind": Field("类型", "kind", "text"),
+    "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
+    "frequency": Field("消费次数", "segment__frequency", "number", "次"),
+    "monetary": Field("消费金额", "segment__monetary", "money"),
+    "avg_order_value": Field("客单价", "segment__avg_order_value", "money"),
+    **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
+    "trend": Field("消费趋势", "segment__trend", "choice"),
+    "overdue": Field("逾期未购", "segment__overdue", "bool"),
+}
+# Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
+BARE = {"province", "city"}
+NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "="}
+LIST_OPS = ("in", "not_in")
+
+
+class RuleError(ValueError):
+    """Rules that cannot be evaluated; the message is Chinese, for the form."""
+
+
+def _number(field: Field, value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise RuleError(f"{field.label}需要一个数字，而不是“{value}”") from None
+
+
+def _check(node: dict, depth: int = 0) -> None:
+    if depth > 5:
+        raise RuleError("条件嵌套太深（最多 5 层）")
+    if "items" in node:
+        if node.get("op", "and") not in ("and", "or"):
+            raise RuleError("条件组只能是“且”或“或”")
+        if not node["items"]:
+            raise RuleError("条件组不能为空")
+        for item in node["items"]:
+            _check(item, depth + 1)
+        return
+    name = node.get("field")
+    if name not in FIELDS:
+        raise RuleError(f"未知字段：{name}")
+    field, op, values = FIELDS[name], node.get("op", "in"), node.get("values") or []
+    if not values:
+        raise RuleError(f"{field.label}至少需要一个值")
+    if field.kind in ("number", "money", "days"):
+        if op not in NUMBER_OPS:
+            raise RuleError(f"{field.label}只能用 ≥ ≤ > < = 比较")
+        if len(values) != 1:
+            raise RuleError(f"{field.label}只能和一个数比较")
+        _number(field, values[0])
+    elif field.kind == "bool":
+        if op != "in" or len(values) != 1 or not isinstance(values[0], bool):
+            raise RuleError(f"{field.label}只能是“是”或“否”")
+    else:
+        if op not in LIST_OPS:
+            raise RuleError(f"{field.label}只能用“是”或“不是”")
+        if field.kind == "choice":
+            names = CLASS_NAMES.get(name, ("上升", "持平", "下降"))
+            unknown = [v for v in values if v not in names]
+            if unknown:
+                raise RuleError(f"{field.label}没有“{unknown[0]}”这一类")
+        if field.kind == "id" and not all(str(v).isdigit() for v in values):
+            raise RuleError(f"{field.label}需要用户编号")
+
+
+def validate(rules: dict) -> list[str]:
+    """What is wrong with the rules, in Chinese (empty when they can be evaluated)."""
+    try:
+        _check(rules)
+    except RuleError as error:
+        return [str(error)]
+    return []
+
+
+def condition(rules: dict) -> Q:
+    """The rules as one Q over Customer (raises RuleError for invalid rules). Filter with .distinct():
+    a tag condition joins the tags."""
+    _check(rules)
+    return _q(rules)
+
+
+def _q(node: dict) -> Q:
+    if "items" in node:
+        parts = [_q(item) for item in node["items"]]
+        result = parts[0]
+        for part in parts[1:]:
+            result = (result | part) if node.get("op", "and") == "or" else (result & part)
+        return result
+    field, op, values = FIELDS[node["field"]], node.get("op", "in"), node["values"]
+    if field.kind in ("number", "money", "days"):
+        value = _number(field, values[0])
+        return Q(**{field.lookup if op == "eq" else f"{field.lookup}__{op}": value})
+    if field.kind == "bool":
+        return Q(**{field.lookup: values[0]})
+    q = Q(**{f"{field.lookup}__in": [int(v) for v in values] if field.kind == "id" else list(values)})
+    return ~q if op == "not_in" else q
+
+
+def _money(value: Decimal) -> str:
+    text = f"{value:,.2f}"
+    return "¥" + (text[:-3] if text.endswith(".00") else text)
+
+
+def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:
+    """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次"."""
+    return _describe(rules, user_names or {}, top=True)
+
+
+def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
+    if "items" in node:
+        joiner = " 或 " if node.get("op", "and") == "or" else " 且 "
+        text = joiner.join(_describe(item, user_names) for item in node["items"])
+        return text if top or len(node["items"]) == 1 else f"（{text}）"
+    name, op, values = node["field"], node.get("op", "in"), node["values"]
+    field = FIELDS[name]
+    if field.kind == "days":
+        value = _number(field, values[0])
+        # recency ≤ 90 reads as "最近 90 天内有消费"; ≥ 90 as "90 天以上未消费"
+        if op in ("lte", "lt"):
+            return f"最近 {value} 天内有消费" if op == "lte" else f"最近 {value} 天内（不含）有消费"
+        if op in ("gte", "gt"):
+            return f"{value} 天以上未消费" if op == "gte" else f"超过 {value} 天未消费"
+        return f"最近一次消费在 {value} 天前"
+    if field.kind in ("number", "money"):
+        value = _number(field, values[0])
+        shown = _money(value) if field.kind == "money" else f"{value} {field.unit}".strip()
+        return f"{field.label} {NUMBER_OPS[op]} {shown}"
+    if field.kind == "bool":
+        return field.label if values[0] else f"非{field.label}"
+    shown = [user_names.get(int(v), f"#{v}") for v in values] if field.kind == "id" else [str(v) for v in values]
+    if op == "not_in":
+        return f"{field.label}不是{'、'.join(shown)}"
+    return "或".join(shown) if name in BARE else f"{field.label}：{'、'.join(shown)}"
