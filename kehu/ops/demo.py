@@ -175,6 +175,7 @@ class DemoResult:
     users: list[str] = field(default_factory=list)
     password: str = DEMO_PASSWORD
     seconds: float = 0.0
+    classify_error: str = ""
 
 
 def demo_present() -> bool:
@@ -796,6 +797,9 @@ def load_demo(customers: int = 2000, seed: int = 42, reset: bool = False, progre
     if classify:
         from kehu.segments.pipeline import refresh
 
-        refresh(full=True)
+        try:
+            refresh(full=True)
+        except Exception as exc:  # the data is in; classification can be rerun with `kehu segment --full`
+            result.classify_error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started
     return result

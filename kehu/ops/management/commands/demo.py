@@ -32,6 +32,9 @@ class Command(BaseCommand):
             f"（明细 {result.order_lines} 行），沟通记录 {result.communications} 条，跟进任务 {result.follow_ups} 个，"
             f"客户反馈 {result.feedback} 条。"))
         out.write(f"Demo data loaded in {result.seconds:.1f}s.")
+        if result.classify_error:
+            self.stderr.write(self.style.WARNING(
+                f"客户指标和分层未能计算（{result.classify_error}）。请稍后运行 kehu segment --full。"))
         out.write(f"演示账号 Demo users: {', '.join(result.users)}（经理、销售×2、客服、只读）")
         out.write(f"演示密码 Demo password: {result.password}")
         out.write("管理员账号由 kehu init 创建。 The admin account comes from `kehu init`.")
