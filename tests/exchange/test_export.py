@@ -130,3 +130,14 @@ def test_a_blank_template_imports_its_example_row(tmp_path, alice):
     result = import_file(_template(tmp_path, "customers"), user=alice)
     assert result.counts["customers"].new == 1, result.problems
     assert Customer.objects.get(code="VIP0001").mobile == "+8613812345678"
+
+
+def test_the_export_command_masks_for_a_named_user_and_filters_like_the_list(tmp_path, victor, zhang, li):
+    from django.core.management import call_command
+
+    out = tmp_path / "c.xlsx"
+    call_command("export", "customers", "-o", str(out), "--user", "victor", "--filter", "province=广东省")
+    rows = read_xlsx(out)["客户信息"]
+    assert [(r[1], r[5]) for r in rows[1:]] == [("张伟", "138****5678")]
+    call_command("export", "customers", "-o", str(out))
+    assert {r[5] for r in read_xlsx(out)["客户信息"][1:]} == {"138 1234 5678", "139 8765 4321"}
