@@ -1,0 +1,58 @@
+"""No demo mobile number, e-mail or WeChat ID appears anywhere in the database file (or a pg_dump of it)."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from .cli import env_for, kehu
+
+CONTACTS_SCRIPT = """
+import json
+from kehu.customers.models import Customer
+rows = [(c.mobile, c.email, c.wechat) for c in Customer.objects.all()]
+print(json.dumps(rows))
+"""
+
+
+def plaintexts(env: dict) -> set[str]:
+    import json
+
+    rows = json.loads(kehu(env, "shell", "-c", CONTACTS_SCRIPT).stdout.strip().splitlines()[-1])
+    values = {m[3:] for m, _, _ in rows if m} | {e for _, e, _ in rows if e} | {w for _, _, w in rows if w}
+    assert len(values) > 100  # the demo really has contact details to leak
+    return values
+
+
+def test_the_sqlite_file_holds_no_plaintext_contact_detail(tmp_path):
+    env = env_for(tmp_path)
+    kehu(env, "init", "--password", "Plain-text-check-1")
+    kehu(env, "demo", "--customers", "120", "--seed", "3", "-v", "0")
+    secrets = plaintexts(env)
+    # Everything the store holds, including what is still in the write-ahead log.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("kehu.sqlite3*"))
+    assert b"KH000001" in raw  # the scan does see what is stored in clear
+    leaked = [s for s in secrets if s.encode() in raw]
+    assert leaked == []
+
+
+@pytest.mark.skipif(not shutil.which("pg_dump"), reason="pg_dump is not installed")
+def test_a_postgres_dump_holds_no_plaintext_contact_detail(tmp_path):
+    import psycopg
+
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
+            c.execute("DROP DATABASE IF EXISTS kehu_plaintext_scratch")
+    except psycopg.OperationalError:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    url = "postgres://postgres@127.0.0.1:5432/kehu_plaintext_scratch"
+    env = env_for(tmp_path, url)
+    kehu(env, "init", "--password", "Plain-text-check-1")
+    kehu(env, "demo", "--customers", "120", "--seed", "3", "-v", "0")
+    secrets = plaintexts(env)
+    dump = subprocess.run(["pg_dump", "--data-only", url.replace("postgres://", "postgresql://")],
+                          capture_output=True, check=True).stdout
+    assert b"KH000001" in dump
+    assert [s for s in secrets if s.encode() in dump] == []
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute("DROP DATABASE kehu_plaintext_scratch WITH (FORCE)")
