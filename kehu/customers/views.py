@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -121,14 +121,6 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 # ---------- the customer page ----------
 
-def _merge_url(customer: Customer) -> str:
-    """The merge page, once the dedupe/merge feature provides `customers:merge`."""
-    try:
-        return reverse("customers:merge", args=[customer.code])
-    except NoReverseMatch:
-        return ""
-
-
 @login_required
 def customer_detail(request: HttpRequest, code: str) -> HttpResponse:
     customer = get_object_or_404(
@@ -141,7 +133,7 @@ def customer_detail(request: HttpRequest, code: str) -> HttpResponse:
         "contact": customer.contact_for(request.user),
         "custom_fields": custom_fields,
         "figures": key_figures(customer),
-        "merge_url": _merge_url(customer) if request.user.can_manage else "",
+        "merge_url": reverse("customers:merge", args=[customer.code]) if request.user.can_manage else "",
     })
 
 
