@@ -918,6 +918,11 @@ def _insert_rows(model, columns: list[str], rows: list[list]) -> list[int]:
         params = [[i, *(a(x) if a and x is not None else x for a, x in zip(adapters, row, strict=True))]
                   for i, row in zip(ids, rows, strict=True)]
         names = ", ".join(connection.ops.quote_name(c) for c in ["id", *columns])
+        if connection.vendor == "postgresql":  # COPY: several times faster than INSERTs on PostgreSQL
+            with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+            return ids
         marks = ", ".join(["%s"] * (len(columns) + 1))
         for i in range(0, len(params), 5000):
             cursor.executemany(f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES ({marks})",
