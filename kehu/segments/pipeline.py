@@ -565,7 +565,7 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
         buyers.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
                       "first_day_cents"), as_of=as_of, time_unit="days")
     result = clv.forecast(summary, time_unit="days", months=VALUE_MONTHS,
-                          monthly_discount=thresholds.monthly_discount)
+                          monthly_discount=thresholds.monthly_discount, start=_last_fit())
     table = result.table.join(buyers.select("customer_id", "monetary_cents"), on="customer_id", how="left")
     stake = pl.col("value_at_stake").fill_null((1 - pl.col("p_alive")) * pl.col("monetary_cents") / 100)
     frame = table.select(
@@ -580,6 +580,22 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
         "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
     }
     return frame, summary_json
+
+
+_PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "Gamma-Gamma": ("p", "q", "gamma")}
+
+
+def _last_fit() -> dict[str, list[float]]:
+    """The parameters of the latest run's fits, where the search starts: on nearly the same data it
+    reaches the same optimum (within the fit's tolerance) in a few steps instead of dozens."""
+    start = {}
+    run = SegmentRun.objects.order_by("-finished_at").values_list("value_model", flat=True).first() or {}
+    for key in ("purchases", "spend"):
+        fit = run.get(key) or {}
+        names = _PARAMETER_ORDER.get(fit.get("model", ""))
+        if fit.get("fitted") and names and all(n in fit.get("params", {}) for n in names):
+            start[key] = [float(fit["params"][n]) for n in names]
+    return start
 
 
 def value_model_summary(purchases: Any, spend: Any) -> dict:

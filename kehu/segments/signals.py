@@ -1,8 +1,9 @@
 """Keep CustomerMetrics and CustomerCategorySpend current as orders and their lines change.
 
-Constant work per change: the customer's metrics row is locked (SELECT … FOR UPDATE), updated in
-Python with exact Decimal/integer arithmetic, and written back. Adding an order after the last one
-(the usual case) or before the first needs no other read. Only an order inserted, moved or removed in
+Constant work per change. Adding an order at or after the customer's last one (the usual case) is one
+conditional UPDATE that does the arithmetic in the database (no read). Otherwise the customer's
+metrics row is locked (SELECT … FOR UPDATE), updated in Python with exact Decimal/integer arithmetic,
+and written back; an order before the first needs no other read. Only an order inserted, moved or removed in
 the *middle* of a customer's history (or removed at either end) reads its two neighbours: two indexed
 look-ups on (customer, ordered_at), never a rescan of the customer's history. A refund or a change of
 customer moves the contribution of that one order's lines (one read of its lines).
@@ -20,7 +21,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
@@ -89,8 +90,39 @@ def _same_day_neighbour(day: datetime.date, before, after) -> bool:
     return (before is not None and _day(before) == day) or (after is not None and _day(after) == day)
 
 
+def _append_sql() -> str:
+    """One UPDATE that counts an order at or after the customer's last one, or changes nothing."""
+    if connection.vendor == "postgresql":
+        last_seconds = "FLOOR(EXTRACT(EPOCH FROM last_order_at))::bigint"
+    else:
+        last_seconds = "CAST(strftime('%%s', last_order_at) AS INTEGER)"
+    table = CustomerMetrics._meta.db_table
+    return (
+        f"UPDATE {table} SET interval_sq_sum = interval_sq_sum + (%s - {last_seconds}) * (%s - {last_seconds}),"
+        " purchase_days = purchase_days + CASE WHEN last_order_at < %s THEN 1 ELSE 0 END,"
+        " first_day_spend = first_day_spend + CASE WHEN first_order_at >= %s THEN %s ELSE 0 END,"
+        " frequency = frequency + 1, monetary = monetary + %s, last_order_at = %s, updated_at = %s"
+        " WHERE customer_id = %s AND frequency > 0 AND last_order_at <= %s"
+    )
+
+
+def _append(customer_id: int, moment: datetime.datetime, amount: Decimal) -> bool:
+    """The usual case in one statement: an order at or after the last one. False if it is not that case."""
+    ops = connection.ops
+    seconds = epoch_seconds(moment)
+    day_start = timezone.make_aware(datetime.datetime.combine(_day(moment), datetime.time.min))
+    at, start = ops.adapt_datetimefield_value(moment), ops.adapt_datetimefield_value(day_start)
+    money = ops.adapt_decimalfield_value(amount, 14, 2)
+    with connection.cursor() as cursor:
+        cursor.execute(_append_sql(), [seconds, seconds, start, start, money, money, at,
+                                       ops.adapt_datetimefield_value(timezone.now()), customer_id, at])
+        return cursor.rowcount == 1
+
+
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Count one order (already saved) in its customer's metrics."""
+    if _append(customer_id, moment, amount):
+        return
     with transaction.atomic(savepoint=False):
         metrics, created = CustomerMetrics.objects.select_for_update().get_or_create(customer_id=customer_id)
         if created:
@@ -260,6 +292,10 @@ def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwa
     new = _order_state(instance)
     old_counted = old is not None and old["status"] == OrderStatus.COMPLETED
     new_counted = new["status"] == OrderStatus.COMPLETED
+    if old is None:  # a new order: nothing to take away; add_order needs no outer transaction
+        if new_counted:
+            add_order(new["customer_id"], new["ordered_at"], new["amount"], instance.pk)
+        return
     with transaction.atomic(savepoint=False):
         if old_counted and new_counted and old["customer_id"] == new["customer_id"] \
                 and old["ordered_at"] == new["ordered_at"]:

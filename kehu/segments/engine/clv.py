@@ -46,6 +46,7 @@ DEFAULT_MONTHLY_DISCOUNT = 0.01
 
 _LOG_BOUND = 15.0  # parameters are kept within e^±15 (3e-7 … 3.3e6) during the search
 _GRADIENT_TOLERANCE = 1e-4  # on the mean log-likelihood per customer, w.r.t. log-parameters
+_WARM_TOLERANCE = 1e-8  # a starting point this close to stationary is taken as the optimum
 _HOMOGENEOUS_DROPOUT = 3e3  # BG/NBD a + b beyond which drop-out is treated as the same for everyone
 
 
@@ -271,6 +272,7 @@ def fit_bgnbd(
     time_unit: TimeUnit,
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    start: Sequence[float] | None = None,
 ) -> BGNBDFit | ModelNotFitted:
     """Fit the BG/NBD model by maximum likelihood; see the module docstring for the inputs."""
     checked = _check_purchase_data("BG/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
@@ -285,7 +287,7 @@ def fit_bgnbd(
         return -ll / n, -grad / n
 
     r0, alpha0 = _rate_start(x, T)
-    outcome = _maximise("BG/NBD", objective, [r0, alpha0, 1.0, 3.0], x, jac=True)
+    outcome = _maximise("BG/NBD", objective, _start(start, [r0, alpha0, 1.0, 3.0]), x, jac=True)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, a, b), mean_ll = outcome
@@ -303,6 +305,7 @@ def fit_pareto_nbd(
     time_unit: TimeUnit,
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    start: Sequence[float] | None = None,
 ) -> ParetoNBDFit | ModelNotFitted:
     """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD)."""
     checked = _check_purchase_data("Pareto/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
@@ -316,7 +319,8 @@ def fit_pareto_nbd(
         return -likelihood(log_params) / n
 
     r0, alpha0 = _rate_start(x, T)
-    outcome = _maximise("Pareto/NBD", objective, [r0, alpha0, 1.0, float(T.mean()) + 1.0], x, jac=False)
+    outcome = _maximise("Pareto/NBD", objective, _start(start, [r0, alpha0, 1.0, float(T.mean()) + 1.0]), x,
+                        jac=False)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, s, beta), mean_ll = outcome
@@ -332,6 +336,7 @@ def fit_gamma_gamma(
     *,
     time_unit: TimeUnit = "days",
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    start: Sequence[float] | None = None,
 ) -> GammaGammaFit | ModelNotFitted:
     """Fit the Gamma-Gamma spend model on the repeat buyers (x > 0 and a positive mean repeat value).
 
@@ -355,7 +360,7 @@ def fit_gamma_gamma(
         ll, grad = likelihood(log_params)
         return -ll / n, -grad / n
 
-    outcome = _maximise("Gamma-Gamma", objective, [1.0, 2.0, float(m.mean())], x, jac=True)
+    outcome = _maximise("Gamma-Gamma", objective, _start(start, [1.0, 2.0, float(m.mean())]), x, jac=True)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (p, q, gamma), mean_ll = outcome
@@ -445,12 +450,15 @@ def forecast(
     monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    start: dict[str, Sequence[float]] | None = None,
 ) -> Forecast:
     """Fit the purchase model and the spend model on a summary frame and forecast every customer.
 
     ``summary`` is an eager frame (Polars, or anything Narwhals reads) with the columns that
     ``build_summary`` gives: the customer column, ``frequency``, ``recency``, ``T`` and
-    ``monetary_value``, in ``time_unit``.
+    ``monetary_value``, in ``time_unit``. ``start`` may give starting parameters for the search
+    (``{"purchases": [r, α, a, b], "spend": [p, q, γ]}``), such as the last fit's: the optimum is the
+    same, found in fewer steps.
     """
     frame = nw.from_native(summary, eager_only=True)
     x = frame["frequency"].to_numpy().astype(float)
@@ -458,8 +466,10 @@ def forecast(
     T = frame["T"].to_numpy().astype(float)
     m = frame["monetary_value"].to_numpy().astype(float)
     fit = fit_pareto_nbd if model == "pareto_nbd" else fit_bgnbd
-    purchases = fit(x, t_x, T, time_unit=time_unit, min_customers=min_customers, min_repeat_buyers=min_repeat_buyers)
-    spend = fit_gamma_gamma(x, m, time_unit=time_unit, min_repeat_buyers=min_repeat_buyers)
+    start = start or {}
+    purchases = fit(x, t_x, T, time_unit=time_unit, min_customers=min_customers, min_repeat_buyers=min_repeat_buyers,
+                    start=start.get("purchases"))
+    spend = fit_gamma_gamma(x, m, time_unit=time_unit, min_repeat_buyers=min_repeat_buyers, start=start.get("spend"))
 
     horizons = tuple(int(h) for h in horizons_days)
     names = ["p_alive", *(f"expected_purchases_{h}d" for h in horizons), "expected_spend", "clv", "value_at_stake"]
@@ -749,6 +759,18 @@ def _group_sum(keys: Array, weights: Array) -> tuple[Array, Array]:
     return levels, np.bincount(index, weights, levels.size)
 
 
+def _start(given: Sequence[float] | None, default: list[float]) -> list[float]:
+    """Where the search starts: `given` (e.g. the last fit's parameters, a warm start that needs far fewer
+    steps on nearly the same data) when it is usable, else the default."""
+    if given is None or len(given) != len(default):
+        return default
+    values = [float(v) for v in given]
+    bound = math.exp(_LOG_BOUND - 1e-3)
+    if not all(math.isfinite(v) and 1.0 / bound < v < bound for v in values):
+        return default
+    return values
+
+
 def _rate_start(x: Array, T: Array) -> tuple[float, float]:
     """Starting values for (r, α): r = 1 and α matching the observed repeat rate."""
     rate = max(float(x.sum()) / max(float(T.sum()), 1e-9), 1e-6)
@@ -804,6 +826,11 @@ def _maximise(
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
     failure = "?"
     with np.errstate(all="ignore"):
+        if jac and np.all(np.abs(x0) < _LOG_BOUND):
+            # A warm start that is already at the optimum (the same data as last time) needs no search.
+            value, gradient = objective(x0)
+            if np.isfinite(value) and np.all(np.abs(gradient) < _WARM_TOLERANCE):
+                return [float(v) for v in np.exp(x0)], float(-value)
         try:
             result = optimize.minimize(objective, x0, jac=jac, method="L-BFGS-B", bounds=bounds, options=options)
             if not jac:

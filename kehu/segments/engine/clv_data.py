@@ -59,8 +59,9 @@ def build_summary(
     """Summarise a transactions table into one row per customer: frequency, recency, T, monetary_value.
 
     ``transactions`` has a customer column, a date or datetime column (a datetime is cut to its
-    date, in its own time zone when it has one) and, optionally, an amount column. Only transactions on days ``start <= day <= as_of``
-    count (``start`` defaults to no lower bound), so a calibration period is ``start=..., as_of=...``.
+    date, in its own time zone when it has one) and, optionally, an amount column. Only
+    transactions on days ``start <= day <= as_of`` count (``start`` defaults to no lower bound),
+    so a calibration period is ``start=..., as_of=...``.
     Rows with a null customer or date are ignored; a null amount counts as 0.
 
     Returns a frame of the same kind as the input (a Polars LazyFrame in gives a LazyFrame out),
