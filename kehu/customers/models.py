@@ -162,6 +162,10 @@ class Customer(models.Model):
     version = models.PositiveIntegerField("版本", default=1, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="最后修改人", null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="+",
+    )
 
     objects = CustomerQuerySet.as_manager()
 
@@ -240,3 +244,21 @@ class MergeRecord(models.Model):
         verbose_name = "合并记录"
         verbose_name_plural = "合并记录"
         ordering = ["-merged_at"]
+
+
+class HealthScore(models.Model):
+    """The data-health score (数据质量分) of one day, kept so the health page can show it over time."""
+
+    day = models.DateField("日期", unique=True)
+    score = models.PositiveSmallIntegerField("得分")
+    customers = models.PositiveIntegerField("客户数", default=0)
+    findings = models.JSONField("问题数", default=dict)
+    recorded_at = models.DateTimeField("记录时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "数据质量分"
+        verbose_name_plural = "数据质量分"
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.score}"
