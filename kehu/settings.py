@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "kehu.sales",
     "kehu.engagement",
     "kehu.segments",
+    "kehu.marketing",
     "kehu.api",
     "kehu.exchange",
     "kehu.web",
@@ -150,6 +151,15 @@ AXES_VERBOSE = False
 
 # Which roles see contact fields (mobile, e-mail, WeChat, address, birthday) in full.
 KEHU_CONTACT_ROLES = os.environ.get("KEHU_CONTACT_ROLES", "admin,manager,service").split(",")
+
+# Campaign e-mail (营销邮件) goes out through this SMTP server.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("KEHU_SMTP_HOST", "localhost")
+EMAIL_PORT = envint("KEHU_SMTP_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("KEHU_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("KEHU_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = envbool("KEHU_SMTP_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("KEHU_SMTP_FROM", "kehu@localhost")
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

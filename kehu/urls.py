@@ -9,6 +9,7 @@ urlpatterns = [
     path("engagement/", include("kehu.engagement.urls")),
     path("exchange/", include("kehu.exchange.urls")),
     path("segments/", include("kehu.segments.urls")),
+    path("marketing/", include("kehu.marketing.urls")),
     path("api/", include("kehu.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/", admin.site.urls),
