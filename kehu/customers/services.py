@@ -29,4 +29,6 @@ def save_customer_form(form: CustomerForm, expected_version: int | None = None) 
         if not bumped:
             raise EditConflict(Customer.objects.get(pk=instance.pk))
         instance.version = expected_version + 1
+    if getattr(form, "user", None) is not None:
+        instance.updated_by = form.user  # who changed it, for the live banner on others' screens
     return form.save()

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import merge_views, views
+from . import live, merge_views, views
 
 app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("new/", views.customer_create, name="create"),
     path("<str:code>/", views.customer_detail, name="detail"),
+    path("<str:code>/version/", live.customer_version, name="version"),
     path("<str:code>/edit/", views.customer_edit, name="edit"),
     path("<str:code>/delete/", views.customer_delete, name="delete"),
     path("<str:code>/merge/", merge_views.merge, name="merge"),
