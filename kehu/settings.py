@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "kehu.accounts.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "kehu.urls"
@@ -151,6 +152,7 @@ AXES_VERBOSE = False
 
 # Which roles see contact fields (mobile, e-mail, WeChat, address, birthday) in full.
 KEHU_CONTACT_ROLES = os.environ.get("KEHU_CONTACT_ROLES", "admin,manager,service").split(",")
+KEHU_AUDIT_RETENTION_DAYS = envint("KEHU_AUDIT_RETENTION_DAYS", 730)  # audit log entries kept this long
 
 # Campaign e-mail (营销邮件) goes out through this SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

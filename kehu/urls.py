@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("kehu.web.urls")),
     path("accounts/", include("kehu.accounts.urls")),
+    path("audit/", include("kehu.accounts.urls_audit")),
     path("customers/", include("kehu.customers.urls")),
     path("orders/", include("kehu.sales.urls")),
     path("engagement/", include("kehu.engagement.urls")),

@@ -5,3 +5,8 @@ class AccountsConfig(AppConfig):
     name = "kehu.accounts"
     label = "accounts"
     verbose_name = "账号与权限"
+
+    def ready(self):
+        from . import audit
+
+        audit.connect()

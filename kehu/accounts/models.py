@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -70,3 +71,54 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or self.user})"
+
+
+class AuditAction(models.TextChoices):
+    VIEW = "view", "查看联系方式"
+    VIEW_LIST = "view_list", "查看客户列表"
+    CREATE = "create", "新建"
+    UPDATE = "update", "修改"
+    DELETE = "delete", "删除"
+    MERGE = "merge", "合并"
+    IMPORT = "import", "导入"
+    EXPORT = "export", "导出"
+    BACKUP = "backup", "备份"
+    RESTORE = "restore", "恢复"
+    PIPL_EXPORT = "pipl_export", "导出个人信息"
+    ERASE = "erase", "删除/匿名化"
+
+
+class AuditEntry(models.Model):
+    """One thing someone did or saw (审计日志). Written once, never changed; pruned after the retention time.
+
+    Contact fields never appear in plaintext here: changes to them are stored masked (138****5678).
+    """
+
+    at = models.DateTimeField("时间", default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField("用户名", max_length=150, blank=True, default="")
+    channel = models.CharField("途径", max_length=10, blank=True, default="")  # web, api, cli
+    action = models.CharField("操作", max_length=16, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField("对象类型", max_length=30, blank=True, default="")
+    target_code = models.CharField("客户编号", max_length=32, blank=True, default="", db_index=True)
+    target_label = models.CharField("对象", max_length=200, blank=True, default="")
+    codes = models.TextField("涉及的客户编号", blank=True, default="")  # list views: space-separated codes
+    details = models.JSONField("详情", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "审计日志"
+        verbose_name_plural = "审计日志"
+        ordering = ["-id"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_action_display()} {self.target_label}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("审计日志不能修改")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("审计日志不能删除（过期记录由 kehu audit_prune 清理）")

@@ -6,6 +6,7 @@ from django.db.models import Count, Max, Sum
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from kehu.accounts import audit
 from kehu.accounts.models import User
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.forms import CustomerForm
@@ -112,6 +113,8 @@ def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
     flt = CustomerFilter.from_params(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
     page = keyset_page(qs, flt.sort, params.cursor, params.limit)
+    if request.user.sees_contact_details and page.items:
+        audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
     return {"items": [customer_out(c, request.user) for c in page.items],
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
@@ -119,7 +122,10 @@ def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
 @router.get("/customers/{code}", response={200: CustomerDetail, 404: Error}, summary="客户详情",
             description="按客户编号读取客户档案及关键数据（消费频次、金额、客单价、最近消费）。")
 def get_customer(request: HttpRequest, code: CustomerCode):
-    return customer_detail(visible_customer(request.user, code), request.user)
+    customer = visible_customer(request.user, code)
+    if request.user.sees_contact_details:
+        audit.record(request.user, audit.AuditAction.VIEW, customer)
+    return customer_detail(customer, request.user)
 
 
 @router.post("/customers", response={201: CustomerDetail, 403: Error, 422: FieldErrors}, summary="新建客户",

@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.dispatch import Signal
 
+from kehu.accounts import audit
+
 from .models import Customer, MergeRecord
 
 # Profile fields filled on the kept customer when it has no value of its own.
@@ -116,6 +118,7 @@ def merge_customers(kept: Customer, merged: Customer, user=None,
     kept.save()
     kept.refresh_from_db()
     customers_merged.send(sender=Customer, kept=kept, merged_id=merged_id, record=merge)
+    audit.record(user, audit.AuditAction.MERGE, kept, {"merged_code": merge.merged_code, "moved": moved})
     return merge
 
 

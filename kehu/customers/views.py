@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_http_methods
 
+from kehu.accounts import audit
 from kehu.lib.pagination import keyset_page
 
 from .filters import SORTS, CustomerFilter
@@ -112,6 +113,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
     page = keyset_page(qs, flt.sort, request.GET.get("cursor", ""), PAGE_SIZE)
     rows = [(c, c.contact_for(request.user)["mobile"]) for c in page.items]
+    if request.user.sees_contact_details and page.items:
+        audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
     context = {"filter": flt, "page": page, "rows": rows, "is_first_page": not request.GET.get("cursor")}
     if request.htmx and not request.htmx.boosted:
         return render(request, "customers/list.html#table", context)
@@ -128,6 +131,8 @@ def customer_detail(request: HttpRequest, code: str) -> HttpResponse:
     extra = customer.extra or {}
     custom_fields = [(cf.label, extra[cf.key]) for cf in CustomField.objects.all() if extra.get(cf.key) not in
                      (None, "")]
+    if request.user.sees_contact_details:
+        audit.record(request.user, audit.AuditAction.VIEW, customer)
     return render(request, "customers/detail.html", {
         "customer": customer,
         "contact": customer.contact_for(request.user),

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from kehu.accounts import audit
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.exchange import exporters
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         customers = CustomerFilter.from_params(dict(parse_qsl(opts["filter"]))).apply(
             Customer.objects.visible_to(user))
         orders = exporters.visible_orders(user).filter(customer__in=customers)
+        audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
+                     {"file": str(out), "filter": opts["filter"], "masked": not user.sees_contact_details},
+                     channel="cli")
         csv_out = out.suffix.lower() == ".csv"
         if opts["what"] == "report":
             figures = exporters.export_report_xlsx(customers, orders, user, out)
