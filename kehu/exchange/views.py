@@ -18,8 +18,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from kehu.accounts import audit
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
+from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 
 from . import exporters
 from . import headers as h
@@ -288,40 +290,62 @@ def _csv_download(write, filename: str) -> FileResponse:
     return _download(tmp, filename, "text/csv; charset=utf-8")
 
 
-def _xlsx_download(write, filename: str) -> FileResponse:
+def _xlsx_download(write, filename: str, password: str = "") -> FileResponse:
     tmp = _spool()
     write(tmp)
     tmp.seek(0)
+    if password:  # the file leaves the shop: lock it (the exporter is the same, the bytes are wrapped)
+        locked = encrypt_xlsx(tmp.read(), password)
+        tmp.close()
+        return _download(io.BytesIO(locked), filename)
     return _download(tmp, filename)
+
+
+def _password(request: HttpRequest) -> str:
+    """The optional password from an export form (POST, so it never lands in a URL or a log)."""
+    return request.POST.get("password", "")[:MAX_PASSWORD] if request.method == "POST" else ""
+
+
+def _audit_export(request: HttpRequest, what: str, fmt: str, password: str) -> None:
+    audit.record(request.user, audit.AuditAction.EXPORT, what, {
+        "format": fmt, "filter": request.GET.urlencode(), "masked": not request.user.sees_contact_details,
+        "password": bool(password)})
 
 
 @login_required
 def customers_export(request: HttpRequest, fmt: str) -> HttpResponse:
     """The rows of the customer list with the same query parameters, masked as the user sees them."""
     qs = _filtered_customers(request)
+    if fmt not in ("csv", "xlsx"):
+        raise Http404
+    password = _password(request)
+    _audit_export(request, "customers", fmt, password)
     if fmt == "csv":
         return _csv_download(lambda f: exporters.export_customers_csv(qs, request.user, f), f"客户-{_stamp()}.csv")
-    if fmt != "xlsx":
-        raise Http404
-    return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx")
+    return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx",
+                          password)
 
 
 @login_required
 def orders_export(request: HttpRequest, fmt: str) -> HttpResponse:
     orders = exporters.visible_orders(request.user).filter(customer__in=_filtered_customers(request))
+    if fmt not in ("csv", "xlsx"):
+        raise Http404
+    password = _password(request)
+    _audit_export(request, "orders", fmt, password)
     if fmt == "csv":
         return _csv_download(lambda f: exporters.export_orders_csv(orders, f), f"消费记录-{_stamp()}.csv")
-    if fmt != "xlsx":
-        raise Http404
-    return _xlsx_download(lambda f: exporters.export_orders_xlsx(orders, f), f"消费记录-{_stamp()}.xlsx")
+    return _xlsx_download(lambda f: exporters.export_orders_xlsx(orders, f), f"消费记录-{_stamp()}.xlsx", password)
 
 
 @login_required
 def report_export(request: HttpRequest) -> HttpResponse:
     customers = _filtered_customers(request)
     orders = exporters.visible_orders(request.user).filter(customer__in=customers)
+    password = _password(request)
+    _audit_export(request, "report", "xlsx", password)
     return _xlsx_download(lambda f: exporters.export_report_xlsx(customers, orders, request.user, f),
-                          f"客户报表-{_stamp()}.xlsx")
+                          f"客户报表-{_stamp()}.xlsx", password)
 
 
 @login_required
