@@ -69,6 +69,7 @@ def segment_classes(column: str) -> tuple[str, ...]:
 
 def _sections() -> dict:
     from kehu.engagement import views as engagement
+    from kehu.marketing import views as marketing
     from kehu.sales import views as sales
     from kehu.segments import views as segments
 
@@ -79,6 +80,7 @@ def _sections() -> dict:
         "follow_ups": (engagement.follow_ups_context, "engagement/_follow_ups.html"),
         "feedback": (engagement.feedback_context, "engagement/_feedback.html"),
         "segments": (segments.segment_context, "segments/_segment.html"),
+        "recommendations": (marketing.recommendations_context, "marketing/_recommendations.html"),
     }
 
 
