@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import live, merge_views, views
+from . import health_views, live, merge_views, views
 
 app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("new/", views.customer_create, name="create"),
+    path("health/", health_views.health, name="health"),
+    path("health/assign-owner/", health_views.assign_owner, name="health_assign_owner"),
     path("<str:code>/", views.customer_detail, name="detail"),
     path("<str:code>/version/", live.customer_version, name="version"),
     path("<str:code>/edit/", views.customer_edit, name="edit"),
