@@ -1,0 +1,117 @@
+"""Target lists (目标名单): who is in a list, on which channel they may be reached, and the per-channel files.
+
+Consent and masking, decided here once for the pages and the exports:
+
+* A customer is *reachable* on the list's channel when it has a granted Consent for that channel and the
+  contact value for it (mobile for 短信/电话, e-mail, WeChat ID). Exports contain reachable customers only.
+* Exports are refused (PermissionDenied) to roles that may not see contact details: a masked mobile
+  list cannot be used for sending, so such a file would only leak partial data. Rows still go through
+  `Customer.contact_for(user)`, so the file never holds more than the user may see on screen.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import IO
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+from openpyxl import Workbook
+
+from kehu.customers.filters import CustomerFilter
+from kehu.customers.models import Customer
+from kehu.engagement.models import Communication, Consent, MarketingChannel
+from kehu.exchange.exporters import Column, write_csv, write_table
+from kehu.segments.models import CLASS_LABELS, CLASS_NAMES
+
+from .models import CampaignContact, TargetList
+
+# Which contact field reaches a customer on each channel.
+CONTACT_FIELD = {MarketingChannel.SMS: "mobile", MarketingChannel.EMAIL: "email", MarketingChannel.WECHAT: "wechat",
+                 MarketingChannel.PHONE: "mobile"}
+EXPORT_COLUMNS = {
+    MarketingChannel.SMS: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15)],
+    MarketingChannel.EMAIL: [Column("客户编号", 12), Column("姓名", 12), Column("电子邮箱", 28)],
+    MarketingChannel.WECHAT: [Column("客户编号", 12), Column("姓名", 12), Column("微信号", 16), Column("负责人", 10)],
+    MarketingChannel.PHONE: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15), Column("负责人", 10),
+                             Column("RFM分层", 13), Column("生命周期", 10), Column("通话结果", 24)],
+}
+EXPORT_NAMES = {MarketingChannel.SMS: "短信名单", MarketingChannel.EMAIL: "邮件名单",
+                MarketingChannel.WECHAT: "微信名单", MarketingChannel.PHONE: "电话回访表"}
+
+
+def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped choices "column:class" for the audience select."""
+    return [(CLASS_LABELS[col], [(f"{col}:{name}", name) for name in names]) for col, names in CLASS_NAMES.items()]
+
+
+def describe(tl: TargetList) -> str:
+    parts = []
+    if tl.segment_class:
+        parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
+    if tl.filter_query:
+        active = CustomerFilter.from_params(QueryDict(tl.filter_query)).active()
+        parts.append("筛选：" + "，".join(f"{k}={v}" for k, v in active.items()))
+    if tl.exclude_days:
+        parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
+    return "；".join(parts) or "全部客户"
+
+
+def members(tl: TargetList, user, now: datetime.datetime | None = None) -> QuerySet:
+    """The customers of a list that `user` may see, annotated with `consented` (to the list's channel)."""
+    qs = Customer.objects.visible_to(user)
+    if tl.segment_column in CLASS_NAMES and tl.segment_class:
+        qs = qs.filter(**{f"segment__{tl.segment_column}": tl.segment_class})
+    if tl.filter_query:
+        qs = CustomerFilter.from_params(QueryDict(tl.filter_query)).apply(qs)
+    if tl.exclude_days:
+        since = (now or timezone.now()) - datetime.timedelta(days=tl.exclude_days)
+        talked = Communication.objects.filter(customer=OuterRef("pk"), occurred_at__gte=since)
+        contacted = CampaignContact.objects.filter(customer=OuterRef("pk"), contacted_at__gte=since)
+        qs = qs.exclude(Exists(talked)).exclude(Exists(contacted))
+    consent = Consent.objects.filter(customer=OuterRef("pk"), channel=tl.channel, granted=True)
+    return qs.annotate(consented=Exists(consent)).distinct()
+
+
+def reachable(tl: TargetList, user) -> QuerySet:
+    """Members who consented to the list's channel and have the contact value for it."""
+    field = CONTACT_FIELD[tl.channel]
+    return members(tl, user).filter(consented=True).exclude(Q(**{field: ""}) | Q(**{f"{field}__isnull": True}))
+
+
+def _rows(tl: TargetList, user) -> Iterator[list]:
+    qs = reachable(tl, user).select_related("owner", "segment").order_by("id")
+    for c in qs.iterator(chunk_size=2000):
+        contact = c.contact_for(user)
+        owner = c.owner.display_name if c.owner else ""
+        segment = getattr(c, "segment", None)
+        if tl.channel == MarketingChannel.SMS:
+            yield [c.code, c.name, contact["mobile"]]
+        elif tl.channel == MarketingChannel.EMAIL:
+            yield [c.code, c.name, contact["email"]]
+        elif tl.channel == MarketingChannel.WECHAT:
+            yield [c.code, c.name, contact["wechat"], owner]
+        else:
+            yield [c.code, c.name, contact["mobile"], owner, segment.rfm_class if segment else "",
+                   segment.lifecycle if segment else "", ""]
+
+
+def check_export(user) -> None:
+    if not user.sees_contact_details:
+        raise PermissionDenied("您的角色不能查看完整联系方式，不能导出营销名单。")
+
+
+def export_xlsx(tl: TargetList, user, target: str | IO[bytes]) -> int:
+    check_export(user)
+    wb = Workbook(write_only=True)
+    count = write_table(wb.create_sheet(EXPORT_NAMES[tl.channel]), EXPORT_COLUMNS[tl.channel], _rows(tl, user))
+    wb.save(target)
+    return count
+
+
+def export_csv(tl: TargetList, user, target: IO[str]) -> int:
+    check_export(user)
+    return write_csv(target, EXPORT_COLUMNS[tl.channel], _rows(tl, user))
