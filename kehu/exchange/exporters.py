@@ -17,6 +17,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -115,6 +116,21 @@ def order_rows(qs: QuerySet) -> Iterator[list]:
 
 # ── writing ───────────────────────────────────────────────────────────────────────────────────
 
+# Cells a spreadsheet would run as a formula (CSV injection): =, +, -, @, tab, carriage return.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(ws, value: str):
+    """Text typed by someone, kept as text: a cell starting with = is written as a string, never a formula;
+    control characters a worksheet cannot hold (possible from an old CSV) are dropped instead of failing."""
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def _header(ws, columns: list[Column]) -> None:
     cells = []
     for col in columns:
@@ -140,9 +156,11 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
                 cell = WriteOnlyCell(ws, value=float(value) if isinstance(value, Decimal) else value)
                 cell.number_format = fmt
                 out.append(cell)
+            elif isinstance(value, str):
+                out.append(_text_cell(ws, value))
             else:
                 out.append(value)
-        out.extend(row[len(formats):])
+        out.extend(_text_cell(ws, v) if isinstance(v, str) else v for v in row[len(formats):])
         ws.append(out)
         count += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
@@ -171,6 +189,8 @@ def _csv_value(value: object) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, datetime.date):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value  # Excel shows the text instead of running it
     return str(value)
 
 

@@ -20,6 +20,8 @@ CSV_ENCODINGS = ["utf-8", "utf-8-sig", "gbk", "gb18030"]
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 HEADER_SCAN_ROWS = 30
+# A CSV cell may be longer than the csv module's default 128 KiB (a pasted document in 备注); read it rather than fail.
+csv.field_size_limit(16 * 1024 * 1024)
 
 
 class UnreadableFile(Exception):
