@@ -73,8 +73,9 @@ def _noop(stage: str) -> None:
 def _epoch_us(column: str) -> str:
     """SQL for a timestamp column as integer microseconds since 1970 (UTC)."""
     if connection.vendor == "sqlite":
-        # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC.
-        return (f"(CAST(strftime('%%s', {column}) AS INTEGER) * 1000000"
+        # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC. The fraction is cut off before strftime,
+        # which would round .9995 and more up to the next second.
+        return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
                 f" + CAST(substr({column} || '.000000', 21, 6) AS INTEGER))")
     return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
 
@@ -124,6 +125,7 @@ def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.Dat
 
     Timestamp columns (pl.Datetime in `schema`) are selected as they are and come back as UTC instants.
     """
+    sql = _aliased(sql, list(schema))
     url = _connectorx_url()
     if url is not None:
         sql_fast = sql.replace("%%", "%")
@@ -155,12 +157,21 @@ def _as_type(name: str, dtype: pl.DataType, found: pl.DataType) -> pl.Expr:
     return column.cast(dtype)
 
 
+def _aliased(sql: str, names: list[str]) -> str:
+    """Name every item of `SELECT a, b, … FROM` (connectorx needs distinct column names)."""
+    head, rest = sql.split(" FROM ", 1)
+    items = _split_select(head.removeprefix("SELECT "))
+    return "SELECT " + ", ".join(f"{item} AS {name}" for item, name in zip(items, names, strict=True)) \
+        + " FROM " + rest
+
+
 def _times_as_epoch(sql: str, positions: list[int]) -> str:
     """Wrap the select-list items at `positions` of `SELECT a, b, … FROM` in _epoch_us."""
     head, rest = sql.split(" FROM ", 1)
     items = _split_select(head.removeprefix("SELECT "))
     for i in positions:
-        items[i] = _epoch_us(items[i])
+        expression, name = items[i].rsplit(" AS ", 1)
+        items[i] = f"{_epoch_us(expression)} AS {name}"
     return "SELECT " + ", ".join(items) + " FROM " + rest
 
 
@@ -515,18 +526,37 @@ def _metrics_frames(as_of: datetime.date, thresholds: Thresholds, progress: Prog
     trend_since = day_start(engine_metrics.months_before(as_of, 2 * thresholds.trend_months)
                             + datetime.timedelta(days=1))
     if orders is None:
-        recent = read_orders(trend_since, end)
+        trend = _read_trend(as_of, thresholds.trend_months)
     else:
         zone = _zone()
         recent = orders.filter(pl.col("ordered_at") >= pl.lit(trend_since).dt.convert_time_zone(zone),
                                pl.col("ordered_at") < pl.lit(end).dt.convert_time_zone(zone))
-    trend = engine_metrics.trend_spend(recent, as_of, thresholds.trend_months)
+        trend = engine_metrics.trend_spend(recent, as_of, thresholds.trend_months)
     categories = aggregates.select(*engine_metrics.CATEGORY_COLUMNS)
     derived = engine_metrics.derive_metrics(
         aggregates.drop(*engine_metrics.CATEGORY_COLUMNS[1:]), as_of, categories=categories, trend=trend)
     everyone = _fetch(f"SELECT id FROM {Customer._meta.db_table}", [], {"customer_id": pl.Int64})
     frame = everyone.join(derived, on="customer_id", how="left").sort("customer_id")
     return _category_names(frame), lifetime
+
+
+def _read_trend(as_of: datetime.date, months: int) -> pl.DataFrame:
+    """engine_metrics.trend_spend straight from the store: the day boundaries become instants, so the
+    database says on which side of the middle each order falls and no timestamp is parsed."""
+    def start_after(day: datetime.date) -> str:
+        return connection.ops.adapt_datetimefield_value(day_start(day + datetime.timedelta(days=1)))
+
+    since = start_after(engine_metrics.months_before(as_of, 2 * months))
+    middle = start_after(engine_metrics.months_before(as_of, months))
+    sql = (f"SELECT customer_id, {_cents('amount')}, CASE WHEN ordered_at >= %s THEN 1 ELSE 0 END"
+           f" FROM {Order._meta.db_table} WHERE status = %s AND ordered_at >= %s AND ordered_at < %s")
+    rows = _fetch(sql, [middle, OrderStatus.COMPLETED, since, start_after(as_of)],
+                  {"customer_id": pl.Int64, "cents": pl.Int64, "recent": pl.Int64})
+    recent = pl.col("recent") == 1
+    return rows.group_by("customer_id").agg(
+        pl.when(recent).then(pl.col("cents")).otherwise(0).sum().cast(pl.Int64).alias("spend_recent_cents"),
+        pl.when(~recent).then(pl.col("cents")).otherwise(0).sum().cast(pl.Int64).alias("spend_previous_cents"),
+    )
 
 
 # --- churn and value forecast -------------------------------------------------------------------------

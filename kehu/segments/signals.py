@@ -95,7 +95,7 @@ def _append_sql() -> str:
     if connection.vendor == "postgresql":
         last_seconds = "FLOOR(EXTRACT(EPOCH FROM last_order_at))::bigint"
     else:
-        last_seconds = "CAST(strftime('%%s', last_order_at) AS INTEGER)"
+        last_seconds = "CAST(strftime('%%s', substr(last_order_at, 1, 19)) AS INTEGER)"  # no rounding up
     table = CustomerMetrics._meta.db_table
     return (
         f"UPDATE {table} SET interval_sq_sum = interval_sq_sum + (%s - {last_seconds}) * (%s - {last_seconds}),"
@@ -167,14 +167,18 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
             metrics.delete()
             return
         before, after = _neighbours(customer_id, moment, order_id)
+        if before is None and after is None:
+            # No other counted order is left (several were deleted at once, e.g. with their customer).
+            metrics.delete()
+            return
         day = _day(moment)
         shared = _same_day_neighbour(day, before, after)
         if not shared:
-            metrics.purchase_days -= 1
-        if day == _day(metrics.first_order_at):
+            metrics.purchase_days = max(metrics.purchase_days - 1, 1)
+        if metrics.first_order_at is not None and day == _day(metrics.first_order_at):
             if shared:
                 metrics.first_day_spend -= amount
-            else:  # the only order of the first day: the next day becomes the first
+            elif after is not None:  # the only order of the first day: the next day becomes the first
                 metrics.first_day_spend = _day_spend(customer_id, _day(after), order_id)
         metrics.interval_sq_sum -= _gap_delta(before, moment, after)
         metrics.frequency -= 1

@@ -132,7 +132,8 @@ def test_keeping_metrics_current_reads_nothing_of_the_customers_history(db, djan
 
 AMOUNTS = st.sampled_from(["0.00", "0.01", "9.99", "100.50", "1234.56"])
 MOMENTS = st.builds(lambda day, sec, micro: BASE + dt.timedelta(days=day, seconds=sec, microseconds=micro),
-                    st.integers(0, 40), st.sampled_from([0, 1, 3600, 6 * 3600]), st.sampled_from([0, 1, 500_000]))
+                    st.integers(0, 40), st.sampled_from([0, 1, 3600, 6 * 3600]),  # 6 h: local midnight
+                    st.sampled_from([0, 1, 500_000, 999_999]))
 STATUSES = st.sampled_from([OrderStatus.COMPLETED, OrderStatus.COMPLETED, OrderStatus.REFUNDED])
 PICK = st.integers(0, 1000)
 OPERATIONS = st.one_of(
@@ -363,3 +364,14 @@ def test_a_full_rebuild_corrects_drift_and_removes_stale_rows(db):
     CustomerCategorySpend.objects.create(customer=li, category=shoes, spend=Decimal("1.00"), lines=1)
     pipeline.rebuild_metrics()
     assert stored_state() == right
+
+
+def test_deleting_all_orders_at_once_leaves_no_metrics(db):
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    for minutes in (0, 5, 10):
+        order_at(wang, BASE + dt.timedelta(minutes=minutes))  # three orders on one day
+        order_at(li, BASE + dt.timedelta(days=minutes))
+    Order.objects.filter(customer=wang).delete()  # one DELETE, then a signal per order
+    assert not CustomerMetrics.objects.filter(customer=wang).exists()
+    li.delete()  # the orders go with their customer
+    assert not CustomerMetrics.objects.exists()

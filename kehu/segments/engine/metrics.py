@@ -98,6 +98,21 @@ def select_period(orders: Any, as_of: datetime.date, window_months: int | None =
     return frame.filter(keep).to_native()
 
 
+def _sort_by_customer_and_second(frame: nw.DataFrame) -> nw.DataFrame:
+    """Sorted by customer, then second: on one packed integer key when it fits (twice as fast as two keys).
+
+    Orders of one customer in the same second may come in any order; nothing computed from the
+    sorted rows depends on that.
+    """
+    if len(frame):
+        low, high = frame["_second"].min(), frame["_second"].max()
+        first, last = frame["customer_id"].min(), frame["customer_id"].max()
+        if high - low < 2**32 and first >= 0 and last < 2**31:
+            key = nw.col("customer_id").cast(nw.Int64) * 2**32 + (nw.col("_second") - low)
+            return frame.with_columns(_key=key).sort("_key").drop("_key")
+    return frame.sort("customer_id", "_second")
+
+
 def aggregate_orders(orders: Any) -> Any:
     """The stored part of the metrics, one row per customer with at least one order.
 
@@ -108,7 +123,7 @@ def aggregate_orders(orders: Any) -> Any:
     seconds since the epoch: with first/last time and F it gives the mean gap and its spread, and it
     can be kept current when one order is added or removed (only its two neighbours matter).
     """
-    frame = _with_time_columns(nw.from_native(orders, eager_only=True)).sort("customer_id", "_second")
+    frame = _sort_by_customer_and_second(_with_time_columns(nw.from_native(orders, eager_only=True)))
     # One sort, then each row compared with the previous row of the same customer (no window function):
     # the gap in seconds, and whether it starts a new purchase day. Days follow seconds in that order,
     # so the customer's first day is the day of their first row, carried forward.
