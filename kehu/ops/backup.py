@@ -5,12 +5,24 @@ file. PostgreSQL: `pg_dump -Fc` and `pg_restore --clean`.
 
 The data key (KEHU_HOME/data.key or KEHU_DATA_KEY) is never in a backup: contact fields are
 encrypted with it, so a backup without the key cannot be read. Keep the key somewhere else, safely.
+
+`kehu backup` encrypts the whole file too (`.kehu-backup`): AES-256-GCM in 1 MiB chunks with a key
+derived from the data key, so not even the table names can be read without it. Inside, before the
+database, sits a manifest (rows per table, checksums of the main tables) taken from the same snapshot;
+`kehu backup --verify` restores into a scratch store and compares against it.
 """
 
+import contextlib
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import shutil
 import sqlite3
+import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -43,10 +55,21 @@ def is_sqlite(alias: str = DEFAULT_DB_ALIAS) -> bool:
     return _db(alias)["ENGINE"].endswith("sqlite3")
 
 
+SUFFIX = ".kehu-backup"
+
+
+def backup_dir() -> Path:
+    return settings.KEHU_HOME / "backups"
+
+
 def default_backup_path(alias: str = DEFAULT_DB_ALIAS) -> Path:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    suffix = "sqlite3" if is_sqlite(alias) else "dump"
-    return settings.KEHU_HOME / "backups" / f"kehu-{stamp}.{suffix}"
+    path = backup_dir() / f"kehu-{stamp}{SUFFIX}"
+    n = 1
+    while path.exists():  # two backups in one second (a restore's safety copy right after a backup)
+        path = backup_dir() / f"kehu-{stamp}-{n}{SUFFIX}"
+        n += 1
+    return path
 
 
 # -- SQLite ----------------------------------------------------------------------------------------
@@ -171,30 +194,308 @@ def restore_postgres(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
         raise BackupError(f"pg_restore 失败（数据库未改变）：{run.stderr.strip()}")
 
 
+# -- Encryption: AES-256-GCM in chunks, keyed from the data key -------------------------------------
+
+MAGIC = b"KEHU-BACKUP\x01"
+CHUNK = 1 << 20
+_HEADER = struct.Struct(">8sB")  # file nonce, payload kind (S = SQLite, P = pg_dump)
+_LEN = struct.Struct(">I")
+
+
+def _backup_key() -> bytes:
+    master = hashlib.sha256(settings.KEHU_DATA_KEY.encode()).digest()
+    return hmac.new(master, b"kehu-backup-file", hashlib.sha256).digest()
+
+
+def is_encrypted(path: Path | str) -> bool:
+    with Path(path).open("rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
+def encrypt_file(plain: Path | str, target: Path | str, kind: str, manifest: dict) -> Path:
+    """Seal the manifest and the database copy `plain` into `target`, chunk by chunk.
+
+    Each chunk's nonce is the file nonce and the chunk number; the last chunk is marked in the
+    authenticated data, so a truncated, reordered or altered file fails to decrypt.
+    """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead, target = AESGCM(_backup_key()), Path(target)
+    file_nonce = secrets.token_bytes(8)
+    header = MAGIC + _HEADER.pack(file_nonce, ord(kind))
+    meta = json.dumps(manifest, ensure_ascii=False).encode()
+    partial = target.with_name(target.name + ".part")
+    with open(plain, "rb") as src, open(partial, "wb") as out:
+        out.write(header)
+        pending = _LEN.pack(len(meta)) + meta + src.read(CHUNK)
+        number = 0
+        while True:
+            following = src.read(CHUNK)
+            last = not following
+            nonce = file_nonce + struct.pack(">I", number)
+            sealed = aead.encrypt(nonce, pending, header + (b"L" if last else b"C"))
+            out.write(_LEN.pack(len(sealed)) + sealed)
+            if last:
+                break
+            pending, number = following, number + 1
+    _private(partial)
+    partial.replace(target)
+    return target
+
+
+def decrypt_file(source: Path | str, plain: Path | str) -> tuple[str, dict]:
+    """Open an encrypted backup into `plain`; returns (kind, manifest). BackupError if it is not intact."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(_backup_key())
+    with open(source, "rb") as src, open(plain, "wb") as out:
+        header = src.read(len(MAGIC) + _HEADER.size)
+        if not header.startswith(MAGIC) or len(header) < len(MAGIC) + _HEADER.size:
+            raise BackupError(f"{source} 不是 kehu 加密备份文件")
+        file_nonce, kind = _HEADER.unpack(header[len(MAGIC):])
+        manifest, number, last = None, 0, False
+        while not last:
+            size = src.read(_LEN.size)
+            if len(size) < _LEN.size:
+                raise BackupError(f"备份文件 {source} 不完整（可能被截断）")
+            sealed = src.read(_LEN.unpack(size)[0])
+            nonce = file_nonce + struct.pack(">I", number)
+            following_is_end = src.peek(1)[:1] == b"" if hasattr(src, "peek") else False
+            last = following_is_end
+            try:
+                chunk = aead.decrypt(nonce, sealed, header + (b"L" if last else b"C"))
+            except InvalidTag:
+                raise BackupError(f"无法解密备份文件 {source}：数据密钥不对，或文件已损坏") from None
+            if manifest is None:
+                (length,) = _LEN.unpack(chunk[:_LEN.size])
+                manifest = json.loads(chunk[_LEN.size:_LEN.size + length])
+                chunk = chunk[_LEN.size + length:]
+            out.write(chunk)
+            number += 1
+    Path(plain).chmod(0o600)
+    return chr(kind), manifest or {}
+
+
+@contextlib.contextmanager
+def opened(source: Path | str):
+    """The plain database copy inside a backup (decrypted into a private temp dir), and its manifest."""
+    source = Path(source)
+    if not source.is_file():
+        raise BackupError(f"找不到备份文件 {source}")
+    if not is_encrypted(source):
+        yield source, None  # an unencrypted backup from an older kehu, or `--plain`
+        return
+    with tempfile.TemporaryDirectory(prefix="kehu-restore-") as tmp:
+        plain = Path(tmp) / "store"
+        _kind, manifest = decrypt_file(source, plain)
+        yield plain, manifest
+
+
+# -- Manifest: rows per table and checksums, to compare a restored copy with -------------------------
+
+CHECKSUM_TABLES = ("accounts_user", "customers_customer", "sales_order", "sales_orderline")
+
+
+def _manifest(cursor, tables: list[str]) -> dict:
+    counts, sums = {}, {}
+    for table in sorted(tables):
+        cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
+        counts[table] = cursor.fetchone()[0]
+        if table in CHECKSUM_TABLES:
+            cursor.execute(f'SELECT * FROM "{table}" ORDER BY 1')
+            digest = hashlib.sha256()
+            for row in cursor.fetchall():
+                digest.update(repr(tuple(str(v) for v in row)).encode())
+            sums[table] = digest.hexdigest()
+    return {"rows": counts, "checksums": sums}
+
+
+def sqlite_manifest(path: Path | str) -> dict:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                             "AND name NOT LIKE 'sqlite_%'")]
+        return _manifest(conn.cursor(), tables)
+    finally:
+        conn.close()
+
+
+def _pg_tables(cursor) -> list[str]:
+    cursor.execute("SELECT table_name FROM information_schema.tables "
+                   "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")
+    return [r[0] for r in cursor.fetchall()]
+
+
+def _pg_connect(alias: str, dbname: str | None = None, **kwargs):
+    import psycopg
+
+    params = connections[alias].get_connection_params()
+    if dbname:
+        params["dbname"] = dbname
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("server_side_binding", None)
+    return psycopg.connect(**params, **kwargs)
+
+
+def backup_postgres_with_manifest(target: Path | str, alias: str = DEFAULT_DB_ALIAS) -> dict:
+    """pg_dump and the manifest from one snapshot: counts are taken in a REPEATABLE READ transaction whose
+    snapshot pg_dump shares (--snapshot), so both see exactly the same rows."""
+    with _pg_connect(alias) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        with conn.cursor() as cur:
+            manifest = _manifest(cur, _pg_tables(cur))
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        env, name = _pg_env_and_name(alias)
+        run = subprocess.run([_pg_tool("pg_dump"), "-Fc", "--no-owner", f"--snapshot={snapshot}", "-f",
+                              str(target), name], env=env, capture_output=True, text=True)
+        conn.rollback()
+    if run.returncode:
+        target.unlink(missing_ok=True)
+        raise BackupError(f"pg_dump 失败：{run.stderr.strip()}")
+    _private(target)
+    return manifest
+
+
 # -- Either ----------------------------------------------------------------------------------------
 
 
-def backup(target: Path | str | None = None, alias: str = DEFAULT_DB_ALIAS) -> Path:
-    """Back up the store to `target` (default KEHU_HOME/backups/kehu-YYYYmmdd-HHMMSS.*)."""
+def backup(target: Path | str | None = None, alias: str = DEFAULT_DB_ALIAS, *, encrypt: bool = True) -> Path:
+    """Back up the store to `target` (default KEHU_HOME/backups/kehu-YYYYmmdd-HHMMSS.kehu-backup).
+
+    encrypt=False writes the bare SQLite file or pg_dump archive, as older kehu versions did.
+    """
     target = Path(target) if target else default_backup_path(alias)
-    if is_sqlite(alias):
-        return backup_sqlite(_db(alias)["NAME"], target)
-    return backup_postgres(target, alias)
+    if not encrypt:
+        if is_sqlite(alias):
+            return backup_sqlite(_db(alias)["NAME"], target)
+        return backup_postgres(target, alias)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".kehu-backup-", dir=target.parent) as tmp:
+        plain = Path(tmp) / "store"
+        if is_sqlite(alias):
+            backup_sqlite(_db(alias)["NAME"], plain)
+            kind, manifest = "S", sqlite_manifest(plain)
+        else:
+            kind, manifest = "P", backup_postgres_with_manifest(plain, alias)
+        manifest["made_at"] = timezone.now().isoformat()
+        encrypt_file(plain, target, kind, manifest)
+    _private(target)
+    return target
+
+
+def prune_backups(keep: int, folder: Path | None = None) -> list[Path]:
+    """Delete all but the newest `keep` encrypted backups in KEHU_HOME/backups; returns what went."""
+    folder = folder or backup_dir()
+    files = sorted(folder.glob(f"kehu-*{SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+    doomed = files[:-keep] if keep > 0 else files
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
 
 
 def check_backup(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
     """Raise BackupError unless `source` is a backup this store can be restored from."""
-    if is_sqlite(alias):
-        check_sqlite_backup(source)
-    else:
-        check_postgres_backup(source)
+    with opened(source) as (plain, _manifest):
+        if is_sqlite(alias):
+            check_sqlite_backup(plain)
+        else:
+            check_postgres_backup(plain)
 
 
 def restore(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
-    """Replace the whole store by the backup `source`."""
-    connections[alias].close()
-    if is_sqlite(alias):
-        restore_sqlite(source, _db(alias)["NAME"])
-    else:
-        restore_postgres(source, alias)
-    connections[alias].close()
+    """Replace the whole store by the backup `source` (encrypted or not)."""
+    with opened(source) as (plain, _manifest):
+        connections[alias].close()
+        if is_sqlite(alias):
+            restore_sqlite(plain, _db(alias)["NAME"])
+        else:
+            restore_postgres(plain, alias)
+        connections[alias].close()
+
+
+def verify(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> dict:
+    """Decrypt `source`, restore it into a scratch store and compare with its manifest.
+
+    Returns {"tables": n, "rows": total, "problems": [..]}; problems empty means the backup is good.
+    SQLite: a temporary file; PostgreSQL: a scratch database, dropped afterwards.
+    """
+    with opened(source) as (plain, manifest):
+        if manifest is None:
+            raise BackupError("这是未加密的旧格式备份，没有可比对的清单；请用 kehu backup 生成新的加密备份")
+        if is_sqlite(alias):
+            check_sqlite_backup(plain)
+            with tempfile.TemporaryDirectory(prefix="kehu-verify-") as tmp:
+                scratch = Path(tmp) / "scratch.sqlite3"
+                restore_sqlite(plain, scratch)
+                found = sqlite_manifest(scratch)
+        else:
+            found = _verify_postgres(plain, alias)
+    problems = []
+    for table, rows in manifest["rows"].items():
+        if found["rows"].get(table) != rows:
+            problems.append(f"表 {table}：备份时 {rows} 行，恢复后 {found['rows'].get(table)} 行")
+    for table, digest in manifest["checksums"].items():
+        if found["checksums"].get(table) != digest:
+            problems.append(f"表 {table} 的校验和不一致")
+    return {"tables": len(manifest["rows"]), "rows": sum(manifest["rows"].values()), "problems": problems,
+            "made_at": manifest.get("made_at", "")}
+
+
+def _verify_postgres(dump: Path, alias: str) -> dict:
+    from psycopg import sql
+
+    check_postgres_backup(dump)
+    env, name = _pg_env_and_name(alias)
+    scratch = f"{name}_verify_{secrets.token_hex(3)}"[:63]
+    with _pg_connect(alias, dbname="postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    try:
+        run = subprocess.run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error", "-d", scratch, str(dump)],
+                             env=env, capture_output=True, text=True)
+        if run.returncode:
+            raise BackupError(f"pg_restore 到临时数据库失败：{run.stderr.strip()}")
+        with _pg_connect(alias, dbname=scratch) as conn, conn.cursor() as cur:
+            return _manifest(cur, _pg_tables(cur))
+    finally:
+        with _pg_connect(alias, dbname="postgres", autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+
+
+# -- Serving lock: a restore must not pull the store from under a running server ---------------------
+
+
+def lock_path() -> Path:
+    return settings.KEHU_HOME / "serve.lock"
+
+
+@contextlib.contextmanager
+def serving_lock():
+    """Held by `kehu serve` while it runs: KEHU_HOME/serve.lock with its process id."""
+    path = lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(os.getpid()))
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() == str(os.getpid()):
+                path.unlink()
+
+
+def serving_pid() -> int | None:
+    """The process id of a running `kehu serve` for this KEHU_HOME, or None (a stale lock is ignored)."""
+    try:
+        pid = int(lock_path().read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid

@@ -42,7 +42,7 @@ def test_it_restores_an_identical_sqlite_store(tmp_path):
     env = env_for(tmp_path / "home")
     round_trip(env, tmp_path / "shop.sqlite3")
     # the store before the restore was kept, just in case
-    safety = list((tmp_path / "home" / "backups").glob("kehu-*.sqlite3"))
+    safety = list((tmp_path / "home" / "backups").glob("kehu-*.kehu-backup"))
     assert len(safety) == 1
     assert oct(safety[0].stat().st_mode & 0o777) == "0o600"
 
@@ -68,9 +68,9 @@ def test_it_backs_up_to_the_default_place(tmp_path):
     env = env_for(tmp_path / "home")
     kehu(env, "init", "--password", "Backup-test-2024")
     out = kehu(env, "backup").stdout
-    files = list((tmp_path / "home" / "backups").glob("kehu-*.sqlite3"))
+    files = list((tmp_path / "home" / "backups").glob("kehu-*.kehu-backup"))
     assert len(files) == 1 and str(files[0]) in out
-    check_sqlite_backup(files[0])
+    assert "备份完好" in kehu(env, "backup", "--verify").stdout
 
 
 def test_it_copies_a_live_sqlite_database_with_explicit_paths(tmp_path):

@@ -4,7 +4,16 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kehu.ops.backup import KEY_WARNING, BackupError, backup, check_backup, is_sqlite, key_location, restore
+from kehu.ops.backup import (
+    KEY_WARNING,
+    BackupError,
+    backup,
+    check_backup,
+    is_sqlite,
+    key_location,
+    restore,
+    serving_pid,
+)
 from kehu.ops.store import database_label, pending_migrations
 
 
@@ -15,9 +24,14 @@ class Command(BaseCommand):
         parser.add_argument("file", metavar="FILE", help="kehu backup 生成的备份文件")
         parser.add_argument("--yes", action="store_true", help="不再询问，直接恢复")
         parser.add_argument("--no-safety-backup", action="store_true", help="恢复前不自动备份当前数据")
+        parser.add_argument("--force", action="store_true", help="即使 kehu serve 正在运行也恢复（不建议）")
 
-    def handle(self, *args, file: str, yes: bool, no_safety_backup: bool, **options):
+    def handle(self, *args, file: str, yes: bool, no_safety_backup: bool, force: bool, **options):
         target = database_label()
+        if (pid := serving_pid()) and not force:
+            raise CommandError(f"kehu serve 正在运行（进程 {pid}），恢复会替换它正在使用的数据。请先停止服务再恢复，"
+                               "或确认无人使用后加 --force。\n"
+                               "kehu serve is running: stop it first, or add --force.")
         try:
             check_backup(file)
         except BackupError as exc:
@@ -37,6 +51,12 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"已从 {file} 恢复 {target}。 Restored."))
+        try:
+            from kehu.accounts import audit
+
+            audit.record(None, audit.AuditAction.RESTORE, str(file)[-200:], {"database": target})
+        except Exception:  # a store restored from before the audit log has no table for it yet
+            pass
         try:
             pending = pending_migrations()
         except Exception:  # a hint only; never fail a finished restore

@@ -35,8 +35,11 @@ class Command(BaseCommand):
             self.stdout.write("提示：从其他电脑访问时，请把本机地址加入环境变量 KEHU_ALLOWED_HOSTS（逗号分隔）。")
         self.stdout.write(f"Serving on http://{shown}:{port}/ — 按 Ctrl+C 停止 (Ctrl+C to stop)")
         self.stdout.flush()
+        from kehu.ops.backup import serving_lock
+
         try:
-            serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
+            with serving_lock():  # `kehu restore` refuses while this file names a live process
+                serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
         except OSError as exc:
             raise CommandError(f"无法在 {host}:{port} 启动：{exc.strerror or exc}。"
                                "端口可能已被占用，请用 --port 换一个端口。") from exc
