@@ -12,11 +12,16 @@ What is stored where:
 * :class:`CustomerCategorySpend` — spend per (customer, category) from order lines of counted orders;
   gives the distinct-category count and category loyalty.
 * :class:`CustomerSegment` — the latest classes of every customer (one row each), with the numbers they
-  were computed from; list filters use its indexed class columns.
+  were computed from; list filters use its indexed class columns. Also the churn and value forecast
+  of each buying customer (null when the models could not be fitted): P(alive), expected purchases in
+  30/90/365 days, expected spend per purchase, the 12-month value (CLV) and the value at risk =
+  (1 − P(alive)) × the 12-month value if still active (see ``pipeline.value_forecast``); the risk
+  list (``pipeline.risk_list``) reads its index on value at risk.
 * :class:`SegmentSnapshot` — one compact row per customer per classification date (small-integer
   class codes), for migration matrices and "who moved" lists.
 * :class:`SegmentRun` — one row per classification date: the thresholds and the reference values
-  (mean/median R, F, M) that the explanations quote, and the class counts.
+  (mean/median R, F, M) that the explanations quote, the class counts, and ``value_model``: the
+  fitted BG/NBD and Gamma-Gamma parameters with their log-likelihood, or why they were not fitted.
 * :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON.
 """
 
@@ -274,7 +279,10 @@ class SegmentRun(models.Model):
     customers = models.PositiveIntegerField("客户数", default=0)
     seconds = models.FloatField("用时（秒）", default=0)
     # The churn and value models of this run: fitted parameters and log-likelihood per model, or why
-    # they could not be fitted (see pipeline.value_model_summary for the shape).
+    # they could not be fitted (see pipeline.value_model_summary for the shape):
+    # {"purchases": {"model": "BG/NBD", "fitted": true, "params": {...}, "log_likelihood": …} or
+    #  {"model": …, "fitted": false, "code": …, "reason": "客户少于 50 位…", "reason_en": …},
+    #  "spend": {… Gamma-Gamma …}, "time_unit": "days", "months": 12, "monthly_discount": 0.01, …}
     value_model = models.JSONField("预测模型", default=dict, blank=True)
 
     class Meta:

@@ -314,6 +314,7 @@ def test_the_command_prints_the_class_distribution(four_customers):
     header = next(line for line in text.splitlines() if line.startswith("分层"))
     assert all(h in header for h in ("客户数", "占比", "消费金额", "金额占比"))
     assert "重要价值客户" in text and "¥1,000.00" in text and "潜在客户" in text
+    assert "BG/NBD: 未拟合 not fitted — 客户少于 50 位" in text  # four customers: too few for the models
     assert "分层完成" in text
 
 

@@ -21,8 +21,9 @@ Metrics follow every order as it is saved; --full recomputes them from all order
     0 3 * * 0   cd /srv/kehu && .venv/bin/kehu segment --full >> kehu-data/segment.log 2>&1
 """
 
-# Progress steps of a full refresh: 读取订单, 写入客户指标, 读取客户指标, 计算消费趋势, 分类, 写入分层结果.
-STAGES = 6
+# Progress steps of a full refresh: 读取订单, 写入客户指标, 读取客户指标, 计算消费趋势, 分类, 流失与价值预测,
+# 写入分层结果 (without --full the first two are skipped).
+STAGES = 7
 
 
 def display_width(text: str) -> int:
@@ -52,6 +53,21 @@ def distribution_table(counts: dict[str, list]) -> str:
         for name, (n, m) in counts.items()
     ]
     return format_table(["分层", "客户数", "占比", "消费金额", "金额占比"], rows, numeric={1, 2, 3, 4})
+
+
+def value_model_text(model: dict) -> str:
+    """One line per model: its parameters and log-likelihood, or why it was not fitted."""
+    lines = ["【流失与价值预测 Churn and value】"]
+    for key in ("purchases", "spend"):
+        fit = model.get(key)
+        if not fit:
+            continue
+        if fit.get("fitted"):
+            params = "  ".join(f"{name}={value:.4g}" for name, value in fit["params"].items())
+            lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}")
+        else:
+            lines.append(f"{fit['model']}: 未拟合 not fitted — {fit['reason']}")
+    return "\n".join(lines)
 
 
 class Command(BaseCommand):
@@ -98,5 +114,7 @@ class Command(BaseCommand):
             out.write("")
             out.write(f"【{CLASS_LABELS[column]}】")
             out.write(distribution_table(run.counts[column]))
+        out.write("")
+        out.write(value_model_text(run.value_model))
         out.write("")
         out.write(self.style.SUCCESS("分层完成。 Done."))
