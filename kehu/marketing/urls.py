@@ -8,4 +8,9 @@ urlpatterns = [
     path("lists/new/", views.target_list_new, name="target_list_new"),
     path("lists/<int:pk>/", views.target_list, name="target_list"),
     path("lists/<int:pk>/export.<str:fmt>", views.target_list_export, name="target_list_export"),
+    path("campaigns/", views.campaign_list, name="campaigns"),
+    path("campaigns/new/", views.campaign_new, name="campaign_new"),
+    path("campaigns/<int:pk>/", views.campaign, name="campaign"),
+    path("campaigns/<int:pk>/send/", views.campaign_send, name="campaign_send"),
+    path("campaigns/<int:pk>/contacts/<int:contact_pk>/done/", views.campaign_mark, name="campaign_mark"),
 ]

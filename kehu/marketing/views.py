@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,17 +13,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
 from kehu.customers.models import Customer
 from kehu.segments.models import CustomerSegment
 
-from . import playbooks, targets
-from .forms import TargetListForm
-from .models import TargetList
+from . import campaigns, playbooks, targets
+from .forms import CampaignForm, TargetListForm
+from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend
 
 MEMBERS_SHOWN = 50
+CONTACTS_SHOWN = 200
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -96,3 +99,67 @@ def target_list_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
     return response
+
+
+# ---------- campaigns ----------
+
+@login_required
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "marketing/campaigns.html", {
+        "campaigns": Campaign.objects.select_related("target_list", "created_by")})
+
+
+@login_required
+def campaign_new(request: HttpRequest) -> HttpResponse:
+    _editor(request)
+    form = CampaignForm(request.POST or None, initial={"target_list": request.GET.get("list")})
+    if request.method == "POST" and form.is_valid():
+        campaign = form.save(commit=False)
+        campaign.channel = campaign.target_list.channel
+        campaign.seed = random.SystemRandom().randrange(1, 2**31)
+        campaign.created_by = request.user
+        campaign.save()
+        campaigns.prepare(campaign, request.user)
+        messages.success(request, _("营销活动已创建。"))
+        return redirect(campaign)
+    return render(request, "marketing/campaign_form.html", {"form": form})
+
+
+@login_required
+def campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(Campaign.objects.select_related("target_list"), pk=pk)
+    visible = Customer.objects.visible_to(request.user)
+    contacts = list(item.contacts.filter(customer__in=visible).select_related("customer", "by")[:CONTACTS_SHOWN])
+    consenting = campaigns._consenting(item, [c.customer_id for c in contacts])
+    for c in contacts:
+        c.consented = c.customer_id in consenting
+    return render(request, "marketing/campaign.html", {
+        "campaign": item, "contacts": contacts, "results": campaigns.results(item), "shown": CONTACTS_SHOWN,
+        "pending": item.contacts.filter(status=ContactStatus.PENDING).count(),
+        "by_hand": item.channel in ("wechat", "phone"), "example": campaigns.merge(
+            item.message, _("张三"), _("商品A、商品B"), item.offer),
+    })
+
+
+@login_required
+@require_POST
+def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    _editor(request)
+    item = get_object_or_404(Campaign, pk=pk, channel="email")
+    counts = campaigns.send_email(item, request.user)
+    messages.success(request, _("已发送 %(sent)s 封邮件；未授权 %(no_consent)s 位；发送失败 %(failed)s 位。") % counts)
+    return redirect(item)
+
+
+@login_required
+@require_POST
+def campaign_mark(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
+    _editor(request)
+    contact = get_object_or_404(CampaignContact.objects.select_related("campaign"), pk=contact_pk, campaign_id=pk,
+                                customer__in=Customer.objects.visible_to(request.user),
+                                status=ContactStatus.PENDING)
+    try:
+        campaigns.mark_contacted(contact, request.user)
+    except campaigns.NoConsent:
+        messages.error(request, _("该客户未同意通过此渠道接收营销信息。"))
+    return redirect(contact.campaign)

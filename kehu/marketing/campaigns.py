@@ -1,0 +1,166 @@
+"""Campaigns (营销活动): who is contacted, e-mail through SMTP with merge fields, and what it brought in.
+
+* `prepare()` takes the target list's members once; a random hold-out group (对照组) of
+  `holdout_percent` % is drawn with `random.Random(campaign.seed)`, so the same seed gives the same group.
+* E-mail goes only to customers with a granted e-mail consent and an address; others are marked 未授权.
+  WeChat and phone contacts are marked by hand (also only with consent for that channel).
+* Attribution (归因): a completed order is the campaign's when it was placed after the customer was
+  contacted and within `attribution_days` days of it; for the hold-out group the window starts when the
+  campaign started (its first contact). Refunded orders never count. Conversion rate = customers with an
+  attributed order / customers in the group; revenue = the sum of attributed orders.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.utils import timezone
+
+from kehu.engagement.models import Consent
+from kehu.sales.models import Order
+from kehu.segments.models import CustomerSegment
+
+from . import targets
+from .models import Campaign, CampaignContact, ContactStatus
+from .recommend import recommend, suggestion_text
+
+MERGE_FIELDS = ("{姓名}", "{推荐商品}", "{优惠}")
+CONTACTED = (ContactStatus.SENT, ContactStatus.CONTACTED)
+
+
+def merge(template: str, name: str, suggestions: str, offer: str) -> str:
+    """Fill the merge fields; plain replacement, so other braces in a message stay as they are."""
+    return template.replace("{姓名}", name).replace("{推荐商品}", suggestions).replace("{优惠}", offer)
+
+
+@transaction.atomic
+def prepare(campaign: Campaign, user) -> int:
+    """Take the audience once (as `user` may see it) and draw the hold-out group; the number of contacts."""
+    if campaign.contacts.exists():
+        return campaign.contacts.count()
+    ids = sorted(targets.members(campaign.target_list, user).values_list("id", flat=True))
+    size = round(len(ids) * campaign.holdout_percent / 100)
+    holdout = set(random.Random(campaign.seed).sample(ids, size)) if size else set()
+    CampaignContact.objects.bulk_create([
+        CampaignContact(campaign=campaign, customer_id=cid,
+                        status=ContactStatus.HOLDOUT if cid in holdout else ContactStatus.PENDING)
+        for cid in ids])
+    return len(ids)
+
+
+def _consenting(campaign: Campaign, customer_ids) -> set[int]:
+    return set(Consent.objects.filter(customer_id__in=customer_ids, channel=campaign.channel, granted=True)
+               .values_list("customer_id", flat=True))
+
+
+def _started(campaign: Campaign, when: datetime.datetime) -> None:
+    if campaign.started_at is None:
+        campaign.started_at = when
+        campaign.save(update_fields=["started_at"])
+
+
+def send_email(campaign: Campaign, user) -> dict[str, int]:
+    """Send the message to every pending contact who consented to e-mail; {sent, no_consent, failed}."""
+    pending = list(campaign.contacts.filter(status=ContactStatus.PENDING).select_related("customer"))
+    consenting = _consenting(campaign, [c.customer_id for c in pending])
+    suggestions = recommend([c.customer_id for c in pending if c.customer_id in consenting]) \
+        if "{推荐商品}" in campaign.message + campaign.subject else {}
+    counts = {"sent": 0, "no_consent": 0, "failed": 0}
+    with get_connection() as connection:
+        for contact in pending:
+            customer = contact.customer
+            if contact.customer_id not in consenting or not customer.email:
+                contact.status = ContactStatus.NO_CONSENT
+                contact.save(update_fields=["status"])
+                counts["no_consent"] += 1
+                continue
+            text = suggestion_text(suggestions.get(customer.pk, []))
+            subject = merge(campaign.subject or campaign.name, customer.name, text, campaign.offer)
+            message = EmailMessage(subject=subject, body=merge(campaign.message, customer.name, text, campaign.offer),
+                                   to=[customer.email], connection=connection)
+            try:
+                message.send()
+            except Exception:  # one refused address must not stop the rest (SMTPRecipientsRefused, OSError…)
+                contact.status = ContactStatus.FAILED
+                counts["failed"] += 1
+            else:
+                now = timezone.now()
+                contact.status, contact.contacted_at, contact.by = ContactStatus.SENT, now, user
+                _started(campaign, now)
+                counts["sent"] += 1
+            contact.save(update_fields=["status", "contacted_at", "by"])
+    return counts
+
+
+class NoConsent(Exception):
+    pass
+
+
+def mark_contacted(contact: CampaignContact, user, when: datetime.datetime | None = None) -> None:
+    """WeChat or phone contact done by hand."""
+    if contact.customer_id not in _consenting(contact.campaign, [contact.customer_id]):
+        raise NoConsent(contact.customer_id)
+    when = when or timezone.now()
+    contact.status, contact.contacted_at, contact.by = ContactStatus.CONTACTED, when, user
+    contact.save(update_fields=["status", "contacted_at", "by"])
+    _started(contact.campaign, when)
+
+
+@dataclass
+class Group:
+    customers: int = 0
+    converted: int = 0
+    orders: int = 0
+    revenue: Decimal = field(default_factory=lambda: Decimal("0"))
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.customers if self.customers else None
+
+    @property
+    def revenue_per_customer(self) -> Decimal | None:
+        return (self.revenue / self.customers).quantize(Decimal("0.01")) if self.customers else None
+
+
+@dataclass
+class Results:
+    contacted: Group
+    holdout: Group
+    by_segment: dict[str, dict[str, Group]]  # {rfm_class: {"contacted": Group, "holdout": Group}}
+
+    @property
+    def lift(self) -> float | None:
+        if self.contacted.rate is None or self.holdout.rate is None:
+            return None
+        return self.contacted.rate - self.holdout.rate
+
+
+def results(campaign: Campaign) -> Results:
+    """Conversion and revenue of the contacted customers and of the hold-out group, overall and per RFM class."""
+    window = datetime.timedelta(days=campaign.attribution_days)
+    starts: dict[int, tuple[str, datetime.datetime | None]] = {}
+    for contact in campaign.contacts.filter(status__in=[*CONTACTED, ContactStatus.HOLDOUT]):
+        group = "holdout" if contact.status == ContactStatus.HOLDOUT else "contacted"
+        starts[contact.customer_id] = (group, campaign.started_at if group == "holdout" else contact.contacted_at)
+    classes = dict(CustomerSegment.objects.filter(customer_id__in=starts).values_list("customer_id", "rfm_class"))
+    orders = defaultdict(list)
+    if campaign.started_at:
+        for o in Order.objects.completed().filter(customer_id__in=starts, ordered_at__gt=campaign.started_at) \
+                .only("customer_id", "ordered_at", "amount"):
+            orders[o.customer_id].append(o)
+    total = {"contacted": Group(), "holdout": Group()}
+    by_segment: dict[str, dict[str, Group]] = defaultdict(lambda: {"contacted": Group(), "holdout": Group()})
+    for cid, (group, start) in starts.items():
+        won = [o for o in orders[cid] if start and start < o.ordered_at <= start + window]
+        for g in (total[group], by_segment[classes.get(cid) or "（未分层）"][group]):
+            g.customers += 1
+            g.converted += bool(won)
+            g.orders += len(won)
+            g.revenue += sum((o.amount for o in won), Decimal("0"))
+    return Results(total["contacted"], total["holdout"], dict(sorted(by_segment.items())))
