@@ -82,10 +82,11 @@ def _target(target) -> tuple[str, str, str]:
 
 
 def record(user, action: str, target=None, details: dict | None = None, *, codes: list[str] | None = None,
-           channel: str = "") -> AuditEntry:
+           channel: str = "", code: str = "") -> AuditEntry:
     """Write one entry. `user` None means the current request's user, else the operator at the console."""
     user = user if user is not None else current_user()
-    kind, code, label = _target(target)
+    kind, target_code, label = _target(target)
+    code = code or target_code
     username = user.username if user is not None else f"{_os_user()}（命令行）"
     return AuditEntry.objects.create(
         user=user, username=username, channel=channel or _channel(), action=action,

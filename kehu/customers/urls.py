@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import health_views, live, merge_views, views
+from . import health_views, live, merge_views, privacy_views, views
 
 app_name = "customers"
 urlpatterns = [
@@ -13,4 +13,7 @@ urlpatterns = [
     path("<str:code>/edit/", views.customer_edit, name="edit"),
     path("<str:code>/delete/", views.customer_delete, name="delete"),
     path("<str:code>/merge/", merge_views.merge, name="merge"),
+    path("<str:code>/privacy/", privacy_views.privacy_page, name="privacy"),
+    path("<str:code>/privacy/export.<str:fmt>", privacy_views.privacy_export, name="privacy_export"),
+    path("<str:code>/privacy/erase/", privacy_views.privacy_erase, name="privacy_erase"),
 ]

@@ -1,0 +1,188 @@
+"""Personal-data requests under PIPL (个人信息保护法): export everything kept about one customer, or erase it.
+
+Export walks every table that points at the customer (orders and their lines, preferences, consents,
+communications, follow-ups, feedback and ratings, segment classes, merge records, and whatever other apps
+add later), so nothing is forgotten when a model is added. Erase anonymises a customer with orders, so
+revenue figures stay exactly as they were, and deletes outright a customer without orders.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from kehu.accounts import audit
+
+from .models import Customer, MergeRecord
+
+ERASED_NAME = "已注销客户"
+
+
+def _plain(value):
+    """A field value as data a person can read (JSON and Excel)."""
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).replace(tzinfo=None) if timezone.is_aware(value) else value
+    if isinstance(value, models.Model):
+        return str(value)
+    return value
+
+
+def _row(obj: models.Model) -> dict:
+    row = {}
+    for f in obj._meta.concrete_fields:
+        if f.name.endswith("_hash"):
+            continue
+        if f.is_relation:
+            row[str(f.verbose_name)] = str(getattr(obj, f.name)) if getattr(obj, f.attname) is not None else ""
+        else:
+            row[str(f.verbose_name)] = _plain(getattr(obj, f.attname))
+    return row
+
+
+def _reverse_relations(model) -> list:
+    """One-to-many and one-to-one relations pointing at `model` (hidden ones included)."""
+    return [rel for rel in model._meta.related_objects if (rel.one_to_many or rel.one_to_one)]
+
+
+def collect(customer: Customer) -> dict:
+    """{"profile": {...}, "sections": {label: [rows]}}: everything kept about `customer`, decrypted."""
+    profile = _row(customer)
+    profile["标签"] = "、".join(t.name for t in customer.tags.all())
+    sections: dict[str, list[dict]] = {}
+    seen = {Customer}
+    direct = _reverse_relations(Customer)
+    for rel in direct:
+        seen.add(rel.related_model)
+    for rel in direct:
+        model = rel.related_model
+        qs = model._default_manager.filter(**{rel.field.name: customer}).order_by("pk")
+        rows = [_row(obj) for obj in qs]
+        if model is MergeRecord:
+            for row, obj in zip(rows, qs, strict=True):
+                row[str(MergeRecord._meta.get_field("snapshot").verbose_name)] = json.loads(obj.snapshot or "{}")
+        if rows:
+            sections.setdefault(str(model._meta.verbose_name_plural), []).extend(rows)
+        # one level further: order lines of the orders, ratings of the feedback
+        for child in _reverse_relations(model):
+            if child.related_model in seen:
+                continue
+            rows = [_row(obj) for obj in child.related_model._default_manager.filter(
+                **{f"{child.field.name}__in": qs}).order_by("pk")]
+            if rows:
+                sections.setdefault(str(child.related_model._meta.verbose_name_plural), []).extend(rows)
+    return {"profile": profile, "sections": sections, "exported_at": timezone.now()}
+
+
+def export_json(customer: Customer, out) -> None:
+    data = collect(customer)
+
+    def default(value):
+        if isinstance(value, datetime.date | datetime.datetime):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return str(value)
+        return str(value)
+
+    out.write(json.dumps(data, ensure_ascii=False, indent=2, default=default).encode())
+
+
+def export_xlsx(customer: Customer, out) -> None:
+    """One sheet per kind of record; the first sheet is the profile, one field per row."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    data = collect(customer)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "客户档案"
+    ws.append(["字段", "值"])
+    for key, value in data["profile"].items():
+        _append(ws, [key, _cell(value)])
+    used = {ws.title}
+    for label, rows in data["sections"].items():
+        title = label[:31]
+        n = 2
+        while title in used:
+            title = f"{label[:28]}-{n}"
+            n += 1
+        used.add(title)
+        sheet = wb.create_sheet(title)
+        headers = list(dict.fromkeys(k for row in rows for k in row))
+        sheet.append(headers)
+        for row in rows:
+            _append(sheet, [_cell(row.get(h)) for h in headers])
+    for sheet in wb.worksheets:
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+    wb.save(out)
+
+
+def _cell(value):
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def _append(sheet, values: list) -> None:
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"  # text typed by a person, never a formula
+
+
+def record_export(user, customer: Customer, fmt: str) -> None:
+    audit.record(user, audit.AuditAction.PIPL_EXPORT, customer, {"format": fmt})
+
+
+@dataclass
+class EraseResult:
+    code: str
+    mode: str  # "anonymised" or "deleted"
+    orders: int
+
+
+def erased_name(code: str) -> str:
+    return f"{ERASED_NAME} {code}"
+
+
+@transaction.atomic
+def erase(customer: Customer, user=None) -> EraseResult:
+    """Erase a customer on request. With orders: anonymise (amounts and dates stay, so revenue is unchanged);
+    without: delete the record and everything attached. The audit log keeps that it happened, not who it was."""
+    from kehu.engagement.models import Communication, Consent, Feedback, FollowUp, Preference
+    from kehu.exchange.models import ImportChange
+    from kehu.sales.models import Order
+
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    code, pk = customer.code, customer.pk
+    orders = Order.objects.filter(customer=customer).count()
+    label = erased_name(code)
+    merged_codes = list(MergeRecord.objects.filter(kept=customer).values_list("merged_code", flat=True))
+    with audit.suppressed():
+        MergeRecord.objects.filter(kept=customer).delete()  # full profiles of merged duplicates
+        ImportChange.objects.filter(model__iexact="customers.customer", object_id=pk).delete()
+        if orders:
+            Customer.objects.filter(pk=pk).update(
+                name=label, gender="", birthday=None, mobile="", email="", wechat="", address="",
+                mobile_hash="", email_hash="", wechat_hash="", province="", city="", district="",
+                company="", notes="", extra={}, version=models.F("version") + 1, updated_at=timezone.now())
+            customer.tags.clear()
+            Order.objects.filter(customer_id=pk).update(note="")
+            Communication.objects.filter(customer_id=pk).update(content="", outcome="")
+            FollowUp.objects.filter(customer_id=pk).update(title=ERASED_NAME)
+            Feedback.objects.filter(customer_id=pk).update(comment="")
+            Preference.objects.filter(customer_id=pk).delete()
+            Consent.objects.filter(customer_id=pk).delete()
+            mode = "anonymised"
+        else:
+            customer.delete()
+            mode = "deleted"
+    audit.redact_customer(code, label)
+    for merged in merged_codes:  # the duplicates merged into this customer were the same person
+        audit.redact_customer(merged, erased_name(merged))
+    audit.record(user, audit.AuditAction.ERASE, label, {"mode": mode, "orders": orders}, code=code)
+    return EraseResult(code=code, mode=mode, orders=orders)
