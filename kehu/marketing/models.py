@@ -148,3 +148,29 @@ class CampaignContact(models.Model):
     @property
     def holdout(self) -> bool:
         return self.status == ContactStatus.HOLDOUT
+
+
+class OwnershipChange(models.Model):
+    """One change of a customer's owner through the pool (公海): returned to it, or claimed from it."""
+
+    class Kind(models.TextChoices):
+        RETURNED = "returned", "退回公海"
+        CLAIMED = "claimed", "从公海领取"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="ownership_changes")
+    kind = models.CharField("变更", max_length=10, choices=Kind.choices)
+    from_user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="原负责人", null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    to_user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="新负责人", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField("原因", max_length=200, blank=True, default="")
+    at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "负责人变更"
+        verbose_name_plural = "负责人变更"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["customer", "at"], name="ownership_customer_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.get_kind_display()}"

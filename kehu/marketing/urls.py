@@ -13,4 +13,6 @@ urlpatterns = [
     path("campaigns/<int:pk>/", views.campaign, name="campaign"),
     path("campaigns/<int:pk>/send/", views.campaign_send, name="campaign_send"),
     path("campaigns/<int:pk>/contacts/<int:contact_pk>/done/", views.campaign_mark, name="campaign_mark"),
+    path("pool/", views.pool_page, name="pool"),
+    path("pool/<str:code>/claim/", views.pool_claim, name="pool_claim"),
 ]

@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
+from kehu.accounts.models import Role
 from kehu.customers.models import Customer
 from kehu.segments.models import CustomerSegment
 
-from . import campaigns, playbooks, targets
+from . import campaigns, playbooks, pool, targets
 from .forms import CampaignForm, TargetListForm
 from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend
@@ -163,3 +164,29 @@ def campaign_mark(request: HttpRequest, pk: int, contact_pk: int) -> HttpRespons
     except campaigns.NoConsent:
         messages.error(request, _("该客户未同意通过此渠道接收营销信息。"))
     return redirect(contact.campaign)
+
+
+# ---------- the pool (公海) ----------
+
+POOL_SHOWN = 200
+
+
+@login_required
+def pool_page(request: HttpRequest) -> HttpResponse:
+    customers = pool.pool().select_related("segment").order_by("-id")
+    return render(request, "marketing/pool.html", {
+        "customers": customers[:POOL_SHOWN], "total": customers.count(), "shown": POOL_SHOWN,
+        "can_claim": request.user.role == Role.SALES})
+
+
+@login_required
+@require_POST
+def pool_claim(request: HttpRequest, code: str) -> HttpResponse:
+    if request.user.role != Role.SALES:
+        raise PermissionDenied
+    customer = get_object_or_404(Customer, code=code)
+    if pool.claim(customer, request.user):
+        messages.success(request, _("已领取客户 %(name)s，您现在是负责人。") % {"name": customer.name})
+        return redirect(customer)
+    messages.error(request, _("该客户已被其他同事领取。"))
+    return redirect("marketing:pool")
