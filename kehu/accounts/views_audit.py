@@ -9,12 +9,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from kehu.lib.pagination import keyset_page
 
 from .models import AuditAction, AuditEntry
 
 PAGE_SIZE = 50
+# The action labels live in models.AuditAction (Chinese); listed here so makemessages offers them for translation.
+ACTION_LABELS = [gettext_noop(label) for label in (
+    "查看联系方式", "查看客户列表", "新建", "修改", "删除", "合并", "导入", "导出", "备份", "恢复", "导出个人信息",
+    "删除/匿名化")]
 
 
 def _date(value: str) -> datetime.date | None:

@@ -158,3 +158,16 @@ def test_the_nav_links_the_log_for_managers_only(client, mary, sam):
     assert reverse("accounts:audit") in login(client, mary).get(reverse("customers:list")).content.decode()
     client.logout()
     assert reverse("accounts:audit") not in login(client, sam).get(reverse("customers:list")).content.decode()
+
+
+def test_it_records_a_finished_import_once(tmp_path, mary):
+    from kehu.exchange.importer import import_file
+
+    sheet = tmp_path / "客户.csv"
+    sheet.write_text("姓名,手机\n赵六,13611112222\n钱七,13633334444\n", encoding="utf-8")
+    import_file(sheet, user=mary, dry_run=True)
+    assert not AuditEntry.objects.filter(action=AuditAction.IMPORT).exists()
+    import_file(sheet, user=mary)
+    entry = AuditEntry.objects.get(action=AuditAction.IMPORT)
+    assert entry.user == mary and entry.details["file"] == "客户.csv" and entry.details["new"] == 2
+    assert "13611112222" not in raw_audit_text()
