@@ -50,8 +50,11 @@ def _month_index(column: pl.Expr) -> pl.Expr:
     return column.dt.year().cast(pl.Int32) * 12 + column.dt.month().cast(pl.Int32) - 1
 
 
-def _with_months(orders: pl.DataFrame) -> pl.DataFrame:
-    """Orders with their local day, month (first day) and the customer's first-order month."""
+def with_months(orders: pl.DataFrame) -> pl.DataFrame:
+    """Orders with their local day, month (first day) and the customer's first-order month; the monthly
+    functions accept either frame, so a caller running several of them can do this once."""
+    if "first_month" in orders.columns:
+        return orders
     frame = orders.with_columns(pl.col("ordered_at").dt.date().alias("day"))
     frame = frame.with_columns(pl.col("day").dt.truncate("1mo").alias("month"))
     return frame.with_columns(pl.col("month").min().over("customer_id").alias("first_month"))
@@ -90,7 +93,7 @@ def key_figures(orders: pl.DataFrame, customers: int, as_of: datetime.date, acti
 
 def monthly(orders: pl.DataFrame, as_of: datetime.date, months: int = 24) -> list[dict]:
     """Per month (oldest first): revenue, orders and new customers (whose first order fell in it)."""
-    frame = _with_months(orders)
+    frame = with_months(orders)
     sales = frame.group_by("month").agg(pl.col("amount_cents").sum().alias("cents"), pl.len().alias("orders"))
     new = frame.group_by("customer_id").agg(pl.col("first_month").first()).group_by("first_month").agg(
         pl.len().alias("new"))
@@ -106,7 +109,7 @@ def monthly(orders: pl.DataFrame, as_of: datetime.date, months: int = 24) -> lis
 
 def new_vs_returning(orders: pl.DataFrame, as_of: datetime.date, months: int = 12) -> list[dict]:
     """Per month: buying customers split into new (first order that month) and returning, with revenue."""
-    frame = _with_months(orders).with_columns((pl.col("month") == pl.col("first_month")).alias("is_new"))
+    frame = with_months(orders).with_columns((pl.col("month") == pl.col("first_month")).alias("is_new"))
     grouped = frame.group_by("month", "is_new").agg(
         pl.col("customer_id").n_unique().alias("customers"), pl.col("amount_cents").sum().alias("cents"))
     found = {(m, is_new): (n, c) for m, is_new, n, c in grouped.iter_rows()}
@@ -123,7 +126,7 @@ def new_vs_returning(orders: pl.DataFrame, as_of: datetime.date, months: int = 1
 def cohort_retention(orders: pl.DataFrame, as_of: datetime.date, months: int = 12) -> list[dict]:
     """Cohorts by first-order month (the last `months` months): size and, for each month since the
     first (0, 1, …), the share of the cohort who ordered in that month; None for months not yet over."""
-    frame = _with_months(orders).with_columns(
+    frame = with_months(orders).with_columns(
         (_month_index(pl.col("month")) - _month_index(pl.col("first_month"))).alias("since"))
     sizes = dict(frame.group_by("first_month").agg(pl.col("customer_id").n_unique()).iter_rows())
     cells = frame.group_by("first_month", "since").agg(pl.col("customer_id").n_unique().alias("n"))

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
-from kehu.sales.models import Category, Order, PaymentMethod
+from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
 from . import analysis, pipeline
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
@@ -65,15 +65,23 @@ class Scope:
         return None if self.owner_id is None else list(self.customers().values_list("id", flat=True))
 
     def orders(self, until: datetime.datetime) -> pl.DataFrame:
-        """Counted orders before `until` of the customers in scope (one query)."""
+        """Counted orders before `until` of the customers in scope (one query). The time limit is applied in
+        Polars: a range condition in SQL makes SQLite walk the time index, several times slower than a scan."""
         ids = self.customer_ids()
         if ids is None:
-            return pipeline.read_orders(until=until)
-        if not ids:
+            orders = pipeline.read_orders()
+        elif not ids:
             return pl.DataFrame(schema=analysis.ORDERS_SCHEMA)
-        if len(ids) <= SCOPED_IDS_IN_SQL:
-            return pipeline.read_orders(until=until, customer_ids=ids)
-        return pipeline.read_orders(until=until).filter(pl.col("customer_id").is_in(ids))
+        elif len(ids) <= SCOPED_IDS_IN_SQL:
+            orders = pipeline.read_orders(customer_ids=ids)
+        else:
+            orders = pipeline.read_orders().filter(pl.col("customer_id").is_in(ids))
+        return orders.filter(pl.col("ordered_at") < until)
+
+
+def orders_after(until: datetime.datetime) -> bool:
+    """Whether a counted order was placed at or after `until` (after the run's day): an index lookup."""
+    return Order.objects.completed().filter(ordered_at__gte=until).exists()
 
 
 def latest_run() -> SegmentRun | None:
@@ -167,14 +175,44 @@ def _run_info(report: Report) -> dict:
     return {"as_of": run.as_of, "finished_at": run.finished_at, "seconds": run.seconds} if run else {}
 
 
+# --- what the pages derive from the orders: one read per run and scope --------------------------------
+
+def big_ticket_max_orders(report: Report) -> int:
+    """"Low frequency" for potential big-ticket customers: below the medium-frequency tier."""
+    return max(1, report.thresholds.freq_mid_orders - 1)
+
+
+def _from_orders(report: Report) -> dict:
+    """Everything the dashboard, retention and trend pages take from the orders, from one read."""
+    orders = analysis.with_months(report.scope.orders(report.until))
+    customers = report.scope.customers().count()
+    return {
+        "figures": analysis.key_figures(orders, customers, report.as_of, report.thresholds.sleeping_days),
+        "monthly": analysis.monthly(orders, report.as_of, 24),
+        "new_returning": analysis.new_vs_returning(orders, report.as_of, 12),
+        "cohorts": analysis.cohort_retention(orders, report.as_of, 12),
+        "pareto": analysis.pareto(orders.group_by("customer_id").agg(pl.col("amount_cents").sum())["amount_cents"]),
+        "big_ticket": analysis.big_ticket(orders, big_ticket_max_orders(report), 0.8, LIST_LIMIT),
+    }
+
+
+def _shared(name: str, report: Report, builder: Callable[[Report], dict]) -> dict:
+    """A cached intermediate shared by several pages (same run and scope, whatever the page parameters)."""
+    base = Report(report.scope, report.run)
+    key = base.cache_key(name)
+    data = cache.get(key)
+    if data is None:
+        data = builder(base)
+        cache.set(key, data, CACHE_SECONDS if report.run else CACHE_SECONDS_WITHOUT_RUN)
+    return data
+
+
 # --- pages --------------------------------------------------------------------------------------------
 
 def dashboard(report: Report) -> dict:
-    orders = report.scope.orders(report.until)
-    customers = report.scope.customers().count()
-    figures = analysis.key_figures(orders, customers, report.as_of, report.thresholds.sleeping_days)
-
-    months = analysis.monthly(orders, report.as_of, 24)
+    derived = _shared("orders", report, _from_orders)
+    figures = derived["figures"]
+    months = derived["monthly"]
     monthly = Table("monthly", _("每月消费"), [(_("月份"), "text"), (_("消费金额"), "yuan"), (_("订单数"), "int"),
                                               (_("新客户"), "int")])
     for row in months:
@@ -203,7 +241,7 @@ def dashboard(report: Report) -> dict:
     funnel_chart = {"kind": "funnel", "data": [{"name": r["name"], "value": r["customers"]} for r in life
                                                if r["name"]]}
 
-    curve = analysis.pareto(orders.group_by("customer_id").agg(pl.col("amount_cents").sum())["amount_cents"])
+    curve = derived["pareto"]
     abc_table, _abc_chart = _distribution_table(report, "abc_class", "abc")
     pareto_chart = {"kind": "pareto", "data": curve["curve"]}
     return {
@@ -218,8 +256,8 @@ def dashboard(report: Report) -> dict:
 
 
 def retention(report: Report) -> dict:
-    orders = report.scope.orders(report.until)
-    months = analysis.new_vs_returning(orders, report.as_of, 12)
+    derived = _shared("orders", report, _from_orders)
+    months = derived["new_returning"]
     table = Table("new_returning", _("新老客户"), [
         (_("月份"), "text"), (_("新客户"), "int"), (_("老客户"), "int"), (_("老客户占比"), "pct"),
         (_("新客户消费"), "yuan"), (_("老客户消费"), "yuan")])
@@ -230,7 +268,7 @@ def retention(report: Report) -> dict:
         {"name": _("新客户"), "data": [r["new"] for r in months]},
         {"name": _("老客户"), "data": [r["returning"] for r in months]}]}
 
-    cohorts = analysis.cohort_retention(orders, report.as_of, 12)
+    cohorts = derived["cohorts"]
     since = [_("第%(n)s月") % {"n": k} for k in range(12)]
     cohort_table = Table("cohorts", _("同期群留存"), [(_("首购月份"), "text"), (_("客户数"), "int"),
                                                      *[(label, "pct") for label in since]])
@@ -264,8 +302,8 @@ def trends(report: Report) -> dict:
         tables[table_id] = table.to_dict()
 
     thresholds = report.thresholds
-    max_orders = max(1, thresholds.freq_mid_orders - 1)
-    found = analysis.big_ticket(report.scope.orders(report.until), max_orders, 0.8, LIST_LIMIT)
+    max_orders = big_ticket_max_orders(report)
+    found = _shared("orders", report, _from_orders)["big_ticket"]
     by_id = {c.id: c for c in Customer.objects.filter(id__in=[r["customer_id"] for r in found["rows"]])}
     table = Table("big_ticket", _("潜力大单客户"), [(_("客户编号"), "text"), (_("姓名"), "text"),
                                                    (_("消费次数"), "int"), (_("消费金额"), "yuan"),
@@ -285,42 +323,66 @@ def trends(report: Report) -> dict:
             "tables": tables, "charts": {"trend": chart}}
 
 
-def _segment_classes(report: Report, column: str) -> pl.DataFrame:
-    sql = f"SELECT s.customer_id, s.{column} FROM {CustomerSegment._meta.db_table} s"
+def _rows(sql: str, params: list, schema: dict) -> pl.DataFrame:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return pl.DataFrame(cursor.fetchall(), schema=schema, orient="row")
+
+
+def _segment_classes(report: Report) -> pl.DataFrame:
+    """customer_id and every class column of the customers in scope (one query)."""
+    columns = ", ".join(f"s.{c}" for c in CLASS_NAMES)
+    sql = f"SELECT s.customer_id, {columns} FROM {CustomerSegment._meta.db_table} s"
     params: list = []
     if report.scope.owner_id is not None:
         sql += f" JOIN {Customer._meta.db_table} c ON c.id = s.customer_id WHERE c.owner_id = %s"
         params.append(report.scope.owner_id)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    frame = pl.DataFrame(rows, schema={"customer_id": pl.Int64, "class": pl.String}, orient="row")
-    return frame.filter(pl.col("class") != "")
+    return _rows(sql, params, {"customer_id": pl.Int64, **dict.fromkeys(CLASS_NAMES, pl.String)})
+
+
+def _payments_by_customer(report: Report, later: bool) -> pl.DataFrame:
+    """Spend per (customer, payment method) of counted orders: the rows in one scan, grouped in Polars (a
+    GROUP BY inside SQLite is several times slower). The time condition only when orders were placed
+    after the run's day (`later`), see Scope.orders."""
+    cents = "CAST(ROUND(amount * 100) AS INTEGER)" if connection.vendor == "sqlite" else "CAST(amount * 100 AS BIGINT)"
+    sql = f"SELECT customer_id, payment_method, {cents} FROM {Order._meta.db_table} WHERE status = %s"
+    params: list = [OrderStatus.COMPLETED]
+    if later:
+        sql += " AND ordered_at < %s"
+        params.append(connection.ops.adapt_datetimefield_value(report.until))
+    if report.scope.owner_id is not None:
+        sql += f" AND customer_id IN (SELECT id FROM {Customer._meta.db_table} WHERE owner_id = %s)"
+        params.append(report.scope.owner_id)
+    rows = _rows(sql, params, {"customer_id": pl.Int64, "key": pl.String, "amount_cents": pl.Int64})
+    return rows.group_by("customer_id", "key").agg(pl.col("amount_cents").sum())
+
+
+def _from_purchases(report: Report) -> dict:
+    """Favourite categories and payment methods per class, for every class column, from one read each."""
+    classes = _segment_classes(report)
+    ids = report.scope.customer_ids()
+    later = orders_after(report.until)
+    lines = pipeline.read_lines(until=report.until if later else None)
+    if ids is not None:
+        lines = lines.filter(pl.col("customer_id").is_in(ids))
+    lines = lines.group_by("customer_id", pl.col("category").alias("key")).agg(pl.col("amount_cents").sum())
+    payments = _payments_by_customer(report, later)
+    category_names = dict(Category.objects.values_list("id", "name"))
+    method_names = dict(PaymentMethod.choices)
+    result = {}
+    for column in CLASS_NAMES:
+        of_column = classes.select("customer_id", pl.col(column).alias("class")).filter(pl.col("class") != "")
+        result[column] = {
+            "categories": analysis.favourites(analysis.spend_by_class(lines, of_column), category_names),
+            "payments": analysis.favourites(analysis.spend_by_class(payments, of_column), method_names),
+        }
+    return result
 
 
 def preferences(report: Report) -> dict:
     column = report.params.get("column", "rfm_class")
-    classes = _segment_classes(report, column)
-    ids = report.scope.customer_ids()
-    lines = pipeline.read_lines(until=report.until)
-    if ids is not None:
-        lines = lines.filter(pl.col("customer_id").is_in(ids))
-    spend = lines.rename({"category": "key"}).select("customer_id", "key", "amount_cents")
-    categories = analysis.favourites(analysis.spend_by_class(spend, classes), dict(
-        Category.objects.values_list("id", "name")))
-
-    orders = Order.objects.completed().filter(ordered_at__lt=report.until)
-    if report.scope.owner_id is not None:
-        orders = orders.filter(customer__owner_id=report.scope.owner_id)
-    payments = orders.exclude(**{f"customer__segment__{column}": ""}).values(
-        f"customer__segment__{column}", "payment_method").annotate(
-        cents=Sum("amount"), customers=Count("customer", distinct=True)).order_by()
-    grouped = pl.DataFrame(
-        [(p[f"customer__segment__{column}"], p["payment_method"], round(float(p["cents"] or 0) * 100),
-          p["customers"]) for p in payments],
-        schema={"class": pl.String, "key": pl.String, "cents": pl.Int64, "customers": pl.Int64}, orient="row")
-    methods = analysis.favourites(grouped, dict(PaymentMethod.choices))
-
+    found = _shared("purchases", report, _from_purchases)[column]
+    categories, methods = found["categories"], found["payments"]
     names = [n for n in CLASS_NAMES[column] if n in categories or n in methods]
     cat_table = Table("categories", _("各分层偏好品类"), [(_("分层"), "text"), (_("排名"), "int"), (_("品类"), "text"),
                                                         (_("消费金额"), "yuan"), (_("占该层消费"), "pct"),
@@ -328,9 +390,9 @@ def preferences(report: Report) -> dict:
     pay_table = Table("payments", _("各分层支付方式"), [(_("分层"), "text"), (_("排名"), "int"),
                                                        (_("支付方式"), "text"), (_("消费金额"), "yuan"),
                                                        (_("占该层消费"), "pct"), (_("客户数"), "int")])
-    for table, found in ((cat_table, categories), (pay_table, methods)):
+    for table, by_class in ((cat_table, categories), (pay_table, methods)):
         for name in names:
-            for rank, row in enumerate(found.get(name, []), start=1):
+            for rank, row in enumerate(by_class.get(name, []), start=1):
                 table.add(name, rank, row["name"], row["revenue"], row["share"], row["customers"],
                           links={0: customers_url(**{column: name})})
     return {"run": _run_info(report), "column": column, "classes": names,
@@ -433,6 +495,13 @@ PAGES: dict[str, Callable[[Report], dict]] = {
     "dashboard": dashboard, "retention": retention, "trends": trends, "preferences": preferences,
     "regions": regions, "movement": movement,
 }
+
+
+def warm(run: SegmentRun | None = None) -> None:
+    """Build every page for the whole shop right after a classification, so nobody waits for it."""
+    report = Report(Scope(), run or latest_run())
+    for page in ("dashboard", "retention", "trends", "preferences", "regions"):
+        build(page, Report(report.scope, report.run, {"column": "rfm_class"} if page == "preferences" else {}))
 
 
 def build(page: str, report: Report) -> dict:

@@ -150,6 +150,7 @@ def recompute(request: HttpRequest) -> HttpResponse:
     """Classify everyone now (what `kehu segment` does), then go back."""
     require_manager(request.user)
     result = pipeline.refresh()
+    reports.warm(result.run)
     messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
         "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
     target = request.POST.get("next", "")
@@ -168,6 +169,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         SegmentSettings.store(form.thresholds, request.user)
         if "recompute" in request.POST:
             result = pipeline.refresh()
+            reports.warm(result.run)
             messages.success(request, _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {
                 "n": result.run.customers})
         else:

@@ -327,3 +327,20 @@ def test_the_dashboard_speaks_english_when_asked(client, alice, shop):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     html = content(client.get(reverse("segments:dashboard")))
     assert "Segment dashboard" in html and "Repeat rate" in html and "Share of revenue" in html
+
+
+def test_recomputing_builds_the_pages_so_nobody_waits(client, mary, shop, django_assert_max_num_queries):
+    client.force_login(mary)
+    client.post(reverse("segments:recompute"))
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("segments:dashboard")).status_code == 200
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("segments:analysis", args=["preferences"])).status_code == 200
+
+
+def test_sam_sees_the_favourites_of_his_own_customers(client, sam, shop):
+    pipeline.classify_all()
+    client.force_login(sam)
+    data = client.get(reverse("segments:analysis", args=["preferences"])).context["data"]
+    assert data["payments"]["重要价值客户"] == [
+        {"key": "wechat_pay", "name": "微信支付", "revenue": 3000.0, "share": 1.0, "customers": 1}]
