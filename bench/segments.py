@@ -184,9 +184,11 @@ def staged(fn):
 
 def measure_writes(args: argparse.Namespace) -> dict:
     """(c) p50/p95 of one Order.objects.create, with and without the metrics signals."""
+    import contextlib
     import random
     from decimal import Decimal
 
+    from django.db import transaction
     from django.db.models.signals import post_save, pre_save
     from django.utils import timezone
 
@@ -199,23 +201,26 @@ def measure_writes(args: argparse.Namespace) -> dict:
     last_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
     now = timezone.now()
 
-    def run(n: int) -> list[float]:
+    def run(n: int, atomic: bool = False) -> list[float]:
         times = []
         for _ in range(n):
             customer_id = rng.choice(ids)
             when = now - dt.timedelta(seconds=rng.randrange(0, 86400 * 30))  # mostly after the last order
             t = time.perf_counter()
-            Order.objects.create(customer_id=customer_id, amount=Decimal(rng.randrange(100, 100000)) / 100,
-                                 ordered_at=when)
+            with transaction.atomic() if atomic else contextlib.nullcontext():
+                Order.objects.create(customer_id=customer_id, amount=Decimal(rng.randrange(100, 100000)) / 100,
+                                     ordered_at=when)
             times.append((time.perf_counter() - t) * 1000)
         return sorted(times)
 
     run(50)  # warm
     with_signals = run(args.writes)
+    with_signals_atomic = run(args.writes, atomic=True)
     pre_save.disconnect(dispatch_uid="segments.remember_order", sender=Order)
     post_save.disconnect(dispatch_uid="segments.order_saved", sender=Order)
     try:
         without = run(args.writes)
+        without_atomic = run(args.writes, atomic=True)
     finally:
         signals.connect()
     # Leave the store as it was: drop the orders just added (in bulk, then repair their customers).
@@ -231,7 +236,11 @@ def measure_writes(args: argparse.Namespace) -> dict:
     return {"orders": args.writes, "with_signals_p50_ms": pct(with_signals, 0.5),
             "with_signals_p95_ms": pct(with_signals, 0.95), "without_signals_p50_ms": pct(without, 0.5),
             "without_signals_p95_ms": pct(without, 0.95),
-            "metrics_upkeep_p50_ms": round(pct(with_signals, 0.5) - pct(without, 0.5), 3)}
+            "metrics_upkeep_p50_ms": round(pct(with_signals, 0.5) - pct(without, 0.5), 3),
+            # the order and its metrics in one transaction (one commit), as a view in transaction.atomic
+            "in_transaction_with_signals_p50_ms": pct(with_signals_atomic, 0.5),
+            "in_transaction_without_signals_p50_ms": pct(without_atomic, 0.5),
+            "in_transaction_upkeep_p50_ms": round(pct(with_signals_atomic, 0.5) - pct(without_atomic, 0.5), 3)}
 
 
 def floor_in_memory(args: argparse.Namespace, orders, repeat: int) -> dict:
@@ -365,6 +374,9 @@ def main() -> None:
     print(f"      stages {results['reclassify_new_day']['stages_s']}")
     print(f"  (c) one order saved               p50 {writes['with_signals_p50_ms']} ms with metrics upkeep, "
           f"{writes['without_signals_p50_ms']} ms without (upkeep ≈ {writes['metrics_upkeep_p50_ms']} ms)")
+    print(f"      in one transaction            p50 {writes['in_transaction_with_signals_p50_ms']} ms with, "
+          f"{writes['in_transaction_without_signals_p50_ms']} ms without "
+          f"(upkeep ≈ {writes['in_transaction_upkeep_p50_ms']} ms)")
     print(f"  (d) Polars on Parquet (floor)     {floor['median_s']:8.2f} s")
     if "median_s" in tutorial:
         print(f"  (e) pandas, tutorial style        {tutorial['median_s']:8.2f} s")
