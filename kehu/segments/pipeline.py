@@ -721,17 +721,24 @@ def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
                          pl.col("overdue").cast(pl.Boolean))
 
 
-def _write_classes(values: pl.DataFrame, old: pl.DataFrame, as_of: datetime.date) -> int:
+def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: datetime.date) -> int:
     """Store CustomerSegment and the day's snapshot, writing only what changed; returns the rows written.
 
-    `old` is CustomerSegment as stored (_stored_segments). Must run inside a transaction.
+    `old` is CustomerSegment as stored (_stored_segments), or None when no stored row is of this day:
+    then every row changes (its date does) and the table is replaced. Must run inside a transaction.
     """
     seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
-    changed = values.join(old, on=SEGMENT_COLUMNS, how="anti", nulls_equal=True)
-    gone = old.join(values, on="customer_id", how="anti").select("customer_id")
+    if old is None:
+        old = values.clear()
+        changed, gone = values, old.select("customer_id")
+        everything = True
+    else:
+        changed = values.join(old, on=SEGMENT_COLUMNS, how="anti", nulls_equal=True)
+        gone = old.join(values, on="customer_id", how="anti").select("customer_id")
+        everything = len(changed) >= BULK_SHARE * max(len(old), 1) and len(changed) > WRITE_CHUNK // 10
     as_of_text = connection.ops.adapt_datefield_value(as_of)
     day_exists = SegmentSnapshot.objects.filter(as_of=as_of).exists()
-    if len(changed) >= BULK_SHARE * max(len(old), 1) and len(changed) > WRITE_CHUNK // 10:
+    if everything:
         _replace_segments(values)
     else:
         _delete_rows(seg_table, pl.concat([changed.select("customer_id"), gone]))
@@ -804,7 +811,9 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     classified = classified.join(values, on="customer_id", how="left")
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
-    stored = _stored_segments()  # before the transaction, so the fast reader can be used
+    # The stored rows, to write only those that change: not needed when none is of this day (a new
+    # day changes every row). Read before the transaction, so the fast reader can be used.
+    stored = _stored_segments() if CustomerSegment.objects.filter(as_of=as_of).exists() else None
     with transaction.atomic():
         _write_classes(segment_values, stored, as_of)
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
