@@ -34,7 +34,29 @@ class ReadableJSON(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
-api = NinjaAPI(
+class KehuAPI(NinjaAPI):
+    """The schema also documents the errors any operation can answer: 401 without a valid token, 400 for a body
+    that is not JSON, 422 when parameters or body do not validate (schemathesis found them undocumented)."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if 401 not in responses and "401" not in responses:
+                    responses[401] = {"description": "未登录或令牌无效", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}}
+                if operation.get("requestBody") and 400 not in responses and "400" not in responses:
+                    responses[400] = {"description": "请求体不是有效的 JSON", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}}
+                if (operation.get("parameters") or operation.get("requestBody")) \
+                        and 422 not in responses and "422" not in responses:
+                    responses[422] = {"description": "参数或请求体校验失败", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/FieldErrors"}}}}
+        return schema
+
+
+api = KehuAPI(
     title="kehu 客户分层管理 API",
     version="1.0",
     description=DESCRIPTION,

@@ -65,8 +65,15 @@ CODE_PREFIX = "KH"
 
 
 def next_customer_codes(count: int = 1) -> list[str]:
-    first = Counter.take("customer_code", count)
-    return [f"{CODE_PREFIX}{n:06d}" for n in range(first, first + count)]
+    """New codes KH000001…; a number already used by a code typed or imported by hand is skipped."""
+    codes: list[str] = []
+    while len(codes) < count:
+        need = count - len(codes)
+        first = Counter.take("customer_code", need)
+        batch = [f"{CODE_PREFIX}{n:06d}" for n in range(first, first + need)]
+        used = set(Customer.objects.filter(code__in=batch).values_list("code", flat=True))
+        codes += [code for code in batch if code not in used]
+    return codes
 
 
 class Tag(models.Model):
