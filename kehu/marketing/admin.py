@@ -12,9 +12,21 @@ class FollowUpRuleAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # one row per rule, created with its defaults
 
+    def changelist_view(self, request, extra_context=None):
+        from .automation import rules
+
+        rules()  # the rows exist (with their defaults) before the first run, so they can be edited
+        return super().changelist_view(request, extra_context)
+
 
 @admin.register(Playbook)
 class PlaybookAdmin(admin.ModelAdmin):
     list_display = ("column", "class_name", "action")
     list_editable = ("action",)
     list_filter = ("column",)
+
+    def changelist_view(self, request, extra_context=None):
+        from .playbooks import ensure_defaults
+
+        ensure_defaults()
+        return super().changelist_view(request, extra_context)

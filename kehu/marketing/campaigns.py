@@ -54,7 +54,7 @@ def prepare(campaign: Campaign, user) -> int:
     return len(ids)
 
 
-def _consenting(campaign: Campaign, customer_ids) -> set[int]:
+def consenting_ids(campaign: Campaign, customer_ids) -> set[int]:
     return set(Consent.objects.filter(customer_id__in=customer_ids, channel=campaign.channel, granted=True)
                .values_list("customer_id", flat=True))
 
@@ -68,7 +68,7 @@ def _started(campaign: Campaign, when: datetime.datetime) -> None:
 def send_email(campaign: Campaign, user) -> dict[str, int]:
     """Send the message to every pending contact who consented to e-mail; {sent, no_consent, failed}."""
     pending = list(campaign.contacts.filter(status=ContactStatus.PENDING).select_related("customer"))
-    consenting = _consenting(campaign, [c.customer_id for c in pending])
+    consenting = consenting_ids(campaign, [c.customer_id for c in pending])
     suggestions = recommend([c.customer_id for c in pending if c.customer_id in consenting]) \
         if "{推荐商品}" in campaign.message + campaign.subject else {}
     counts = {"sent": 0, "no_consent": 0, "failed": 0}
@@ -104,7 +104,7 @@ class NoConsent(Exception):
 
 def mark_contacted(contact: CampaignContact, user, when: datetime.datetime | None = None) -> None:
     """WeChat or phone contact done by hand."""
-    if contact.customer_id not in _consenting(contact.campaign, [contact.customer_id]):
+    if contact.customer_id not in consenting_ids(contact.campaign, [contact.customer_id]):
         raise NoConsent(contact.customer_id)
     when = when or timezone.now()
     contact.status, contact.contacted_at, contact.by = ContactStatus.CONTACTED, when, user

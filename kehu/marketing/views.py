@@ -131,7 +131,7 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Campaign.objects.select_related("target_list"), pk=pk)
     visible = Customer.objects.visible_to(request.user)
     contacts = list(item.contacts.filter(customer__in=visible).select_related("customer", "by")[:CONTACTS_SHOWN])
-    consenting = campaigns._consenting(item, [c.customer_id for c in contacts])
+    consenting = campaigns.consenting_ids(item, [c.customer_id for c in contacts])
     for c in contacts:
         c.consented = c.customer_id in consenting
     return render(request, "marketing/campaign.html", {

@@ -123,3 +123,10 @@ def test_a_dry_run_creates_nothing(seeded, capsys):
     call_command("followups", "--date", "2026-11-20", "--dry-run")
     assert "将生成 7 个跟进任务" in capsys.readouterr().out
     assert FollowUp.objects.count() == 0
+
+
+def test_an_admin_edits_the_rules_before_the_first_run(client, alice):
+    client.force_login(alice)
+    assert client.get("/settings/marketing/followuprule/").status_code == 200
+    assert FollowUpRule.objects.count() == 6
+    assert FollowUpRule.objects.get(key="p_alive").threshold == 0.3
