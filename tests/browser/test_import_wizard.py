@@ -4,15 +4,23 @@ import pytest
 
 from kehu.customers.models import Customer
 from kehu.exchange.models import ImportBatch
-from tests.browser.conftest import browser, log_in, page  # noqa: F401  (fixtures)
 from tests.conftest import PASSWORD
+from tests.exchange.helpers import write_xlsx
 
-from .helpers import write_xlsx
+from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_it_imports_a_workbook_through_the_wizard_and_reverts_it(page, alice, tmp_path):  # noqa: F811
+@pytest.fixture(autouse=True)
+def _import_in_the_request(settings, tmp_path):
+    """Uploads under the test's folder; the import runs in the request (a background thread would not see
+    SQLite's in-memory test database)."""
+    settings.KEHU_HOME = tmp_path / "kehu-home"
+    settings.KEHU_IMPORT_BACKGROUND = False
+
+
+def test_it_imports_a_workbook_through_the_wizard_and_reverts_it(page, alice, tmp_path):
     path = write_xlsx(tmp_path / "客户管理表格.xlsx", {
         "客户基本信息": [["客户编号", "姓名", "手机号码", "备注"], ["W1", "吴一", "13600000001", "老客户"],
                          ["W2", "吴二", "1360000", ""], ["W3", "", "13600000003", ""]],
