@@ -44,7 +44,8 @@ class CustomerFilter:
     @classmethod
     def from_params(cls, params) -> "CustomerFilter":
         """From request.GET or a dict; unknown keys are ignored, bad values fall back to no filter."""
-        values = {f.name: str(params.get(f.name, "") or "").strip()[:100] for f in fields(cls)}
+        # NUL cannot be in a PostgreSQL string: a q=%00 would be a server error instead of no match.
+        values = {f.name: str(params.get(f.name, "") or "").replace("\x00", "").strip()[:100] for f in fields(cls)}
         if values["sort"] not in SORTS:
             values["sort"] = "-id"
         if values["owner"] and values["owner"] != "none" and not values["owner"].isdigit():

@@ -148,7 +148,8 @@ def read_csv(path: Path, name: str | None = None, shop_fields: bool = True) -> l
 
     def open_rows() -> Iterator[list]:
         with open(path, encoding=encoding, newline="") as f:
-            yield from csv.reader(f, delimiter=delimiter)
+            # NUL is never meant in a cell, and PostgreSQL cannot store it (not even in the error report's JSON).
+            yield from ([cell.replace("\x00", "") for cell in row] for row in csv.reader(f, delimiter=delimiter))
 
     sheet = _make_sheet(name or Path(path).stem, open_rows, total_rows=_count_lines(path), shop_fields=shop_fields)
     sheet.encoding = encoding  # type: ignore[attr-defined]

@@ -131,3 +131,4 @@ def test_the_nav_links_the_page_for_managers_only(client, mary, victor):
     assert "/customers/health/" in client.get("/").content.decode()
     client.force_login(victor)
     assert "/customers/health/" not in client.get("/").content.decode()
+

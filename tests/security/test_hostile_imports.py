@@ -105,7 +105,7 @@ def test_hypothesis_generated_sheets_never_crash_and_keep_the_valid_row(tmp_path
 def formula_customers(alice):
     for i, text in enumerate(FORMULAS):
         Customer.objects.create(name=text, notes=text, company=text, code=f"F{i}")
-    Customer.objects.create(name="控制\x01字符\x1b", notes="\x00", code="CTRL")  # possible from a CSV import
+    Customer.objects.create(name="控制\x01字符\x1b", notes="\x07", code="CTRL")  # possible from a CSV import
 
 
 def test_formulas_come_out_of_the_xlsx_export_as_text(alice, formula_customers):

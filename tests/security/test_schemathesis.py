@@ -4,7 +4,9 @@ per operation so the suite stays fast."""
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -27,6 +29,15 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_applicatio
 
 @pytest.fixture
 def world(db, alice, victor, sam):
+    # As Django's test client does: a request must not close the test's database connection (PostgreSQL).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield _world(alice, victor, sam)
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def _world(alice, victor, sam) -> dict:
     make_customer(name="张伟", code="KH000001", mobile="+8613812345678", owner=sam)
     return {"alice": issue_token(alice, "fuzz")[1], "victor": issue_token(victor, "fuzz")[1]}
 
