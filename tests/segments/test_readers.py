@@ -48,3 +48,19 @@ def test_both_readers_give_the_same_frames():
     assert str(orders["ordered_at"].dtype.time_zone) == "Asia/Shanghai"
     # and a second full rebuild finds nothing to change
     assert pipeline._write_metrics(*pipeline.compute_stored(), None) == 0
+
+
+def test_the_trend_read_from_the_store_matches_the_engine(db):
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    as_of = dt.date(2024, 6, 30)
+    # around the local midnights that bound the windows (16:00 UTC = 00:00 in Shanghai)
+    for customer, day, second in ((wang, "2024-03-30", 0), (wang, "2024-03-30", -1), (li, "2024-03-31", 0),
+                                  (wang, "2024-06-30", 0), (li, "2024-06-30", -1), (li, "2024-06-29", 5),
+                                  (wang, "2024-04-15", 0), (li, "2024-01-01", 0)):
+        moment = dt.datetime.fromisoformat(f"{day} 16:00:00+00:00") + dt.timedelta(seconds=second)
+        Order.objects.create(customer=customer, amount=Decimal("10.00"), ordered_at=moment)
+    from kehu.segments.engine import metrics as engine_metrics
+
+    expected = engine_metrics.trend_spend(pipeline.read_orders(), as_of, 3).sort("customer_id")
+    got = pipeline._read_trend(as_of, 3).sort("customer_id")
+    assert got.select(expected.columns).equals(expected)
