@@ -1,6 +1,7 @@
-"""One definition of customer filters for the list page, the API, exports and (later) rule segments."""
+"""One definition of customer filters for the list page, the API, exports and rule segments (`?rule=<id>`)."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from django.db.models import Q
@@ -22,6 +23,16 @@ _PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
 # Class columns of the customer's latest segmentation (segments.CustomerSegment, reached as `segment__…`).
 SEGMENT_FILTERS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "trend")
 
+# Saved rule segments (`?rule=<id>`) live in the segments app, which imports this one, not the other way:
+# segments registers a lookup at start-up, fn(pk) -> (name, Q over Customer) or None for an unknown id.
+RuleLookup = Callable[[int], "tuple[str, Q] | None"]
+_rule_lookups: list[RuleLookup] = []
+
+
+def register_rule_lookup(fn: RuleLookup) -> None:
+    """Let `?rule=<id>` find saved rule segments (called by SegmentsConfig.ready())."""
+    _rule_lookups[:] = [fn]
+
 
 @dataclass
 class CustomerFilter:
@@ -39,6 +50,7 @@ class CustomerFilter:
     abc_class: str = ""
     lifecycle: str = ""
     trend: str = ""
+    rule: str = ""  # a saved rule segment's id; an unknown id matches no customer
     sort: str = "-id"
 
     @classmethod
@@ -71,7 +83,20 @@ class CustomerFilter:
             qs = qs.filter(owner_id=int(self.owner))
         if self.q:
             qs = qs.filter(self.search_condition(self.q))
+        if self.rule:
+            found = self._rule()
+            # members as a subquery: a tag condition joins the tags and must not repeat a customer
+            qs = qs.filter(pk__in=qs.model.objects.filter(found[1]).values("pk")) if found else qs.none()
         return qs
+
+    def _rule(self) -> "tuple[str, Q] | None":
+        """(name, condition) of the rule segment `rule`, None if unknown or invalid; looked up once."""
+        if "_rule_found" not in self.__dict__:
+            found = None
+            if self.rule.isdigit() and _rule_lookups:
+                found = _rule_lookups[0](int(self.rule))
+            self.__dict__["_rule_found"] = found
+        return self.__dict__["_rule_found"]
 
     @staticmethod
     def search_condition(q: str) -> Q:
@@ -112,4 +137,7 @@ class CustomerFilter:
             parts.append("指定负责人")
         if self.q:
             parts.append(f"搜索“{self.q}”")
+        if self.rule:
+            found = self._rule()
+            parts.append(f"规则分群：{found[0]}" if found else "规则分群：不存在或已删除")
         return " · ".join(parts) or "全部客户"

@@ -10,3 +10,9 @@ class SegmentsConfig(AppConfig):
         from . import signals
 
         signals.connect()
+
+        from kehu.customers.filters import register_rule_lookup
+
+        from .models import RuleSegment
+
+        register_rule_lookup(RuleSegment.lookup)

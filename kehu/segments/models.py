@@ -326,3 +326,85 @@ class SegmentSettings(models.Model):
     @classmethod
     def store(cls, thresholds: Thresholds, user=None) -> None:
         cls.objects.update_or_create(pk=1, defaults={"thresholds": thresholds.to_dict(), "updated_by": user})
+
+
+def _validate_rules(value) -> None:
+    from django.core.exceptions import ValidationError
+
+    from .rules import validate
+
+    errors = validate(value) if isinstance(value, dict) else ["规则必须是一个条件组"]
+    if errors:
+        raise ValidationError(errors)
+
+
+class RuleSegment(models.Model):
+    """A saved custom rule segment (规则分群): rules as JSON (see ``rules.py``), evaluated live.
+
+    ``segment.describe()`` gives the rules in words; ``segment.members(qs)`` the customers of ``qs`` that
+    match them (a sales rep passes their visible customers); ``/customers/?rule=<id>`` lists them.
+    """
+
+    name = models.CharField("名称", max_length=60, unique=True)
+    rules = models.JSONField("规则", validators=[_validate_rules])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name="创建人")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "规则分群"
+        verbose_name_plural = "规则分群"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def describe(self, user_names: dict[int, str] | None = None) -> str:
+        """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次" (owners by name unless given)."""
+        from .rules import describe, validate
+
+        if validate(self.rules):
+            return "（规则无效）"
+        if user_names is None:
+            user_names = self._owner_names()
+        return describe(self.rules, user_names)
+
+    def _owner_names(self) -> dict[int, str]:
+        from django.contrib.auth import get_user_model
+
+        ids: set[int] = set()
+
+        def walk(node: dict) -> None:
+            for item in node.get("items", []):
+                walk(item)
+            if node.get("field") == "owner":
+                ids.update(int(v) for v in node.get("values", []) if str(v).isdigit())
+
+        walk(self.rules)
+        if not ids:
+            return {}
+        return {u.pk: u.display_name for u in get_user_model().objects.filter(pk__in=ids)}
+
+    def condition(self) -> models.Q:
+        """The rules as one Q over Customer (raises rules.RuleError if they became invalid)."""
+        from .rules import condition
+
+        return condition(self.rules)
+
+    def members(self, base_qs):
+        """The customers of ``base_qs`` that match the rules, each once (a tag condition joins the tags)."""
+        return base_qs.filter(pk__in=Customer.objects.filter(self.condition()).values("pk"))
+
+    @classmethod
+    def lookup(cls, pk: int) -> tuple[str, models.Q] | None:
+        """(name, condition) for the customer filter's ``?rule=<id>``; None for an unknown id or broken rules."""
+        from .rules import RuleError
+
+        segment = cls.objects.filter(pk=pk).first()
+        if segment is None:
+            return None
+        try:
+            return segment.name, segment.condition()
+        except (RuleError, KeyError, TypeError, AttributeError):
+            return None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import rule_views, views
 
 app_name = "segments"
 
@@ -12,4 +12,8 @@ urlpatterns = [
     path("movement/customers/", views.movers, name="movers"),
     path("settings/", views.settings_page, name="settings"),
     path("export/<slug:page>/<slug:table>/", views.export, name="export"),
+    path("rules/", rule_views.rule_list, name="rules"),
+    path("rules/new/", rule_views.rule_create, name="rule_create"),
+    path("rules/<int:pk>/edit/", rule_views.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/delete/", rule_views.rule_delete, name="rule_delete"),
 ]
