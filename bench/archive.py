@@ -42,11 +42,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--postgres", default="", help="a postgres:// URL of a scratch database (dropped and recreated)")
     p.add_argument("--repeat", type=int, default=30, help="requests per measured page")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--home", default="", help="reuse the SQLite store already loaded into this KEHU_HOME (no load)")
     return p.parse_args()
 
 
 def setup_django(args: argparse.Namespace) -> str:
-    home = Path(tempfile.mkdtemp(prefix="kehu-bench-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="kehu-bench-"))
+    print(f"KEHU_HOME={home}")
     os.environ["KEHU_HOME"] = str(home)
     if args.postgres:
         import psycopg
@@ -182,9 +184,15 @@ def measure(args: argparse.Namespace) -> dict:
 def main() -> None:
     args = parse_args()
     engine = setup_django(args)
-    loaded = load(args)
+    if args.home:
+        from kehu.customers.models import Customer
+
+        args.customers = Customer.objects.count()
+        loaded = {"customers": args.customers, "orders": "reused", "load_customers_s": "-", "load_orders_s": "-"}
+    else:
+        loaded = load(args)
     pages = measure(args)
-    print(f"\nkehu archive benchmark — {engine}, {loaded['customers']:,} customers, {loaded['orders']:,} orders")
+    print(f"\nkehu archive benchmark — {engine}, {loaded['customers']:,} customers, {loaded['orders']} orders")
     print(f"  load: customers {loaded['load_customers_s']} s, orders {loaded['load_orders_s']} s")
     for label, r in pages.items():
         print(f"  {label:<34} p50 {r['p50_ms']:>8} ms   p95 {r['p95_ms']:>8} ms")
