@@ -26,6 +26,7 @@ from django.db.models import Count, Max, Min, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 
+from kehu.customers.merge import customers_merged
 from kehu.sales.models import Order, OrderLine, OrderStatus
 
 from .models import CustomerCategorySpend, CustomerMetrics
@@ -381,3 +382,11 @@ def connect() -> None:
     pre_save.connect(remember_line, sender=OrderLine, dispatch_uid="segments.remember_line")
     post_save.connect(line_saved, sender=OrderLine, dispatch_uid="segments.line_saved")
     post_delete.connect(line_deleted, sender=OrderLine, dispatch_uid="segments.line_deleted")
+    customers_merged.connect(customers_were_merged, dispatch_uid="segments.refresh_after_merge")
+
+
+def customers_were_merged(sender, kept, **kwargs) -> None:
+    """A merge moves orders with update(), which the order signals do not see: recompute the kept customer."""
+    from .pipeline import refresh_customers
+
+    refresh_customers([kept.pk])

@@ -344,3 +344,13 @@ def test_sam_sees_the_favourites_of_his_own_customers(client, sam, shop):
     data = client.get(reverse("segments:analysis", args=["preferences"])).context["data"]
     assert data["payments"]["重要价值客户"] == [
         {"key": "wechat_pay", "name": "微信支付", "revenue": 3000.0, "share": 1.0, "customers": 1}]
+
+
+def test_every_threshold_can_be_edited_on_the_settings_page():
+    import dataclasses
+
+    from kehu.segments.engine.classify import Thresholds
+    from kehu.segments.forms import GROUPS
+
+    on_page = {name for _, fields in GROUPS for name, _, _ in fields}
+    assert {f.name for f in dataclasses.fields(Thresholds)} - {"extra"} <= on_page
