@@ -6,6 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
+# `make test` runs the suite once on SQLite and once on PostgreSQL. A test that drives a store of its own in a
+# subprocess proves the same thing in both passes, so it runs in the pass of its own database engine.
+ON_POSTGRES = connection.vendor == "postgresql"
+sqlite_pass_only = pytest.mark.skipif(ON_POSTGRES, reason="drives its own SQLite store; runs in the SQLite pass")
+postgres_pass_only = pytest.mark.skipif(not ON_POSTGRES,
+                                        reason="drives its own PostgreSQL store; runs in the PostgreSQL pass")
+
 STATE_SCRIPT = """
 import json
 from kehu.customers.models import Customer, MergeRecord

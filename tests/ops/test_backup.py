@@ -1,14 +1,12 @@
 """kehu backup / kehu restore: a restored store is identical, on SQLite and on PostgreSQL."""
 
-import os
 import sqlite3
 
 import pytest
-from django.db import connection
 
 from kehu.ops.backup import BackupError, backup_sqlite, check_backup, check_sqlite_backup, restore_sqlite
 
-from .cli import MUTATE_SCRIPT, env_for, kehu, state
+from .cli import MUTATE_SCRIPT, env_for, kehu, postgres_pass_only, sqlite_pass_only, state
 
 SCRATCH_PG = "kehu_ops_scratch"
 
@@ -38,6 +36,7 @@ def round_trip(env: dict, backup_file) -> None:
     assert state(env) == before
 
 
+@sqlite_pass_only
 def test_it_restores_an_identical_sqlite_store(tmp_path):
     env = env_for(tmp_path / "home")
     round_trip(env, tmp_path / "shop.sqlite3")
@@ -47,8 +46,7 @@ def test_it_restores_an_identical_sqlite_store(tmp_path):
     assert oct(safety[0].stat().st_mode & 0o777) == "0o600"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql" and not os.environ.get("KEHU_TEST_POSTGRES"),
-                    reason="PostgreSQL round trip runs with the PostgreSQL suite")
+@postgres_pass_only
 def test_it_restores_an_identical_postgres_store(tmp_path):
     import psycopg
 
@@ -64,6 +62,7 @@ def test_it_restores_an_identical_postgres_store(tmp_path):
         drop()
 
 
+@sqlite_pass_only
 def test_it_backs_up_to_the_default_place(tmp_path):
     env = env_for(tmp_path / "home")
     kehu(env, "init", "--password", "Backup-test-2024")

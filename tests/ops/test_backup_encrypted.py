@@ -7,11 +7,10 @@ import sys
 import time
 
 import pytest
-from django.db import connection
 
 from kehu.ops.backup import MAGIC, BackupError, decrypt_file, encrypt_file
 
-from .cli import env_for, kehu, state
+from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only, state
 from .test_serve import free_port
 
 SCRATCH_PG = "kehu_audit_backup"
@@ -22,6 +21,7 @@ def demo_store(env: dict, customers: int = 30) -> None:
     kehu(env, "demo", "--customers", str(customers), "--seed", "7", "-v", "0")
 
 
+@sqlite_pass_only
 def test_an_encrypted_backup_shows_no_mobile_and_not_even_the_sqlite_header(tmp_path):
     env = env_for(tmp_path / "home")
     demo_store(env)
@@ -35,6 +35,7 @@ def test_an_encrypted_backup_shows_no_mobile_and_not_even_the_sqlite_header(tmp_
     assert oct((tmp_path / "shop.kehu-backup").stat().st_mode & 0o777) == "0o600"
 
 
+@sqlite_pass_only
 def test_backup_then_verify_round_trip_on_sqlite(tmp_path):
     env = env_for(tmp_path / "home")
     demo_store(env)
@@ -43,6 +44,7 @@ def test_backup_then_verify_round_trip_on_sqlite(tmp_path):
     assert "备份完好" in verified.stdout and "行与备份时一致" in verified.stdout
 
 
+@sqlite_pass_only
 def test_verify_fails_on_a_tampered_file_and_with_another_key(tmp_path):
     env = env_for(tmp_path / "home")
     demo_store(env, customers=5)
@@ -78,6 +80,7 @@ def test_encryption_round_trips_many_chunks_in_process(tmp_path, settings):
         decrypt_file(tmp_path / "cut.kehu-backup", tmp_path / "cut.bin")
 
 
+@sqlite_pass_only
 def test_it_keeps_only_the_newest_backups(tmp_path):
     env = env_for(tmp_path / "home")
     kehu(env, "init", "--password", "Backup-test-2024")
@@ -93,6 +96,7 @@ def test_help_shows_a_schedulable_line(tmp_path):
     assert "cron" in out and "kehu backup --keep 14" in out
 
 
+@sqlite_pass_only
 def test_restore_refuses_while_the_app_is_serving(tmp_path):
     env = env_for(tmp_path / "home")
     kehu(env, "init", "--password", "Backup-test-2024")
@@ -119,6 +123,7 @@ def test_restore_refuses_while_the_app_is_serving(tmp_path):
     assert "已从" in kehu(env, "restore", str(backup_file), "--yes", "--no-safety-backup").stdout
 
 
+@sqlite_pass_only
 def test_a_restore_is_audited(tmp_path):
     env = env_for(tmp_path / "home")
     kehu(env, "init", "--password", "Backup-test-2024")
@@ -130,7 +135,7 @@ def test_a_restore_is_audited(tmp_path):
     assert "'restore'" in out
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL round trip runs with the PostgreSQL suite")
+@postgres_pass_only
 def test_backup_then_verify_round_trip_on_postgres(tmp_path):
     import psycopg
 

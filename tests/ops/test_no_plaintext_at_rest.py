@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from .cli import env_for, kehu
+from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only
 
 CONTACTS_SCRIPT = """
 import json
@@ -24,6 +24,7 @@ def plaintexts(env: dict) -> set[str]:
     return values
 
 
+@sqlite_pass_only
 def test_the_sqlite_file_holds_no_plaintext_contact_detail(tmp_path):
     env = env_for(tmp_path)
     kehu(env, "init", "--password", "Plain-text-check-1")
@@ -37,6 +38,7 @@ def test_the_sqlite_file_holds_no_plaintext_contact_detail(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("pg_dump"), reason="pg_dump is not installed")
+@postgres_pass_only
 def test_a_postgres_dump_holds_no_plaintext_contact_detail(tmp_path):
     import psycopg
 
