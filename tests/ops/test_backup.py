@@ -1,5 +1,6 @@
 """kehu backup / kehu restore: a restored store is identical, on SQLite and on PostgreSQL."""
 
+import os
 import sqlite3
 
 import pytest
@@ -8,7 +9,7 @@ from kehu.ops.backup import BackupError, backup_sqlite, check_backup, check_sqli
 
 from .cli import MUTATE_SCRIPT, env_for, kehu, postgres_pass_only, sqlite_pass_only, state
 
-SCRATCH_PG = "kehu_ops_scratch"
+SCRATCH_PG = f"kehu_ops_scratch_{os.getpid()}"  # unique: parallel runs must not drop each other's store
 
 
 def round_trip(env: dict, backup_file) -> None:

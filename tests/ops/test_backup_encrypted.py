@@ -13,7 +13,7 @@ from kehu.ops.backup import MAGIC, BackupError, decrypt_file, encrypt_file
 from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only, state
 from .test_serve import free_port
 
-SCRATCH_PG = "kehu_audit_backup"
+SCRATCH_PG = f"kehu_audit_backup_{os.getpid()}"
 
 
 def demo_store(env: dict, customers: int = 30) -> None:

@@ -1,5 +1,7 @@
 """No demo mobile number, e-mail or WeChat ID appears anywhere in the database file (or a pg_dump of it)."""
 
+import json
+import os
 import shutil
 import subprocess
 
@@ -7,6 +9,7 @@ import pytest
 
 from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only
 
+SCRATCH = f"kehu_plaintext_scratch_{os.getpid()}"
 CONTACTS_SCRIPT = """
 import json
 from kehu.customers.models import Customer
@@ -16,8 +19,6 @@ print(json.dumps(rows))
 
 
 def plaintexts(env: dict) -> set[str]:
-    import json
-
     rows = json.loads(kehu(env, "shell", "-c", CONTACTS_SCRIPT).stdout.strip().splitlines()[-1])
     values = {m[3:] for m, _, _ in rows if m} | {e for _, e, _ in rows if e} | {w for _, _, w in rows if w}
     assert len(values) > 100  # the demo really has contact details to leak
@@ -44,10 +45,10 @@ def test_a_postgres_dump_holds_no_plaintext_contact_detail(tmp_path):
 
     try:
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute("DROP DATABASE IF EXISTS kehu_plaintext_scratch")
+            c.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
     except psycopg.OperationalError:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    url = "postgres://postgres@127.0.0.1:5432/kehu_plaintext_scratch"
+    url = f"postgres://postgres@127.0.0.1:5432/{SCRATCH}"
     env = env_for(tmp_path, url)
     kehu(env, "init", "--password", "Plain-text-check-1")
     kehu(env, "demo", "--customers", "120", "--seed", "3", "-v", "0")
@@ -57,4 +58,4 @@ def test_a_postgres_dump_holds_no_plaintext_contact_detail(tmp_path):
     assert b"KH000001" in dump
     assert [s for s in secrets if s.encode() in dump] == []
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-        c.execute("DROP DATABASE kehu_plaintext_scratch WITH (FORCE)")
+        c.execute(f"DROP DATABASE {SCRATCH} WITH (FORCE)")
