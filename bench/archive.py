@@ -42,7 +42,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--postgres", default="", help="a postgres:// URL of a scratch database (dropped and recreated)")
     p.add_argument("--repeat", type=int, default=30, help="requests per measured page")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--home", default="", help="reuse the SQLite store already loaded into this KEHU_HOME (no load)")
+    p.add_argument("--home", default="",
+                   help="reuse the store an earlier run loaded with this KEHU_HOME (and the same --postgres): no load")
     return p.parse_args()
 
 
@@ -50,7 +51,7 @@ def setup_django(args: argparse.Namespace) -> str:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="kehu-bench-"))
     print(f"KEHU_HOME={home}")
     os.environ["KEHU_HOME"] = str(home)
-    if args.postgres:
+    if args.postgres and not args.home:
         import psycopg
 
         dbname = args.postgres.rsplit("/", 1)[1]
@@ -58,6 +59,7 @@ def setup_django(args: argparse.Namespace) -> str:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
             conn.execute(f'CREATE DATABASE "{dbname}"')
+    if args.postgres:
         os.environ["KEHU_DATABASE_URL"] = args.postgres
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kehu.settings")
     import django
