@@ -236,3 +236,13 @@ def test_a_body_that_is_not_json_gets_a_chinese_message(api_as, alice):
     response = api_as(alice).post("/api/customers", b"{name:", content_type="application/json")
     assert response.status_code == 400
     assert "不是有效的 JSON" in response.content.decode("utf-8")
+
+
+def test_the_schema_documents_every_list_filter(api_as, alice):
+    from dataclasses import fields
+
+    from kehu.customers.filters import CustomerFilter
+
+    schema = api_as(alice).get("/api/openapi.json").json()
+    documented = {p["name"] for p in schema["paths"]["/api/customers"]["get"]["parameters"]}
+    assert {f.name for f in fields(CustomerFilter)} <= documented
