@@ -24,6 +24,8 @@ from typing import Any
 
 from django.db.models import Q
 
+from kehu.customers.models import CompanySize, Kind
+
 from .models import CLASS_LABELS, CLASS_NAMES
 
 
@@ -52,6 +54,11 @@ FIELDS: dict[str, Field] = {
     **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
     "trend": Field("消费趋势", "segment__trend", "choice"),
     "overdue": Field("逾期未购", "segment__overdue", "bool"),
+}
+# Stored codes shown by their Chinese label ("个人", not "person").
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "kind": dict(Kind.choices),
+    "company_size": dict(CompanySize.choices),
 }
 # Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
 BARE = {"province", "city"}
@@ -172,7 +179,11 @@ def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
         return f"{field.label} {NUMBER_OPS[op]} {shown}"
     if field.kind == "bool":
         return field.label if values[0] else f"非{field.label}"
-    shown = [user_names.get(int(v), f"#{v}") for v in values] if field.kind == "id" else [str(v) for v in values]
+    if field.kind == "id":
+        shown = [user_names.get(int(v), f"#{v}") for v in values]
+    else:
+        labels = CHOICE_LABELS.get(name, {})
+        shown = [labels.get(str(v), str(v)) for v in values]
     if op == "not_in":
         return f"{field.label}不是{'、'.join(shown)}"
     return "或".join(shown) if name in BARE else f"{field.label}：{'、'.join(shown)}"

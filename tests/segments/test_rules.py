@@ -63,3 +63,11 @@ def test_the_condition_selects_exactly_the_customers_the_words_describe(db):
     assert names({"op": "and", "items": [{"field": "lifecycle", "op": "in", "values": ["潜在客户"]}]}) == {"贵宾"}
     assert names({"op": "and", "items": [{"field": "province", "op": "not_in", "values": ["广东省"]},
                                          {"field": "recency_days", "op": "lte", "values": [2]}]}) == {"杭州常客"}
+
+
+def test_it_describes_stored_codes_by_their_chinese_labels():
+    from kehu.segments.rules import describe
+
+    rules = {"op": "and", "items": [{"field": "kind", "op": "in", "values": ["company"]},
+                                    {"field": "company_size", "op": "in", "values": ["10-49"]}]}
+    assert describe(rules) == "类型：企业 且 公司规模：10–49人"
