@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -92,6 +93,18 @@ class Store:
     def drop(self) -> None:
         if self.database_name:
             _drop_database(self.database_name)
+
+    def clone(self, base: Path) -> Store:
+        """A copy of this initialised store (its folder with keys and, on PostgreSQL, its database), so that a
+        test starts from what `kehu init` made without paying for the migrations again."""
+        copy = Store.create(base, self.vendor)
+        shutil.copytree(self.home, copy.home)
+        if copy.database_name:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{copy.database_name}" TEMPLATE "{self.database_name}"')
+        return copy
 
 
 def kehu_command() -> str:
