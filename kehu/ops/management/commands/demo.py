@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true",
                             help="先删除现有的全部客户、订单、商品和标签（不可恢复！），再生成演示数据")
         parser.add_argument("--keep", action="store_true",
-                            help="已有客户时保留现有数据、不生成（make demo 再次运行时）Keep a store that has customers")
+                            help="已有客户时保留现有数据（make demo 再次运行时）Keep a store that has customers")
 
     def handle(self, *args, customers: int, seed: int, reset: bool, keep: bool, **options):
         if customers < 1:
