@@ -39,12 +39,3 @@ def test_it_classifies_a_fresh_demo_store_twice(ready_store, full):
     first = ready_store.kehu(*args)
     second = ready_store.kehu(*args)
     assert "分层完成" in first.stdout and "分层完成" in second.stdout
-
-
-def test_make_demo_can_be_run_again_and_keeps_the_store(ready_store):
-    """`make demo` runs `kehu demo --keep`: the second time it keeps the customers and says how to start over."""
-    ready_store.kehu("demo", "--customers", "30", "--keep")
-    again = ready_store.kehu("demo", "--customers", "30", "--keep")
-    assert "保留现有数据" in again.stdout and "RESET=1" in again.stdout
-    count = ready_store.shell("from kehu.customers.models import Customer; print(Customer.objects.count())")
-    assert count.strip().splitlines()[-1] == "30"
