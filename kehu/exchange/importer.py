@@ -25,6 +25,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
+from kehu.accounts.audit import masked_value
+from kehu.customers import probes
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer, Tag, next_customer_codes
 from kehu.customers.services import save_customer_form
@@ -199,7 +201,8 @@ class Importer:
             if not s.kind:
                 message = "未能识别这个工作表的内容（找不到表头），已跳过"
                 self.problems.append(Problem(s.name, s.header_row, "", "", message, "warning"))
-        with translation.override("zh-hans"), transaction.atomic():
+        # A dry run rolls back; the duplicate checks that hit colleagues' customers stay audited and counted.
+        with probes.kept_through_rollback(), translation.override("zh-hans"), transaction.atomic():
             self.batch = ImportBatch.objects.create(
                 file_name=self.file_name[:255], stored_file=self.stored_file, on_duplicate=self.on_duplicate,
                 user=self.user if self.user is not None and self.user.pk else None)
@@ -241,7 +244,10 @@ class Importer:
     def _problem(self, sheet: Sheet, row: int, field_key: str, value: object, message: str,
                  level: str = "error") -> Problem:
         column = sheet.column_label(field_key) if field_key else ""
-        return Problem(sheet.name, row, column, v.cell_text(value), message, level)
+        text = v.cell_text(value)
+        if field_key in Customer.CONTACT_FIELDS:  # kept in the batch: never a contact value in plaintext
+            text = masked_value(field_key, text)
+        return Problem(sheet.name, row, column, text, message, level)
 
     def _reject(self, sheet: Sheet, problems: list[Problem]) -> None:
         self.counts[sheet.kind].rejected += 1

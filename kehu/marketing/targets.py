@@ -66,7 +66,7 @@ def members(tl: TargetList, user, now: datetime.datetime | None = None) -> Query
     if tl.segment_column in CLASS_NAMES and tl.segment_class:
         qs = qs.filter(**{f"segment__{tl.segment_column}": tl.segment_class})
     if tl.filter_query:
-        qs = CustomerFilter.from_params(QueryDict(tl.filter_query)).apply(qs)
+        qs = CustomerFilter.from_params(QueryDict(tl.filter_query)).apply(qs, user)
     if tl.exclude_days:
         since = (now or timezone.now()) - datetime.timedelta(days=tl.exclude_days)
         talked = Communication.objects.filter(customer=OuterRef("pk"), occurred_at__gte=since)
