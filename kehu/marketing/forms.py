@@ -41,6 +41,11 @@ class CampaignForm(forms.ModelForm):
         fields = ["name", "target_list", "subject", "message", "offer", "holdout_percent", "attribution_days"]
         widgets = {"message": forms.Textarea(attrs={"rows": 4})}
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None and not user.can_manage:  # a campaign is prepared from one's own target lists
+            self.fields["target_list"].queryset = TargetList.objects.filter(created_by=user)
+
     def clean_holdout_percent(self) -> int:
         value = self.cleaned_data["holdout_percent"]
         if value > 50:

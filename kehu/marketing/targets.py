@@ -21,7 +21,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from openpyxl import Workbook
 
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, masked_search
 from kehu.customers.models import Customer
 from kehu.engagement.models import Communication, Consent, MarketingChannel
 from kehu.exchange.exporters import Column, write_csv, write_table
@@ -54,7 +54,8 @@ def describe(tl: TargetList) -> str:
         parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
     if tl.filter_query:
         active = CustomerFilter.from_params(QueryDict(tl.filter_query)).active()
-        parts.append("筛选：" + "，".join(f"{k}={v}" for k, v in active.items()))
+        # a contact value searched for is shown masked: whoever opens the list may not see contacts
+        parts.append("筛选：" + "，".join(f"{k}={masked_search(v) if k == 'q' else v}" for k, v in active.items()))
     if tl.exclude_days:
         parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
     return "；".join(parts) or "全部客户"
