@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from kehu.accounts import audit
+from kehu.lib.cells import neutralise, sheet_title
 
 from .models import Customer, MergeRecord
 
@@ -103,15 +104,15 @@ def export_xlsx(customer: Customer, out) -> None:
         _append(ws, [key, _cell(value)])
     used = {ws.title}
     for label, rows in data["sections"].items():
-        title = label[:31]
+        title = sheet_title(label)
         n = 2
         while title in used:
-            title = f"{label[:28]}-{n}"
+            title = f"{sheet_title(label)[:28]}-{n}"
             n += 1
         used.add(title)
         sheet = wb.create_sheet(title)
         headers = list(dict.fromkeys(k for row in rows for k in row))
-        sheet.append(headers)
+        _append(sheet, headers)
         for row in rows:
             _append(sheet, [_cell(row.get(h)) for h in headers])
     for sheet in wb.worksheets:
@@ -128,10 +129,7 @@ def _cell(value):
 
 
 def _append(sheet, values: list) -> None:
-    sheet.append(values)
-    for cell in sheet[sheet.max_row]:
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"  # text typed by a person, never a formula
+    sheet.append([neutralise(v) for v in values])  # text typed by a person, never a formula
 
 
 def record_export(user, customer: Customer, fmt: str) -> None:

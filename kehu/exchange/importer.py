@@ -216,7 +216,7 @@ class Importer:
                 # Orders were written in bulk, past the signals that keep customer metrics current.
                 refresh_customers(self.touched)
             self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
-            self.batch.problems = [asdict(p) for p in self.problems]
+            self.batch.problems = self._stored_problems()
             self.batch.status = ImportBatch.Status.DONE
             self.batch.finished_at = timezone.now()
             self.batch.save()
@@ -241,13 +241,21 @@ class Importer:
         change.old_values = old_values
         change.save()
 
+    def _stored_problems(self) -> list[dict]:
+        """The problems as the batch keeps them: a contact value (a bad or duplicate mobile…) masked."""
+        contact = {(s.name, s.column_label(key)): key for s in self.sheets for key in Customer.CONTACT_FIELDS}
+        stored = []
+        for p in self.problems:
+            row = asdict(p)
+            if key := contact.get((p.sheet, p.column)):
+                row["value"] = masked_value(key, p.value)
+            stored.append(row)
+        return stored
+
     def _problem(self, sheet: Sheet, row: int, field_key: str, value: object, message: str,
                  level: str = "error") -> Problem:
         column = sheet.column_label(field_key) if field_key else ""
-        text = v.cell_text(value)
-        if field_key in Customer.CONTACT_FIELDS:  # kept in the batch: never a contact value in plaintext
-            text = masked_value(field_key, text)
-        return Problem(sheet.name, row, column, text, message, level)
+        return Problem(sheet.name, row, column, v.cell_text(value), message, level)
 
     def _reject(self, sheet: Sheet, problems: list[Problem]) -> None:
         self.counts[sheet.kind].rejected += 1

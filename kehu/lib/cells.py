@@ -21,6 +21,13 @@ def neutralise(value):
     return value
 
 
+def restore(text: str) -> str:
+    """What `neutralise` escaped, read back (an exported file imported again): "'=x" → "=x"."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
+
+
 def sheet_title(text: str, fallback: str = "Sheet") -> str:
     """A sheet name Excel accepts and that cannot be read as a formula (an apostrophe may not start one)."""
     title = _SHEET_FORBIDDEN.sub("", text).lstrip("".join(FORMULA_START) + "' ").rstrip("'")[:SHEET_NAME_MAX]
