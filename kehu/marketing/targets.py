@@ -21,7 +21,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from openpyxl import Workbook
 
-from kehu.customers.filters import CustomerFilter, masked_search
+from kehu.customers.filters import CustomerFilter, contact_value, masked_search
 from kehu.customers.models import Customer
 from kehu.engagement.models import Communication, Consent, MarketingChannel
 from kehu.exchange.exporters import Column, write_csv, write_table
@@ -59,6 +59,20 @@ def describe(tl: TargetList) -> str:
     if tl.exclude_days:
         parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
     return "；".join(parts) or "全部客户"
+
+
+def forget_erased(sender, customer, values: list[tuple[str, str]], **kwargs) -> int:
+    """PIPL erase: a target list whose search (q) was the erased person's mobile, e-mail or WeChat ID loses
+    that search; the list stays, the person's value does not. Returns how many lists changed."""
+    changed = 0
+    for tl in TargetList.objects.exclude(filter_query="").filter(filter_query__contains="q="):
+        params = QueryDict(tl.filter_query, mutable=True)
+        if contact_value(params.get("q", "")) in values:
+            del params["q"]
+            tl.filter_query = params.urlencode()
+            tl.save(update_fields=["filter_query"])
+            changed += 1
+    return changed
 
 
 def members(tl: TargetList, user, now: datetime.datetime | None = None) -> QuerySet:
