@@ -123,7 +123,7 @@ def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
 
-@router.post("/customers/lookup", response={200: CustomerDetail, 404: Error, 422: Error, 429: Error},
+@router.post("/customers/lookup", response={200: CustomerDetail, 404: Error, 422: FieldErrors, 429: Error},
              summary="来电查询",
              description="按完整手机号查找客户：只返回调用者可以查看的客户，否则 404（与号码不存在时相同）。"
                          "列表搜索不会为看不到完整联系方式的角色匹配联系方式；这是他们按手机号找客户的唯一途径。"
@@ -133,7 +133,7 @@ def lookup_customer(request: HttpRequest, payload: CallerLookupIn):
     try:
         customer = probes.caller_lookup(request.user, payload.mobile)
     except InvalidMobile as exc:
-        return Status(422, {"detail": str(exc)})
+        raise FormInvalid({"mobile": [str(exc)]}) from None
     except probes.RateLimited as exc:
         return Status(429, {"detail": probes.rate_limited_message(exc.limit)})
     if customer is None:
