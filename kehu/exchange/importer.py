@@ -25,6 +25,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
+from kehu.accounts.audit import masked_value
+from kehu.customers import probes
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer, Tag, next_customer_codes
 from kehu.customers.services import save_customer_form
@@ -199,7 +201,8 @@ class Importer:
             if not s.kind:
                 message = "未能识别这个工作表的内容（找不到表头），已跳过"
                 self.problems.append(Problem(s.name, s.header_row, "", "", message, "warning"))
-        with translation.override("zh-hans"), transaction.atomic():
+        # A dry run rolls back; the duplicate checks that hit colleagues' customers stay audited and counted.
+        with probes.kept_through_rollback(), translation.override("zh-hans"), transaction.atomic():
             self.batch = ImportBatch.objects.create(
                 file_name=self.file_name[:255], stored_file=self.stored_file, on_duplicate=self.on_duplicate,
                 user=self.user if self.user is not None and self.user.pk else None)
@@ -213,7 +216,7 @@ class Importer:
                 # Orders were written in bulk, past the signals that keep customer metrics current.
                 refresh_customers(self.touched)
             self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
-            self.batch.problems = [asdict(p) for p in self.problems]
+            self.batch.problems = self._stored_problems()
             self.batch.status = ImportBatch.Status.DONE
             self.batch.finished_at = timezone.now()
             self.batch.save()
@@ -237,6 +240,17 @@ class Importer:
                               object_id=obj.pk)
         change.old_values = old_values
         change.save()
+
+    def _stored_problems(self) -> list[dict]:
+        """The problems as the batch keeps them: a contact value (a bad or duplicate mobile…) masked."""
+        contact = {(s.name, s.column_label(key)): key for s in self.sheets for key in Customer.CONTACT_FIELDS}
+        stored = []
+        for p in self.problems:
+            row = asdict(p)
+            if key := contact.get((p.sheet, p.column)):
+                row["value"] = masked_value(key, p.value)
+            stored.append(row)
+        return stored
 
     def _problem(self, sheet: Sheet, row: int, field_key: str, value: object, message: str,
                  level: str = "error") -> Problem:

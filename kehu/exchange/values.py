@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
+from kehu.lib.cells import restore
+
 EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
 
 
@@ -34,7 +36,7 @@ def cell_text(value: object) -> str:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, datetime.date):
         return value.isoformat()
-    return str(value).strip()
+    return restore(str(value).strip())  # a cell our own export escaped ("'+1 415…") reads as it was
 
 
 _DATE = re.compile(

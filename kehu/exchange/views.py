@@ -19,7 +19,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 
@@ -262,7 +262,7 @@ SEGMENT_FIELDS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "value_ti
 def _filtered_customers(request: HttpRequest):
     """The customer list's rows for the same query parameters; `segment=重要价值客户` narrows to one class."""
     flt = CustomerFilter.from_params(request.GET)
-    qs = flt.apply(Customer.objects.visible_to(request.user))
+    qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
     if segment := request.GET.get("segment", "").strip()[:20]:
         condition = Q()
         for name in SEGMENT_FIELDS:
@@ -308,7 +308,8 @@ def _password(request: HttpRequest) -> str:
 
 def _audit_export(request: HttpRequest, what: str, fmt: str, password: str) -> None:
     audit.record(request.user, audit.AuditAction.EXPORT, what, {
-        "format": fmt, "filter": request.GET.urlencode(), "masked": not request.user.sees_contact_details,
+        "format": fmt, "filter": audit_query(request.GET), "search_hash": search_hash(request.GET),
+        "masked": not request.user.sees_contact_details,
         "password": bool(password)})
 
 

@@ -144,7 +144,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/accounts/login/", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or too slow to answer under load
                 pass
             time.sleep(0.1)
         raise AssertionError(f"kehu serve did not answer within {timeout} s:\n{self.output()}")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from kehu.accounts import audit
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.exchange import exporters
 from kehu.exchange.headers import KINDS
@@ -45,11 +45,12 @@ class Command(BaseCommand):
                 raise CommandError(f"找不到用户“{opts['user']}”")
         else:
             user = Operator()
-        customers = CustomerFilter.from_params(dict(parse_qsl(opts["filter"]))).apply(
-            Customer.objects.visible_to(user))
+        params = dict(parse_qsl(opts["filter"]))
+        customers = CustomerFilter.from_params(params).apply(Customer.objects.visible_to(user), user)
         orders = exporters.visible_orders(user).filter(customer__in=customers)
         audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
-                     {"file": str(out), "filter": opts["filter"], "masked": not user.sees_contact_details},
+                     {"file": str(out), "filter": audit_query(params), "search_hash": search_hash(params),
+                      "masked": not user.sees_contact_details},
                      channel="cli")
         csv_out = out.suffix.lower() == ".csv"
         if opts["what"] == "report":
