@@ -213,8 +213,8 @@ class Importer:
             self.max_order_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
             for sheet in sheets:
                 self.counts.setdefault(sheet.kind, Counts())
-                self._unmapped_note(sheet)
                 handlers[sheet.kind](sheet)
+                self._unmapped_note(sheet)
                 self._flush_customers()
             self._save_changes()
             if self.touched:
@@ -567,7 +567,8 @@ class Importer:
                 problems.append(self._problem(sheet, number, when, record[when], str(exc)))
         line = orders.Line(number, status=v.cell_text(record.get("status")),
                            items=[n[:100] for n in v.parse_list(record.get("product"), spaces=False)],
-                           category=v.cell_text(record.get("category"))[:50])
+                           category=v.cell_text(record.get("category"))[:50],
+                           unpaid="ordered_at" in sheet.mapping.values() and "ordered_at" not in record)
         for key in ("quantity", "unit_price", "amount", "refund"):
             if key in record:
                 try:

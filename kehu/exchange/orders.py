@@ -105,6 +105,7 @@ class Line:
     unit_price: Decimal | None = None
     amount: Decimal | None = None
     refund: Decimal | None = None
+    unpaid: bool = False  # the file has a payment-time column and this row's is empty
 
 
 @dataclass
@@ -142,7 +143,8 @@ def combine(number: str, lines: list[Line], profile: Profile | None, counted) ->
     if (prefix and number.upper().startswith(prefix.upper())) or net < 0:
         result.amount, result.status, result.cancellation = abs(net), "refunded", True
     elif counts is False or (refund > 0 and net <= 0):
-        result.amount, result.status = gross, ("refunded" if gross > 0 else "")
+        never_paid = gross <= 0 or all(x.unpaid for x in lines)
+        result.amount, result.status = gross, ("" if never_paid else "refunded")
     else:
         result.netted = refund > 0 or negative_line
     return result

@@ -7,6 +7,7 @@ below the header as (Excel row number, {field: raw value}) without holding the s
 
 import codecs
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +86,15 @@ class Sheet:
         self.mapping = dict(mapping)
 
 
+_GUARDED_NUMBER = re.compile(r"'[\d*+\- ]+")
+
+
 def _unguard(text: str) -> str:
-    """Platforms guard long numbers from Excel as ="2024010512345678"; the value is what is inside."""
+    """Platforms guard long numbers from Excel as ="2024010512345678" or '13812345678; the value is inside."""
     if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
         return text[2:-1].strip()
+    if _GUARDED_NUMBER.fullmatch(text):
+        return text[1:].strip()
     return text
 
 

@@ -128,7 +128,8 @@ def _sheet_context(sheets: list[Sheet]) -> list[dict]:
             columns.append({"index": ci, "letter": s.column_letter(ci), "header": header,
                             "field": s.mapping.get(ci, ""),
                             "samples": [row[ci] if ci < len(row) else "" for row in samples]})
-        out.append({"index": si, "sheet": s, "columns": columns, "choices": _field_choices(s.kind)})
+        out.append({"index": si, "sheet": s, "columns": columns, "choices": _field_choices(s.kind),
+                    "unmapped": [c["header"] for c in columns if c["header"] and not c["field"]]})
     return out
 
 

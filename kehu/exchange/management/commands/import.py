@@ -68,10 +68,11 @@ class Command(BaseCommand):
         title = "试运行（未写入数据库）" if opts["dry_run"] else f"导入完成（批次 #{result.batch.pk}）"
         self.stdout.write(title)
         self.stdout.write(result.summary())
-        for p in result.problems[:20]:
+        problems = result.errors + result.warnings  # the notes are in the summary above
+        for p in problems[:20]:
             self.stdout.write(f"  {p.level_label}：{p}")
-        if len(result.problems) > 20:
-            self.stdout.write(f"  ……另有 {len(result.problems) - 20} 条问题，请查看错误报告")
+        if len(problems) > 20:
+            self.stdout.write(f"  ……另有 {len(problems) - 20} 条问题，请查看错误报告")
         if opts["report"]:
             rows = write_error_report(sheets, result.problems, opts["report"])
             self.stdout.write(f"错误报告已写入 {opts['report']}（{rows} 行）")
