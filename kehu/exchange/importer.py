@@ -613,13 +613,14 @@ class Importer:
 
     def _row_customers(self, sheet: Sheet, groups: list[list[tuple[int, dict]]]) -> None:
         """A purchase row that also describes its customer (ledger, platform export) imports the customer
-        too, once per customer in the file; then the chunk's new customers are written."""
+        too, once per customer in the file (again when a later row names it by a new key, such as the phone
+        an earlier row had masked); then the chunk's new customers are written."""
         fields = (*IDENTITY_FIELDS, "name", *h.ROW_CUSTOMER_FIELDS)
         for group in groups:
             for number, record in group:
                 keys = record["__keys"]
-                if not keys or any(k in self._row_customer_keys for k in keys):
-                    continue
+                if not keys or all(k in self._row_customer_keys for k in keys):
+                    continue  # seen already: a later row adds to the customer only when it brings a new key
                 self._row_customer_keys.update(keys)
                 customer = {k: record[k] for k in fields if k in record}
                 customer.setdefault("name", v.cell_text(record.get("code")) or keys[0][1])

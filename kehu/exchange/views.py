@@ -23,7 +23,7 @@ from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 
-from . import exporters
+from . import exporters, profiles
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
 from .jobs import job_status, start_import
@@ -153,7 +153,7 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
                 mapping, taken = {}, set()
                 for ci in range(len(s.headers)):
                     field = request.POST.get(f"col-{si}-{ci}", "")
-                    if field in allowed and field not in taken:
+                    if field in allowed and (field not in taken or field in profiles.JOINED):
                         mapping[ci] = field
                         taken.add(field)
             s.remap(kind or None, mapping)

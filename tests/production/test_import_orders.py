@@ -6,6 +6,8 @@ plain Python (never kehu's code)."""
 import csv
 import datetime
 import json
+import re
+import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -362,3 +364,63 @@ def receivers(name: str) -> dict[tuple[str, str], str]:
         return {("email", r["Email"]): r["Billing Name"] for r in csv_rows(name, "utf-8") if r["Email"]}
     return {("email", r["Email (Billing)"]): f"{r['First Name (Billing)']} {r['Last Name (Billing)']}"
             for r in csv_rows(name, "utf-8")}
+
+
+# ── the web import wizard ───────────────────────────────────────────────────────────────────────────────────
+
+def _upload(session, name: str):
+    page = session.get("/exchange/import/")
+    assert page.status_code == 200
+    with open(REAL / name, "rb") as f:
+        answer = session.post("/exchange/import/", data={"on_duplicate": "update"}, files={"file": (name, f)},
+                              allow_redirects=False)
+    assert answer.status_code == 302, answer.text[:2000]
+    return session.get("/exchange/import/mapping/")
+
+
+def _selected(page: str, header: str) -> str:
+    """The option chosen for a column on the mapping page (its select is labelled by the header)."""
+    start = page.index(f'aria-label="{header}"')
+    select = page[start:page.index("</select>", start)]
+    chosen = select.split(" selected>", 1)
+    return chosen[1].split("<", 1)[0] if len(chosen) == 2 else "（不导入）"
+
+
+def _form_choices(page: str) -> dict[str, str]:
+    """What a browser submits from the mapping page: each select's chosen option, as the page shows it."""
+    chosen = {}
+    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        selected = re.search(r'<option value="([^"]*)" selected>', body)
+        chosen[name] = selected.group(1) if selected else ""
+    return chosen
+
+
+def test_the_wizard_shows_what_each_column_of_a_ledger_and_a_platform_export_becomes(server):
+    session = server.session()
+    ledger_page = _upload(session, "shop_ledger.xlsx").text
+    # One sheet, several kinds: the purchase columns are not dropped, the customer columns come along.
+    headers = ["姓名", "手机", "性别", "生日", "省份", "城市", "消费金额", "消费日期"]
+    assert [_selected(ledger_page, h) for h in headers] == headers
+
+    page = _upload(session, "taobao_orders.csv").text
+    assert "识别为“淘宝/天猫”订单导出" in page
+    assert _selected(page, "买家会员名") == "客户编号"
+    assert _selected(page, "订单付款时间") == "消费日期"
+    assert _selected(page, "订单创建时间") == "下单时间"
+    assert _selected(page, "退款金额") == "退款金额"
+    assert "不导入的列（20）：买家支付宝账号、买家应付货款" in page
+
+    run = session.post("/exchange/import/mapping/", data={**_form_choices(page), "action": "run"},
+                       allow_redirects=False)
+    assert run.status_code == 302
+    progress = run.headers["Location"]
+    deadline = time.monotonic() + 60
+    while "/progress/" in progress and time.monotonic() < deadline:
+        time.sleep(0.3)
+        answer = session.get(progress, allow_redirects=False)
+        progress = answer.headers.get("Location", progress) if answer.status_code == 302 else progress
+    result = session.get(progress).text
+    expected = taobao().customers
+    counted = sum(c["orders"] for c in expected.values())
+    assert f"计入消费的 {counted} 笔" in result
+    assert "未付款即关闭或取消，未导入" in result
