@@ -58,6 +58,23 @@ def _last_rows(sheet: Sheet) -> dict[str, int]:
     return last
 
 
+IDENTITY = ("code", "mobile", "email", "wechat", "name")
+
+
+def by_customer(lines: list[tuple[int, dict]]) -> list[list[tuple[int, dict]]]:
+    """Rows sharing a number but naming different customers are different orders (a shop numbering its
+    receipts from 1 each day). A row naming no one belongs with the row above it (Shopify fills the
+    customer on an order's first line only)."""
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    current: tuple = ()
+    for number, record in lines:
+        who = tuple(v.cell_text(record.get(k)) for k in IDENTITY)
+        if any(who):
+            current = who
+        groups.setdefault(current, []).append((number, record))
+    return list(groups.values())
+
+
 def chunks(sheet: Sheet, size: int) -> Iterator[list[list[tuple[int, dict]]]]:
     """Whole orders, about `size` rows at a time; an order's lines come together even when scattered."""
     last = _last_rows(sheet) if _key_columns(sheet) else {}
@@ -73,12 +90,13 @@ def chunks(sheet: Sheet, size: int) -> Iterator[list[list[tuple[int, dict]]]]:
             lines = open_orders.setdefault(key, [])
             lines.append((number, record))
             if number >= last.get(key, number):
-                ready.append(open_orders.pop(key))
+                ready.extend(by_customer(open_orders.pop(key)))
                 ready_rows += len(lines)
         if ready_rows >= size:
             yield ready
             ready, ready_rows = [], 0
-    ready.extend(open_orders.values())
+    for lines in open_orders.values():
+        ready.extend(by_customer(lines))
     if ready:
         yield ready
 

@@ -71,3 +71,17 @@ def test_a_customer_sheet_names_the_columns_it_does_not_import(tmp_path, alice):
     result = import_file(path, user=alice)
     assert result.counts["customers"].new == 1
     assert [p.message for p in result.notes] == ["以下 2 列未导入：积分、消费总额"]
+
+
+def test_a_receipt_number_shared_by_two_customers_makes_two_orders(tmp_path, alice):
+    make_customer(code="K1", name="甲")
+    make_customer(code="K2", name="乙")
+    path = write_csv(tmp_path / "小票.csv", [
+        ["单号", "客户编号", "日期", "金额"],
+        ["1", "K1", "2024-03-01", "30"],
+        ["1", "K2", "2024-03-02", "45"],  # the shop numbers its receipts from 1 each day
+        ["2", "K1", "2024-03-02", "12"],
+    ])
+    import_file(path, user=alice)
+    assert sorted(Order.objects.values_list("customer__code", "number", "amount")) == [
+        ("K1", "1", Decimal("30.00")), ("K1", "2", Decimal("12.00")), ("K2", "1", Decimal("45.00"))]
