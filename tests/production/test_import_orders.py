@@ -424,3 +424,22 @@ def test_the_wizard_shows_what_each_column_of_a_ledger_and_a_platform_export_bec
     counted = sum(c["orders"] for c in expected.values())
     assert f"计入消费的 {counted} 笔" in result
     assert "未付款即关闭或取消，未导入" in result
+
+
+def test_a_column_mapping_travels_as_a_file_through_the_command_line(ready_store, tmp_path):
+    data = tmp_path / "会员本.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["卡号", "顾客", "电话", "城市"])
+    wb.active.append(["V01", "钱多多", "13700001111", "杭州市"])
+    wb.save(data)
+    sheets = [{"kind": "customers", "columns": {"卡号": "code", "顾客": "name", "电话": "mobile", "城市": "city"}}]
+    (tmp_path / "会员本.json").write_text(json.dumps({"format": "kehu-import-template", "version": 1,
+                                                      "name": "会员本", "sheets": sheets}, ensure_ascii=False))
+
+    run = ready_store.kehu("import", "--no-progress", "--template-file", str(tmp_path / "会员本.json"), str(data))
+    assert "已导入模板“会员本”" in run.stdout and "客户信息：新增 1，" in run.stdout
+    got = stored_customers(ready_store)[("code", "V01")]
+    assert (got["name"], got["mobile"][-11:], got["city"]) == ("钱多多", "13700001111", "杭州市")
+
+    ready_store.kehu("export", "mapping", "--name", "会员本", "-o", str(tmp_path / "out.json"))
+    assert json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["sheets"] == sheets
