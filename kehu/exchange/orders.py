@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from . import values as v
 from .profiles import Profile
-from .readers import Sheet
+from .readers import Sheet, unguard
 
 CENT = Decimal("0.01")
 ORDER_KEYS = ("parent_number", "number")
@@ -49,9 +49,7 @@ def _last_rows(sheet: Sheet) -> dict[str, int]:
     last: dict[str, int] = {}
     for number, cells in sheet.rows():
         for i in columns:
-            text = v.cell_text(cells[i]) if i < len(cells) else ""
-            if text.startswith('="') and text.endswith('"'):
-                text = text[2:-1].strip()
+            text = unguard(v.cell_text(cells[i])) if i < len(cells) else ""
             if text:
                 last[text] = number
                 break

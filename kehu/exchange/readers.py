@@ -73,7 +73,7 @@ class Sheet:
             for i, key in mapping.items():
                 value = cells[i] if i < len(cells) else ""
                 if isinstance(value, str):
-                    value = _unguard(value.strip())
+                    value = unguard(value.strip())
                 if key == "mobile" and is_masked(value):
                     self.masked_rows.append(number)  # never a key, never stored as a mobile
                     continue
@@ -89,7 +89,7 @@ class Sheet:
 _GUARDED_NUMBER = re.compile(r"'[\d*+\- ]+")
 
 
-def _unguard(text: str) -> str:
+def unguard(text: str) -> str:
     """Platforms guard long numbers from Excel as ="2024010512345678" or '13812345678; the value is inside."""
     if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
         return text[2:-1].strip()
