@@ -565,7 +565,7 @@ class Importer:
                 values["ordered_at"] = self._parsed("ordered_at", v.parse_datetime, record[when])
             except v.BadValue as exc:
                 problems.append(self._problem(sheet, number, when, record[when], str(exc)))
-        line = orders.Line(number, status=v.cell_text(record.get("status")),
+        line = orders.Line(status=v.cell_text(record.get("status")),
                            items=[n[:100] for n in v.parse_list(record.get("product"), spaces=False)],
                            category=v.cell_text(record.get("category"))[:50],
                            unpaid="ordered_at" in sheet.mapping.values() and "ordered_at" not in record)

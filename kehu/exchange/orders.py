@@ -113,7 +113,6 @@ def fallback_code(profile: Profile, record: dict) -> str:
 class Line:
     """One row of an order, read: amounts may be negative (returns), anything may be missing."""
 
-    row: int
     status: str = ""
     items: list[str] = field(default_factory=list)
     category: str = ""
