@@ -115,16 +115,28 @@ def test_quintiles_on_distinct_values_give_one_to_five():
     assert column(got, "m_score") == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5}
 
 
-def test_quintile_ties_are_broken_by_customer_id_whatever_the_row_order():
+def test_equal_values_get_equal_scores_whatever_the_ids_or_row_order():
     rows = [(cid, 30, 1, 99.99) for cid in range(1, 11)]
     shuffled = rows[:]
     random.Random(7).shuffle(shuffled)
     for data in (rows, shuffled):
         got, _ = classify(table(data))
-        expected = {cid: (cid - 1) // 2 + 1 for cid in range(1, 11)}  # smaller id, lower score
-        assert column(got, "r_score") == expected
-        assert column(got, "f_score") == expected
-        assert column(got, "m_score") == expected
+        for name in ("r_score", "f_score", "m_score"):
+            assert set(column(got, name).values()) == {1}, name
+
+
+def test_a_tie_takes_the_score_where_it_starts():
+    # F: six customers bought once (positions 0–5 of 10), then 2, 3, 4, 5 orders (positions 6–9):
+    # the six share position 0 → score 1; the others 6·5//10 + 1 = 4, 4, 5, 5
+    got, _ = classify(table([(cid, cid, 1 if cid <= 6 else cid - 5, 10) for cid in range(1, 11)]))
+    assert column(got, "f_score") == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 4, 8: 4, 9: 5, 10: 5}
+    # R: most recent → 5; all distinct here
+    assert column(got, "r_score") == {cid: 5 - (cid - 1) // 2 for cid in range(1, 11)}
+    # equal spend for everyone: one tie, score 1; ABC by the tie's last member, who has 90 % of the
+    # total before them (not under 80 %: not A; under 95 %: B); tier by the last place (not in the top 50 %)
+    assert set(column(got, "m_score").values()) == {1}
+    assert set(column(got, "abc_class").values()) == {"B"}
+    assert set(column(got, "value_tier").values()) == {"低价值"}
 
 
 def test_quintiles_of_seven_customers():
