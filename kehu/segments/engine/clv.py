@@ -25,6 +25,7 @@ customer base analysis"; Fader & Hardie (2013) "The Gamma-Gamma model of monetar
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -298,9 +299,10 @@ def fit_bgnbd(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
 ) -> BGNBDFit | ModelNotFitted:
     """Fit the BG/NBD model by maximum likelihood; see the module docstring for the inputs."""
-    return _fit_beta_geometric(BGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start)
+    return _fit_beta_geometric(BGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start, max_seconds)
 
 
 def fit_mbgnbd(
@@ -312,14 +314,15 @@ def fit_mbgnbd(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
 ) -> MBGNBDFit | ModelNotFitted:
     """Fit the modified BG/NBD (MBG/NBD) by maximum likelihood; the inputs are those of :func:`fit_bgnbd`."""
-    return _fit_beta_geometric(MBGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start)
+    return _fit_beta_geometric(MBGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start, max_seconds)
 
 
 def _fit_beta_geometric(
     kind: type[BGNBDFit] | type[MBGNBDFit], x: ArrayLike, t_x: ArrayLike, T: ArrayLike, time_unit: TimeUnit,
-    min_customers: int, min_repeat_buyers: int, start: Sequence[float] | None,
+    min_customers: int, min_repeat_buyers: int, start: Sequence[float] | None, max_seconds: float | None,
 ) -> Any:
     checked = _check_purchase_data(kind.model, x, t_x, T, time_unit, min_customers, min_repeat_buyers)
     if isinstance(checked, ModelNotFitted):
@@ -333,7 +336,8 @@ def _fit_beta_geometric(
         return -ll / n, -grad / n
 
     r0, alpha0 = _rate_start(x, T)
-    outcome = _maximise(kind.model, objective, _start(start, [r0, alpha0, 1.0, 3.0]), x, jac=True)
+    outcome = _maximise(kind.model, objective, _start(start, [r0, alpha0, 1.0, 3.0]), x, jac=True,
+                        max_seconds=max_seconds)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, a, b), mean_ll = outcome
@@ -352,8 +356,12 @@ def fit_pareto_nbd(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
 ) -> ParetoNBDFit | ModelNotFitted:
-    """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD)."""
+    """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD).
+
+    Where drop-out is nearly the same for everyone the search drifts towards s, β → ∞, where each step
+    is slow; ``max_seconds`` bounds it (the model is then not fitted)."""
     checked = _check_purchase_data("Pareto/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
     if isinstance(checked, ModelNotFitted):
         return checked
@@ -366,7 +374,7 @@ def fit_pareto_nbd(
 
     r0, alpha0 = _rate_start(x, T)
     outcome = _maximise("Pareto/NBD", objective, _start(start, [r0, alpha0, 1.0, float(T.mean()) + 1.0]), x,
-                        jac=False)
+                        jac=False, max_seconds=max_seconds)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, s, beta), mean_ll = outcome
@@ -886,10 +894,26 @@ def _too_few_repeat_buyers(model: str, minimum: int, n: int, n_repeat: int) -> M
     )
 
 
+class _OutOfTime(Exception):
+    pass
+
+
 def _maximise(
-    model: str, objective: Callable[[Array], Any], start: Sequence[float], x: Array, *, jac: bool
+    model: str, objective: Callable[[Array], Any], start: Sequence[float], x: Array, *, jac: bool,
+    max_seconds: float | None = None,
 ) -> tuple[list[float], float] | ModelNotFitted:
-    """Minimise the mean negative log-likelihood over log-parameters; return (parameters, mean LL)."""
+    """Minimise the mean negative log-likelihood over log-parameters; return (parameters, mean LL).
+
+    With ``max_seconds``, a search still running after that long gives up (not converged).
+    """
+    if max_seconds is not None:
+        deadline, plain = time.monotonic() + max_seconds, objective
+
+        def objective(log_params: Array) -> Any:
+            if time.monotonic() > deadline:
+                raise _OutOfTime
+            return plain(log_params)
+
     x0 = np.log(np.asarray(start, dtype=float))
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
@@ -910,6 +934,8 @@ def _maximise(
             gradient = result.jac if jac else optimize.approx_fprime(result.x, objective, 1e-6)
         except (ValueError, FloatingPointError, ArithmeticError) as error:
             result, gradient, failure = None, None, str(error)
+        except _OutOfTime:
+            result, gradient, failure = None, None, f"{max_seconds:g} 秒内 within {max_seconds:g} s"
     if result is not None:
         interior = np.abs(result.x) < _LOG_BOUND - 1e-6
         small = np.all(np.abs(np.where(interior, gradient, 0.0)) < _GRADIENT_TOLERANCE)

@@ -7,7 +7,7 @@ days) in the holdout that follows; the prediction is set against what they actua
 - per calibration-frequency group (repeat purchases in the calibration period: 0, 1, …, 6, 7+):
   customers, actual and predicted repeat purchases in the holdout;
 - in total, with the error in percent;
-- week by week over the whole history, cumulative repeat purchases of the same customers: actual
+- week by week over the whole history (weeks ending on the end day), cumulative repeat purchases of the same customers: actual
   against each model's expectation for customers of their age (Fader, Hardie & Lee 2005, figure 2:
   the unconditional E[X(t)] from each customer's first purchase, summed).
 
@@ -41,6 +41,7 @@ HOLDOUT_SHARE = 0.25
 MIN_HOLDOUT_DAYS = 56  # 8 weeks
 MIN_CALIBRATION_DAYS = 56
 TOP_GROUP = 7  # calibration frequencies 7 and more form one group, "7+"
+FIT_SECONDS = 10.0  # a model whose search takes longer is left out of the check (Pareto/NBD can crawl)
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,14 @@ def check_models(
     min_customers: int = clv.MIN_CUSTOMERS,
     min_repeat_buyers: int = clv.MIN_REPEAT_BUYERS,
     start_params: dict[str, Sequence[float]] | None = None,
+    max_seconds: float | None = FIT_SECONDS,
 ) -> ModelCheck:
     """Fit each model on the calibration period and check its forecast of the holdout, up to ``end``.
 
     ``transactions`` has a customer column and a date or datetime column (cut to its day); purchases
     after ``end`` are ignored. ``calibration_end`` defaults to :func:`default_calibration_end`.
-    ``start_params`` may give each model's starting parameters (such as the last check's).
+    ``start_params`` may give each model's starting parameters (such as the last check's); a fit that
+    takes more than ``max_seconds`` is given up (the model is shown as not fitted, with the reason).
     """
     days = nw.from_native(purchase_days(transactions, customer_col=customer_col, date_col=date_col),
                           eager_only=True)
@@ -170,8 +173,9 @@ def check_models(
     group_customers = np.bincount(group, minlength=TOP_GROUP + 1)
     actual_by_group = np.bincount(group, weights=actual, minlength=TOP_GROUP + 1)
 
-    # week by week from the first purchase: cumulative repeat purchases of the cohort
-    points = list(range(first_all + 7, end_day, 7)) + [end_day]
+    # week by week, counted back from the end (so a calibration date whole weeks before it is a point):
+    # cumulative repeat purchases of the cohort
+    points = list(range(end_day, first_all, -7))[::-1]
     cohort_days = cohort[customer]
     repeat_days = np.sort(day[cohort_days & (day > first[customer])])
     actual_cumulative = np.searchsorted(repeat_days, points, side="right")
@@ -182,7 +186,8 @@ def check_models(
     start_params = start_params or {}
     for name in models:
         fit = clv.PURCHASE_MODELS[name](x, t_x, T, time_unit=time_unit, min_customers=min_customers,
-                                        min_repeat_buyers=min_repeat_buyers, start=start_params.get(name))
+                                        min_repeat_buyers=min_repeat_buyers, start=start_params.get(name),
+                                        max_seconds=max_seconds)
         if not fit.ok:
             results.append(ModelResult(name, False, reason=fit.reason, reason_en=fit.reason_en))
             continue
