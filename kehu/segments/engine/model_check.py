@@ -7,9 +7,9 @@ days) in the holdout that follows; the prediction is set against what they actua
 - per calibration-frequency group (repeat purchases in the calibration period: 0, 1, …, 6, 7+):
   customers, actual and predicted repeat purchases in the holdout;
 - in total, with the error in percent;
-- week by week over the whole history (weeks ending on the end day), cumulative repeat purchases of the same customers: actual
-  against each model's expectation for customers of their age (Fader, Hardie & Lee 2005, figure 2:
-  the unconditional E[X(t)] from each customer's first purchase, summed).
+- week by week over the whole history (weeks ending on the end day), cumulative repeat purchases of
+  the same customers: actual against each model's expectation for customers of their age (Fader,
+  Hardie & Lee 2005, figure 2: the unconditional E[X(t)] from each customer's first purchase, summed).
 
 The model to forecast with is the one with the smallest total error in the holdout among the models
 that give a one-time buyer a churn probability (:data:`CHOICE_MODELS`: MBG/NBD and Pareto/NBD);
@@ -240,3 +240,34 @@ def _ordinal(day: datetime.date) -> int:
 
 def _date(ordinal: int) -> datetime.date:
     return (np.datetime64(0, "D") + np.timedelta64(int(ordinal), "D")).astype(datetime.date)
+
+
+# --- the figures as rows (for the page, the workbook and the command line alike) ---------------------------
+
+
+def group_rows(check: dict[str, Any]) -> list[list[Any]]:
+    """Per calibration-frequency group and a total row: [group, customers, actual, predicted per model…]
+    for the models in ``check["models"]`` order (None for a model not fitted). ``check`` is
+    :meth:`ModelCheck.to_dict` (as stored)."""
+    models = check.get("models", [])
+    rows = []
+    for i, group in enumerate(check.get("groups", [])):
+        predicted = [m["predicted_by_group"][i] if m["fitted"] else None for m in models]
+        rows.append([group, check["group_customers"][i], check["actual_by_group"][i], *predicted])
+    if rows:
+        totals = [m["predicted_total"] if m["fitted"] else None for m in models]
+        rows.append(["合计", check["customers"], check["actual_total"], *totals])
+    return rows
+
+
+def total_rows(check: dict[str, Any]) -> list[list[Any]]:
+    """Per model: [model, predicted, actual, error (a fraction: −0.143 for −14.3 %), chosen, candidate, reason,
+    reason in English]; ``candidate`` says whether the model may be chosen (it gives one-time buyers a churn
+    probability), the reasons why a model was not fitted."""
+    rows = []
+    for m in check.get("models", []):
+        error = None if m.get("error_percent") is None else m["error_percent"] / 100
+        rows.append([m["model"], m.get("predicted_total"), check.get("actual_total"), error,
+                     m["model"] == check.get("chosen"), m["model"] in CHOICE_MODELS, m.get("reason", ""),
+                     m.get("reason_en", "")])
+    return rows
