@@ -523,9 +523,11 @@ def models(report: Report) -> dict:
         elif not candidate:
             note = _("仅作对照：该模型认为只买过一次的客户一定仍活跃，流失概率总是 0")
         else:
-            note = ""
+            note = _("可选：只买过一次的客户也有流失概率")
         totals.add(name, predicted, actual, error, note)
-    chart = {"kind": "lines", "categories": check["weeks"], "mark": check["calibration_end"],
+    # the calibration end is marked at the first week that ends on or after it
+    mark = next((week for week in check["weeks"] if week >= check["calibration_end"]), None)
+    chart = {"kind": "lines", "categories": check["weeks"], "mark": mark,
              "markLabel": _("校准期结束"), "series": [
         {"name": _("实际"), "data": check["actual_cumulative"]},
         *({"name": m["model"], "data": [round(v, 1) for v in m["predicted_cumulative"]]}

@@ -41,7 +41,7 @@
       xAxis: { type: "category", data: spec.categories, boundaryGap: false },
       yAxis: { type: "value" },
       series: spec.series.map((s, i) => ({ type: "line", name: s.name, data: s.data, showSymbol: false,
-        lineStyle: i === 0 ? { width: 3 } : { type: "dashed" },
+        color: i === 0 ? "#111827" : undefined, lineStyle: i === 0 ? { width: 3 } : { type: "dashed" },
         markLine: i === 0 && spec.mark ? { silent: true, symbol: "none", label: { formatter: spec.markLabel || "" },
           lineStyle: { type: "dotted", color: "#4b5563" }, data: [{ xAxis: spec.mark }] } : undefined })),
     }),
