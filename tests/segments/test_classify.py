@@ -6,6 +6,8 @@ import random
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kehu.segments.engine.classify import (
     LIFECYCLE_STAGES,
@@ -310,3 +312,46 @@ def test_lifecycle_and_overdue_reasons():
     assert explain({"lifecycle": "潜在客户", "recency_days": None}, References("mean", 0, 0, 0, 0)) \
         == "潜在客户：还没有消费记录"
     assert yuan(1800.5) == "¥1,800.50" and yuan(5200) == "¥5,200"
+
+
+# --- equal customers, equal scores --------------------------------------------------------------------------
+
+RFM_DEPENDENT = ("r_score", "f_score", "m_score", "rfm_class", "rf_segment", "abc_class", "frequency_tier",
+                 "value_tier")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    people=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 12), st.integers(1, 3000), st.integers(0, 900)),
+                    min_size=1, max_size=40),
+    pick=st.integers(0, 39), twin_tenure=st.integers(0, 900), twin_id=st.integers(1, 10_000),
+    scores=st.sampled_from(["quantile", "fixed"]), tiers=st.sampled_from(["share", "fixed"]),
+    reference=st.sampled_from(["mean", "median", "fixed"]),
+)
+def test_two_customers_with_the_same_r_f_m_get_the_same_scores_and_classes(
+    people, pick, twin_tenure, twin_id, scores, tiers, reference
+):
+    rows = [(10_001 + i, recency, frequency, money, max(tenure, recency))
+            for i, (recency, frequency, money, tenure) in enumerate(people)]
+    original = rows[pick % len(rows)]
+    # the twin: another id (smaller or larger), the same recency, order count and spend, its own tenure
+    rows.append((twin_id, original[1], original[2], original[3], max(twin_tenure, original[1])))
+    thresholds = dataclasses.replace(Thresholds(), score_method=scores, frequency_tier_method=tiers,
+                                     value_tier_method=tiers, rfm_reference=reference)
+    got, _ = classify(table(rows), thresholds)
+    one, two = (got.filter(pl.col("customer_id") == cid).row(0, named=True) for cid in (original[0], twin_id))
+    assert {c: one[c] for c in RFM_DEPENDENT} == {c: two[c] for c in RFM_DEPENDENT}
+    # a full twin (the same tenure too) shares every class
+    same = got.filter(pl.col("tenure_days") == original[4], pl.col("recency_days") == original[1],
+                      pl.col("frequency") == original[2], pl.col("monetary_cents") == original[3] * 100)
+    classes = [c for c in got.columns if c not in ("customer_id",)]
+    assert same.select(classes).unique().height == 1
+
+
+def test_the_explanation_gives_the_scores_and_the_tie_rule():
+    got, refs = classify(table([(1, 10, 3, 300), (2, 10, 3, 300), (3, 90, 1, 50)]))
+    row = got.row(0, named=True)
+    lines = explain(row, refs, Thresholds()).splitlines()
+    assert lines[1] == (f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}："
+                        "按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）")
+    assert explain(got.row(1, named=True), refs).splitlines()[1] == lines[1]  # the twin reads the same

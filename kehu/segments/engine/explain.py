@@ -113,10 +113,23 @@ def explain_value(row: Mapping[str, Any]) -> str:
     return text
 
 
+def explain_scores(row: Mapping[str, Any], thresholds: Thresholds) -> str:
+    """e.g. R分 5、F分 1、M分 2：按全部有消费客户的排名五等分，数值相同的客户得分相同
+
+    Empty when the row has no scores.
+    """
+    if row.get("r_score") is None:
+        return ""
+    scores = f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}"
+    if thresholds.score_method == "fixed":
+        return f"{scores}：按设定的天数、次数和金额分档"
+    return f"{scores}：按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）"
+
+
 def explain(row: Mapping[str, Any], refs: References, thresholds: Thresholds | None = None) -> str:
-    """The RFM sentence, then the lifecycle reason, then (when forecast) the P(alive) part, one per line."""
+    """The RFM sentence, the scores, the lifecycle reason, then (when forecast) the P(alive) part, one per line."""
     t = thresholds or Thresholds()
     if row.get("lifecycle") == "潜在客户" or row.get("recency_days") is None:
         return explain_lifecycle({"lifecycle": "潜在客户"}, t)
-    lines = [explain_rfm(row, refs), explain_lifecycle(row, t), explain_value(row)]
+    lines = [explain_rfm(row, refs), explain_scores(row, t), explain_lifecycle(row, t), explain_value(row)]
     return "\n".join(line for line in lines if line)
