@@ -73,7 +73,7 @@ def expected_holdout(order_days: list[list], as_of: datetime.date) -> dict:
 
 
 def test_it_shows_the_demo_shops_own_holdout_as_counted_from_its_orders(ready_store):
-    ready_store.kehu("demo", "--customers", "400", "--seed", "5")
+    ready_store.kehu("demo", "--customers", "200", "--seed", "5")
     # `kehu demo` classified as of today; a classification of another day is the one the page shows.
     # (A second run of the same day currently fails on SQLite in reading the stored classes — not this feature.)
     as_of = datetime.date.today() - datetime.timedelta(days=1)
@@ -100,9 +100,9 @@ def test_it_shows_the_demo_shops_own_holdout_as_counted_from_its_orders(ready_st
     assert [row[0] for row in totals[1:]] == ["MBG/NBD", "Pareto/NBD", "BG/NBD"]
     for model, predicted, actual, error, _note in totals[1:]:
         assert int(number(actual)) == sum(expected["actual"])
-        if predicted != "—":  # the error is the shown prediction against the actual, to the shown 0.1 %
-            total = sum(expected["actual"])
-            assert abs(number(error) - (number(predicted) - total) / total * 100) <= 0.051, model
+        if predicted != "—":  # the error is the prediction against the actual, within the rounding shown
+            total = sum(expected["actual"])  # (0.05 of the shown percent, 0.05 of the shown prediction)
+            assert abs(number(error) - (number(predicted) - total) / total * 100) <= 0.05 + 5 / total + 1e-9, model
     chosen = [row for row in totals[1:] if row[4].startswith("选用")]
     assert len(chosen) == 1 and chosen[0][0] in ("MBG/NBD", "Pareto/NBD")
     assert f"<strong>{chosen[0][0]}</strong>" in html
