@@ -19,7 +19,7 @@ from kehu.segments.engine.classify import (
     classify,
     rfm_class_name,
 )
-from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, yuan
+from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, yuan
 
 SOME_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -283,11 +283,11 @@ def test_the_explanation_quotes_the_numbers_compared():
     got, refs = classify(table(EIGHT))
     row = got.filter(pl.col("customer_id") == 1).row(0, named=True)
     assert explain_rfm(row, refs) == (
-        "最近一次消费 5 天前，优于平均的 52.5 天；共消费 10 次，高于平均的 5.5 次；"
+        "最近一次消费 5 天前，优于平均的 52.5 天；共 10 笔订单，高于平均的 5.5 笔；"
         "累计消费 ¥1,000，高于平均的 ¥550 → 重要价值客户")
     low = got.filter(pl.col("customer_id") == 8).row(0, named=True)
     assert explain_rfm(low, refs) == (
-        "最近一次消费 100 天前，不如平均的 52.5 天；共消费 1 次，低于平均的 5.5 次；"
+        "最近一次消费 100 天前，不如平均的 52.5 天；共 1 笔订单，低于平均的 5.5 笔；"
         "累计消费 ¥100，低于平均的 ¥550 → 一般挽留客户")
 
 
@@ -298,7 +298,7 @@ def test_explanations_with_median_and_fixed_references():
     fixed = References("fixed", 90, 3, 1000, 1)
     text = explain_rfm({"recency_days": 120, "frequency": 3, "monetary": 5200.5, "r_high": False, "f_high": True,
                         "m_high": True, "rfm_class": "重要保持客户"}, fixed)
-    assert text == ("最近一次消费 120 天前，超过 90 天；共消费 3 次，达到 3 次；"
+    assert text == ("最近一次消费 120 天前，超过 90 天；共 3 笔订单，达到 3 笔；"
                     "累计消费 ¥5,200.50，达到 ¥1,000 → 重要保持客户")
 
 
@@ -309,6 +309,11 @@ def test_lifecycle_and_overdue_reasons():
     text = explain_lifecycle({"lifecycle": "活跃客户", "recency_days": 40, "tenure_days": 400, "frequency": 4,
                               "overdue": True, "mean_interval_days": 10.0, "std_interval_days": 5.0}, t)
     assert text == "活跃客户：90 天内有消费；已逾期：平时约每 10 天消费一次，这次已隔 40 天（超过 20 天）"
+    # gaps under a day: several orders on one day, not "every 0 days"
+    text = explain_lifecycle({"lifecycle": "流失客户", "recency_days": 200, "tenure_days": 400, "frequency": 4,
+                              "overdue": True, "mean_interval_days": 0.3, "std_interval_days": 0.2}, t)
+    assert text == ("流失客户：已 200 天未消费，超过 180 天；"
+                    "已逾期：平时常同一天多次消费，这次已隔 200 天（超过 0.7 天）")
     assert explain({"lifecycle": "潜在客户", "recency_days": None}, References("mean", 0, 0, 0, 0)) \
         == "潜在客户：还没有消费记录"
     assert yuan(1800.5) == "¥1,800.50" and yuan(5200) == "¥5,200"
@@ -355,3 +360,11 @@ def test_the_explanation_gives_the_scores_and_the_tie_rule():
     assert lines[1] == (f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}："
                         "按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）")
     assert explain(got.row(1, named=True), refs).splitlines()[1] == lines[1]  # the twin reads the same
+
+
+def test_the_value_sentence_says_purchase_days_revenue_horizon_and_discount():
+    row = {"p_alive": 0.853, "expected_purchases_90d": 1.24, "clv": 1234.0, "value_at_risk": 210.0}
+    assert explain_value(row, monthly_discount=0.015) == (
+        "仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1.5% 折现）；"
+        "若已流失，损失约 ¥210")
+    assert explain_value({"p_alive": None}) == ""

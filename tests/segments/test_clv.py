@@ -589,3 +589,12 @@ def test_stored_parameters_give_back_the_fit():
     fit = clv.purchase_fit("MBG/NBD", LIFETIMES_MBGNBD, "weeks", log_likelihood=-1.0, n_customers=3)
     assert isinstance(fit, clv.MBGNBDFit) and fit.params == LIFETIMES_MBGNBD and fit.n_customers == 3
     assert isinstance(clv.purchase_fit("BG/NBD", {"r": 1, "alpha": 2, "a": 3, "b": 4}, "days"), clv.BGNBDFit)
+
+
+def test_the_parameter_rows_state_that_the_log_likelihood_depends_on_the_time_unit():
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=-9582.1, time_unit="weeks")
+    rows = {row["key"]: row for row in fit.to_rows()}
+    assert rows["log_likelihood"]["label"] == "对数似然（以周为时间单位，换用其他单位数值会变）"
+    assert "time in weeks" in rows["log_likelihood"]["label_en"] and rows["time_unit"]["value"] == "周"
+    spend = clv.GammaGammaFit(p=6.25, q=3.74, gamma=15.44, log_likelihood=0.0, time_unit="days")
+    assert {row["key"]: row for row in spend.to_rows()}["log_likelihood"]["label"] == "对数似然（与时间单位无关）"

@@ -91,6 +91,7 @@ class _Fit:
 
     ok: ClassVar[bool] = True
     model: ClassVar[str] = ""
+    _timed: ClassVar[bool] = True  # whether the likelihood has time in it (and so depends on the unit)
     _labels: ClassVar[dict[str, tuple[str, str]]] = {}
 
     @property
@@ -98,11 +99,15 @@ class _Fit:
         return {name: getattr(self, name) for name in self._labels}
 
     def to_rows(self) -> list[dict[str, Any]]:
+        unit = {"days": "天", "weeks": "周"}[self.time_unit]
         rows = [_row("model", "模型", "Model", self.model), _row("status", "状态", "Status", "已拟合")]
         rows += [_row(name, zh, en, getattr(self, name)) for name, (zh, en) in self._labels.items()]
         rows += [
-            _row("log_likelihood", "对数似然", "Log-likelihood", self.log_likelihood),
-            _row("time_unit", "时间单位", "Time unit", {"days": "天", "weeks": "周"}[self.time_unit]),
+            _row("log_likelihood", f"对数似然（以{unit}为时间单位，换用其他单位数值会变）",
+                 f"Log-likelihood (with time in {self.time_unit}; another unit gives another value)",
+                 self.log_likelihood) if self._timed else
+            _row("log_likelihood", "对数似然（与时间单位无关）", "Log-likelihood (no time in it)", self.log_likelihood),
+            _row("time_unit", "时间单位", "Time unit", unit),
             _row("n_customers", "客户数", "Customers", self.n_customers),
             _row("n_repeat_buyers", "重复购买客户数", "Repeat buyers", self.n_repeat_buyers),
         ]
@@ -255,6 +260,7 @@ class GammaGammaFit(_Fit):
     gamma: float
 
     model: ClassVar[str] = "Gamma-Gamma"
+    _timed: ClassVar[bool] = False
     _labels: ClassVar[dict[str, tuple[str, str]]] = {
         "p": ("消费金额形状参数 p", "Spend shape p"),
         "q": ("消费金额参数 q", "Spend parameter q"),

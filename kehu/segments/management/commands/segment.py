@@ -65,7 +65,8 @@ def value_model_text(model: dict) -> str:
             continue
         if fit.get("fitted"):
             params = "  ".join(f"{name}={value:.4g}" for name, value in fit["params"].items())
-            lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}")
+            unit = {"days": "天", "weeks": "周"}.get(model.get("time_unit", "days"), "天")
+            lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}（时间单位：{unit}）")
         else:
             lines.append(f"{fit['model']}: 未拟合 not fitted — {fit['reason']}")
     check = model.get("model_check")
