@@ -1,4 +1,5 @@
-"""Churn and value forecast (流失预警与客户价值): BG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
+"""Churn and value forecast (流失预警与客户价值): BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum
+likelihood.
 
 Every model works on plain arrays of the customer-base summary (see ``clv_data.build_summary``):
 
@@ -11,13 +12,17 @@ with times in a stated unit (``"days"`` or ``"weeks"``). Parameters are estimate
 ``scipy.optimize.minimize`` over log-parameters; the log-likelihoods are vectorised and identical
 summary rows are collapsed into weighted rows first, so a million customers fit in seconds.
 
-A fit returns a small frozen dataclass (``BGNBDFit``, ``ParetoNBDFit``, ``GammaGammaFit``) or, when
+A fit returns a small frozen dataclass (``BGNBDFit``, ``MBGNBDFit``, ``ParetoNBDFit``, ``GammaGammaFit``) or, when
 the data cannot support a fit (too few customers or repeat buyers, invalid rows, an optimiser that
 does not converge), a ``ModelNotFitted`` whose reason is given in Chinese and English. Nothing here
 raises on bad data or returns NaN silently.
 
+BG/NBD holds that a customer who bought once is alive for sure; MBG/NBD and Pareto/NBD give such a
+customer a churn probability that rises with their silence.
+
 References: Fader, Hardie & Lee (2005) "Counting your customers the easy way: an alternative to the
-Pareto/NBD model"; Schmittlein, Morrison & Colombo (1987) "Counting your customers: who are they and
+Pareto/NBD model"; Batislam, Denizel & Filiztekin (2007) "Empirical validation and comparison of models
+for customer base analysis"; Schmittlein, Morrison & Colombo (1987) "Counting your customers: who are they and
 what will they do next?"; Fader, Hardie & Lee (2005) "RFM and CLV: using iso-value curves for
 customer base analysis"; Fader & Hardie (2013) "The Gamma-Gamma model of monetary value".
 """
