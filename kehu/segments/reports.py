@@ -506,6 +506,8 @@ def models(report: Report) -> dict:
     info = {"run": _run_info(report), "tables": {}, "charts": {}, "check": None}
     if not check or report.scope.owner_id is not None:
         return info | {"scoped": report.scope.owner_id is not None}
+    if not check["checked"]:
+        return info | {"check": check, "reason": check["reason"] if _chinese() else check["reason_en"]}
     names = [m["model"] for m in check["models"]]
     groups = Table("groups", _("检验期重复消费天数：按校准期重复消费次数分组"), [
         (_("校准期重复消费次数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
@@ -517,7 +519,7 @@ def models(report: Report) -> dict:
         (_("说明"), "text")])
     for name, predicted, actual, error, chosen, candidate, reason, reason_en in model_check.total_rows(check):
         if reason:
-            note = reason if get_language().startswith("zh") else reason_en
+            note = reason if _chinese() else reason_en
         elif chosen:
             note = _("选用：在可选模型中检验期误差最小")
         elif not candidate:
@@ -534,6 +536,10 @@ def models(report: Report) -> dict:
           for m in check["models"] if m["fitted"])]}
     return info | {"check": check, "tables": {"groups": groups.to_dict(), "totals": totals.to_dict()},
                    "charts": {"cumulative": chart}}
+
+
+def _chinese() -> bool:
+    return (get_language() or "zh").startswith("zh")
 
 
 PAGES: dict[str, Callable[[Report], dict]] = {

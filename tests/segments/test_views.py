@@ -373,3 +373,15 @@ def test_every_threshold_can_be_edited_on_the_settings_page():
 
     on_page = {name for _, fields in GROUPS for name, _, _ in fields}
     assert {f.name for f in dataclasses.fields(Thresholds)} - {"extra"} <= on_page
+
+
+def test_the_model_check_page_says_in_english_why_a_short_history_is_not_checked(client, alice, db):
+    wang = make_customer(name="王芳")
+    make_order(wang, "100.00", days_ago=30)
+    make_order(wang, "80.00", days_ago=3)
+    pipeline.classify_all()
+    client.force_login(alice)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = content(client.get(reverse("segments:analysis", args=["models"])))
+    assert "The purchase history spans less than 16 weeks (30 days); there is no room for a holdout period" in html
+    assert "Churn and value forecasts use the default model MBG/NBD." in html
