@@ -600,7 +600,8 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
     fitted (too few customers or repeat buyers, no convergence) its columns are null and the summary
     says why: ``{"purchases": {...}, "spend": {...}, ...}``, each ``{"model", "fitted", ...}`` with
     ``params`` and ``log_likelihood`` or ``code`` / ``reason`` / ``reason_en``; ``model_check`` keeps
-    the holdout check (:meth:`model_check.ModelCheck.to_dict`).
+    the holdout check (:meth:`model_check.ModelCheck.to_dict`), made at most every
+    :data:`CHECK_EVERY_DAYS` days (see :func:`_model_check`).
     """
     started = time.perf_counter()
     buyers = aggregates.filter(pl.col("purchase_days") > 0)
@@ -608,10 +609,9 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
         buyers.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
                       "first_day_cents"), as_of=as_of, time_unit="days")
     last = _last_fit()
-    orders = read_orders(until=day_start(as_of + datetime.timedelta(days=1)))
-    check = model_check.check_models(orders, end=as_of, date_col="ordered_at", start_params=last["check"])
-    start = {"purchases": last.get(check.chosen), "spend": last.get("Gamma-Gamma")}
-    result = clv.forecast(summary, time_unit="days", model=check.chosen, months=VALUE_MONTHS,
+    check = _model_check(as_of, last)
+    start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
+    result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
                           monthly_discount=thresholds.monthly_discount, start=start)
     table = result.table.join(buyers.select("customer_id", "monetary_cents"), on="customer_id", how="left")
     stake = pl.col("value_at_stake").fill_null((1 - pl.col("p_alive")) * pl.col("monetary_cents") / 100)
@@ -625,9 +625,26 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
     summary_json = value_model_summary(result.purchases, result.spend) | {
         "time_unit": "days", "months": VALUE_MONTHS, "monthly_discount": thresholds.monthly_discount,
         "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
-        "model_check": check.to_dict(),
+        "model_check": check,
     }
     return frame, summary_json
+
+
+CHECK_EVERY_DAYS = 7
+
+
+def _model_check(as_of: datetime.date, last: dict[str, Any]) -> dict:
+    """The holdout check of the purchase models (``ModelCheck.to_dict()``) as of `as_of`: the latest run's
+    when it ended at most CHECK_EVERY_DAYS − 1 days before `as_of` (fitting every model on the calibration
+    period costs several times the forecast itself, and a model's standing changes slowly), else a new one."""
+    previous = last.get("model_check")
+    if previous and previous.get("end"):
+        age = (as_of - datetime.date.fromisoformat(previous["end"])).days
+        if 0 <= age < CHECK_EVERY_DAYS:
+            return previous
+    orders = read_orders(until=day_start(as_of + datetime.timedelta(days=1)))
+    return model_check.check_models(orders, end=as_of, date_col="ordered_at",
+                                    start_params=last["check"]).to_dict()
 
 
 _PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "MBG/NBD": ("r", "alpha", "a", "b"),
@@ -637,7 +654,8 @@ _PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "MBG/NBD": ("r", "alpha"
 def _last_fit() -> dict[str, Any]:
     """The parameters of the latest run's fits by model name, where the search starts: on nearly the same
     data it reaches the same optimum (within the fit's tolerance) in a few steps instead of dozens.
-    ``"check"`` holds those of the holdout check's fits on the calibration period."""
+    ``"check"`` holds those of the holdout check's fits on the calibration period, ``"model_check"`` the
+    latest check itself."""
     def ordered(fit: dict) -> list[float] | None:
         names = _PARAMETER_ORDER.get(fit.get("model", ""))
         if fit.get("fitted") and names and all(n in fit.get("params", {}) for n in names):
@@ -649,6 +667,7 @@ def _last_fit() -> dict[str, Any]:
     start: dict[str, Any] = {fit["model"]: ordered(fit) for fit in fits if ordered(fit)}
     checked = (run.get("model_check") or {}).get("models", [])
     start["check"] = {fit["model"]: ordered(fit) for fit in checked if ordered(fit)}
+    start["model_check"] = run.get("model_check")
     return start
 
 

@@ -139,3 +139,16 @@ def test_the_risk_list_puts_the_most_value_at_stake_first(db, sam):
     Customer.objects.filter(pk=second.pk).update(owner=sam)
     mine = list(pipeline.risk_list(5, user_scope_qs=Customer.objects.filter(owner=sam)))
     assert [r.customer_id for r in mine] == [second.id]
+
+
+def test_the_model_check_is_made_at_most_once_a_week(db):
+    seeded_store(n=150, seed=7)
+    first = pipeline.classify_all(today()).run.value_model["model_check"]
+    assert first["checked"] and first["end"] == today().isoformat()
+    six_days = pipeline.classify_all(today() + dt.timedelta(days=6)).run.value_model
+    assert six_days["model_check"] == first  # kept: the models' standing changes slowly
+    assert six_days["purchases"]["model"] == first["chosen"]
+    week = pipeline.classify_all(today() + dt.timedelta(days=7)).run.value_model["model_check"]
+    assert week["end"] == (today() + dt.timedelta(days=7)).isoformat()
+    earlier = pipeline.classify_all(today() - dt.timedelta(days=1)).run.value_model["model_check"]
+    assert earlier["end"] == (today() - dt.timedelta(days=1)).isoformat()  # never a check from after the day

@@ -41,7 +41,7 @@ HOLDOUT_SHARE = 0.25
 MIN_HOLDOUT_DAYS = 56  # 8 weeks
 MIN_CALIBRATION_DAYS = 56
 TOP_GROUP = 7  # calibration frequencies 7 and more form one group, "7+"
-FIT_SECONDS = 30.0  # a model whose search takes longer is left out of the check (Pareto/NBD can crawl)
+FIT_SECONDS = 20.0  # a model whose search takes longer is left out of the check (Pareto/NBD can crawl)
 
 
 @dataclass(frozen=True)
