@@ -158,3 +158,17 @@ def test_a_fit_that_takes_too_long_is_left_out_with_the_reason():
     pareto = check.result("Pareto/NBD")
     assert not pareto.fitted and "0.5 秒内" in pareto.reason and "within 0.5 s" in pareto.reason_en
     assert check.chosen == "MBG/NBD"  # nothing to choose from: the default
+
+
+def test_a_large_shop_is_fitted_on_a_sample_and_checked_on_everyone():
+    orders = shop(400, seed=5)
+    end = datetime.date(2025, 2, 3)
+    whole = model_check.check_models(orders, end=end, models=["MBG/NBD"])
+    sampled = model_check.check_models(orders, end=end, models=["MBG/NBD"], fit_sample=200)
+    assert whole.fitted_on == whole.customers > 200 and sampled.fitted_on == 200
+    assert (sampled.customers, sampled.actual_total, sampled.actual_by_group) == (
+        whole.customers, whole.actual_total, whole.actual_by_group)
+    # the sample's parameters differ, the prediction is still for every customer and still close
+    assert sampled.result("MBG/NBD").params != whole.result("MBG/NBD").params
+    assert sampled.result("MBG/NBD").predicted_total == pytest.approx(whole.result("MBG/NBD").predicted_total, rel=0.2)
+    assert model_check.check_models(orders, end=end, models=["MBG/NBD"], fit_sample=200) == sampled  # seeded
