@@ -463,7 +463,7 @@ def test_fitted_results_report_their_parameters():
 
 
 # --- MBG/NBD ------------------------------------------------------------------------------------
-# Reference figures from lifetimes 0.11.3 (pip install lifetimes==0.11.3 in a separate venv):
+# Reference figures from lifetimes 0.11.3 (tests/segments/lifetimes_reference.py, in a venv of its own):
 #   m = lifetimes.ModifiedBetaGeoFitter().fit(s.frequency, s.recency, s["T"])  # s = cdnow_customers_summary.csv
 #   m.params_ → r 0.5248377, α 6.1829885, a 0.8913563, b 1.6140000 (BTYDplus: 0.525, 6.183, 0.891, 1.614)
 #   m.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T), m.conditional_probability_alive(x, t_x, T)
