@@ -25,6 +25,7 @@ from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGM
 from kehu.segments.engine.clv import forecast
 from kehu.segments.engine.clv_data import build_summary
 from kehu.segments.engine.explain import explain
+from kehu.segments.engine.model_check import check_models, group_rows, total_rows
 from kehu.segments.models import SegmentSettings
 from kehu.segments.pipeline import metrics_frame, read_orders
 
@@ -82,15 +83,16 @@ def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None)
     orders = read_orders(until=_day_after(as_of))
     transactions = orders.select("customer_id", pl.col("ordered_at").alias("date"),
                                  (pl.col("amount_cents") / 100).alias("amount"))
-    fitted = None
+    fitted = check = None
     if len(transactions):
         summary = build_summary(transactions, as_of=as_of, time_unit="days")
-        fitted = forecast(summary, time_unit="days")
+        check = check_models(transactions, end=as_of)
+        fitted = forecast(summary, time_unit="days", model=check.chosen)
         table = table.join(fitted.table.select("customer_id", "p_alive"), on="customer_id", how="left")
     else:
         table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias("p_alive"))
     return {"result": result, "table": table, "refs": refs, "thresholds": thresholds, "forecast": fitted,
-            "as_of": as_of}
+            "model_check": check, "as_of": as_of}
 
 
 def _day_after(day: datetime.date) -> datetime.datetime:
@@ -158,7 +160,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
     _header(ws, ["参数", "值", "说明"], [28, 22, 60])
     ws.append(["分析日期", analysis["as_of"].isoformat(), "最近消费天数、流失概率等按此日计算"])
     if fitted is None:
-        ws.append(["BG/NBD", "未拟合", "没有可用的消费记录，无法拟合流失与价值模型"])
+        ws.append(["MBG/NBD", "未拟合", "没有可用的消费记录，无法拟合流失与价值模型"])
     else:
         for model in (fitted.purchases, fitted.spend):
             name = model.model
@@ -169,4 +171,35 @@ def write_report(analysis: dict, output: str | Path) -> None:
                 if isinstance(value, float):
                     value = round(value, 6)
                 ws.append([f"{name} {r['key']}", value, r["label"]])
+    if analysis.get("model_check") is not None:
+        _model_check_sheet(wb, analysis["model_check"].to_dict())
     wb.save(output)
+
+
+def _model_check_sheet(wb: Workbook, check: dict) -> None:
+    """模型检验: each purchase model's forecast of the holdout against what the customers did."""
+    ws = wb.create_sheet("模型检验")
+    if not check["checked"]:
+        _header(ws, ["模型检验", "说明"], [14, 80])
+        ws.append(["未检验", f"{check['reason']}；流失与价值预测使用默认模型 {check['chosen']}"])
+        return
+    _header(ws, ["模型", "检验期预测", "检验期实际", "误差", "说明"], [22, 14, 14, 10, 70])
+    for name, predicted, actual, error, chosen, candidate, reason, _en in total_rows(check):
+        note = reason or ("选用：检验期误差最小" if chosen else
+                          "" if candidate else "仅作对照：该模型认为只买过一次的客户一定仍活跃")
+        ws.append([name, _cell(ws, predicted, "#,##0.0"), actual, _cell(ws, error, "+0.0%;-0.0%"), note])
+    ws.append([])
+    ws.append(["校准期", f"{check['start']} 至 {check['calibration_end']}", None, None,
+               f"每个模型只用校准期的记录拟合；检验期 {check['holdout_days']} 天至 {check['end']}，"
+               f"{check['customers']} 位校准期已消费客户；一天内多笔订单算一次消费"])
+    ws.append([])
+    models = [m["model"] for m in check["models"]]
+    ws.append(["校准期重复消费次数", "客户数", "检验期实际", *(f"{m} 预测" for m in models)])
+    for row in group_rows(check):
+        ws.append([row[0], row[1], row[2], *(_cell(ws, v, "#,##0.0") for v in row[3:])])
+    ws.append([])
+    ws.append(["周末日期", "累计实际", None, *(f"{m} 累计预测" for m in models)])
+    predicted = {m["model"]: m["predicted_cumulative"] for m in check["models"] if m["fitted"]}
+    for i, week in enumerate(check["weeks"]):
+        ws.append([week, check["actual_cumulative"][i], None,
+                   *(_cell(ws, predicted[m][i], "#,##0.0") if m in predicted else None for m in models)])

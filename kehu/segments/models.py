@@ -21,7 +21,8 @@ What is stored where:
   class codes), for migration matrices and "who moved" lists.
 * :class:`SegmentRun` — one row per classification date: the thresholds and the reference values
   (mean/median R, F, M) that the explanations quote, the class counts, and ``value_model``: the
-  fitted BG/NBD and Gamma-Gamma parameters with their log-likelihood, or why they were not fitted.
+  fitted purchase-model (MBG/NBD or Pareto/NBD, named in ``model``) and Gamma-Gamma parameters with
+  their log-likelihood, or why they were not fitted, and the holdout check that chose the model.
 * :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON.
 """
 
@@ -197,7 +198,8 @@ class CustomerSegment(models.Model):
     lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
     overdue = models.BooleanField("逾期未购", default=False)
     category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
-    # Churn and value forecast (BG/NBD + Gamma-Gamma, see SegmentRun.value_model); null when not fitted.
+    # Churn and value forecast (the chosen purchase model + Gamma-Gamma, see SegmentRun.value_model); null when
+    # not fitted.
     p_alive = models.FloatField("活跃概率", null=True, blank=True)
     expected_purchases_30d = models.FloatField("预计30天购买次数", null=True, blank=True)
     expected_purchases_90d = models.FloatField("预计90天购买次数", null=True, blank=True)
@@ -280,9 +282,11 @@ class SegmentRun(models.Model):
     seconds = models.FloatField("用时（秒）", default=0)
     # The churn and value models of this run: fitted parameters and log-likelihood per model, or why
     # they could not be fitted (see pipeline.value_model_summary for the shape):
-    # {"purchases": {"model": "BG/NBD", "fitted": true, "params": {...}, "log_likelihood": …} or
+    # {"purchases": {"model": "MBG/NBD", "fitted": true, "params": {...}, "log_likelihood": …} or
     #  {"model": …, "fitted": false, "code": …, "reason": "客户少于 50 位…", "reason_en": …},
-    #  "spend": {… Gamma-Gamma …}, "time_unit": "days", "months": 12, "monthly_discount": 0.01, …}
+    #  "spend": {… Gamma-Gamma …}, "time_unit": "days", "months": 12, "monthly_discount": 0.01, …,
+    #  "model_check": {… engine.model_check.ModelCheck.to_dict() …}}. Runs before MBG/NBD hold "BG/NBD";
+    #  engine.clv.purchase_fit(model, params, time_unit) rebuilds a fit from either.
     value_model = models.JSONField("预测模型", default=dict, blank=True)
 
     class Meta:

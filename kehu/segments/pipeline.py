@@ -9,7 +9,8 @@ PostgreSQL; on SQLite without its secondary indexes, which are built again after
 integer cents and times as microseconds, so a full rebuild gives exactly the rows the signals keep
 current.
 
-Each classification also fits the churn and value models (BG/NBD for purchases, Gamma-Gamma for
+Each classification also fits the churn and value models (for purchases the one of MBG/NBD and
+Pareto/NBD that forecasts the shop's own holdout best, see ``engine/model_check.py``; Gamma-Gamma for
 spend, see ``engine/clv.py``) on the maintained metrics and stores per customer P(alive), the
 expected purchases in 30/90/365 days, the expected spend per purchase, the 12-month value and the
 value at risk; the run keeps the fitted parameters or why they could not be fitted
@@ -39,7 +40,7 @@ from kehu.customers.models import Customer
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
-from .engine import clv, clv_data
+from .engine import clv, clv_data, model_check
 from .engine import metrics as engine_metrics
 from .engine.classify import Thresholds, classify
 from .models import (
@@ -576,11 +577,14 @@ VALUE_MONTHS = 12
 
 def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
                    thresholds: Thresholds) -> tuple[pl.DataFrame, dict]:
-    """Fit BG/NBD and Gamma-Gamma on the buyers' lifetime aggregates; per-customer values and a summary.
+    """Check the purchase models on the shop's holdout, fit the chosen one and Gamma-Gamma on the buyers'
+    lifetime aggregates; per-customer values and a summary.
 
+    The purchase model is the one that forecast the last 25 % of the history best
+    (:func:`model_check.check_models`; MBG/NBD when the history is too short to check).
     Returns (frame, summary). The frame has ``customer_id`` and, per buying customer:
 
-    * ``p_alive`` — the probability that the customer is still active (活跃概率), BG/NBD;
+    * ``p_alive`` — the probability that the customer is still active (活跃概率), from the chosen model;
     * ``expected_purchases_30d`` / ``_90d`` / ``_365d`` — expected purchases (purchase days) in the next
       30, 90 and 365 days, P(alive) included;
     * ``expected_spend_cents`` — the expected spend per purchase (Gamma-Gamma: the customer's mean spend
@@ -595,15 +599,20 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
     Days are the time unit and repeat purchases are counted on distinct days. When a model cannot be
     fitted (too few customers or repeat buyers, no convergence) its columns are null and the summary
     says why: ``{"purchases": {...}, "spend": {...}, ...}``, each ``{"model", "fitted", ...}`` with
-    ``params`` and ``log_likelihood`` or ``code`` / ``reason`` / ``reason_en``.
+    ``params`` and ``log_likelihood`` or ``code`` / ``reason`` / ``reason_en``; ``model_check`` keeps
+    the holdout check (:meth:`model_check.ModelCheck.to_dict`), made at most every
+    :data:`CHECK_EVERY_DAYS` days (see :func:`_model_check`).
     """
     started = time.perf_counter()
     buyers = aggregates.filter(pl.col("purchase_days") > 0)
     summary = clv_data.summary_from_metrics(
         buyers.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
                       "first_day_cents"), as_of=as_of, time_unit="days")
-    result = clv.forecast(summary, time_unit="days", months=VALUE_MONTHS,
-                          monthly_discount=thresholds.monthly_discount, start=_last_fit())
+    last = _last_fit()
+    check = _model_check(as_of, last)
+    start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
+    result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
+                          monthly_discount=thresholds.monthly_discount, start=start)
     table = result.table.join(buyers.select("customer_id", "monetary_cents"), on="customer_id", how="left")
     stake = pl.col("value_at_stake").fill_null((1 - pl.col("p_alive")) * pl.col("monetary_cents") / 100)
     frame = table.select(
@@ -616,23 +625,49 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
     summary_json = value_model_summary(result.purchases, result.spend) | {
         "time_unit": "days", "months": VALUE_MONTHS, "monthly_discount": thresholds.monthly_discount,
         "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
+        "model_check": check,
     }
     return frame, summary_json
 
 
-_PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "Gamma-Gamma": ("p", "q", "gamma")}
+CHECK_EVERY_DAYS = 7
 
 
-def _last_fit() -> dict[str, list[float]]:
-    """The parameters of the latest run's fits, where the search starts: on nearly the same data it
-    reaches the same optimum (within the fit's tolerance) in a few steps instead of dozens."""
-    start = {}
-    run = SegmentRun.objects.order_by("-finished_at").values_list("value_model", flat=True).first() or {}
-    for key in ("purchases", "spend"):
-        fit = run.get(key) or {}
+def _model_check(as_of: datetime.date, last: dict[str, Any]) -> dict:
+    """The holdout check of the purchase models (``ModelCheck.to_dict()``) as of `as_of`: the latest run's
+    when it ended at most CHECK_EVERY_DAYS − 1 days before `as_of` (fitting every model on the calibration
+    period costs several times the forecast itself, and a model's standing changes slowly), else a new one."""
+    previous = last.get("model_check")
+    if previous and previous.get("end"):
+        age = (as_of - datetime.date.fromisoformat(previous["end"])).days
+        if 0 <= age < CHECK_EVERY_DAYS:
+            return previous
+    orders = read_orders(until=day_start(as_of + datetime.timedelta(days=1)))
+    return model_check.check_models(orders, end=as_of, date_col="ordered_at",
+                                    start_params=last["check"]).to_dict()
+
+
+_PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "MBG/NBD": ("r", "alpha", "a", "b"),
+                    "Pareto/NBD": ("r", "alpha", "s", "beta"), "Gamma-Gamma": ("p", "q", "gamma")}
+
+
+def _last_fit() -> dict[str, Any]:
+    """The parameters of the latest run's fits by model name, where the search starts: on nearly the same
+    data it reaches the same optimum (within the fit's tolerance) in a few steps instead of dozens.
+    ``"check"`` holds those of the holdout check's fits on the calibration period, ``"model_check"`` the
+    latest check itself."""
+    def ordered(fit: dict) -> list[float] | None:
         names = _PARAMETER_ORDER.get(fit.get("model", ""))
         if fit.get("fitted") and names and all(n in fit.get("params", {}) for n in names):
-            start[key] = [float(fit["params"][n]) for n in names]
+            return [float(fit["params"][n]) for n in names]
+        return None
+
+    run = SegmentRun.objects.order_by("-finished_at").values_list("value_model", flat=True).first() or {}
+    fits = [run.get("purchases") or {}, run.get("spend") or {}]
+    start: dict[str, Any] = {fit["model"]: ordered(fit) for fit in fits if ordered(fit)}
+    checked = (run.get("model_check") or {}).get("models", [])
+    start["check"] = {fit["model"]: ordered(fit) for fit in checked if ordered(fit)}
+    start["model_check"] = run.get("model_check")
     return start
 
 

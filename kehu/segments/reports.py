@@ -28,6 +28,7 @@ from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
 from . import analysis, pipeline
+from .engine import model_check
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 
 CACHE_SECONDS = 24 * 3600
@@ -124,6 +125,8 @@ FORMATS = {
     "int": lambda v: f"{v:,}",
     "yuan": lambda v: f"¥{v:,.2f}",
     "pct": lambda v: f"{v:.1%}",
+    "signed_pct": lambda v: f"{v:+.1%}",
+    "decimal": lambda v: f"{v:,.1f}",
     "text": str,
 }
 
@@ -491,9 +494,57 @@ def movers_queryset(from_date, to_date, column: str, a: str, b: str):
     return Customer.objects.filter(id__in=now.values("customer_id"))
 
 
+# --- model check --------------------------------------------------------------------------------------
+
+def models(report: Report) -> dict:
+    """模型检验: the stored holdout check of the purchase models (``SegmentRun.value_model["model_check"]``).
+
+    Shop-wide figures of a model fitted on every customer, so a sales rep (whose pages cover their own
+    customers) is told so instead.
+    """
+    check = (report.run.value_model or {}).get("model_check") if report.run else None
+    info = {"run": _run_info(report), "tables": {}, "charts": {}, "check": None}
+    if not check or report.scope.owner_id is not None:
+        return info | {"scoped": report.scope.owner_id is not None}
+    if not check["checked"]:
+        return info | {"check": check, "reason": check["reason"] if _chinese() else check["reason_en"]}
+    names = [m["model"] for m in check["models"]]
+    groups = Table("groups", _("检验期重复消费天数：按校准期重复消费次数分组"), [
+        (_("校准期重复消费次数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
+        *((_("%(model)s 预测") % {"model": name}, "decimal") for name in names)])
+    for row in model_check.group_rows(check):
+        groups.add(_("合计") if row[0] == "合计" else row[0], *row[1:])
+    totals = Table("totals", _("检验期合计：预测与实际"), [
+        (_("模型"), "text"), (_("预测"), "decimal"), (_("实际"), "int"), (_("误差"), "signed_pct"),
+        (_("说明"), "text")])
+    for name, predicted, actual, error, chosen, candidate, reason, reason_en in model_check.total_rows(check):
+        if reason:
+            note = reason if _chinese() else reason_en
+        elif chosen:
+            note = _("选用：在可选模型中检验期误差最小")
+        elif not candidate:
+            note = _("仅作对照：该模型认为只买过一次的客户一定仍活跃，流失概率总是 0")
+        else:
+            note = _("可选：只买过一次的客户也有流失概率")
+        totals.add(name, predicted, actual, error, note)
+    # the calibration end is marked at the first week that ends on or after it
+    mark = next((week for week in check["weeks"] if week >= check["calibration_end"]), None)
+    chart = {"kind": "lines", "categories": check["weeks"], "mark": mark,
+             "markLabel": _("校准期结束"), "series": [
+        {"name": _("实际"), "data": check["actual_cumulative"]},
+        *({"name": m["model"], "data": [round(v, 1) for v in m["predicted_cumulative"]]}
+          for m in check["models"] if m["fitted"])]}
+    return info | {"check": check, "tables": {"groups": groups.to_dict(), "totals": totals.to_dict()},
+                   "charts": {"cumulative": chart}}
+
+
+def _chinese() -> bool:
+    return (get_language() or "zh").startswith("zh")
+
+
 PAGES: dict[str, Callable[[Report], dict]] = {
     "dashboard": dashboard, "retention": retention, "trends": trends, "preferences": preferences,
-    "regions": regions, "movement": movement,
+    "regions": regions, "movement": movement, "models": models,
 }
 
 

@@ -33,6 +33,7 @@ ANALYSIS_PAGES = {
     "trends": ("segments/trends.html", "消费趋势与潜力客户"),
     "preferences": ("segments/preferences.html", "各分层偏好"),
     "regions": ("segments/regions.html", "地区分布"),
+    "models": ("segments/models.html", "模型检验"),
 }
 MOVERS_SHOWN = 200
 # The class columns the customer list can filter by (see customers/filters.py).

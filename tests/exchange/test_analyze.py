@@ -43,7 +43,7 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     out = tmp_path / "分析.xlsx"
     analyze.write_report(result, out)
     book = read_xlsx(out)
-    assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数"]
+    assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数", "模型检验"]
     customers = book["客户分层"]
     assert customers[0] == analyze.CUSTOMER_HEADERS
     assert len(customers) == 301
@@ -53,9 +53,31 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     assert problems[1][:3] == ["消费记录", 8, "下单时间"]  # title, blank, header, then the 5th data row
     params = {r[0]: r[1] for r in book["模型参数"][1:]}
     assert params["分析日期"] == "2024-06-30"
-    assert {"BG/NBD r", "BG/NBD alpha", "BG/NBD a", "BG/NBD b", "BG/NBD log_likelihood",
+    chosen = result["model_check"].chosen
+    assert chosen in ("MBG/NBD", "Pareto/NBD")
+    names = ("r", "alpha", "a", "b") if chosen == "MBG/NBD" else ("r", "alpha", "s", "beta")
+    assert {*(f"{chosen} {n}" for n in names), f"{chosen} log_likelihood",
             "Gamma-Gamma p", "Gamma-Gamma q", "Gamma-Gamma gamma"} <= set(params)
-    assert params["BG/NBD time_unit"] == "天"
+    assert params[f"{chosen} time_unit"] == "天"
+    check = book["模型检验"]
+    assert check[0][:5] == ["模型", "检验期预测", "检验期实际", "误差", "说明"]
+    assert [r[0] for r in check[1:4]] == ["MBG/NBD", "Pareto/NBD", "BG/NBD"]
+    assert {r[0]: r[4] for r in check[1:4]}[chosen].startswith("选用")
+    # the holdout: the last quarter of the span from the first purchase to the as-of date (≥ 8 weeks);
+    # what the customers who had bought by then did afterwards, counted in distinct days
+    days = {(r[0], r[1]) for r in rows[1:] if r[1] != "明天"}
+    first: dict[str, str] = {}
+    for customer, day in sorted(days):
+        first.setdefault(customer, day)
+    start = datetime.date.fromisoformat(min(first.values()))
+    holdout = max(-(-(AS_OF - start).days // 4), 56)
+    calibration_end = (AS_OF - datetime.timedelta(days=holdout)).isoformat()
+    actual = sum(1 for customer, day in days if day > calibration_end and first[customer] <= calibration_end)
+    assert actual > 0 and all(r[2] == actual for r in check[1:4])
+    groups = check[check.index(["校准期重复消费次数", "客户数", "检验期实际", "MBG/NBD 预测", "Pareto/NBD 预测",
+                                "BG/NBD 预测"]) + 1:]
+    assert groups[8][0] == "合计" and groups[8][2] == actual
+    assert sum(r[1] for r in groups[:8]) == sum(1 for d in first.values() if d <= calibration_end)
     assert all(r[13] is None or 0 <= r[13] <= 1 for r in customers[1:])
     summary = book["分层汇总"]
     rfm_rows = [r for r in summary[1:] if r[0] == "RFM分层"]

@@ -6,6 +6,8 @@ import random
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kehu.segments.engine.classify import (
     LIFECYCLE_STAGES,
@@ -17,7 +19,7 @@ from kehu.segments.engine.classify import (
     classify,
     rfm_class_name,
 )
-from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, yuan
+from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, yuan
 
 SOME_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -115,16 +117,28 @@ def test_quintiles_on_distinct_values_give_one_to_five():
     assert column(got, "m_score") == {1: 1, 2: 2, 3: 3, 4: 4, 5: 5}
 
 
-def test_quintile_ties_are_broken_by_customer_id_whatever_the_row_order():
+def test_equal_values_get_equal_scores_whatever_the_ids_or_row_order():
     rows = [(cid, 30, 1, 99.99) for cid in range(1, 11)]
     shuffled = rows[:]
     random.Random(7).shuffle(shuffled)
     for data in (rows, shuffled):
         got, _ = classify(table(data))
-        expected = {cid: (cid - 1) // 2 + 1 for cid in range(1, 11)}  # smaller id, lower score
-        assert column(got, "r_score") == expected
-        assert column(got, "f_score") == expected
-        assert column(got, "m_score") == expected
+        for name in ("r_score", "f_score", "m_score"):
+            assert set(column(got, name).values()) == {1}, name
+
+
+def test_a_tie_takes_the_score_where_it_starts():
+    # F: six customers bought once (positions 0–5 of 10), then 2, 3, 4, 5 orders (positions 6–9):
+    # the six share position 0 → score 1; the others 6·5//10 + 1 = 4, 4, 5, 5
+    got, _ = classify(table([(cid, cid, 1 if cid <= 6 else cid - 5, 10) for cid in range(1, 11)]))
+    assert column(got, "f_score") == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 4, 8: 4, 9: 5, 10: 5}
+    # R: most recent → 5; all distinct here
+    assert column(got, "r_score") == {cid: 5 - (cid - 1) // 2 for cid in range(1, 11)}
+    # equal spend for everyone: one tie, score 1; ABC by the tie's last member, who has 90 % of the
+    # total before them (not under 80 %: not A; under 95 %: B); tier by the last place (not in the top 50 %)
+    assert set(column(got, "m_score").values()) == {1}
+    assert set(column(got, "abc_class").values()) == {"B"}
+    assert set(column(got, "value_tier").values()) == {"低价值"}
 
 
 def test_quintiles_of_seven_customers():
@@ -269,11 +283,11 @@ def test_the_explanation_quotes_the_numbers_compared():
     got, refs = classify(table(EIGHT))
     row = got.filter(pl.col("customer_id") == 1).row(0, named=True)
     assert explain_rfm(row, refs) == (
-        "最近一次消费 5 天前，优于平均的 52.5 天；共消费 10 次，高于平均的 5.5 次；"
+        "最近一次消费 5 天前，优于平均的 52.5 天；共 10 笔订单，高于平均的 5.5 笔；"
         "累计消费 ¥1,000，高于平均的 ¥550 → 重要价值客户")
     low = got.filter(pl.col("customer_id") == 8).row(0, named=True)
     assert explain_rfm(low, refs) == (
-        "最近一次消费 100 天前，不如平均的 52.5 天；共消费 1 次，低于平均的 5.5 次；"
+        "最近一次消费 100 天前，不如平均的 52.5 天；共 1 笔订单，低于平均的 5.5 笔；"
         "累计消费 ¥100，低于平均的 ¥550 → 一般挽留客户")
 
 
@@ -284,7 +298,7 @@ def test_explanations_with_median_and_fixed_references():
     fixed = References("fixed", 90, 3, 1000, 1)
     text = explain_rfm({"recency_days": 120, "frequency": 3, "monetary": 5200.5, "r_high": False, "f_high": True,
                         "m_high": True, "rfm_class": "重要保持客户"}, fixed)
-    assert text == ("最近一次消费 120 天前，超过 90 天；共消费 3 次，达到 3 次；"
+    assert text == ("最近一次消费 120 天前，超过 90 天；共 3 笔订单，达到 3 笔；"
                     "累计消费 ¥5,200.50，达到 ¥1,000 → 重要保持客户")
 
 
@@ -295,6 +309,62 @@ def test_lifecycle_and_overdue_reasons():
     text = explain_lifecycle({"lifecycle": "活跃客户", "recency_days": 40, "tenure_days": 400, "frequency": 4,
                               "overdue": True, "mean_interval_days": 10.0, "std_interval_days": 5.0}, t)
     assert text == "活跃客户：90 天内有消费；已逾期：平时约每 10 天消费一次，这次已隔 40 天（超过 20 天）"
+    # gaps under a day: several orders on one day, not "every 0 days"
+    text = explain_lifecycle({"lifecycle": "流失客户", "recency_days": 200, "tenure_days": 400, "frequency": 4,
+                              "overdue": True, "mean_interval_days": 0.3, "std_interval_days": 0.2}, t)
+    assert text == ("流失客户：已 200 天未消费，超过 180 天；"
+                    "已逾期：平时常同一天多次消费，这次已隔 200 天（超过 0.7 天）")
     assert explain({"lifecycle": "潜在客户", "recency_days": None}, References("mean", 0, 0, 0, 0)) \
         == "潜在客户：还没有消费记录"
     assert yuan(1800.5) == "¥1,800.50" and yuan(5200) == "¥5,200"
+
+
+# --- equal customers, equal scores --------------------------------------------------------------------------
+
+RFM_DEPENDENT = ("r_score", "f_score", "m_score", "rfm_class", "rf_segment", "abc_class", "frequency_tier",
+                 "value_tier")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    people=st.lists(st.tuples(st.integers(0, 400), st.integers(1, 12), st.integers(1, 3000), st.integers(0, 900)),
+                    min_size=1, max_size=40),
+    pick=st.integers(0, 39), twin_tenure=st.integers(0, 900), twin_id=st.integers(1, 10_000),
+    scores=st.sampled_from(["quantile", "fixed"]), tiers=st.sampled_from(["share", "fixed"]),
+    reference=st.sampled_from(["mean", "median", "fixed"]),
+)
+def test_two_customers_with_the_same_r_f_m_get_the_same_scores_and_classes(
+    people, pick, twin_tenure, twin_id, scores, tiers, reference
+):
+    rows = [(10_001 + i, recency, frequency, money, max(tenure, recency))
+            for i, (recency, frequency, money, tenure) in enumerate(people)]
+    original = rows[pick % len(rows)]
+    # the twin: another id (smaller or larger), the same recency, order count and spend, its own tenure
+    rows.append((twin_id, original[1], original[2], original[3], max(twin_tenure, original[1])))
+    thresholds = dataclasses.replace(Thresholds(), score_method=scores, frequency_tier_method=tiers,
+                                     value_tier_method=tiers, rfm_reference=reference)
+    got, _ = classify(table(rows), thresholds)
+    one, two = (got.filter(pl.col("customer_id") == cid).row(0, named=True) for cid in (original[0], twin_id))
+    assert {c: one[c] for c in RFM_DEPENDENT} == {c: two[c] for c in RFM_DEPENDENT}
+    # a full twin (the same tenure too) shares every class
+    same = got.filter(pl.col("tenure_days") == original[4], pl.col("recency_days") == original[1],
+                      pl.col("frequency") == original[2], pl.col("monetary_cents") == original[3] * 100)
+    classes = [c for c in got.columns if c not in ("customer_id",)]
+    assert same.select(classes).unique().height == 1
+
+
+def test_the_explanation_gives_the_scores_and_the_tie_rule():
+    got, refs = classify(table([(1, 10, 3, 300), (2, 10, 3, 300), (3, 90, 1, 50)]))
+    row = got.row(0, named=True)
+    lines = explain(row, refs, Thresholds()).splitlines()
+    assert lines[1] == (f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}："
+                        "按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）")
+    assert explain(got.row(1, named=True), refs).splitlines()[1] == lines[1]  # the twin reads the same
+
+
+def test_the_value_sentence_says_purchase_days_revenue_horizon_and_discount():
+    row = {"p_alive": 0.853, "expected_purchases_90d": 1.24, "clv": 1234.0, "value_at_risk": 210.0}
+    assert explain_value(row, monthly_discount=0.015) == (
+        "仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1.5% 折现）；"
+        "若已流失，损失约 ¥210")
+    assert explain_value({"p_alive": None}) == ""

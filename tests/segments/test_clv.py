@@ -10,12 +10,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, optimize, special
 
 from kehu.segments.engine import clv
 from kehu.segments.engine.clv_data import build_summary
 
-CDNOW = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
+# shared/ beside the repository (or beside the folder of worktrees that holds it)
+CDNOW = next((p / "shared" / "data" / "cdnow" for p in Path(__file__).resolve().parents[3:5]
+              if (p / "shared" / "data" / "cdnow").is_dir()), Path(__file__).resolve().parents[3] / "shared")
 CALIBRATION_START = datetime.date(1997, 1, 1)
 CALIBRATION_END = datetime.date(1997, 9, 30)
 
@@ -456,3 +460,141 @@ def test_fitted_results_report_their_parameters():
     assert rows["alpha"]["value"] == 4.414
     assert rows["time_unit"]["value"] == "周"
     assert fit.params == {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+
+
+# --- MBG/NBD ------------------------------------------------------------------------------------
+# Reference figures from lifetimes 0.11.3 (tests/segments/lifetimes_reference.py, in a venv of its own):
+#   m = lifetimes.ModifiedBetaGeoFitter().fit(s.frequency, s.recency, s["T"])  # s = cdnow_customers_summary.csv
+#   m.params_ → r 0.5248377, α 6.1829885, a 0.8913563, b 1.6140000 (BTYDplus: 0.525, 6.183, 0.891, 1.614)
+#   m.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T), m.conditional_probability_alive(x, t_x, T)
+#   and m.expected_number_of_purchases_up_to_time(t) give the values below (10 significant digits).
+LIFETIMES_MBGNBD = {"r": 0.5248377255676623, "alpha": 6.182988479133949, "a": 0.8913562809311403,
+                    "b": 1.6140000256721425}
+
+
+@pytest.fixture(scope="module")
+def mbgnbd(xtT) -> clv.MBGNBDFit:
+    fit = clv.fit_mbgnbd(*xtT, time_unit="weeks")
+    assert fit.ok, fit
+    return fit
+
+
+@needs_cdnow
+def test_mbgnbd_reproduces_lifetimes_and_btydplus_estimates_on_cdnow(mbgnbd, xtT):
+    for name, value in {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}.items():  # lifetimes' test values
+        assert abs(getattr(mbgnbd, name) - value) <= half_unit(value, 3), (name, getattr(mbgnbd, name))
+    for name, value in LIFETIMES_MBGNBD.items():
+        assert getattr(mbgnbd, name) == pytest.approx(value, rel=1e-5), name
+    lifetimes_fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=0.0, time_unit="weeks")
+    assert mbgnbd.log_likelihood == pytest.approx(mbgnbd.log_likelihood_of(*xtT), abs=1e-9)
+    assert mbgnbd.log_likelihood >= lifetimes_fit.log_likelihood_of(*xtT) - 1e-6
+    assert (mbgnbd.model, mbgnbd.n_customers, mbgnbd.n_repeat_buyers) == ("MBG/NBD", 2357, 946)
+
+
+@pytest.mark.parametrize(("x", "t_x", "T", "expected"), [
+    (0, 0.0, 38.86, 0.3897164421), (0, 0.0, 1.0, 0.6259886832), (1, 1.0, 3.0, 0.6684838827),
+    (2, 30.43, 38.86, 0.7061262587), (10, 20.0, 52.0, 0.0029100148),
+])
+def test_mbgnbd_p_alive_equals_lifetimes_and_is_below_one_for_one_time_buyers(x, t_x, T, expected):
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=0.0, time_unit="weeks")
+    assert float(fit.p_alive(x, t_x, T)) == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize(("t", "x", "t_x", "T", "expected"), [
+    (39.0, 2, 30.43, 38.86, 1.2626707787139375),  # lifetimes' test: the Hardie sheet's 1.226 within 0.05
+    (52.0, 0, 0.0, 38.86, 0.1976284828820806), (52.0, 10, 20.0, 52.0, 0.020999176617511234),
+])
+def test_mbgnbd_conditional_expectations_equal_lifetimes(t, x, t_x, T, expected):
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=0.0, time_unit="weeks")
+    assert float(fit.expected_purchases(t, x, t_x, T)) == pytest.approx(expected, rel=1e-8)
+
+
+def test_mbgnbd_expectations_of_a_new_customer_equal_lifetimes():
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=0.0, time_unit="weeks")
+    times = [0.1429, 1.0, 3.0, 31.8571, 32.0, 78.0]  # lifetimes' test: within 5 % of the Hardie sheet
+    lifetimes = [0.0077796194, 0.0530606294, 0.1507930212, 1.0334706746, 1.0366093704, 1.8036361933]
+    np.testing.assert_allclose(fit.expected_purchases_new(times), lifetimes, rtol=1e-8)
+    np.testing.assert_allclose(fit.expected_purchases_new(times), [0.0078, 0.0532, 0.1506, 1.0405, 1.0437, 1.8576],
+                               rtol=0.05)
+
+
+def mbgnbd_by_integration(r, alpha, a, b, x, t_x, T):
+    """Likelihood and P(alive) of one MBG/NBD customer: as BG/NBD, with a drop-out chance at the first purchase."""
+
+    def alive(lam, p):
+        return (1 - p) ** (x + 1) * lam**x * math.exp(-lam * T)
+
+    def dead(lam, p):
+        return p * (1 - p) ** x * lam**x * math.exp(-lam * t_x)
+
+    def density(lam, p):
+        beta_pdf = math.exp((a - 1) * math.log(p) + (b - 1) * math.log1p(-p) - special.betaln(a, b))
+        return gamma_pdf(lam, r, alpha) * beta_pdf
+
+    options = {"epsabs": 1e-11, "epsrel": 1e-10}
+    a_part = integrate.dblquad(lambda lam, p: alive(lam, p) * density(lam, p), 0, 1, 0, np.inf, **options)[0]
+    d_part = integrate.dblquad(lambda lam, p: dead(lam, p) * density(lam, p), 0, 1, 0, np.inf, **options)[0]
+    return math.log(a_part + d_part), a_part / (a_part + d_part)
+
+
+@pytest.mark.parametrize(("x", "t_x", "T"), [(0, 0.0, 10.0), (1, 2.0, 10.0), (4, 9.0, 12.0)])
+def test_mbgnbd_closed_forms_agree_with_numerical_integration(x, t_x, T):
+    r, alpha, a, b = 1.5, 3.0, 2.0, 3.0
+    fit = clv.MBGNBDFit(r=r, alpha=alpha, a=a, b=b, log_likelihood=0.0, time_unit="weeks")
+    ll, p_alive = mbgnbd_by_integration(r, alpha, a, b, x, t_x, T)
+    assert fit.log_likelihood_of([x], [t_x], [T]) == pytest.approx(ll, abs=1e-6)
+    assert float(fit.p_alive(x, t_x, T)) == pytest.approx(p_alive, abs=1e-6)
+
+
+@pytest.mark.parametrize(("x", "t_x", "T", "t"), [(2, 30.43, 38.86, 39.0), (0, 0.0, 20.0, 52.0), (1, 1.0, 3.0, 1.0)])
+def test_mbgnbd_expected_purchases_match_lifetimes_untransformed_formula(x, t_x, T, t):
+    r, alpha, a, b = LIFETIMES_MBGNBD.values()
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=0.0, time_unit="weeks")
+    z = t / (alpha + T + t)
+    numerator = (a + b + x) / (a - 1) * (
+        1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x + 1, a + b + x, z)
+    )
+    denominator = 1 + a / (b + x) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    assert float(fit.expected_purchases(t, x, t_x, T)) == pytest.approx(numerator / denominator, rel=1e-10)
+
+
+def test_mbgnbd_gradient_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 6, 200).astype(float)
+    T = rng.uniform(5, 40, 200)
+    t_x = np.where(x > 0, T * rng.uniform(0.1, 1.0, 200), 0.0)
+    w = rng.integers(1, 4, 200).astype(float)
+    at = np.log([0.7, 5.0, 0.9, 2.5])
+    likelihood = clv._BGNBDLikelihood(x, t_x, T, w, modified=True)
+    _, grad = likelihood(at)
+    numeric = optimize.approx_fprime(at, lambda p: likelihood(p, gradient=False)[0], 1e-7)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    r=st.floats(0.05, 5.0), alpha=st.floats(0.1, 200.0), a=st.floats(0.05, 5.0), b=st.floats(0.05, 20.0),
+    T=st.floats(0.0, 2000.0), longer=st.floats(0.01, 2000.0),
+)
+def test_for_one_time_buyers_the_churn_probability_rises_with_their_silence(r, alpha, a, b, T, longer):
+    for kind in (clv.MBGNBDFit, clv.ParetoNBDFit):
+        names = ("r", "alpha", "a", "b") if kind is clv.MBGNBDFit else ("r", "alpha", "s", "beta")
+        fit = kind(**dict(zip(names, (r, alpha, a, b), strict=True)), log_likelihood=0.0, time_unit="days")
+        churn = 1.0 - fit.p_alive([0, 0], [0.0, 0.0], [T, T + longer])
+        assert np.all((churn >= 0.0) & (churn <= 1.0))
+        assert churn[1] > churn[0] or churn[1] == pytest.approx(churn[0], rel=1e-9, abs=1e-12), (kind.model, churn)
+
+
+def test_stored_parameters_give_back_the_fit():
+    fit = clv.purchase_fit("MBG/NBD", LIFETIMES_MBGNBD, "weeks", log_likelihood=-1.0, n_customers=3)
+    assert isinstance(fit, clv.MBGNBDFit) and fit.params == LIFETIMES_MBGNBD and fit.n_customers == 3
+    assert isinstance(clv.purchase_fit("BG/NBD", {"r": 1, "alpha": 2, "a": 3, "b": 4}, "days"), clv.BGNBDFit)
+
+
+def test_the_parameter_rows_state_that_the_log_likelihood_depends_on_the_time_unit():
+    fit = clv.MBGNBDFit(**LIFETIMES_MBGNBD, log_likelihood=-9582.1, time_unit="weeks")
+    rows = {row["key"]: row for row in fit.to_rows()}
+    assert rows["log_likelihood"]["label"] == "对数似然（以周为时间单位，换用其他单位数值会变）"
+    assert "time in weeks" in rows["log_likelihood"]["label_en"] and rows["time_unit"]["value"] == "周"
+    spend = clv.GammaGammaFit(p=6.25, q=3.74, gamma=15.44, log_likelihood=0.0, time_unit="days")
+    assert {row["key"]: row for row in spend.to_rows()}["log_likelihood"]["label"] == "对数似然（与时间单位无关）"

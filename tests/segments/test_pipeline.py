@@ -256,7 +256,7 @@ def test_classify_all_stores_classes_for_every_customer(four_customers):
     assert SegmentSnapshot.objects.filter(as_of=today()).count() == 4
     assert result.run.counts["rfm_class"]["重要价值客户"] == [1, 1000.0]
     assert segments[rich.id].explanation.startswith(
-        "最近一次消费 5 天前，优于平均的 85 天；共消费 4 次，高于平均的 2.3 次；"
+        "最近一次消费 5 天前，优于平均的 85 天；共 4 笔订单，高于平均的 2.3 笔；"
         "累计消费 ¥1,000，高于平均的 ¥450 → 重要价值客户")
 
 

@@ -45,7 +45,11 @@ def test_the_value_models_are_fitted_and_land_in_every_buyers_row(db):
     result = pipeline.classify_all(today())
     model = result.run.value_model
     assert model["purchases"]["fitted"] and model["spend"]["fitted"], model
-    assert set(model["purchases"]["params"]) == {"r", "alpha", "a", "b"}
+    # the purchase model is the one the holdout check chose, one that gives one-time buyers a churn probability
+    chosen = model["model_check"]["chosen"]
+    assert model["model_check"]["checked"] and model["purchases"]["model"] == chosen in ("MBG/NBD", "Pareto/NBD")
+    assert set(model["purchases"]["params"]) == ({"r", "alpha", "a", "b"} if chosen == "MBG/NBD"
+                                                 else {"r", "alpha", "s", "beta"})
     assert set(model["spend"]["params"]) == {"p", "q", "gamma"}
     assert model["purchases"]["log_likelihood"] < 0 and model["monthly_discount"] == 0.01
     assert model["time_unit"] == "days" and model["months"] == 12
@@ -64,10 +68,12 @@ def test_the_value_models_are_fitted_and_land_in_every_buyers_row(db):
     # The stored values are the engine's forecast on the summary built from the orders themselves.
     summary = clv_data.build_summary(pipeline.read_orders(), as_of=today(), date_col="ordered_at",
                                      amount_col="amount_cents")
-    forecast = clv.forecast(summary.with_columns(pl.col("monetary_value") / 100), time_unit="days")
+    forecast = clv.forecast(summary.with_columns(pl.col("monetary_value") / 100), time_unit="days", model=chosen)
     expected = dict(zip(forecast.table["customer_id"], forecast.table["p_alive"], strict=True))
     for seg in buyers[:50]:
         assert seg.p_alive == pytest.approx(expected[seg.customer_id], abs=1e-6)
+    once = buyers.filter(frequency=1).order_by("recency_days")
+    assert once.last().p_alive < 0.9 < once.first().p_alive  # one-time buyers: the longer silent, the likelier gone
 
 
 def test_the_summary_from_maintained_metrics_equals_the_one_from_orders(db):
@@ -133,3 +139,16 @@ def test_the_risk_list_puts_the_most_value_at_stake_first(db, sam):
     Customer.objects.filter(pk=second.pk).update(owner=sam)
     mine = list(pipeline.risk_list(5, user_scope_qs=Customer.objects.filter(owner=sam)))
     assert [r.customer_id for r in mine] == [second.id]
+
+
+def test_the_model_check_is_made_at_most_once_a_week(db):
+    seeded_store(n=150, seed=7)
+    first = pipeline.classify_all(today()).run.value_model["model_check"]
+    assert first["checked"] and first["end"] == today().isoformat()
+    six_days = pipeline.classify_all(today() + dt.timedelta(days=6)).run.value_model
+    assert six_days["model_check"] == first  # kept: the models' standing changes slowly
+    assert six_days["purchases"]["model"] == first["chosen"]
+    week = pipeline.classify_all(today() + dt.timedelta(days=7)).run.value_model["model_check"]
+    assert week["end"] == (today() + dt.timedelta(days=7)).isoformat()
+    earlier = pipeline.classify_all(today() - dt.timedelta(days=1)).run.value_model["model_check"]
+    assert earlier["end"] == (today() - dt.timedelta(days=1)).isoformat()  # never a check from after the day

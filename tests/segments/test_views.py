@@ -159,6 +159,25 @@ def test_saving_and_recomputing_uses_the_new_thresholds(client, alice, shop):
     assert CustomerSegment.objects.get(customer=shop["zhang"]).lifecycle == "沉睡客户"   # last order 5 days ago
 
 
+def test_the_settings_page_states_that_equal_values_get_equal_scores(client, mary, db):
+    client.force_login(mary)
+    html = content(client.get(reverse("segments:settings")))
+    assert "数值相同的客户得分相同（并列时都取其中最低的名次，不按编号拆开）" in html
+    assert "消费金额相同的客户归入同一类" in html
+
+
+def test_the_model_check_page_says_why_no_model_fits_a_small_shop(client, alice, sam, shop):
+    pipeline.classify_all()
+    client.force_login(alice)
+    html = content(client.get(reverse("segments:analysis", args=["models"])))
+    # buyers over 400 days: the last 100 days are the holdout; li and zhao had bought before it, and no
+    # model fits two customers
+    assert html.count("客户少于 50 位（现有 2 位），无法可靠拟合模型") == 3
+    assert "<strong>MBG/NBD</strong>" in html
+    client.force_login(sam)  # a sales rep's pages cover their own customers; this one is shop-wide
+    assert "只对可查看全部客户的用户显示" in content(client.get(reverse("segments:analysis", args=["models"])))
+
+
 def test_sales_reps_may_not_open_the_settings(client, sam):
     client.force_login(sam)
     assert client.get(reverse("segments:settings")).status_code == 403
@@ -354,3 +373,15 @@ def test_every_threshold_can_be_edited_on_the_settings_page():
 
     on_page = {name for _, fields in GROUPS for name, _, _ in fields}
     assert {f.name for f in dataclasses.fields(Thresholds)} - {"extra"} <= on_page
+
+
+def test_the_model_check_page_says_in_english_why_a_short_history_is_not_checked(client, alice, db):
+    wang = make_customer(name="王芳")
+    make_order(wang, "100.00", days_ago=30)
+    make_order(wang, "80.00", days_ago=3)
+    pipeline.classify_all()
+    client.force_login(alice)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    html = content(client.get(reverse("segments:analysis", args=["models"])))
+    assert "The purchase history spans less than 16 weeks (30 days); there is no room for a holdout period" in html
+    assert "Churn and value forecasts use the default model MBG/NBD." in html

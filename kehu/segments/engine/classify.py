@@ -9,8 +9,9 @@ reference values (:class:`References`) that the explanations quote.
 Rules, in words (the same words the explanations use):
 
 * **R/F/M scores 1–5.** ``score_method``: ``quantile`` (default): buying customers are ranked and cut in five equal
-  groups; R ranks by recency (most recent → 5), F by order count, M by spend in whole cents. Ties are
-  broken by customer id, the smaller id taking the lower score, so scores never depend on row order.
+  groups; R ranks by recency (most recent → 5), F by order count, M by spend in whole cents. Equal values
+  get equal scores: tied customers all take the score of the lowest-ranked of them (the tie's first
+  place), never split by id or row order — so when 60 % of customers bought once, they all get F分 1.
   ``fixed``: ``r_score_days`` are the upper bounds in days for scores 5, 4, 3, 2 (older → 1);
   ``f_score_orders`` and ``m_score_yuan`` are the upper bounds for scores 1, 2, 3, 4 (more → 5).
 * **8-class RFM (RFM分层).** Each of R, F, M is "high" or "low" against ``rfm_reference``: ``mean``
@@ -22,12 +23,15 @@ Rules, in words (the same words the explanations use):
   :data:`RF_GRID`.
 * **ABC.** Customers sorted by spend (largest first, ties by id): A while the spend of the customers
   before them is under ``abc_a_share`` of the total (so the customer who crosses 80 % is still A), B
-  while under ``abc_b_share``, else C.
+  while under ``abc_b_share``, else C; customers with equal spend count as one group and all take the
+  class of its last member.
 * **Frequency tiers (高频/中频/低频).** ``frequency_tier_method``: ``fixed`` (default): 高频 from
   ``freq_high_orders`` orders, 中频 from ``freq_mid_orders``, else 低频; ``share``: the top
-  ``tier_high_share`` of customers by F, the next ``tier_mid_share``, the rest (ties by id, as for scores).
+  ``tier_high_share`` of customers by F, the next ``tier_mid_share``, the rest (equal F, equal tier: a
+  tie takes the tier of its last member).
 * **Value tiers (高价值/中价值/低价值).** ``value_tier_method``: ``share`` (default, scale-free): the top
-  20 % of customers by spend, the next 30 %, the rest; ``fixed``: from ``value_high_yuan`` / ``value_mid_yuan`` yuan.
+  20 % of customers by spend, the next 30 %, the rest (ties as for frequency tiers); ``fixed``: from
+  ``value_high_yuan`` / ``value_mid_yuan`` yuan.
 * **Lifecycle (生命周期)**, first rule that holds: 潜在客户 no order yet; 流失客户 last order more than
   ``lost_days`` days ago; 沉睡客户 more than ``sleeping_days`` days ago; 新客户 first order at most
   ``new_days`` days ago; 忠诚客户 at least ``loyal_orders`` orders; else 活跃客户.
@@ -215,10 +219,14 @@ class References:
         return cls(**data)
 
 
-def _ordinal(frame: nw.DataFrame, by: list[str], descending: list[bool], name: str) -> nw.DataFrame:
-    """0-based position after sorting by `by` then customer id (ascending): the tie-break."""
-    ordered = frame.sort([*by, "customer_id"], descending=[*descending, False])
-    return ordered.with_row_index(name)
+def _score_position(column: str, *, descending: bool = False) -> nw.Expr:
+    """0-based position from worst to best; equal values share the first position of their tie."""
+    return (nw.col(column).rank(method="min", descending=descending) - 1).cast(nw.Int64)
+
+
+def _tier_position(column: str) -> nw.Expr:
+    """0-based position from the largest value down; equal values share the last position of their tie."""
+    return (nw.col(column).rank(method="max", descending=True) - 1).cast(nw.Int64)
 
 
 def _quantile_score(position: str, n: int) -> nw.Expr:
@@ -296,10 +304,10 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     refs = references(buyers, t)
 
     if t.score_method == "quantile":
-        scored = _ordinal(buyers, ["recency_days"], [True], "_r")
-        scored = _ordinal(scored, ["frequency"], [False], "_f")
-        scored = _ordinal(scored, ["monetary_cents"], [False], "_m")
-        scored = scored.with_columns(
+        scored = buyers.with_columns(
+            _r=_score_position("recency_days", descending=True), _f=_score_position("frequency"),
+            _m=_score_position("monetary_cents"),
+        ).with_columns(
             r_score=_quantile_score("_r", n), f_score=_quantile_score("_f", n), m_score=_quantile_score("_m", n),
         )
     else:
@@ -322,10 +330,12 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
         rf_segment=grid_code.replace_strict(list(range(25)), grid_names, return_dtype=nw.String),
     )
 
-    # ABC by cumulative spend.
+    # ABC by cumulative spend; equal spend, equal class (that of the tie's last member).
     total = int(scored.select(nw.col("monetary_cents").sum()).item() or 0) if n else 0
     scored = scored.sort(["monetary_cents", "customer_id"], descending=[True, False]).with_columns(
-        _before=(nw.col("monetary_cents").cum_sum() - nw.col("monetary_cents")).cast(nw.Float64),
+        _through=nw.col("monetary_cents").cum_sum(),
+    ).with_columns(
+        _before=(nw.col("_through").max().over("monetary_cents") - nw.col("monetary_cents")).cast(nw.Float64),
     )
     if total > 0:
         share = nw.col("_before") / total
@@ -333,14 +343,14 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
             .otherwise(nw.lit("C"))
     else:
         abc = nw.lit("C")
-    scored = scored.with_columns(abc_class=abc).with_row_index("_mpos")
+    scored = scored.with_columns(abc_class=abc, _mpos=_tier_position("monetary_cents"))
 
     # Frequency and value tiers.
     if t.frequency_tier_method == "fixed":
         frequency_tier = nw.when(nw.col("frequency") >= t.freq_high_orders).then(nw.lit("高频")) \
             .when(nw.col("frequency") >= t.freq_mid_orders).then(nw.lit("中频")).otherwise(nw.lit("低频"))
     else:
-        scored = _ordinal(scored, ["frequency"], [True], "_fpos")
+        scored = scored.with_columns(_fpos=_tier_position("frequency"))
         frequency_tier = _share_tier("_fpos", n, t.tier_high_share, t.tier_mid_share, FREQUENCY_TIERS)
     if t.value_tier_method == "fixed":
         m = nw.col("monetary_cents")
@@ -392,7 +402,7 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
         trend = nw.lit("")
     scored = scored.with_columns(
         lifecycle=lifecycle, overdue=overdue, category_loyalty=category_loyalty, trend=trend,
-    ).drop("_r", "_f", "_m", "_before", "_mpos", *(["_fpos"] if "_fpos" in scored.columns else []))
+    ).drop("_r", "_f", "_m", "_through", "_before", "_mpos", *(["_fpos"] if "_fpos" in scored.columns else []))
 
     others = frame.filter(nw.col("last_order_at").is_null())
     if len(others):

@@ -1,4 +1,5 @@
-"""Churn and value forecast (流失预警与客户价值): BG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
+"""Churn and value forecast (流失预警与客户价值): BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum
+likelihood.
 
 Every model works on plain arrays of the customer-base summary (see ``clv_data.build_summary``):
 
@@ -11,13 +12,17 @@ with times in a stated unit (``"days"`` or ``"weeks"``). Parameters are estimate
 ``scipy.optimize.minimize`` over log-parameters; the log-likelihoods are vectorised and identical
 summary rows are collapsed into weighted rows first, so a million customers fit in seconds.
 
-A fit returns a small frozen dataclass (``BGNBDFit``, ``ParetoNBDFit``, ``GammaGammaFit``) or, when
+A fit returns a small frozen dataclass (``BGNBDFit``, ``MBGNBDFit``, ``ParetoNBDFit``, ``GammaGammaFit``) or, when
 the data cannot support a fit (too few customers or repeat buyers, invalid rows, an optimiser that
 does not converge), a ``ModelNotFitted`` whose reason is given in Chinese and English. Nothing here
 raises on bad data or returns NaN silently.
 
+BG/NBD holds that a customer who bought once is alive for sure; MBG/NBD and Pareto/NBD give such a
+customer a churn probability that rises with their silence.
+
 References: Fader, Hardie & Lee (2005) "Counting your customers the easy way: an alternative to the
-Pareto/NBD model"; Schmittlein, Morrison & Colombo (1987) "Counting your customers: who are they and
+Pareto/NBD model"; Batislam, Denizel & Filiztekin (2007) "Empirical validation and comparison of models
+for customer base analysis"; Schmittlein, Morrison & Colombo (1987) "Counting your customers: who are they and
 what will they do next?"; Fader, Hardie & Lee (2005) "RFM and CLV: using iso-value curves for
 customer base analysis"; Fader & Hardie (2013) "The Gamma-Gamma model of monetary value".
 """
@@ -25,6 +30,7 @@ customer base analysis"; Fader & Hardie (2013) "The Gamma-Gamma model of monetar
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -90,6 +96,7 @@ class _Fit:
 
     ok: ClassVar[bool] = True
     model: ClassVar[str] = ""
+    _timed: ClassVar[bool] = True  # whether the likelihood has time in it (and so depends on the unit)
     _labels: ClassVar[dict[str, tuple[str, str]]] = {}
 
     @property
@@ -97,11 +104,15 @@ class _Fit:
         return {name: getattr(self, name) for name in self._labels}
 
     def to_rows(self) -> list[dict[str, Any]]:
+        unit = {"days": "天", "weeks": "周"}[self.time_unit]
         rows = [_row("model", "模型", "Model", self.model), _row("status", "状态", "Status", "已拟合")]
         rows += [_row(name, zh, en, getattr(self, name)) for name, (zh, en) in self._labels.items()]
         rows += [
-            _row("log_likelihood", "对数似然", "Log-likelihood", self.log_likelihood),
-            _row("time_unit", "时间单位", "Time unit", {"days": "天", "weeks": "周"}[self.time_unit]),
+            _row("log_likelihood", f"对数似然（以{unit}为时间单位，换用其他单位数值会变）",
+                 f"Log-likelihood (with time in {self.time_unit}; another unit gives another value)",
+                 self.log_likelihood) if self._timed else
+            _row("log_likelihood", "对数似然（与时间单位无关）", "Log-likelihood (no time in it)", self.log_likelihood),
+            _row("time_unit", "时间单位", "Time unit", unit),
             _row("n_customers", "客户数", "Customers", self.n_customers),
             _row("n_repeat_buyers", "重复购买客户数", "Repeat buyers", self.n_repeat_buyers),
         ]
@@ -123,10 +134,11 @@ class _PurchaseFit(_Fit):
         return self.p_alive(x, t_x, T) * self.expected_purchases_if_alive(t, x, t_x, T)
 
     def expected_purchases_new(self, t: float | ArrayLike) -> Array:
-        """E[X(t)]: expected purchases of a new customer in their first ``t`` time units."""
+        """E[X(t)]: expected repeat purchases of a new customer in their first ``t`` time units (for MBG/NBD
+        including the chance of dropping out right after the first purchase)."""
         t = np.asarray(t, dtype=float)
         zero = np.zeros_like(t)
-        return self.expected_purchases_if_alive(t, zero, zero, zero)
+        return self.expected_purchases(t, zero, zero, zero)
 
     def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
         raise NotImplementedError
@@ -136,15 +148,20 @@ class _PurchaseFit(_Fit):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BGNBDFit(_PurchaseFit):
-    """BG/NBD (Fader, Hardie & Lee 2005): purchase rate λ ~ Gamma(r, α), drop-out probability p ~ Beta(a, b)."""
+class _BetaGeometricFit(_PurchaseFit):
+    """What BG/NBD and MBG/NBD share: purchase rate λ ~ Gamma(r, α), drop-out probability p ~ Beta(a, b).
+
+    The two differ only in when a customer may drop out: BG/NBD after each *repeat* purchase, MBG/NBD
+    after every purchase, the first one included (``_first_dropout`` = 1). Every formula below is the
+    BG/NBD one with x + ``_first_dropout`` drop-out chances in place of x.
+    """
 
     r: float
     alpha: float
     a: float
     b: float
 
-    model: ClassVar[str] = "BG/NBD"
+    _first_dropout: ClassVar[float] = 0.0
     _labels: ClassVar[dict[str, tuple[str, str]]] = {
         "r": ("购买率形状参数 r", "Purchase-rate shape r"),
         "alpha": ("购买率尺度参数 α", "Purchase-rate scale α"),
@@ -153,7 +170,7 @@ class BGNBDFit(_PurchaseFit):
     }
 
     def _log_odds_inactive(self, x: Array, t_x: Array, T: Array) -> Array:
-        return _bgnbd_log_odds_inactive(self.r, self.alpha, self.a, self.b, x, t_x, T)
+        return _bgnbd_log_odds_inactive(self.r, self.alpha, self.a, self.b, x, t_x, T, self._first_dropout)
 
     def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
         x, t_x, T = _arrays(x, t_x, T)
@@ -161,26 +178,45 @@ class BGNBDFit(_PurchaseFit):
         if abs(a - 1.0) < 1e-7:  # the closed form divides by a − 1; its limit at a = 1 is continuous
             a = 1.0 + math.copysign(1e-7, a - 1.0)
         t = np.asarray(t, dtype=float)
+        chances = x + self._first_dropout  # purchases after which the customer could have dropped out
         if a + b > _HOMOGENEOUS_DROPOUT:
             # a, b → ∞ at a fixed ratio: drop-out is (nearly) the same for everyone and the hypergeometric
             # form is no longer computable. Its limit, with λ | alive ~ Gamma(r+x, α+T) and p | alive at
-            # its mean a/(a+b+x), is E[(1 − e^(−λpt)) / p] = (1 − ((α+T)/(α+T+pt))^(r+x)) / p; within
-            # 0.05 % of the exact value at a + b = 3000 and closer beyond.
-            p = a / (a + b + x)
+            # its mean a/(a+b+chances), is E[(1 − e^(−λpt)) / p] = (1 − ((α+T)/(α+T+pt))^(r+x)) / p;
+            # within 0.05 % of the exact value at a + b = 3000 and closer beyond.
+            p = a / (a + b + chances)
             return -np.expm1(-(r + x) * np.log1p(p * t / (alpha + T))) / p
-        # (a+b+x−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; t/(α+T+t))], with the
-        # 2F1 turned by Euler's transformation into (1−z)^(a−1−r−x) 2F1(a+b−1−r, a−1; a+b+x−1; z):
-        # the same value, without the huge factors that large x would give.
+        # (a+b+k−1)/(a−1) · [1 − ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+k; a+b+k−1; t/(α+T+t))], k = chances,
+        # with the 2F1 turned by Euler's transformation into (1−z)^(a−1−r−x) 2F1(a+b+s−1−r, a−1; a+b+k−1; z),
+        # s = k − x: the same value, without the huge factors that large x would give.
         z = t / (alpha + T + t)
-        c = a + b + x - 1.0
-        term = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        c = a + b + chances - 1.0
+        first = a + b + self._first_dropout - 1.0 - r
+        term = np.exp((a - 1.0) * np.log1p(-z)) * special.hyp2f1(first, a - 1.0, c, z)
         return c / (a - 1.0) * (1.0 - term)
 
     def log_likelihood_of(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> float:
         """The log-likelihood of these parameters on a summary (for checks and model comparison)."""
         x, t_x, T = _arrays(x, t_x, T)
         params = np.log([self.r, self.alpha, self.a, self.b])
-        return _BGNBDLikelihood(x, t_x, T)(params, gradient=False)[0]
+        return _BGNBDLikelihood(x, t_x, T, modified=bool(self._first_dropout))(params, gradient=False)[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BGNBDFit(_BetaGeometricFit):
+    """BG/NBD (Fader, Hardie & Lee 2005): drop-out after each repeat purchase, so a customer who bought
+    once is alive for sure (P(alive) = 1 whatever their silence)."""
+
+    model: ClassVar[str] = "BG/NBD"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MBGNBDFit(_BetaGeometricFit):
+    """Modified BG/NBD (Batislam, Denizel & Filiztekin 2007): drop-out also possible right after the first
+    purchase, so a one-time buyer's P(alive) = 1 / (1 + a/b · ((α+T)/α)^r) falls with their silence."""
+
+    model: ClassVar[str] = "MBG/NBD"
+    _first_dropout: ClassVar[float] = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +265,7 @@ class GammaGammaFit(_Fit):
     gamma: float
 
     model: ClassVar[str] = "Gamma-Gamma"
+    _timed: ClassVar[bool] = False
     _labels: ClassVar[dict[str, tuple[str, str]]] = {
         "p": ("消费金额形状参数 p", "Spend shape p"),
         "q": ("消费金额参数 q", "Spend parameter q"),
@@ -256,7 +293,7 @@ class GammaGammaFit(_Fit):
         return _GammaGammaLikelihood(x, m)(params, gradient=False)[0]
 
 
-PurchaseFit = BGNBDFit | ParetoNBDFit
+PurchaseFit = BGNBDFit | MBGNBDFit | ParetoNBDFit
 SpendFit = GammaGammaFit
 
 
@@ -273,13 +310,36 @@ def fit_bgnbd(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
 ) -> BGNBDFit | ModelNotFitted:
     """Fit the BG/NBD model by maximum likelihood; see the module docstring for the inputs."""
-    checked = _check_purchase_data("BG/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
+    return _fit_beta_geometric(BGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start, max_seconds)
+
+
+def fit_mbgnbd(
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    time_unit: TimeUnit,
+    min_customers: int = MIN_CUSTOMERS,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
+) -> MBGNBDFit | ModelNotFitted:
+    """Fit the modified BG/NBD (MBG/NBD) by maximum likelihood; the inputs are those of :func:`fit_bgnbd`."""
+    return _fit_beta_geometric(MBGNBDFit, x, t_x, T, time_unit, min_customers, min_repeat_buyers, start, max_seconds)
+
+
+def _fit_beta_geometric(
+    kind: type[BGNBDFit] | type[MBGNBDFit], x: ArrayLike, t_x: ArrayLike, T: ArrayLike, time_unit: TimeUnit,
+    min_customers: int, min_repeat_buyers: int, start: Sequence[float] | None, max_seconds: float | None,
+) -> Any:
+    checked = _check_purchase_data(kind.model, x, t_x, T, time_unit, min_customers, min_repeat_buyers)
     if isinstance(checked, ModelNotFitted):
         return checked
     x, t_x, T = checked
-    likelihood = _BGNBDLikelihood(x, t_x, T)
+    likelihood = _BGNBDLikelihood(x, t_x, T, modified=bool(kind._first_dropout))
     n = float(x.size)
 
     def objective(log_params: Array) -> tuple[float, Array]:
@@ -287,11 +347,12 @@ def fit_bgnbd(
         return -ll / n, -grad / n
 
     r0, alpha0 = _rate_start(x, T)
-    outcome = _maximise("BG/NBD", objective, _start(start, [r0, alpha0, 1.0, 3.0]), x, jac=True)
+    outcome = _maximise(kind.model, objective, _start(start, [r0, alpha0, 1.0, 3.0]), x, jac=True,
+                        max_seconds=max_seconds)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, a, b), mean_ll = outcome
-    return BGNBDFit(
+    return kind(
         r=r, alpha=alpha, a=a, b=b, log_likelihood=mean_ll * n, time_unit=time_unit,
         n_customers=x.size, n_repeat_buyers=int((x > 0).sum()),
     )
@@ -306,8 +367,12 @@ def fit_pareto_nbd(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: Sequence[float] | None = None,
+    max_seconds: float | None = None,
 ) -> ParetoNBDFit | ModelNotFitted:
-    """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD)."""
+    """Fit the Pareto/NBD model by maximum likelihood (numerical gradient; slower than BG/NBD).
+
+    Where drop-out is nearly the same for everyone the search drifts towards s, β → ∞, where each step
+    is slow; ``max_seconds`` bounds it (the model is then not fitted)."""
     checked = _check_purchase_data("Pareto/NBD", x, t_x, T, time_unit, min_customers, min_repeat_buyers)
     if isinstance(checked, ModelNotFitted):
         return checked
@@ -320,7 +385,7 @@ def fit_pareto_nbd(
 
     r0, alpha0 = _rate_start(x, T)
     outcome = _maximise("Pareto/NBD", objective, _start(start, [r0, alpha0, 1.0, float(T.mean()) + 1.0]), x,
-                        jac=False)
+                        jac=False, max_seconds=max_seconds)
     if isinstance(outcome, ModelNotFitted):
         return outcome
     (r, alpha, s, beta), mean_ll = outcome
@@ -377,6 +442,19 @@ def fit_gamma_gamma(
     )
 
 
+PURCHASE_MODELS: dict[str, Callable[..., Any]] = {
+    "BG/NBD": fit_bgnbd, "MBG/NBD": fit_mbgnbd, "Pareto/NBD": fit_pareto_nbd,
+}
+"""The purchase models by name: the fitting function of each."""
+
+
+def purchase_fit(model: str, params: dict[str, float], time_unit: TimeUnit, **extra: Any) -> PurchaseFit:
+    """A purchase-model fit from stored parameters (such as ``SegmentRun.value_model["purchases"]``):
+    ``model`` is its name (``"BG/NBD"`` when a stored fit predates the name), ``params`` its parameters."""
+    kind = {"BG/NBD": BGNBDFit, "MBG/NBD": MBGNBDFit, "Pareto/NBD": ParetoNBDFit}[model]
+    return kind(**params, log_likelihood=float(extra.pop("log_likelihood", 0.0)), time_unit=time_unit, **extra)
+
+
 # ---------------------------------------------------------------------------------------------
 # Value
 
@@ -421,7 +499,7 @@ class Forecast:
     model's ``ModelNotFitted`` says why.
     """
 
-    purchases: BGNBDFit | ParetoNBDFit | ModelNotFitted
+    purchases: PurchaseFit | ModelNotFitted
     spend: GammaGammaFit | ModelNotFitted
     table: Any
     months: int
@@ -443,7 +521,7 @@ def forecast(
     summary: Any,
     *,
     time_unit: TimeUnit,
-    model: Literal["bgnbd", "pareto_nbd"] = "bgnbd",
+    model: str = "BG/NBD",
     customer_col: str = "customer_id",
     horizons_days: Sequence[int] = DEFAULT_HORIZONS_DAYS,
     months: int = 12,
@@ -454,7 +532,8 @@ def forecast(
 ) -> Forecast:
     """Fit the purchase model and the spend model on a summary frame and forecast every customer.
 
-    ``summary`` is an eager frame (Polars, or anything Narwhals reads) with the columns that
+    ``model`` names the purchase model (a key of :data:`PURCHASE_MODELS`). ``summary`` is an eager frame
+    (Polars, or anything Narwhals reads) with the columns that
     ``build_summary`` gives: the customer column, ``frequency``, ``recency``, ``T`` and
     ``monetary_value``, in ``time_unit``. ``start`` may give starting parameters for the search
     (``{"purchases": [r, α, a, b], "spend": [p, q, γ]}``), such as the last fit's: the optimum is the
@@ -465,7 +544,7 @@ def forecast(
     t_x = frame["recency"].to_numpy().astype(float)
     T = frame["T"].to_numpy().astype(float)
     m = frame["monetary_value"].to_numpy().astype(float)
-    fit = fit_pareto_nbd if model == "pareto_nbd" else fit_bgnbd
+    fit = PURCHASE_MODELS[model]
     start = start or {}
     purchases = fit(x, t_x, T, time_unit=time_unit, min_customers=min_customers, min_repeat_buyers=min_repeat_buyers,
                     start=start.get("purchases"))
@@ -537,28 +616,37 @@ def _unusable(fit: _Fit, name: str) -> ModelNotFitted:
 # Log-likelihoods (vectorised, weighted, over log-parameters)
 
 
-def _bgnbd_log_odds_inactive(r: float, alpha: float, a: float, b: float, x: Array, t_x: Array, T: Array) -> Array:
-    """log of P(inactive)/P(alive): log(a/(b+x−1)) + (r+x)·log((α+T)/(α+t_x)) for x > 0, −∞ for x = 0."""
-    repeat = x > 0
-    b_x = np.where(repeat, b + x - 1.0, 1.0)
-    odds = np.log(a) - np.log(b_x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-    return np.where(repeat, odds, -np.inf)
+def _bgnbd_log_odds_inactive(
+    r: float, alpha: float, a: float, b: float, x: Array, t_x: Array, T: Array, first_dropout: float = 0.0
+) -> Array:
+    """log of P(inactive)/P(alive): log(a/(b+k−1)) + (r+x)·log((α+T)/(α+t_x)) with k = x + first_dropout
+    drop-out chances; −∞ (alive for sure) when k = 0, a BG/NBD customer without a repeat purchase."""
+    chances = x + first_dropout
+    can_drop = chances > 0
+    b_k = np.where(can_drop, b + chances - 1.0, 1.0)
+    odds = np.log(a) - np.log(b_k) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    return np.where(can_drop, odds, -np.inf)
 
 
 class _BGNBDLikelihood:
-    """Σ w·LL_i of the BG/NBD and its gradient w.r.t. log(r, α, a, b) (Fader, Hardie & Lee 2005, eq. 6).
+    """Σ w·LL_i of the BG/NBD or MBG/NBD and its gradient w.r.t. log(r, α, a, b).
 
-    LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + ln B(a, b+x) − ln B(a, b) − (r+x) ln(α+T) + ln(1 + δ_{x>0} e^D)
-    where D = ln(a/(b+x−1)) + (r+x) ln((α+T)/(α+t_x)) is the log-odds of having dropped out.
+    BG/NBD (Fader, Hardie & Lee 2005, eq. 6), with k = x drop-out chances:
+    LL_i = ln Γ(r+x) − ln Γ(r) + r ln α + ln B(a, b+k) − ln B(a, b) − (r+x) ln(α+T) + ln(1 + δ_{k>0} e^D)
+    where D = ln(a/(b+k−1)) + (r+x) ln((α+T)/(α+t_x)) is the log-odds of having dropped out.
+    MBG/NBD (Batislam et al. 2007, ``modified=True``) is the same with k = x + 1: a customer may drop
+    out right after the first purchase too.
 
     Everything but the last term depends on x alone or on T alone, so it is summed once per distinct
-    x and per distinct T; only the last term is evaluated per (distinct) repeat buyer. Customers
-    without a repeat purchase reduce to r ln α − r ln(α+T), summed per distinct T.
+    x and per distinct T; only the last term is evaluated per (distinct) customer who could have
+    dropped out. BG/NBD customers without a repeat purchase reduce to r ln α − r ln(α+T), summed per
+    distinct T.
     """
 
-    def __init__(self, x: Array, t_x: Array, T: Array, weights: Array | None = None) -> None:
+    def __init__(self, x: Array, t_x: Array, T: Array, weights: Array | None = None, *, modified: bool = False) -> None:
         w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-        repeat = x > 0
+        self.s = 1.0 if modified else 0.0
+        repeat = (x > 0) | modified
         self.T0, self.w0 = _group_sum(T[~repeat], w[~repeat])
         (x1, tx1, T1), self.w1, _ = _unique_rows(x[repeat], t_x[repeat], T[repeat], weights=w[repeat])
         self.x1 = x1
@@ -577,22 +665,22 @@ class _BGNBDLikelihood:
         # no repeat purchase: r ln α − r ln(α+T)
         ln_T0 = np.log(alpha + self.T0)
         total = float(self.n0 * r * ln_alpha - r * (self.w0 @ ln_T0))
-        # repeat buyers: the terms in x alone and in T alone, once per distinct value
-        xl, w_x = self.x_levels, self.w_by_x
-        by_x = gl(r + xl) - gl(r) + gl(b + xl) - gl(b) + gl(a + b) - gl(a + b + xl)
+        # customers who could have dropped out: the terms in x alone and in T alone, once per distinct value
+        xl, w_x, s = self.x_levels, self.w_by_x, self.s
+        by_x = gl(r + xl) - gl(r) + gl(b + xl + s) - gl(b) + gl(a + b) - gl(a + b + xl + s)
         ln_T = np.log(alpha + self.T_levels)
         total += float(w_x @ by_x + self.n1 * r * ln_alpha - ln_T @ (r * self.w_by_T + self.wx_by_T))
-        # and the drop-out term per repeat buyer
+        # and the drop-out term per customer
         ln_aT = ln_T[self.T_index]
         ln_atx = np.log(alpha + self.tx_levels)[self.tx_index]
-        ln_bx1 = np.log(b + xl - 1.0)
+        ln_bx1 = np.log(b + xl + s - 1.0)
         rx = r + self.x1
         log_odds = np.log(a) - ln_bx1[self.x_index] + rx * (ln_aT - ln_atx)
         total += float(self.w1 @ np.logaddexp(0.0, log_odds))
         if not gradient:
             return total, np.empty(0)
         wq = self.w1 * special.expit(log_odds)  # weight × P(inactive)
-        psi_ab, psi_abx = dg(a + b), dg(a + b + xl)
+        psi_ab, psi_abx = dg(a + b), dg(a + b + xl + s)
         inv_T = 1.0 / (alpha + self.T_levels)
         d_r = (
             -self.w0 @ (ln_T0 - ln_alpha)
@@ -606,7 +694,7 @@ class _BGNBDLikelihood:
         )
         wq_by_x = np.bincount(self.x_index, wq, xl.size)
         d_a = w_x @ (psi_ab - psi_abx) + wq_by_x.sum() / a
-        d_b = w_x @ (dg(b + xl) - dg(b) + psi_ab - psi_abx) - wq_by_x @ (1.0 / (b + xl - 1.0))
+        d_b = w_x @ (dg(b + xl + s) - dg(b) + psi_ab - psi_abx) - wq_by_x @ (1.0 / (b + xl + s - 1.0))
         return total, np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
@@ -817,10 +905,26 @@ def _too_few_repeat_buyers(model: str, minimum: int, n: int, n_repeat: int) -> M
     )
 
 
+class _OutOfTime(Exception):
+    pass
+
+
 def _maximise(
-    model: str, objective: Callable[[Array], Any], start: Sequence[float], x: Array, *, jac: bool
+    model: str, objective: Callable[[Array], Any], start: Sequence[float], x: Array, *, jac: bool,
+    max_seconds: float | None = None,
 ) -> tuple[list[float], float] | ModelNotFitted:
-    """Minimise the mean negative log-likelihood over log-parameters; return (parameters, mean LL)."""
+    """Minimise the mean negative log-likelihood over log-parameters; return (parameters, mean LL).
+
+    With ``max_seconds``, a search still running after that long gives up (not converged).
+    """
+    if max_seconds is not None:
+        deadline, plain = time.monotonic() + max_seconds, objective
+
+        def objective(log_params: Array) -> Any:
+            if time.monotonic() > deadline:
+                raise _OutOfTime
+            return plain(log_params)
+
     x0 = np.log(np.asarray(start, dtype=float))
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
     options = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
@@ -841,6 +945,8 @@ def _maximise(
             gradient = result.jac if jac else optimize.approx_fprime(result.x, objective, 1e-6)
         except (ValueError, FloatingPointError, ArithmeticError) as error:
             result, gradient, failure = None, None, str(error)
+        except _OutOfTime:
+            result, gradient, failure = None, None, f"{max_seconds:g} 秒内 within {max_seconds:g} s"
     if result is not None:
         interior = np.abs(result.x) < _LOG_BOUND - 1e-6
         small = np.all(np.abs(np.where(interior, gradient, 0.0)) < _GRADIENT_TOLERANCE)

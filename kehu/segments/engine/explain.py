@@ -3,6 +3,9 @@
 Works on one classified row (a mapping with the columns :func:`.classify.classify` produces, or the
 same names on a stored row) and the :class:`.classify.References` of that run, so the words quote
 exactly the numbers the classification compared.
+
+One word per count: 订单 (笔) for orders, which F counts; 消费天数 (天) for purchase days — several orders
+on one day are one purchase day — which the churn and value models count.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def _compare(high: bool, equal: bool, better: str, worse: str) -> str:
 
 
 def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
-    """e.g. 最近一次消费 12 天前，优于平均的 45 天；共消费 8 次，高于平均的 3.2 次；
+    """e.g. 最近一次消费 12 天前，优于平均的 45 天；共 8 笔订单，高于平均的 3.2 笔；
     累计消费 ¥5,200，高于平均的 ¥1,800 → 重要价值客户"""
     recency, frequency = int(row["recency_days"]), int(row["frequency"])
     monetary = float(row["monetary"]) if row.get("monetary") is not None else int(row["monetary_cents"]) / 100
@@ -43,7 +46,7 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
         parts = [
             f"最近一次消费 {recency} 天前，"
             + (f"在 {number(refs.recency_days)} 天以内" if r_high else f"超过 {number(refs.recency_days)} 天"),
-            f"共消费 {frequency} 次，{'达到' if f_high else '未达到'} {number(refs.frequency)} 次",
+            f"共 {frequency} 笔订单，{'达到' if f_high else '未达到'} {number(refs.frequency)} 笔",
             f"累计消费 {yuan(monetary)}，{'达到' if m_high else '未达到'} {yuan(refs.monetary)}",
         ]
     else:
@@ -51,8 +54,8 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
         parts = [
             f"最近一次消费 {recency} 天前，"
             f"{_compare(r_high, recency == refs.recency_days, '优于', '不如')}{word}的 {number(refs.recency_days)} 天",
-            f"共消费 {frequency} 次，"
-            f"{_compare(f_high, frequency == refs.frequency, '高于', '低于')}{word}的 {number(refs.frequency)} 次",
+            f"共 {frequency} 笔订单，"
+            f"{_compare(f_high, frequency == refs.frequency, '高于', '低于')}{word}的 {number(refs.frequency)} 笔",
             f"累计消费 {yuan(monetary)}，"
             f"{_compare(m_high, round(monetary * 100) == round(refs.monetary * 100), '高于', '低于')}"
             f"{word}的 {yuan(refs.monetary)}",
@@ -74,15 +77,15 @@ def explain_lifecycle(row: Mapping[str, Any], thresholds: Thresholds) -> str:
         text = f"新客户：首次消费在 {tenure} 天前，不超过 {thresholds.new_days} 天"
     elif stage == "忠诚客户":
         text = (f"忠诚客户：{thresholds.sleeping_days} 天内有消费，"
-                f"共消费 {frequency} 次，达到 {thresholds.loyal_orders} 次")
+                f"共 {frequency} 笔订单，达到 {thresholds.loyal_orders} 笔")
     else:
         text = f"活跃客户：{thresholds.sleeping_days} 天内有消费"
     if row.get("overdue"):
         mean, std = row.get("mean_interval_days"), row.get("std_interval_days")
         if mean is not None and std is not None:
             limit = float(mean) + thresholds.overdue_k * float(std)
-            text += (f"；已逾期：平时约每 {number(float(mean))} 天消费一次，"
-                     f"这次已隔 {recency} 天（超过 {number(limit)} 天）")
+            usual = "常同一天多次消费" if float(mean) < 1 else f"约每 {number(float(mean))} 天消费一次"
+            text += f"；已逾期：平时{usual}，这次已隔 {recency} 天（超过 {number(limit)} 天）"
         else:
             text += "；已逾期"
     return text
@@ -94,10 +97,13 @@ def percent(value: float) -> str:
     return text
 
 
-def explain_value(row: Mapping[str, Any]) -> str:
-    """e.g. 仍活跃的概率 85%，预计未来 90 天消费 1.2 次，未来 12 个月价值约 ¥1,234；若已流失，损失约 ¥210
+def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months: int = 12) -> str:
+    """e.g. 仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1% 折现）；
+    若已流失，损失约 ¥210
 
-    Empty when the churn model was not fitted (``p_alive`` missing).
+    The value (CLV) is revenue: expected purchase days × expected spend per purchase day over ``months``
+    months, discounted by ``monthly_discount`` a month. Empty when the churn model was not fitted
+    (``p_alive`` missing).
     """
     p_alive = row.get("p_alive")
     if p_alive is None:
@@ -105,18 +111,33 @@ def explain_value(row: Mapping[str, Any]) -> str:
     text = f"仍活跃的概率 {percent(float(p_alive))}"
     if row.get("expected_purchases_90d") is not None:
         expected = float(row["expected_purchases_90d"])
-        text += f"，预计未来 90 天消费 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 次"
+        text += f"，预计未来 90 天有 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 个消费天数"
     if row.get("clv") is not None:
-        text += f"，未来 12 个月价值约 {yuan(float(row['clv']))}"
+        text += (f"，未来 {months} 个月预计消费额约 {yuan(float(row['clv']))}"
+                 f"（每月按 {number(monthly_discount * 100)}% 折现）")
     if row.get("value_at_risk") is not None:
         text += f"；若已流失，损失约 {yuan(float(row['value_at_risk']))}"
     return text
 
 
+def explain_scores(row: Mapping[str, Any], thresholds: Thresholds) -> str:
+    """e.g. R分 5、F分 1、M分 2：按全部有消费客户的排名五等分，数值相同的客户得分相同
+
+    Empty when the row has no scores.
+    """
+    if row.get("r_score") is None:
+        return ""
+    scores = f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}"
+    if thresholds.score_method == "fixed":
+        return f"{scores}：按设定的天数、次数和金额分档"
+    return f"{scores}：按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）"
+
+
 def explain(row: Mapping[str, Any], refs: References, thresholds: Thresholds | None = None) -> str:
-    """The RFM sentence, then the lifecycle reason, then (when forecast) the P(alive) part, one per line."""
+    """The RFM sentence, the scores, the lifecycle reason, then (when forecast) the P(alive) part, one per line."""
     t = thresholds or Thresholds()
     if row.get("lifecycle") == "潜在客户" or row.get("recency_days") is None:
         return explain_lifecycle({"lifecycle": "潜在客户"}, t)
-    lines = [explain_rfm(row, refs), explain_lifecycle(row, t), explain_value(row)]
+    lines = [explain_rfm(row, refs), explain_scores(row, t), explain_lifecycle(row, t),
+             explain_value(row, t.monthly_discount)]
     return "\n".join(line for line in lines if line)

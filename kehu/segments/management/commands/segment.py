@@ -6,6 +6,7 @@ import unicodedata
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from kehu.segments.engine import model_check
 from kehu.segments.models import CLASS_LABELS
 from kehu.segments.pipeline import refresh
 
@@ -64,9 +65,40 @@ def value_model_text(model: dict) -> str:
             continue
         if fit.get("fitted"):
             params = "  ".join(f"{name}={value:.4g}" for name, value in fit["params"].items())
-            lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}")
+            unit = {"days": "天", "weeks": "周"}.get(model.get("time_unit", "days"), "天")
+            lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}（时间单位：{unit}）")
         else:
             lines.append(f"{fit['model']}: 未拟合 not fitted — {fit['reason']}")
+    check = model.get("model_check")
+    if check:
+        lines += ["", model_check_text(check)]
+    return "\n".join(lines)
+
+
+def model_check_text(check: dict) -> str:
+    """模型检验: each model's forecast of the holdout against what happened, in total and per frequency group."""
+    lines = ["【模型检验 Model check】"]
+    if not check.get("checked"):
+        lines.append(f"未检验 not checked — {check.get('reason', '')}；使用 using {check['chosen']}")
+        return "\n".join(lines)
+    lines.append(f"校准期 Calibration {check['start']} – {check['calibration_end']}，检验期 holdout "
+                 f"{check['holdout_days']} 天 days 至 to {check['end']}；客户 customers {check['customers']:,}；"
+                 f"选用 chosen: {check['chosen']}")
+    rows = []
+    for name, predicted, actual, error, chosen, _candidate, reason, _reason_en in model_check.total_rows(check):
+        if predicted is None:
+            rows.append([name, "—", f"{actual:,}", "—", reason])
+        else:
+            rows.append([name, f"{predicted:,.1f}", f"{actual:,}", "—" if error is None else f"{error:+.1%}",
+                         "选用 chosen" if chosen else ""])
+    lines.append(format_table(["模型 Model", "预测 Predicted", "实际 Actual", "误差 Error", ""], rows,
+                              numeric={1, 2, 3}))
+    models = [m["model"] for m in check["models"]]
+    rows = [[str(row[0]), f"{row[1]:,}", f"{row[2]:,}", *("—" if v is None else f"{v:,.1f}" for v in row[3:])]
+            for row in model_check.group_rows(check)]
+    lines.append("检验期重复消费天数，按校准期重复消费次数分组 Holdout repeat purchase days by calibration frequency")
+    lines.append(format_table(["次数 x", "客户 Customers", "实际 Actual", *models], rows,
+                              numeric=set(range(1, 3 + len(models)))))
     return "\n".join(lines)
 
 

@@ -33,6 +33,18 @@
       series: spec.series.map((s) => ({ type: s.type, name: s.name, data: s.data, yAxisIndex: s.axis, smooth: true,
         tooltip: s.axis === 0 ? { valueFormatter: money } : undefined })),
     }),
+    lines: (spec) => ({
+      ...base,
+      tooltip: { trigger: "axis", valueFormatter: (v) => Number(v).toLocaleString("zh-CN", { maximumFractionDigits: 1 }) },
+      legend: { top: 0 },
+      grid,
+      xAxis: { type: "category", data: spec.categories, boundaryGap: false },
+      yAxis: { type: "value" },
+      series: spec.series.map((s, i) => ({ type: "line", name: s.name, data: s.data, showSymbol: false,
+        color: i === 0 ? "#111827" : undefined, lineStyle: i === 0 ? { width: 3 } : { type: "dashed" },
+        markLine: i === 0 && spec.mark ? { silent: true, symbol: "none", label: { formatter: spec.markLabel || "" },
+          lineStyle: { type: "dotted", color: "#4b5563" }, data: [{ xAxis: spec.mark }] } : undefined })),
+    }),
     bars: (spec) => bars(spec, false),
     stacked: (spec) => bars(spec, true),
     hbars: (spec) => ({
