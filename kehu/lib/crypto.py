@@ -46,3 +46,9 @@ def blind_index(value: str) -> str:
         return ""
     _, index_key = _keys(settings.KEHU_DATA_KEY)
     return hmac.new(index_key, value.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def key_fingerprint(secret: str | None = None) -> str:
+    """A short name for a data key (16 hex digits): tells two keys apart, reveals nothing of either."""
+    master = hashlib.sha256((secret if secret is not None else settings.KEHU_DATA_KEY).encode()).digest()
+    return hmac.new(master, b"kehu-key-fingerprint", hashlib.sha256).hexdigest()[:16]
