@@ -3,6 +3,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from .credentials import USERNAME_HELP, username_validators
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "管理员"
@@ -15,6 +17,8 @@ class Role(models.TextChoices):
 class User(AbstractUser):
     """A person who works in kehu. What they may see and change follows from `role`."""
 
+    username = models.CharField("用户名", max_length=150, unique=True, validators=username_validators,
+                                help_text=USERNAME_HELP, error_messages={"unique": "这个用户名已被使用。"})
     role = models.CharField("角色", max_length=16, choices=Role.choices, default=Role.VIEWER)
 
     class Meta:
