@@ -142,12 +142,15 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login lock-out (django-axes): after N failures for one user name, wait.
+# Login lock-out (django-axes, rules in kehu/accounts/lockout.py): N failures for one user name from one
+# address lock that name from that address; attempts during a lock-out do not extend it; an address with
+# KEHU_ADDRESS_FAILURE_LIMIT failures (logins and API tokens, any user names) waits as well.
 AXES_FAILURE_LIMIT = envint("KEHU_LOGIN_FAILURE_LIMIT", 5)
+KEHU_ADDRESS_FAILURE_LIMIT = envint("KEHU_ADDRESS_FAILURE_LIMIT", 20)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("KEHU_LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# A shop has few accounts and staff share one IP: locking the account name is what protects it.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "kehu.accounts.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False

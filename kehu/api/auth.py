@@ -6,18 +6,29 @@ from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from kehu.accounts.lockout import address_is_throttled, record_token_failure, user_is_locked
 from kehu.accounts.tokens import user_for_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class TokenAuth(HttpBearer):
-    """A token made with `kehu apitoken USERNAME`; the token of an inactive user fails."""
+    """A live token made with `kehu apitoken USERNAME`. A revoked or expired token, or one of an inactive user,
+    fails and counts against the caller's address; while the address is throttled, or the user is locked
+    out of logging in from it, no token works from there (kehu/accounts/lockout.py)."""
 
     def authenticate(self, request: HttpRequest, token: str):
+        if address_is_throttled(request):
+            raise HttpError(429, "登录失败次数过多，此地址已被暂时限制，请稍后再试或联系管理员解锁。"
+                                 "Too many failed attempts from this address; try again later.")
         user = user_for_token(token)
-        if user is not None:
-            request.user = user  # views read request.user, whichever way the caller signed in
+        if user is None:
+            record_token_failure(request)
+            return None
+        if user_is_locked(request, user.username):
+            raise HttpError(429, "此账号登录失败次数过多，已被暂时锁定，锁定期间令牌不能使用。"
+                                 "This account is locked out; its tokens do not work until the lock-out ends.")
+        request.user = user  # views read request.user, whichever way the caller signed in
         return user
 
 
