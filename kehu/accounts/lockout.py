@@ -31,6 +31,15 @@ class LockoutHandler(AxesDatabaseHandler):
         return super().is_locked(request, credentials) or address_is_throttled(request)
 
 
+def client_address(request: HttpRequest) -> str:
+    """The caller's address. Behind a reverse proxy (KEHU_BEHIND_PROXY=1) that is the last X-Forwarded-For
+    entry, the one the proxy itself appended; entries before it come from the client and can be forged."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.KEHU_BEHIND_PROXY and forwarded:
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def recent_attempts():
     """Failed attempts still within the cool-off time (the ones that can lock anything)."""
     return AccessAttempt.objects.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)

@@ -1,7 +1,10 @@
 """Who is calling: a personal token (`Authorization: Bearer kehu_…`) or the browser's login session."""
 
+from functools import wraps
+
 from django.conf import settings
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, JsonResponse
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
@@ -48,3 +51,21 @@ class SessionAuth(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None):  # pragma: no cover - __call__ decides
         return request.user if request.user.is_authenticated else None
+
+
+def signed_in_only(view):
+    """The API docs and schema: for a person logged in, or a caller with a live token (checked, throttled
+    and counted like any API call); anyone else is sent to the login page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            try:
+                caller = TokenAuth()(request) if request.headers.get("Authorization") else None
+            except HttpError as exc:
+                return JsonResponse({"detail": exc.message}, status=exc.status_code)
+            if caller is None:
+                return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapped
