@@ -1,6 +1,25 @@
 """Access that holds in production: backups tied to their data key, revocable tokens, headers that forbid
 anything but kehu's own scripts — each through `kehu` as a subprocess and a live `kehu serve`."""
 
+def test_a_token_revoked_with_kehu_apitoken_stops_working_over_http(server):
+    import requests
+
+    raw = server.store.kehu("apitoken", "admin", "--name", "ERP").stdout.strip()
+    prefix = raw[:11]
+
+    def me() -> requests.Response:
+        return requests.get(server.url + "/api/me", headers={"Authorization": f"Bearer {raw}"}, timeout=30)
+
+    assert me().status_code == 200 and me().json()["username"] == "admin"
+    assert "no-store" in me().headers["Cache-Control"]
+    assert prefix in server.store.kehu("apitoken", "--list").stdout
+
+    assert "已撤销" in server.store.kehu("apitoken", "--revoke", prefix).stdout
+
+    assert me().status_code == 401
+    assert "已撤销（手动撤销）" in server.store.kehu("apitoken", "--list", "admin").stdout
+
+
 def test_it_refuses_to_restore_a_backup_plain_or_encrypted_under_another_data_key(ready_store, tmp_path):
     ready_store.kehu("demo", "--customers", "5", "--seed", "2")
     encrypted, plain = tmp_path / "shop.kehu-backup", tmp_path / "shop.bak"
@@ -58,8 +77,7 @@ def test_every_page_of_an_admin_loads_in_chromium_without_a_csp_violation(browse
     page.goto("/customers/")
     customer = page.locator("table a[href^='/customers/KH']").first.get_attribute("href")
     visit(customer)
-    visit(page.locator("a[href^='/settings/accounts/user/'][href$='/change/']").first.get_attribute("href")
-          if False else "/settings/accounts/user/1/change/")
+    visit("/settings/accounts/user/1/change/")  # the admin's own page, with its API tokens
     page.goto("/exchange/import/")
     page.set_input_files("input[name=file]", files=[{"name": "客户.csv", "mimeType": "text/csv",
                                                      "buffer": "姓名,手机号码\n吴一,13600000001\n".encode()}])
