@@ -50,6 +50,9 @@ class KehuUserAdmin(UserAdmin):
     inlines = [ApiTokenInline]
     actions = ["unlock_logins"]
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a user being added has no tokens yet
+
     def get_queryset(self, request):
         failures = (recent_attempts().filter(username=OuterRef("username")).values("username")
                     .annotate(n=Sum("failures_since_start")).values("n"))

@@ -11,10 +11,10 @@ from kehu.accounts.models import User
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("password", ["zhangwei2024", "1234567890123", "Short-1", "password1234"],
-                         ids=["like-the-name", "numeric", "short", "common"])
-def test_it_refuses_a_weak_password_in_createuser(password):
-    with pytest.raises(CommandError, match="密码|password"):
+@pytest.mark.parametrize(("password", "reason"), [("zhangwei2024", "相似"), ("1234567890123", "数字"),
+                                                ("Short-1", r"太短|too short"), ("password1234", "常见")])
+def test_it_refuses_a_weak_password_in_createuser(password, reason):
+    with pytest.raises(CommandError, match=reason):
         call_command("createuser", "zhangwei2024", role="sales", password=password, stdout=StringIO())
     assert not User.objects.filter(username="zhangwei2024").exists()
 
@@ -32,7 +32,7 @@ def test_it_accepts_a_chinese_user_name_of_32_characters():
 
 
 def test_it_refuses_a_password_equal_to_the_admin_name_in_init():
-    with pytest.raises(CommandError, match="密码|password"):
+    with pytest.raises(CommandError, match="相似"):
         call_command("init", "--username", "shopowner1", "--password", "shopowner1", stdout=StringIO())
     assert not User.objects.filter(username="shopowner1").exists()
 

@@ -17,7 +17,8 @@ GUESSER, OWN_DESK = "10.0.0.66", "10.0.0.7"
 
 
 def log_in(address: str, username: str, password: str = PASSWORD) -> int:
-    return Client(REMOTE_ADDR=address).post("/accounts/login/", {"username": username, "password": password}).status_code
+    answer = Client(REMOTE_ADDR=address).post("/accounts/login/", {"username": username, "password": password})
+    return answer.status_code
 
 
 def guess(address: str, username: str, times: int) -> None:

@@ -29,7 +29,8 @@ def test_pages_and_api_answers_carry_the_policy_and_no_store(alice):
     _, raw = issue_token(alice)
     api = Client(headers={"Authorization": f"Bearer {raw}"})
     for answer in (web.get("/"), web.get(f"/customers/{customer.code}/"), web.get("/customers/"),
-                   api.get("/api/customers"), api.get(f"/api/customers/{customer.code}"), Client().get("/accounts/login/")):
+                   api.get("/api/customers"), api.get(f"/api/customers/{customer.code}"),
+                   Client().get("/accounts/login/")):
         assert answer.status_code == 200
         assert answer["Content-Security-Policy"] == CSP
         assert "no-store" in answer["Cache-Control"] and "private" in answer["Cache-Control"]
