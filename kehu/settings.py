@@ -145,10 +145,12 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Login lock-out (django-axes, rules in kehu/accounts/lockout.py): N failures for one user name from one
-# address lock that name from that address; attempts during a lock-out do not extend it; an address with
-# KEHU_ADDRESS_FAILURE_LIMIT failures (logins and API tokens, any user names) waits as well.
+# address lock that name from that address; attempts during a lock-out do not extend it; a user name with
+# KEHU_USER_FAILURE_LIMIT failures from all addresses together, and an address with KEHU_ADDRESS_FAILURE_LIMIT
+# failures (logins and API tokens, any user names), wait as well.
 AXES_FAILURE_LIMIT = envint("KEHU_LOGIN_FAILURE_LIMIT", 5)
 KEHU_ADDRESS_FAILURE_LIMIT = envint("KEHU_ADDRESS_FAILURE_LIMIT", 20)
+KEHU_USER_FAILURE_LIMIT = envint("KEHU_USER_FAILURE_LIMIT", 25)  # one user name, all addresses together
 AXES_COOLOFF_TIME = timedelta(minutes=envint("KEHU_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

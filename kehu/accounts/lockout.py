@@ -1,22 +1,28 @@
 """Login lock-out that cannot be turned against a colleague (django-axes, with kehu's rules).
 
-- A user name is locked per address: KEHU_LOGIN_FAILURE_LIMIT failures for one user name from one address
-  lock that name from that address only, so a colleague guessing from their own desk cannot lock the
-  admin out of theirs.
+- A user name is locked per address: KEHU_LOGIN_FAILURE_LIMIT (5) failures for one user name from one
+  address lock that name from that address only, so a colleague guessing from their own desk cannot lock
+  the admin out of theirs.
 - Attempts during a lock-out are not recorded, so they do not extend it: it ends KEHU_LOGIN_COOLOFF_MINUTES
-  after the failure that caused it.
-- One address is throttled across user names: KEHU_ADDRESS_FAILURE_LIMIT failures (logins and API tokens
-  together) within the cool-off time stop every login and token from that address until it has passed.
-- An admin lifts either lock from the users page (settings) or with `kehu unlock NAME` / `--address`.
+  after the failure that caused it. One address can therefore add at most 5 failures to a user name per
+  cool-off time.
+- A user name is locked everywhere only after KEHU_USER_FAILURE_LIMIT (25) failures from several addresses
+  together: a guesser who rotates addresses gets no more tries, a colleague at one desk cannot reach it.
+- One address is throttled across user names: KEHU_ADDRESS_FAILURE_LIMIT (20) failures (logins and API
+  tokens together) within the cool-off time stop every login and token from that address until it passes.
+- An admin lifts any of them from the users page (settings) or with `kehu unlock NAME` / `--address IP`.
 """
+
+from dataclasses import dataclass
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_username
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -24,11 +30,34 @@ from django.utils import timezone
 TOKEN_FAILURE_NAME = "(api token)"
 
 
+@dataclass(frozen=True)
+class Locks:
+    """Which locks hold for one address and (optionally) one user name right now."""
+
+    address: bool
+    user: bool  # the user name from this address, or from everywhere
+
+
+def locks(request: HttpRequest, username: str | None = None) -> Locks:
+    """The locks on this request's address and on `username`, in one query."""
+    AxesProxyHandler.update_request(request)
+    address, n = request.axes_ip_address, "failures_since_start"
+    everywhere = Q(username=username) if username is not None else Q(pk__in=[])
+    here = Q(ip_address=address) & everywhere
+    found = recent_attempts().filter(Q(ip_address=address) | everywhere).aggregate(
+        address=Sum(n, filter=Q(ip_address=address)), here=Sum(n, filter=here), everywhere=Sum(n, filter=everywhere))
+    user_locked = username is not None and (
+        (found["here"] or 0) >= settings.AXES_FAILURE_LIMIT
+        or (found["everywhere"] or 0) >= settings.KEHU_USER_FAILURE_LIMIT)
+    return Locks(address=(found["address"] or 0) >= settings.KEHU_ADDRESS_FAILURE_LIMIT, user=user_locked)
+
+
 class LockoutHandler(AxesDatabaseHandler):
-    """Axes' database handler plus the per-address throttle across user names."""
+    """Axes' database handler with kehu's three locks (see the module's description)."""
 
     def is_locked(self, request, credentials: dict | None = None) -> bool:
-        return super().is_locked(request, credentials) or address_is_throttled(request)
+        held = locks(request, get_client_username(request, credentials))
+        return held.address or held.user
 
 
 def client_address(request: HttpRequest) -> str:
@@ -43,22 +72,6 @@ def client_address(request: HttpRequest) -> str:
 def recent_attempts():
     """Failed attempts still within the cool-off time (the ones that can lock anything)."""
     return AccessAttempt.objects.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
-
-
-def recent_failures(**filters) -> int:
-    """Failures within the cool-off time matching `filters` (ip_address=…, username=…)."""
-    return recent_attempts().filter(**filters).aggregate(n=Sum("failures_since_start"))["n"] or 0
-
-
-def address_is_throttled(request: HttpRequest) -> bool:
-    AxesProxyHandler.update_request(request)
-    failures = recent_failures(ip_address=request.axes_ip_address)
-    return failures >= settings.KEHU_ADDRESS_FAILURE_LIMIT
-
-
-def user_is_locked(request: HttpRequest, username: str) -> bool:
-    """Whether `username` may not sign in from this request's address right now (either lock)."""
-    return AxesProxyHandler.is_locked(request, {"username": username})
 
 
 def record_token_failure(request: HttpRequest) -> None:

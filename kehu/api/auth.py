@@ -9,7 +9,7 @@ from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from kehu.accounts.lockout import address_is_throttled, record_token_failure, user_is_locked
+from kehu.accounts.lockout import locks, record_token_failure
 from kehu.accounts.tokens import user_for_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -21,14 +21,15 @@ class TokenAuth(HttpBearer):
     out of logging in from it, no token works from there (kehu/accounts/lockout.py)."""
 
     def authenticate(self, request: HttpRequest, token: str):
-        if address_is_throttled(request):
+        user = user_for_token(token)
+        held = locks(request, user.username if user else None)
+        if held.address:
             raise HttpError(429, "登录失败次数过多，此地址已被暂时限制，请稍后再试或联系管理员解锁。"
                                  "Too many failed attempts from this address; try again later.")
-        user = user_for_token(token)
         if user is None:
             record_token_failure(request)
             return None
-        if user_is_locked(request, user.username):
+        if held.user:
             raise HttpError(429, "此账号登录失败次数过多，已被暂时锁定，锁定期间令牌不能使用。"
                                  "This account is locked out; its tokens do not work until the lock-out ends.")
         request.user = user  # views read request.user, whichever way the caller signed in
