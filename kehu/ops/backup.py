@@ -237,6 +237,19 @@ def ensure_same_key(plain: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
         )
 
 
+def key_mismatch() -> str | None:
+    """Why this store cannot be served under the current data key (it records another), or None."""
+    from kehu.ops.models import StoreKey
+
+    recorded, current = StoreKey.recorded(), key_fingerprint()
+    if recorded == current:
+        return None
+    return (f"数据密钥不符：客户库属于另一个数据密钥（指纹 {recorded}），当前数据密钥（{key_location()}）的指纹是 "
+            f"{current}，联系方式将无法解密。请换回原来的数据密钥。\n"
+            f"Data key mismatch: the store belongs to another data key (fingerprint {recorded}); the current "
+            f"key's fingerprint is {current}, so no contact field could be decrypted. Put back the store's key.")
+
+
 # -- Encryption: AES-256-GCM in chunks, keyed from the data key -------------------------------------
 
 MAGIC = b"KEHU-BACKUP\x01"

@@ -31,6 +31,8 @@ def test_it_refuses_to_restore_a_backup_plain_or_encrypted_under_another_data_ke
         refused = ready_store.kehu("restore", str(target), "--yes", "--no-safety-backup", env=other_key, check=False)
         assert refused.returncode != 0, target
         assert "数据密钥" in refused.stderr and "data key" in refused.stderr, refused.stderr
+    served = ready_store.kehu("serve", "--port", "9", env=other_key, check=False)  # refused before it listens
+    assert served.returncode != 0 and "数据密钥不符" in served.stderr, served.stderr
     # the store still opens under its own key, and its customers' mobiles still decrypt
     mobiles = ready_store.shell("from kehu.customers.models import Customer; "
                                 "print(sum(1 for c in Customer.objects.all() if c.mobile.startswith('+86')))")
