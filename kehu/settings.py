@@ -47,7 +47,8 @@ SECRET_KEY = envsecret("KEHU_SECRET_KEY", "secret.key")
 KEHU_DATA_KEY = envsecret("KEHU_DATA_KEY", "data.key")
 
 DEBUG = envbool("KEHU_DEBUG")
-ALLOWED_HOSTS = os.environ.get("KEHU_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+# Tests get "testserver" from Django's test set-up (pytest-django); it is not a host kehu answers to.
+ALLOWED_HOSTS = os.environ.get("KEHU_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("KEHU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "kehu.web.middleware.PrivateResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "kehu.web.middleware.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,20 +134,28 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+AUTH_PASSWORD_VALIDATORS = [  # every path that sets a password: see kehu/accounts/credentials.py
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login lock-out (django-axes): after N failures for one user name, wait.
+# Login lock-out (django-axes, rules in kehu/accounts/lockout.py): N failures for one user name from one
+# address lock that name from that address; attempts during a lock-out do not extend it; a user name with
+# KEHU_USER_FAILURE_LIMIT failures from all addresses together, and an address with KEHU_ADDRESS_FAILURE_LIMIT
+# failures (logins and API tokens, any user names), wait as well.
 AXES_FAILURE_LIMIT = envint("KEHU_LOGIN_FAILURE_LIMIT", 5)
+KEHU_ADDRESS_FAILURE_LIMIT = envint("KEHU_ADDRESS_FAILURE_LIMIT", 20)
+KEHU_USER_FAILURE_LIMIT = envint("KEHU_USER_FAILURE_LIMIT", 25)  # one user name, all addresses together
 AXES_COOLOFF_TIME = timedelta(minutes=envint("KEHU_LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# A shop has few accounts and staff share one IP: locking the account name is what protects it.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "kehu.accounts.lockout.LockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "kehu.accounts.lockout.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
@@ -186,6 +196,23 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # HTMX reads it for its X-CSRFToken header
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Everything from kehu itself (vendored htmx and ECharts, kehu.css, kehu.js): no inline script, no inline
+# <style>, no event-handler attribute. data: images are the favicon and ECharts' own.
+KEHU_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+# Behind a TLS reverse proxy (README: "Behind a TLS reverse proxy"). KEHU_BEHIND_PROXY=1 trusts the proxy's
+# X-Forwarded-Proto (is the request HTTPS?) and X-Forwarded-For (the client's address, for the lock-out);
+# the proxy must set both and overwrite what clients send. KEHU_SECURE=1: cookies only over HTTPS,
+# plain-HTTP requests redirected, and HSTS for KEHU_HSTS_SECONDS (default one year).
+KEHU_BEHIND_PROXY = envbool("KEHU_BEHIND_PROXY")
+KEHU_SECURE = envbool("KEHU_SECURE")
+if KEHU_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if KEHU_SECURE:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = envint("KEHU_HSTS_SECONDS", 60 * 60 * 24 * 365)
 
 LOGGING = {
     "version": 1,

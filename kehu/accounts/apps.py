@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "账号与权限"
 
     def ready(self):
-        from . import audit
+        from . import audit, tokens
 
         audit.connect()
+        tokens.connect()

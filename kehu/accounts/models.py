@@ -1,7 +1,11 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+
+from .credentials import USERNAME_HELP, username_validators
 
 
 class Role(models.TextChoices):
@@ -15,6 +19,8 @@ class Role(models.TextChoices):
 class User(AbstractUser):
     """A person who works in kehu. What they may see and change follows from `role`."""
 
+    username = models.CharField("用户名", max_length=150, unique=True, validators=username_validators,
+                                help_text=USERNAME_HELP, error_messages={"unique": "这个用户名已被使用。"})
     role = models.CharField("角色", max_length=16, choices=Role.choices, default=Role.VIEWER)
 
     class Meta:
@@ -53,6 +59,22 @@ class User(AbstractUser):
         return self.role in (Role.ADMIN, Role.MANAGER)
 
 
+TOKEN_DAYS = 90  # a token lives this long unless `kehu apitoken --days` says otherwise
+
+
+def default_token_expiry():
+    return timezone.now() + timedelta(days=TOKEN_DAYS)
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self):
+        """Tokens that still open the API: not revoked, not expired."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def revoke(self, reason: str) -> int:
+        return self.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_reason=reason[:40])
+
+
 class ApiToken(models.Model):
     """A personal API token. Only its SHA-256 hash is kept; the token itself is shown once, when issued."""
 
@@ -63,6 +85,11 @@ class ApiToken(models.Model):
     key_hash = models.CharField("令牌哈希（SHA-256）", max_length=64, unique=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     last_used_at = models.DateTimeField("最近使用时间", null=True, blank=True)
+    expires_at = models.DateTimeField("到期时间", default=default_token_expiry)
+    revoked_at = models.DateTimeField("撤销时间", null=True, blank=True)
+    revoked_reason = models.CharField("撤销原因", max_length=40, blank=True, default="")
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         verbose_name = "API 令牌"
@@ -71,6 +98,12 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or self.user})"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return f"已撤销（{self.revoked_reason}）" if self.revoked_reason else "已撤销"
+        return "已过期" if self.expires_at <= timezone.now() else "有效"
 
 
 class AuditAction(models.TextChoices):

@@ -7,7 +7,7 @@ from ninja.renderers import JSONRenderer
 
 from . import customers, engagement, orders
 from .access import user_ref
-from .auth import SessionAuth, TokenAuth
+from .auth import SessionAuth, TokenAuth, signed_in_only
 from .errors import FormInvalid, pydantic_errors
 from .schemas import Me
 
@@ -62,6 +62,7 @@ api = KehuAPI(
     description=DESCRIPTION,
     urls_namespace="api",
     auth=[TokenAuth(), SessionAuth()],
+    docs_decorator=signed_in_only,
     renderer=ReadableJSON(),
 )
 

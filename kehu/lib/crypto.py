@@ -59,3 +59,9 @@ def audit_hash(value: str) -> str:
     if not value:
         return ""
     return hmac.new(_audit_key(settings.KEHU_DATA_KEY), value.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def key_fingerprint(secret: str | None = None) -> str:
+    """A short name for a data key (16 hex digits): tells two keys apart, reveals nothing of either."""
+    master = hashlib.sha256((secret if secret is not None else settings.KEHU_DATA_KEY).encode()).digest()
+    return hmac.new(master, b"kehu-key-fingerprint", hashlib.sha256).hexdigest()[:16]

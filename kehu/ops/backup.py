@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
+from kehu.lib.crypto import key_fingerprint
+
 KEY_WARNING = (
     "注意：备份中不含数据密钥。手机号、邮箱、微信号、地址和生日是加密保存的，"
     "恢复时必须使用同一个密钥（{key}）。请把密钥另外妥善保存，不要和备份放在一起。\n"
@@ -194,6 +196,60 @@ def restore_postgres(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
         raise BackupError(f"pg_restore 失败（数据库未改变）：{run.stderr.strip()}")
 
 
+# -- The data key a backup belongs to ----------------------------------------------------------------
+
+KEY_TABLE = "ops_storekey"
+
+
+def backup_key_fingerprint(plain: Path | str, alias: str = DEFAULT_DB_ALIAS) -> str | None:
+    """The data-key fingerprint recorded inside an opened backup (the ops_storekey row); None if it has none."""
+    if is_sqlite(alias):
+        conn = sqlite3.connect(f"file:{plain}?mode=ro", uri=True)
+        try:
+            row = conn.execute(f"SELECT fingerprint FROM {KEY_TABLE} ORDER BY id LIMIT 1").fetchone()
+        except sqlite3.OperationalError:  # a backup from before kehu recorded its key
+            return None
+        finally:
+            conn.close()
+        return row[0] if row else None
+    env, _name = _pg_env_and_name(alias)
+    run = subprocess.run([_pg_tool("pg_restore"), "--data-only", f"--table={KEY_TABLE}", "-f", "-", str(plain)],
+                         env=env, capture_output=True, text=True)
+    lines = iter(run.stdout.splitlines())
+    for line in lines:  # COPY public.ops_storekey (id, fingerprint, recorded_at) FROM stdin;
+        if line.startswith("COPY ") and f".{KEY_TABLE} (" in line:
+            columns = [c.strip() for c in line.split("(", 1)[1].split(")", 1)[0].split(",")]
+            first = next(lines, "\\.")
+            return None if first == "\\." else first.split("\t")[columns.index("fingerprint")]
+    return None
+
+
+def ensure_same_key(plain: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
+    """Refuse a backup made under another data key: restored, none of its contact fields could be read."""
+    recorded, current = backup_key_fingerprint(plain, alias), key_fingerprint()
+    if recorded and recorded != current:
+        raise BackupError(
+            f"拒绝恢复：这份备份属于另一个数据密钥（指纹 {recorded}），当前数据密钥（{key_location()}）的指纹是 "
+            f"{current}。用当前密钥恢复后，手机号、邮箱等联系方式将无法解密。请先换回做备份时的数据密钥再恢复。\n"
+            f"Refused: this backup belongs to another data key (fingerprint {recorded}); the current key's "
+            f"fingerprint is {current}. Restored under it, no contact field could be decrypted. "
+            "Put back the key the backup was made with, then restore."
+        )
+
+
+def key_mismatch() -> str | None:
+    """Why this store cannot be served under the current data key (it records another), or None."""
+    from kehu.ops.models import StoreKey
+
+    recorded, current = StoreKey.recorded(), key_fingerprint()
+    if recorded == current:
+        return None
+    return (f"数据密钥不符：客户库属于另一个数据密钥（指纹 {recorded}），当前数据密钥（{key_location()}）的指纹是 "
+            f"{current}，联系方式将无法解密。请换回原来的数据密钥。\n"
+            f"Data key mismatch: the store belongs to another data key (fingerprint {recorded}); the current "
+            f"key's fingerprint is {current}, so no contact field could be decrypted. Put back the store's key.")
+
+
 # -- Encryption: AES-256-GCM in chunks, keyed from the data key -------------------------------------
 
 MAGIC = b"KEHU-BACKUP\x01"
@@ -266,7 +322,7 @@ def decrypt_file(source: Path | str, plain: Path | str) -> tuple[str, dict]:
             try:
                 chunk = aead.decrypt(nonce, sealed, header + (b"L" if last else b"C"))
             except InvalidTag:
-                raise BackupError(f"无法解密备份文件 {source}：数据密钥不对，或文件已损坏") from None
+                raise BackupError(_undecryptable(source, number)) from None
             if manifest is None:
                 (length,) = _LEN.unpack(chunk[:_LEN.size])
                 manifest = json.loads(chunk[_LEN.size:_LEN.size + length])
@@ -275,6 +331,16 @@ def decrypt_file(source: Path | str, plain: Path | str) -> tuple[str, dict]:
             number += 1
     Path(plain).chmod(0o600)
     return chr(kind), manifest or {}
+
+
+def _undecryptable(source: Path | str, number: int) -> str:
+    if number:
+        return f"无法解密备份文件 {source}：第 {number + 1} 段已损坏。 Cannot decrypt {source}: it is damaged."
+    fingerprint = key_fingerprint()
+    return (f"无法解密备份文件 {source}：它属于另一个数据密钥（当前密钥 {key_location()} 的指纹是 {fingerprint}），"
+            "或文件已损坏。请换回做备份时的数据密钥再恢复。\n"
+            f"Cannot decrypt {source}: it belongs to another data key (the current key's fingerprint is "
+            f"{fingerprint}), or it is damaged.")
 
 
 @contextlib.contextmanager
@@ -382,6 +448,7 @@ def backup(target: Path | str | None = None, alias: str = DEFAULT_DB_ALIAS, *, e
         else:
             kind, manifest = "P", backup_postgres_with_manifest(plain, alias)
         manifest["made_at"] = timezone.now().isoformat()
+        manifest["key_fingerprint"] = key_fingerprint()
         encrypt_file(plain, target, kind, manifest)
     _private(target)
     return target
@@ -404,11 +471,13 @@ def check_backup(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
             check_sqlite_backup(plain)
         else:
             check_postgres_backup(plain)
+        ensure_same_key(plain, alias)
 
 
 def restore(source: Path | str, alias: str = DEFAULT_DB_ALIAS) -> None:
     """Replace the whole store by the backup `source` (encrypted or not)."""
     with opened(source) as (plain, _manifest):
+        ensure_same_key(plain, alias)
         connections[alias].close()
         if is_sqlite(alias):
             restore_sqlite(plain, _db(alias)["NAME"])

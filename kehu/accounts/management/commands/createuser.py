@@ -2,10 +2,10 @@
 
 import secrets
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from kehu.accounts.credentials import check_new_credentials
 from kehu.accounts.models import Role, User
 
 # Two-character surnames, so that 欧阳娜娜 becomes 欧阳 + 娜娜.
@@ -59,13 +59,12 @@ class Command(BaseCommand):
         last, first = split_name(name)
         user = User(username=username, role=role, last_name=last, first_name=first, email=email.strip(),
                     is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
+        try:
+            check_new_credentials(user, password or None)
+        except ValidationError as exc:
+            raise CommandError("用户名或密码不符合要求：" + "；".join(exc.messages)) from exc
         generated = None
-        if password:
-            try:
-                validate_password(password, user)
-            except ValidationError as exc:
-                raise CommandError("密码不符合要求：" + "；".join(exc.messages)) from exc
-        else:
+        if not password:
             password = generated = generate_password()
         user.set_password(password)
         user.save()

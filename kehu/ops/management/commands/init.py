@@ -1,9 +1,10 @@
 """kehu init: create or migrate the store and its first admin."""
 
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from kehu.accounts.credentials import check_new_credentials
+from kehu.accounts.models import Role, User
 from kehu.ops.store import database_label, init_store
 
 
@@ -15,11 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="第一个管理员的密码；不填则自动生成并显示一次")
 
     def handle(self, *args, username: str, password: str | None, **options):
-        if password:
-            try:
-                validate_password(password)
-            except ValidationError as exc:
-                raise CommandError("密码不符合要求：" + "；".join(exc.messages)) from exc
+        try:
+            check_new_credentials(User(username=username, role=Role.ADMIN), password or None)
+        except ValidationError as exc:
+            raise CommandError("用户名或密码不符合要求：" + "；".join(exc.messages)) from exc
         try:
             result = init_store(username=username, password=password)
         except ValueError as exc:

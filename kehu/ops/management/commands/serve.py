@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kehu.ops.backup import key_mismatch
 from kehu.ops.store import database_label, pending_migrations
 
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         if pending:
             raise CommandError(f"数据库尚未初始化或需要升级（{len(pending)} 项迁移未执行），请先运行 kehu init\n"
                                "The store is not initialised or needs migrating: run `kehu init` first.")
+        if (problem := key_mismatch()) is not None:
+            raise CommandError(problem)
         from waitress import serve
 
         from kehu.wsgi import application

@@ -106,7 +106,11 @@
     const build = spec && KINDS[spec.kind];
     if (!build) return;
     const chart = window.echarts.init(element, null, { renderer: "canvas" });
-    chart.setOption(build(spec));
+    const option = build(spec);
+    // Tooltips drawn on the canvas: ECharts' HTML tooltips carry style="…" attributes, which the
+    // Content-Security-Policy (style-src 'self') refuses.
+    option.tooltip = { ...option.tooltip, renderMode: "richText" };
+    chart.setOption(option);
     new ResizeObserver(() => chart.resize()).observe(element);
   }
 

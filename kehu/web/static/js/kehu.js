@@ -7,3 +7,9 @@ document.addEventListener("htmx:configRequest", (event) => {
     if (value === "") delete event.detail.parameters[key];
   }
 });
+
+// A form with data-confirm asks first (no inline onsubmit: the Content-Security-Policy forbids them).
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
