@@ -15,3 +15,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/", admin.site.urls),
 ]
+
+handler400 = "kehu.web.views.bad_request"  # names the parameter that is wrong; 500.html is Django's own view

@@ -11,6 +11,7 @@ from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.exchange import exporters
 from kehu.exchange.headers import KINDS
+from kehu.lib.params import BadParameter
 
 
 class Operator:
@@ -45,8 +46,11 @@ class Command(BaseCommand):
                 raise CommandError(f"找不到用户“{opts['user']}”")
         else:
             user = Operator()
-        customers = CustomerFilter.from_params(dict(parse_qsl(opts["filter"]))).apply(
-            Customer.objects.visible_to(user))
+        try:
+            flt = CustomerFilter.from_params(dict(parse_qsl(opts["filter"])))
+        except BadParameter as exc:
+            raise CommandError(exc.message) from exc
+        customers = flt.apply(Customer.objects.visible_to(user))
         orders = exporters.visible_orders(user).filter(customer__in=customers)
         audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
                      {"file": str(out), "filter": opts["filter"], "masked": not user.sees_contact_details},
