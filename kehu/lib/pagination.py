@@ -4,6 +4,7 @@ No COUNT(*) is run; a page knows only whether there is a next and a previous one
 """
 
 import base64
+import datetime
 import json
 from dataclasses import dataclass, field
 
@@ -56,8 +57,8 @@ def _sort_value(model_field, raw, connection):
     """The cursor's sort value as the field holds it; BadParameter if the database could not take it."""
     try:
         value = model_field.to_python(raw)
-        if value is None:
-            raise ValueError
+        if value is None or (isinstance(value, datetime.datetime) and value.utcoffset() is None):
+            raise ValueError  # the cursors made here hold a value and, for a time, its offset
         model_field.get_db_prep_value(value, connection)  # a datetime in year 1 overflows here, not in the query
     except (ValidationError, TypeError, ValueError, OverflowError):
         raise _bad_cursor() from None
