@@ -136,6 +136,8 @@ class CustomerForm(forms.ModelForm):
 
     def clean_code(self):
         code = (self.cleaned_data.get("code") or "").strip()
+        if not code and self.instance.pk:
+            return self.instance.code  # left empty on an edit: the customer keeps its code (and its address)
         if code and code != self.instance.code:  # a code stored before the rule may stay as it is
             validate_customer_code(code)
         return code

@@ -131,7 +131,8 @@ def test_an_order_in_year_1_is_refused_with_a_message(alice, zhang, when):
 
 def test_the_order_form_on_the_page_refuses_year_1_too(alice, zhang):
     page = client_for(alice).post(reverse("sales:add", args=[zhang.code]), {
-        "order-ordered_at": "0001-01-01T10:00", "order-amount": "10", "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0"})
+        "order-ordered_at": "0001-01-01T10:00", "order-amount": "10",
+        "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0"})
     assert "消费时间不能早于 1900-01-01" in page.content.decode()
     assert not Order.objects.exists()
 
@@ -172,3 +173,11 @@ def test_a_date_in_year_1_never_reaches_the_database_through_the_api(alice):
                                 content_type="application/json")
     assert answer.status_code == 422
     assert datetime.date(1900, 1, 1).isoformat() in answer.json()["errors"]["registered_at"][0]
+
+
+def test_an_edit_that_leaves_the_code_empty_keeps_the_customers_code(alice, zhang):
+    page = client_for(alice).post(reverse("customers:edit", args=[zhang.code]),
+                                  {**NEW, "name": "张伟", "code": "", "version": zhang.version})
+    assert page.status_code == 302
+    assert page.url == f"/customers/{zhang.code}/"
+    assert Customer.objects.get(pk=zhang.pk).code == zhang.code
