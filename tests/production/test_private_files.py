@@ -38,7 +38,8 @@ def test_it_keeps_a_fresh_demo_store_private_while_kehu_serve_writes(ready_store
     assert not_private(home) == {}
     with LiveServer(ready_store) as server:
         web = server.session()
-        answer = web.post("/customers/new/", data={"name": "权限检查", "province": "广东省"}, allow_redirects=False)
+        answer = web.post("/customers/new/", data={"name": "权限检查", "kind": "person",
+                                                  "registered_at": "2024-03-01T10:00"}, allow_redirects=False)
         assert answer.status_code == 302
         if not ON_POSTGRES:
             assert mode(home / "kehu.sqlite3-wal") == 0o600
