@@ -5,6 +5,8 @@ import base64
 import json
 import re
 
+from .harness import ON_POSTGRES, LiveServer
+
 ODD_CODES = ["A/1", "50%", "..", "a b?#"]  # stored by an older kehu, which accepted them
 
 
@@ -16,13 +18,12 @@ ODD_QUERIES = [
     {"owner": "²"}, {"owner": "99999999999999999999999"}, {"rule": "²"}, {"rule": "99999999999999999999999"},
     {"cursor": "forged"}, {"cursor": cursor_of("after", "x", 99999999999999999999999)},
     {"sort": "-registered_at", "cursor": cursor_of("after", "not a date", 1)},
-    {"sort": "-registered_at", "cursor": cursor_of("after", "0001-01-01T00:00:00+08:00", 1)},
+    *([] if ON_POSTGRES else  # a time in year 1 overflows on its way to UTC in SQLite; PostgreSQL stores it
+      [{"sort": "-registered_at", "cursor": cursor_of("after", "0001-01-01T00:00:00+08:00", 1)}]),
 ]
 
 
 def test_odd_input_gets_a_4xx_with_a_message_and_the_store_keeps_working(ready_store):
-    from .harness import LiveServer
-
     ready_store.kehu("demo", "--customers", "20")
     ready_store.shell(
         "from kehu.customers.models import Customer\n"
