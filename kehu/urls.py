@@ -16,4 +16,4 @@ urlpatterns = [
     path("settings/", admin.site.urls),
 ]
 
-handler400 = "kehu.web.views.bad_request"  # names the parameter that is wrong; 500.html is Django's own view
+handler400 = "kehu.api.errors.bad_request"

@@ -51,10 +51,3 @@ def home(request: HttpRequest) -> HttpResponse:
         "month_revenue": month_orders["total"],
     })
 
-
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """400: a parameter that cannot mean anything (lib.params.BadParameter) is named with what is wrong."""
-    from kehu.lib.params import BadParameter
-
-    message = exception.message if isinstance(exception, BadParameter) else ""
-    return render(request, "400.html", {"message": message}, status=400)
