@@ -61,7 +61,7 @@ def test_the_wizard_uploads_maps_previews_runs_and_reverts(client, alice, tmp_pa
     report = client.get(reverse("exchange:batch_report", args=[batch.pk]))
     problems = read_xlsx(b"".join(report.streaming_content))["问题清单"]
     assert problems[0] == ["工作表", "行号", "列", "值", "级别", "说明"]
-    assert [(row[0], row[1]) for row in problems[1:]] == [("会员", 3)]
+    assert [(row[0], row[1]) for row in problems[1:] if row[1]] == [("会员", 3)]  # rowless lines are information
     client.post(reverse("exchange:batch_revert", args=[batch.pk]))
     assert Customer.objects.count() == 0
     batch.refresh_from_db()
