@@ -5,6 +5,8 @@ import sys
 
 
 def main() -> None:
+    # Whatever kehu writes (database, -wal/-shm, keys, uploads, backups) is for this account's eyes only.
+    os.umask(0o077)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kehu.settings")
     from django.core.management import execute_from_command_line
 

@@ -143,7 +143,7 @@ def lookup_customer(request: HttpRequest, payload: CallerLookupIn):
     return customer_detail(_reloaded(customer), request.user)
 
 
-@router.get("/customers/{code}", response={200: CustomerDetail, 404: Error}, summary="客户详情",
+@router.get("/customers/{code:code}", response={200: CustomerDetail, 404: Error}, summary="客户详情",
             description="按客户编号读取客户档案及关键数据（消费频次、金额、客单价、最近消费）。")
 def get_customer(request: HttpRequest, code: CustomerCode):
     customer = visible_customer(request.user, code)
@@ -162,7 +162,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn):
     return Status(201, customer_detail(_reloaded(customer), request.user))
 
 
-@router.patch("/customers/{code}", response={200: CustomerDetail, 403: Error, 404: Error, 409: Conflict,
+@router.patch("/customers/{code:code}", response={200: CustomerDetail, 403: Error, 404: Error, 409: Conflict,
                                                422: FieldErrors},
               summary="修改客户",
               description="只修改请求中给出的字段。必须带上读取时得到的 version；若其间已被他人修改，"
@@ -180,7 +180,7 @@ def update_customer(request: HttpRequest, code: CustomerCode, payload: CustomerP
     return customer_detail(_reloaded(customer), request.user)
 
 
-@router.delete("/customers/{code}", response={204: None, 403: Error, 404: Error}, summary="删除客户",
+@router.delete("/customers/{code:code}", response={204: None, 403: Error, 404: Error}, summary="删除客户",
                description="仅管理员和经理可删除；客户的订单、沟通记录、跟进任务和反馈一并删除。")
 def delete_customer(request: HttpRequest, code: CustomerCode):
     customer = visible_customer(request.user, code)

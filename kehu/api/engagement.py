@@ -76,7 +76,7 @@ def _follow_up_page(qs, params: FollowUpParams) -> dict:
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
 
-@router.get("/customers/{code}/communications", response={200: CommunicationPage, 404: Error},
+@router.get("/customers/{code:code}/communications", response={200: CommunicationPage, 404: Error},
             summary="客户的沟通记录", description="按沟通时间从新到旧，游标翻页。")
 def list_communications(request: HttpRequest, code: CustomerCode, params: Query[PageParams]):
     customer = visible_customer(request.user, code)
@@ -86,7 +86,7 @@ def list_communications(request: HttpRequest, code: CustomerCode, params: Query[
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
 
-@router.post("/customers/{code}/communications",
+@router.post("/customers/{code:code}/communications",
              response={201: CommunicationOut, 403: Error, 404: Error, 422: FieldErrors},
              summary="新增沟通记录", description="记录人为当前用户；填写下次跟进日期时自动生成一条跟进任务。")
 def create_communication(request: HttpRequest, code: CustomerCode, payload: CommunicationIn):
@@ -105,14 +105,14 @@ def my_follow_ups(request: HttpRequest, params: Query[FollowUpParams]):
     return _follow_up_page(_visible_follow_ups(request.user).filter(assignee=request.user), params)
 
 
-@router.get("/customers/{code}/follow-ups", response={200: FollowUpPage, 404: Error}, summary="客户的跟进任务",
+@router.get("/customers/{code:code}/follow-ups", response={200: FollowUpPage, 404: Error}, summary="客户的跟进任务",
             description="该客户的跟进任务（任何跟进人），按截止日期排序。")
 def customer_follow_ups(request: HttpRequest, code: CustomerCode, params: Query[FollowUpParams]):
     customer = visible_customer(request.user, code)
     return _follow_up_page(FollowUp.objects.select_related("customer", "assignee").filter(customer=customer), params)
 
 
-@router.post("/customers/{code}/follow-ups", response={201: FollowUpOut, 403: Error, 404: Error, 422: FieldErrors},
+@router.post("/customers/{code:code}/follow-ups", response={201: FollowUpOut, 403: Error, 404: Error, 422: FieldErrors},
              summary="新增跟进任务", description="未指定跟进人时分配给自己。")
 def create_follow_up(request: HttpRequest, code: CustomerCode, payload: FollowUpIn):
     customer = visible_customer(request.user, code)

@@ -79,10 +79,13 @@ def pydantic_errors(errors: list[dict]) -> dict[str, list[str]]:
 
 def bad_request(request, exception):
     """handler400: a refused request (an empty or unknown Host header…) under /api/ is answered in JSON, as the
-    schema documents; pages get Django's own 400 page."""
+    schema documents; pages get kehu's 400 page, naming the parameter when it is a lib.params.BadParameter."""
     from django.http import JsonResponse
-    from django.views.defaults import bad_request as page
+    from django.shortcuts import render
+
+    from kehu.lib.params import BadParameter
 
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "请求无效"}, status=400, json_dumps_params={"ensure_ascii": False})
-    return page(request, exception)
+    message = exception.message if isinstance(exception, BadParameter) else ""
+    return render(request, "400.html", {"message": message}, status=400)

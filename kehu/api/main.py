@@ -1,9 +1,14 @@
 """The JSON API under /api/: one NinjaAPI, its routers, and errors in Chinese. Docs at /api/docs."""
 
+import json
+
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
+
+from kehu.lib.params import BadParameter
 
 from . import customers, engagement, orders
 from .access import user_ref
@@ -32,6 +37,16 @@ class ReadableJSON(JSONRenderer):
     """UTF-8 JSON with Chinese as Chinese (not \\uXXXX escapes)."""
 
     json_dumps_params = {"ensure_ascii": False}
+
+
+class StrictJSONParser(Parser):
+    """JSON bodies whose text can be stored: a lone surrogate ("\\ud800") is refused (400) like broken JSON,
+    instead of failing deep in the database driver."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        json.dumps(data, ensure_ascii=False).encode()  # UnicodeEncodeError on a lone surrogate
+        return data
 
 
 class KehuAPI(NinjaAPI):
@@ -64,6 +79,7 @@ api = KehuAPI(
     auth=[TokenAuth(), SessionAuth()],
     docs_decorator=signed_in_only,
     renderer=ReadableJSON(),
+    parser=StrictJSONParser(),
 )
 
 me = Router(tags=["账号"])
@@ -95,13 +111,18 @@ def unauthorized(request: HttpRequest, exc: AuthenticationError):
 def http_error(request: HttpRequest, exc: HttpError):
     message = str(exc)
     if message.startswith("Cannot parse request body"):
-        message = "请求体不是有效的 JSON"
+        message = "请求体不是有效的 JSON（或含有无法保存的字符，如单独的 Unicode 代理项 \\ud800）"
     return api.create_response(request, {"detail": message}, status=exc.status_code)
 
 
 @api.exception_handler(ValidationError)
 def invalid_request(request: HttpRequest, exc: ValidationError):
     return api.create_response(request, {"errors": pydantic_errors(exc.errors)}, status=422)
+
+
+@api.exception_handler(BadParameter)
+def bad_parameter(request: HttpRequest, exc: BadParameter):
+    return api.create_response(request, {"errors": {exc.name: [exc.message]}}, status=422)
 
 
 @api.exception_handler(FormInvalid)

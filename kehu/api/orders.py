@@ -52,7 +52,7 @@ def _lines_formset(lines: list[dict]) -> OrderLineFormSet:
     return OrderLineFormSet(data=data, instance=Order(), prefix=LINES)
 
 
-@router.get("/customers/{code}/orders", response={200: OrderPage, 404: Error}, summary="客户的消费记录",
+@router.get("/customers/{code:code}/orders", response={200: OrderPage, 404: Error}, summary="客户的消费记录",
             description="按消费时间从新到旧，游标翻页；每个订单带商品明细。")
 def list_orders(request: HttpRequest, code: CustomerCode, params: Query[PageParams]):
     customer = visible_customer(request.user, code)
@@ -62,7 +62,7 @@ def list_orders(request: HttpRequest, code: CustomerCode, params: Query[PagePara
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
 
-@router.post("/customers/{code}/orders", response={201: OrderOut, 403: Error, 404: Error, 422: FieldErrors},
+@router.post("/customers/{code:code}/orders", response={201: OrderOut, 403: Error, 404: Error, 422: FieldErrors},
              summary="新增消费记录",
              description="可带商品明细；未填金额时按明细合计（数量 × 单价）。消费时间不能晚于今天。")
 def create_order(request: HttpRequest, code: CustomerCode, payload: OrderIn):

@@ -23,6 +23,7 @@ from kehu.accounts import audit
 from kehu.accounts.models import User
 from kehu.lib.crypto import audit_hash, blind_index
 from kehu.lib.masking import mask_email, mask_mobile, mask_text
+from kehu.lib.params import parse_id
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
 from .models import CompanySize, CustomerQuerySet, Grade, Kind
@@ -74,13 +75,17 @@ class CustomerFilter:
 
     @classmethod
     def from_params(cls, params) -> "CustomerFilter":
-        """From request.GET or a dict; unknown keys are ignored, bad values fall back to no filter."""
+        """From request.GET or a dict; unknown keys are ignored, an unknown sort falls back to the default.
+
+        An `owner` or `rule` that is no id raises BadParameter (a 400 on the page, 422 in the API)."""
         # NUL cannot be in a PostgreSQL string: a q=%00 would be a server error instead of no match.
         values = {f.name: str(params.get(f.name, "") or "").replace("\x00", "").strip()[:100] for f in fields(cls)}
         if values["sort"] not in SORTS:
             values["sort"] = "-id"
-        if values["owner"] and values["owner"] != "none" and not values["owner"].isdigit():
-            values["owner"] = ""
+        if values["owner"] and values["owner"] != "none":
+            parse_id("owner", values["owner"])
+        if values["rule"]:
+            parse_id("rule", values["rule"])
         return cls(**values)
 
     def active(self) -> dict[str, str]:
@@ -117,7 +122,7 @@ class CustomerFilter:
         """(name, condition) of the rule segment `rule`, None if unknown or invalid; looked up once."""
         if "_rule_found" not in self.__dict__:
             found = None
-            if self.rule.isdigit() and _rule_lookups:
+            if self.rule and _rule_lookups:
                 found = _rule_lookups[0](int(self.rule))
             self.__dict__["_rule_found"] = found
         return self.__dict__["_rule_found"]

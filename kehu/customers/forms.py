@@ -1,13 +1,27 @@
 """Customer validation in one place: the edit page, the API and spreadsheet import all use CustomerForm."""
 
+import re
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
-from kehu.lib.dates import not_in_future
+from kehu.lib.dates import date_problem
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
 from . import probes
 from .models import Customer, CustomField, Tag
+
+CODE_PATTERN = re.compile(r"[\w-][\w.-]*")  # \w: letters of any script (客户 too), digits and '_'
+
+
+def validate_customer_code(code: str) -> None:
+    """A customer code is one word of letters, digits, '-', '_' and '.', not starting with '.': it is part of
+    the customer's address (/customers/<code>/) and of files people export and import again."""
+    if not CODE_PATTERN.fullmatch(code):
+        raise forms.ValidationError(
+            _("客户编号只能由字母、数字、“-”、“_”和“.”组成，且不能以“.”开头：%(code)s") % {"code": code[:40]},
+            code="invalid_code")
 
 
 class MobileField(forms.CharField):
@@ -111,18 +125,23 @@ class CustomerForm(forms.ModelForm):
 
     def clean_birthday(self):
         value = self.cleaned_data.get("birthday")
-        if value and (msg := not_in_future(value, "生日")):
+        if value and (msg := date_problem(value, "生日")):
             raise forms.ValidationError(msg)
         return value
 
     def clean_registered_at(self):
         value = self.cleaned_data.get("registered_at")
-        if value and (msg := not_in_future(value, "注册时间")):
+        if value and (msg := date_problem(value, "注册时间")):
             raise forms.ValidationError(msg)
         return value
 
     def clean_code(self):
-        return (self.cleaned_data.get("code") or "").strip()
+        code = (self.cleaned_data.get("code") or "").strip()
+        if not code and self.instance.pk:
+            return self.instance.code  # left empty on an edit: the customer keeps its code (and its address)
+        if code and code != self.instance.code:  # a code stored before the rule may stay as it is
+            validate_customer_code(code)
+        return code
 
     def clean(self):
         """Duplicates by mobile, e-mail or WeChat. One the user may not see (a colleague's customer) is named

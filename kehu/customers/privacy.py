@@ -3,7 +3,8 @@
 Export walks every table that points at the customer (orders and their lines, preferences, consents,
 communications, follow-ups, feedback and ratings, segment classes, merge records, and whatever other apps
 add later), so nothing is forgotten when a model is added. Erase anonymises a customer with orders, so
-revenue figures stay exactly as they were, and deletes outright a customer without orders.
+revenue figures stay exactly as they were, and deletes outright a customer without orders; spreadsheets
+still waiting in the import wizard that mention the person are deleted too.
 """
 
 import datetime
@@ -174,11 +175,14 @@ def erase(customer: Customer, user=None) -> EraseResult:
     """Erase a customer on request. With orders: anonymise (amounts and dates stay, so revenue is unchanged);
     without: delete the record and everything attached. The audit log keeps that it happened, not who it was."""
     from kehu.engagement.models import Communication, Consent, Feedback, FollowUp, Preference
+    from kehu.exchange import uploads
     from kehu.exchange.models import ImportChange
     from kehu.sales.models import Order
 
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     code, pk = customer.code, customer.pk
+    # Spreadsheets still waiting in the import wizard may hold the person too: those go as well.
+    uploads.discard_mentioning([code, customer.name, customer.mobile, customer.email, customer.wechat])
     orders = Order.objects.filter(customer=customer).count()
     label = erased_name(code)
     merged_codes = list(MergeRecord.objects.filter(kept=customer).values_list("merged_code", flat=True))

@@ -20,11 +20,15 @@ class EditConflict(Exception):
 
 @transaction.atomic
 def save_customer_form(form: CustomerForm, expected_version: int | None = None) -> Customer:
-    """Save a valid CustomerForm. For an existing customer the version must still be `expected_version`."""
+    """Save a valid CustomerForm. For an existing customer the version must still be `expected_version`
+    (by default the form's `version`); an edit that does not say which version it changes (none, or 0) is a
+    conflict too, never saved over whatever is stored now."""
     instance = form.instance
     if instance.pk:
         if expected_version is None:
-            expected_version = form.cleaned_data.get("version") or instance.version
+            expected_version = form.cleaned_data.get("version")
+        if not expected_version:
+            raise EditConflict(Customer.objects.get(pk=instance.pk))
         bumped = Customer.objects.filter(pk=instance.pk, version=expected_version).update(version=F("version") + 1)
         if not bumped:
             raise EditConflict(Customer.objects.get(pk=instance.pk))

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from kehu.lib.dates import not_in_future
+from kehu.lib.dates import date_problem
 
 from .models import Communication, Feedback, FeedbackDimension, FeedbackRating, FollowUp, Preference
 
@@ -20,7 +20,7 @@ class CommunicationForm(forms.ModelForm):
 
     def clean_occurred_at(self):
         value = self.cleaned_data["occurred_at"]
-        if msg := not_in_future(value, "沟通时间"):
+        if msg := date_problem(value, "沟通时间"):
             raise forms.ValidationError(msg)
         return value
 
@@ -59,7 +59,7 @@ class FeedbackForm(forms.ModelForm):
 
     def clean_received_at(self):
         value = self.cleaned_data["received_at"]
-        if msg := not_in_future(value, "反馈时间"):
+        if msg := date_problem(value, "反馈时间"):
             raise forms.ValidationError(msg)
         return value
 

@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from . import uploads
 from .importer import import_file
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def start_import(path: str, name: str, sheets, user, on_duplicate: str) -> str:
             log.exception("import of %s failed", name)
             with _LOCK:
                 _JOBS[job]["error"] = f"导入失败：{exc}"
+        finally:
+            uploads.discard(path)  # committed or failed, the uploaded file is no longer needed
 
     if getattr(settings, "KEHU_IMPORT_BACKGROUND", True):
         def in_thread() -> None:

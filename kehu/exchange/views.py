@@ -2,11 +2,9 @@
 
 import io
 import tempfile
-import uuid
 from pathlib import Path
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,7 +21,7 @@ from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 
-from . import exporters, profiles
+from . import exporters, profiles, uploads
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
 from .jobs import job_status, start_import
@@ -49,12 +47,6 @@ class UploadForm(forms.Form):
                                       empty_label="自动识别表头")
 
 
-def _upload_dir() -> Path:
-    path = Path(settings.KEHU_HOME) / "imports" / timezone.localdate().strftime("%Y%m") / uuid.uuid4().hex
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _batches_for(user):
     qs = ImportBatch.objects.select_related("user")
     return qs if user.can_manage else qs.filter(user=user)
@@ -65,15 +57,13 @@ def import_start(request: HttpRequest) -> HttpResponse:
     _require_import(request.user)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        name = Path(upload.name).name
-        path = _upload_dir() / name
-        with open(path, "wb") as f:
-            for chunk in upload.chunks():
-                f.write(chunk)
+        uploads.sweep()  # the abandoned uploads of earlier wizards go first
+        path = uploads.save_upload(form.cleaned_data["file"])
+        name = path.name
         try:
             sheets = read_workbook(path)
         except UnreadableFile as exc:
+            uploads.discard(path)
             form.add_error("file", str(exc))
         else:
             if form.cleaned_data["template"]:
@@ -246,7 +236,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "exchange/batch.html", {
         "batch": batch, "counts": _count_rows(batch.counts), "problems": problems,
         "more_problems": max(0, len(batch.problems) - 500),
-        "has_report": bool(batch.problems) and batch.stored_file and Path(batch.stored_file).exists(),
+        "has_report": bool(batch.problems),
         "can_revert": batch.can_revert and (request.user.can_manage or batch.user_id == request.user.pk),
     })
 
@@ -254,9 +244,10 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def batch_report(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
-    if not batch.stored_file or not Path(batch.stored_file).exists():
-        raise Http404("原文件已不在，无法生成错误报告")
-    sheets = read_workbook(batch.stored_file, batch.file_name)
+    # While the upload is kept (an import still running), the report repeats the rejected rows; afterwards
+    # the file is gone (uploads.py) and the report lists the problems.
+    kept = batch.stored_file and Path(batch.stored_file).exists()
+    sheets = read_workbook(batch.stored_file, batch.file_name) if kept else []
     problems = [Problem(**p) for p in batch.problems]
     return _xlsx_download(lambda f: write_error_report(sheets, problems, f),
                           f"错误报告-{Path(batch.file_name).stem}.xlsx")
@@ -273,6 +264,7 @@ def batch_revert(request: HttpRequest, pk: int) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
+        uploads.discard(batch.stored_file)
         messages.success(request, f"已撤销这次导入（删除或恢复 {sum(done.values())} 条记录）")
     return redirect("exchange:batch", pk=batch.pk)
 

@@ -9,8 +9,14 @@ def today() -> datetime.date:
     return timezone.localdate()
 
 
-def not_in_future(value: datetime.date | datetime.datetime, label: str) -> str | None:
-    """A Chinese message if the date lies after today, else None."""
+EARLIEST = datetime.date(1900, 1, 1)  # before this a date is a typing slip (year 1 would not even store)
+
+
+def date_problem(value: datetime.date | datetime.datetime, label: str) -> str | None:
+    """A Chinese message if the date lies after today or before 1900, else None."""
+    day = value.date() if isinstance(value, datetime.datetime) else value
+    if day < EARLIEST:
+        return f"{label}不能早于 {EARLIEST:%Y-%m-%d}（{day.isoformat()}）"
     day = timezone.localtime(value).date() if isinstance(value, datetime.datetime) else value
     if day > today():
         return f"{label}不能晚于今天（{day:%Y-%m-%d}）"

@@ -4,10 +4,16 @@ No COUNT(*) is run; a page knows only whether there is a next and a previous one
 """
 
 import base64
+import datetime
 import json
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+
+from .params import BIGINT_MAX, BadParameter
 
 
 @dataclass
@@ -31,21 +37,39 @@ def encode_cursor(value, pk: int, direction: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, object, int] | None:
+def decode_cursor(cursor: str) -> tuple[str, object, int]:
+    """(direction, sort value, id) from a cursor this module made; BadParameter for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         direction, value, pk = json.loads(raw)
-        if direction not in ("after", "before"):
-            return None
-        return direction, value, int(pk)
+        if direction in ("after", "before") and type(pk) is int and 0 <= pk <= BIGINT_MAX:
+            return direction, value, pk
     except (ValueError, TypeError):
-        return None
+        pass
+    raise _bad_cursor()
+
+
+def _bad_cursor() -> BadParameter:
+    return BadParameter("cursor", _("翻页位置（cursor）无效，请回到第一页重新翻页"))
+
+
+def _sort_value(model_field, raw, connection):
+    """The cursor's sort value as the field holds it; BadParameter if the database could not take it."""
+    try:
+        value = model_field.to_python(raw)
+        if value is None or (isinstance(value, datetime.datetime) and value.utcoffset() is None):
+            raise ValueError  # the cursors made here hold a value and, for a time, its offset
+        model_field.get_db_prep_value(value, connection)  # a datetime in year 1 overflows here, not in the query
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        raise _bad_cursor() from None
+    return value
 
 
 def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> KeysetPage:
     """One page of `qs` ordered by `sort` ('name', '-registered_at', '-id', …) then id.
 
-    `cursor` comes from a previous page's next_cursor or prev_cursor; '' is the first page.
+    `cursor` comes from a previous page's next_cursor or prev_cursor; '' is the first page. A cursor that was
+    not made here (edited, truncated, forged) raises BadParameter.
     """
     descending = sort.startswith("-")
     name = sort.lstrip("-")
@@ -59,7 +83,7 @@ def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> Ke
         order = order[1:]
     if decoded:
         _, raw_value, pk = decoded
-        value = model_field.to_python(raw_value)
+        value = _sort_value(model_field, raw_value, connections[qs.db])
         op = "lt" if walk_desc else "gt"
         if name in ("id", "pk"):
             qs = qs.filter(**{f"pk__{op}": pk})

@@ -4,6 +4,7 @@ from django import forms
 from django.http import QueryDict
 
 from kehu.customers.filters import CustomerFilter, contact_value
+from kehu.lib.params import BadParameter
 
 from .models import Campaign, TargetList
 from .targets import audience_choices
@@ -24,7 +25,10 @@ class TargetListForm(forms.ModelForm):
         text = self.cleaned_data["filter_query"].strip().lstrip("?")
         if "/customers/" in text:  # a whole address pasted from the customer list
             text = text.split("?", 1)[1] if "?" in text else ""
-        active = CustomerFilter.from_params(QueryDict(text)).active()
+        try:
+            active = CustomerFilter.from_params(QueryDict(text)).active()
+        except BadParameter as exc:
+            raise forms.ValidationError(exc.message) from exc
         if text and not active:
             raise forms.ValidationError("没有识别出任何客户筛选条件，请从客户列表复制地址中 ? 之后的部分。")
         if contact_value(active.get("q", "")):  # the list would keep a person's contact value in plaintext

@@ -14,5 +14,5 @@ urlpatterns = [
     path("campaigns/<int:pk>/send/", views.campaign_send, name="campaign_send"),
     path("campaigns/<int:pk>/contacts/<int:contact_pk>/done/", views.campaign_mark, name="campaign_mark"),
     path("pool/", views.pool_page, name="pool"),
-    path("pool/<str:code>/claim/", views.pool_claim, name="pool_claim"),
+    path("pool/<code:code>/claim/", views.pool_claim, name="pool_claim"),
 ]

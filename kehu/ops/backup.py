@@ -23,6 +23,7 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -429,27 +430,66 @@ def backup_postgres_with_manifest(target: Path | str, alias: str = DEFAULT_DB_AL
 # -- Either ----------------------------------------------------------------------------------------
 
 
+TEMP_PREFIX = ".kehu-backup-"
+
+
+def sweep_leftovers(folder: Path) -> list[Path]:
+    """Delete the work folders of backups that were killed midway (their process is gone); returns them."""
+    gone = []
+    for path in folder.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if path.is_dir() and not (pid.isdecimal() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _hold_for_tests() -> None:
+    """KEHU_BACKUP_TEST_HOLD=<seconds> pauses a backup with its plain copy written but not yet sealed, so a
+    test can kill it at exactly that point (tests/production/test_private_files.py)."""
+    if seconds := os.environ.get("KEHU_BACKUP_TEST_HOLD"):
+        time.sleep(float(seconds))
+
+
 def backup(target: Path | str | None = None, alias: str = DEFAULT_DB_ALIAS, *, encrypt: bool = True) -> Path:
     """Back up the store to `target` (default KEHU_HOME/backups/kehu-YYYYmmdd-HHMMSS.kehu-backup).
 
     encrypt=False writes the bare SQLite file or pg_dump archive, as older kehu versions did.
     """
     target = Path(target) if target else default_backup_path(alias)
-    if not encrypt:
-        if is_sqlite(alias):
-            return backup_sqlite(_db(alias)["NAME"], target)
-        return backup_postgres(target, alias)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".kehu-backup-", dir=target.parent) as tmp:
+    sweep_leftovers(target.parent)
+    # Everything is written inside a 0700 folder of this process and moved into place when complete: a backup
+    # killed midway leaves no partial file beside the backups, only that folder, which the next backup sweeps.
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=target.parent) as tmp:
         plain = Path(tmp) / "store"
-        if is_sqlite(alias):
-            backup_sqlite(_db(alias)["NAME"], plain)
-            kind, manifest = "S", sqlite_manifest(plain)
+        if not encrypt:
+            if is_sqlite(alias):
+                backup_sqlite(_db(alias)["NAME"], plain)
+            else:
+                backup_postgres(plain, alias)
         else:
-            kind, manifest = "P", backup_postgres_with_manifest(plain, alias)
-        manifest["made_at"] = timezone.now().isoformat()
-        manifest["key_fingerprint"] = key_fingerprint()
-        encrypt_file(plain, target, kind, manifest)
+            if is_sqlite(alias):
+                backup_sqlite(_db(alias)["NAME"], plain)
+                kind, manifest = "S", sqlite_manifest(plain)
+            else:
+                kind, manifest = "P", backup_postgres_with_manifest(plain, alias)
+            _hold_for_tests()
+            manifest["made_at"] = timezone.now().isoformat()
+            manifest["key_fingerprint"] = key_fingerprint()
+            plain = encrypt_file(plain, Path(tmp) / "sealed", kind, manifest)
+        _private(plain)
+        plain.replace(target)
     _private(target)
     return target
 
@@ -561,10 +601,4 @@ def serving_pid() -> int | None:
         pid = int(lock_path().read_text().strip())
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if _alive(pid) else None

@@ -1,7 +1,10 @@
 """Setting up a store: the database, its schema, the first admin and the default feedback dimensions."""
 
+import os
 import secrets
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -70,11 +73,46 @@ class InitResult:
     admin_password: str | None  # only when generated here; shown once
     existing_admins: list[str]
     dimensions_created: list[str]
+    modes_repaired: list[tuple[Path, int, int]] = field(default_factory=list)  # (path, old mode, new mode)
 
     @property
     def changed(self) -> bool:
         return bool(self.database_created or self.migrations_applied or self.admin_username
-                    or self.dimensions_created)
+                    or self.dimensions_created or self.modes_repaired)
+
+
+# What a store keeps on disk holds the customer archive, the session table and the keys: only the account that
+# runs kehu may read it. Folders 0700, files 0600 (`kehu` itself runs with umask 077; `kehu init` repairs a
+# store made before, or copied in with other modes).
+PRIVATE_TREES = ("backups", "imports")
+PRIVATE_FILES = ("secret.key", "data.key", "serve.lock")
+
+
+def private_paths(alias: str = DEFAULT_DB_ALIAS) -> list[Path]:
+    """KEHU_HOME, the SQLite database with its -wal/-shm/-journal, the keys, and the backup and upload folders."""
+    home = Path(settings.KEHU_HOME)
+    paths = [home] + [home / name for name in PRIVATE_FILES]
+    paths += [Path(os.environ[f"{name}_FILE"]) for name in ("KEHU_SECRET_KEY", "KEHU_DATA_KEY")
+              if os.environ.get(f"{name}_FILE")]
+    db = settings.DATABASES[alias]
+    if db["ENGINE"].endswith("sqlite3"):
+        paths += [Path(f"{db['NAME']}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+    for tree in PRIVATE_TREES:
+        if (home / tree).is_dir():
+            paths += [home / tree, *sorted((home / tree).rglob("*"))]
+    return [p for p in paths if p.exists() and not p.is_symlink()]
+
+
+def make_private(alias: str = DEFAULT_DB_ALIAS) -> list[tuple[Path, int, int]]:
+    """Give every private path its mode (folders 0700, files 0600); returns what changed as (path, old, new)."""
+    changed = []
+    for path in private_paths(alias):
+        old = stat.S_IMODE(path.stat().st_mode)
+        new = 0o700 if path.is_dir() else 0o600
+        if old != new:
+            path.chmod(new)
+            changed.append((path, old, new))
+    return changed
 
 
 def ensure_default_dimensions() -> list[str]:
@@ -113,4 +151,4 @@ def init_store(username: str = "admin", password: str | None = None) -> InitResu
             raise ValueError(f"用户名 {username} 已被占用，请用 --username 指定另一个管理员用户名")
         admin_username, admin_password = create_admin(username, password)
     dimensions = ensure_default_dimensions()
-    return InitResult(created, pending, admin_username, admin_password, admins, dimensions)
+    return InitResult(created, pending, admin_username, admin_password, admins, dimensions, make_private())

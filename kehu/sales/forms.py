@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from kehu.lib.dates import not_in_future
+from kehu.lib.dates import date_problem
 
 from .models import Order, OrderLine, Product
 
@@ -39,7 +39,7 @@ class OrderForm(forms.ModelForm):
 
 def order_time_problem(value) -> str | None:
     """The one rule on when an order may have happened (a Chinese message, or None)."""
-    return not_in_future(value, "消费时间")
+    return date_problem(value, "消费时间")
 
 
 def clean_order_values(values: dict) -> tuple[dict, dict[str, str]]:

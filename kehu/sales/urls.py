@@ -4,5 +4,5 @@ from . import views
 
 app_name = "sales"
 urlpatterns = [
-    path("add/<str:code>/", views.add_order, name="add"),
+    path("add/<code:code>/", views.add_order, name="add"),
 ]

@@ -50,3 +50,4 @@ def home(request: HttpRequest) -> HttpResponse:
         "month_orders": month_orders["n"],
         "month_revenue": month_orders["total"],
     })
+

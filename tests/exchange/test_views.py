@@ -1,6 +1,7 @@
 import io
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from kehu.customers.models import Customer
@@ -55,9 +56,12 @@ def test_the_wizard_uploads_maps_previews_runs_and_reverts(client, alice, tmp_pa
     assert Customer.objects.get(code="M1").birthday is None
     result = client.get(response.url).content.decode()
     assert "撤销这次导入" in result and "下载错误报告" in result
+    # The uploaded file is gone once the import committed; the report lists the problems from the batch.
+    assert list((settings.KEHU_HOME / "imports").rglob("*.xlsx")) == []
     report = client.get(reverse("exchange:batch_report", args=[batch.pk]))
-    sheet = read_xlsx(b"".join(report.streaming_content))["会员"]
-    assert sheet[0][-2:] == ["错误说明", "原行号"] and sheet[1][-1] == 3
+    problems = read_xlsx(b"".join(report.streaming_content))["问题清单"]
+    assert problems[0] == ["工作表", "行号", "列", "值", "级别", "说明"]
+    assert [(row[0], row[1]) for row in problems[1:] if row[1]] == [("会员", 3)]  # rowless lines are information
     client.post(reverse("exchange:batch_revert", args=[batch.pk]))
     assert Customer.objects.count() == 0
     batch.refresh_from_db()

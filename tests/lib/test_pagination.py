@@ -1,7 +1,12 @@
+import base64
+import json
+
 import pytest
+from django.db import connection
 
 from kehu.customers.models import Customer
 from kehu.lib.pagination import keyset_page
+from kehu.lib.params import BadParameter
 from tests.conftest import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +37,23 @@ def test_it_walks_every_row_once_forwards_and_back(twelve, sort):
     assert [c.pk for c in back.items] == [c.pk for c in pages[1].items]
 
 
-def test_a_mangled_cursor_gives_the_first_page(twelve):
-    page = keyset_page(Customer.objects.all(), "-id", "not-a-cursor", size=3)
-    assert [c.pk for c in page.items] == sorted((c.pk for c in twelve), reverse=True)[:3]
+def cursor_of(*parts) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+
+
+@pytest.mark.parametrize("sort, cursor", [
+    ("-id", "not-a-cursor"),  # not base64 JSON at all
+    ("-id", cursor_of("sideways", 5, 5)),  # no direction this module writes
+    ("-id", cursor_of("after", 5, 99999999999999999999999)),  # an id no database column holds
+    ("-id", cursor_of("after", 5, "5")),  # an id as text
+    ("registered_at", cursor_of("after", "not a date", 3)),
+    ("registered_at", cursor_of("after", "2024-01-01T00:00:00", 3)),  # a time without its offset
+    pytest.param("registered_at", cursor_of("after", "0001-01-01T00:00:00+08:00", 3),  # overflows on the way to UTC
+                 marks=pytest.mark.skipif(connection.vendor == "postgresql", reason="PostgreSQL stores year 1")),
+    ("name", cursor_of("after", None, 3)),
+])
+def test_a_forged_cursor_is_a_bad_parameter_never_a_server_error(twelve, sort, cursor):
+    with pytest.raises(BadParameter) as raised:
+        keyset_page(Customer.objects.all(), sort, cursor, size=3)
+    assert raised.value.name == "cursor"
+    assert "翻页位置（cursor）无效" in raised.value.message

@@ -13,6 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-record", action="store_true", help="只检查，不记录今天的得分")
 
     def handle(self, *args, months: int, no_record: bool, **options):
+        from kehu.exchange import uploads  # a daily health run also sweeps abandoned import uploads
+
+        if swept := uploads.sweep():
+            self.stdout.write(f"已删除 {len(swept)} 个不再需要的导入上传文件。 Deleted {len(swept)} stale uploads.")
         report = check(months=months)
         self.stdout.write(f"数据质量分 Health score: {report.score}/100  （客户 {report.customers} 个）")
         self.stdout.write("字段完整度 Completeness:")

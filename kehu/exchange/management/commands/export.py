@@ -13,6 +13,7 @@ from kehu.exchange import exporters
 from kehu.exchange.headers import KINDS
 from kehu.exchange.mappings import template_json
 from kehu.exchange.models import ImportTemplate
+from kehu.lib.params import BadParameter
 
 
 class Operator:
@@ -57,7 +58,11 @@ class Command(BaseCommand):
         else:
             user = Operator()
         params = dict(parse_qsl(opts["filter"]))
-        customers = CustomerFilter.from_params(params).apply(Customer.objects.visible_to(user), user)
+        try:
+            flt = CustomerFilter.from_params(params)
+        except BadParameter as exc:
+            raise CommandError(exc.message) from exc
+        customers = flt.apply(Customer.objects.visible_to(user), user)
         orders = exporters.visible_orders(user).filter(customer__in=customers)
         audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
                      {"file": str(out), "filter": audit_query(params), "search_hash": search_hash(params),

@@ -45,7 +45,10 @@ class Command(BaseCommand):
         if verify is not None:
             return self._verify(verify)
         from kehu.accounts import audit
+        from kehu.exchange import uploads
 
+        if swept := uploads.sweep():
+            self.stdout.write(f"已删除 {len(swept)} 个不再需要的导入上传文件。 Deleted {len(swept)} stale uploads.")
         try:
             path = backup(output, encrypt=not plain)
         except BackupError as exc:

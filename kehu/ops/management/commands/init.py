@@ -32,6 +32,8 @@ class Command(BaseCommand):
         if result.migrations_applied:
             out.write(f"已完成数据库迁移（{len(result.migrations_applied)} 项）。 "
                       f"Applied {len(result.migrations_applied)} migrations.")
+        for path, old, new in result.modes_repaired:
+            out.write(f"已收紧权限 Made private: {path} {old:04o} → {new:04o}")
         if result.dimensions_created:
             out.write("已添加默认评价维度 Default feedback dimensions: " + "、".join(result.dimensions_created))
         if result.admin_username:
