@@ -1,8 +1,8 @@
 """From the store to stored classes: orders → metrics → engine → CustomerSegment + SegmentSnapshot.
 
-Tables move in bulk. Rows are read with one SQL query each into Polars — through connectorx on its own
-connection when that sees the same rows (a file or server database, outside a transaction), else
-through Django's cursor — never through the ORM row by row. The engine (``engine/``) does the
+Tables move in bulk. Rows are read with one SQL query each into Polars on Django's own connection —
+on SQLite through Python's sqlite3 (the one SQLite library of the process), on PostgreSQL as a COPY
+stream — never through the ORM row by row. The engine (``engine/``) does the
 arithmetic. Results go back as differences: only the metrics and class rows that changed are
 written, and when most of the class rows change (a new day) the table is replaced in bulk (COPY on
 PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
@@ -24,9 +24,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import narwhals as nw
 import polars as pl
@@ -53,11 +51,6 @@ from .models import (
     class_code,
 )
 
-try:
-    import connectorx
-except ImportError:  # pragma: no cover - a dependency; without it reads go through Django's cursor
-    connectorx = None
-
 Progress = Callable[[str], None]
 FETCH_CHUNK = 200_000
 WRITE_CHUNK = 50_000
@@ -71,13 +64,20 @@ def _noop(stage: str) -> None:
 # --- reading ------------------------------------------------------------------------------------------
 
 def _epoch_us(column: str) -> str:
-    """SQL for a timestamp column as integer microseconds since 1970 (UTC)."""
-    if connection.vendor == "sqlite":
-        # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC. The fraction is cut off before strftime,
-        # which would round .9995 and more up to the next second.
-        return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
-                f" + CAST(substr({column} || '.000000', 21, 6) AS INTEGER))")
-    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    """SQL for a timestamp column as integer microseconds since 1970 (UTC).
+
+    On SQLite Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC. SQLite's date functions read the
+    fraction to the millisecond and round it, so .9995 s and more would count as the next second: the
+    whole seconds are taken back by one when the seconds digits of the text disagree.
+    """
+    if connection.vendor != "sqlite":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    seconds = f"unixepoch({column})" if connection.Database.sqlite_version_info >= (3, 38) \
+        else f"CAST(strftime('%%s', {column}) AS INTEGER)"
+    micros = f"CAST(substr({column} || '000000', 21, 6) AS INTEGER)"
+    rounded_up = (f"CASE WHEN {micros} >= 999000 AND ({seconds} %% 60 + 60) %% 60"
+                  f" != CAST(substr({column}, 18, 2) AS INTEGER) THEN 1000000 ELSE 0 END")
+    return f"({seconds} * 1000000 + {micros} - {rounded_up})"
 
 
 def _cents(column: str) -> str:
@@ -87,92 +87,51 @@ def _cents(column: str) -> str:
     return f"CAST({column} * 100 AS BIGINT)"
 
 
-def _connectorx_url() -> str | None:
-    """Where connectorx can read this database over its own connection, or None to use Django's.
-
-    None inside a transaction (another connection would not see its rows), for an in-memory SQLite
-    database, and without connectorx.
-    """
-    if connectorx is None or connection.in_atomic_block:
-        return None
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(db["NAME"])
-        if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
-            return None
-        return "sqlite://" + str(Path(name).resolve())
-    if connection.vendor == "postgresql":
-        user = quote(db.get("USER") or "", safe="")
-        password = quote(str(db.get("PASSWORD") or ""), safe="")
-        login = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = db.get("HOST") or "localhost"
-        port = db.get("PORT") or 5432
-        return f"postgresql://{login}{host}:{port}/{quote(db['NAME'], safe='')}?cxprotocol=binary"
-    return None
-
-
-def _literal(value: Any) -> str:
-    """A value written into SQL for connectorx (which takes no parameters): our own ints, text, times."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Rows of one query as a frame with `schema` (column names in order), the fastest way available.
+    """Rows of one query `SELECT a, b, … FROM …` as a frame with `schema` (its names in select order).
 
-    Timestamp columns (pl.Datetime in `schema`) are selected as they are and come back as UTC instants.
+    Read on Django's own connection: inside a transaction its rows are seen, and on SQLite through the
+    one SQLite library of the process (Python's sqlite3, never a second copy). Timestamp columns
+    (pl.Datetime in `schema`) travel as integer microseconds and come back as UTC instants; decimals
+    are selected as integer cents by the caller. The types come from `schema`, never from the rows.
     """
-    sql = _aliased(sql, list(schema))
-    url = _connectorx_url()
-    if url is not None:
-        sql_fast = sql.replace("%%", "%")
-        for value in params:
-            sql_fast = sql_fast.replace("%s", _literal(value), 1)
-        frame = connectorx.read_sql(url, sql_fast, return_type="polars")
-        frame.columns = list(schema)
-        return frame.select(_as_type(name, dtype, frame.schema[name]) for name, dtype in schema.items())
-    times = {name for name, dtype in schema.items() if dtype == pl.Datetime}
-    if times:  # through the cursor, timestamps travel as microseconds (no datetime objects)
-        sql = _times_as_epoch(sql, [i for i, name in enumerate(schema) if name in times])
-    raw = {name: (pl.Int64 if name in times else dtype) for name, dtype in schema.items()}
+    times = [name for name, dtype in schema.items() if dtype == pl.Datetime]
+    raw = {name: pl.Int64 if name in times else dtype for name, dtype in schema.items()}
+    sql = _select_as(sql, list(schema), times)
+    read = _copy_out if connection.vendor == "postgresql" else _fetch_rows
+    frame = read(sql, list(params), raw)
+    return frame.with_columns(pl.from_epoch(name, time_unit="us").dt.replace_time_zone("UTC") for name in times)
+
+
+def _fetch_rows(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows through the DB-API cursor, FETCH_CHUNK at a time, into Polars."""
     frames = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_CHUNK):
-            frames.append(pl.DataFrame(rows, schema=raw, orient="row"))
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=raw)
-    return frame.with_columns(
-        pl.from_epoch(name, time_unit="us").dt.replace_time_zone("UTC") for name in times)
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row", strict=False))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def _as_type(name: str, dtype: pl.DataType, found: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
-    if dtype == pl.Datetime:
-        column = column.cast(pl.Datetime("us"), strict=False) if getattr(found, "time_zone", None) is None \
-            else column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
-        return column.dt.replace_time_zone("UTC")
-    return column.cast(dtype)
+def _copy_out(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows as one `COPY (…) TO STDOUT` CSV stream (psycopg binds the parameters), parsed by Polars."""
+    buffer = io.BytesIO()
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, NULL '\\N')"
+    if not params:  # without parameters psycopg leaves %% as it is
+        statement = statement.replace("%%", "%")
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params or None) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)  # PostgreSQL writes '' as "" and NULL as \N
+    return pl.read_csv(buffer, has_header=False, schema=schema, null_values="\\N", raise_if_empty=False)
 
 
-def _aliased(sql: str, names: list[str]) -> str:
-    """Name every item of `SELECT a, b, … FROM` (connectorx needs distinct column names)."""
+def _select_as(sql: str, names: list[str], times: list[str]) -> str:
+    """`SELECT a, b, … FROM` with every item named as in `names`, the `times` ones as epoch microseconds."""
     head, rest = sql.split(" FROM ", 1)
     items = _split_select(head.removeprefix("SELECT "))
-    return "SELECT " + ", ".join(f"{item} AS {name}" for item, name in zip(items, names, strict=True)) \
-        + " FROM " + rest
-
-
-def _times_as_epoch(sql: str, positions: list[int]) -> str:
-    """Wrap the select-list items at `positions` of `SELECT a, b, … FROM` in _epoch_us."""
-    head, rest = sql.split(" FROM ", 1)
-    items = _split_select(head.removeprefix("SELECT "))
-    for i in positions:
-        expression, name = items[i].rsplit(" AS ", 1)
-        items[i] = f"{_epoch_us(expression)} AS {name}"
-    return "SELECT " + ", ".join(items) + " FROM " + rest
+    return "SELECT " + ", ".join(f"{_epoch_us(item) if name in times else item} AS {name}"
+                                 for item, name in zip(items, names, strict=True)) + " FROM " + rest
 
 
 def _split_select(select: str) -> list[str]:
@@ -415,7 +374,7 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     metrics_table, spend_table = CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table
     old_metrics = old_spend = None
     if customer_ids is None:
-        old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: the fast reader
+        old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: it stays short
     with transaction.atomic():
         if customer_ids is None:
             stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
@@ -820,7 +779,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
     # The stored rows, to write only those that change: not needed when none is of this day (a new
-    # day changes every row). Read before the transaction, so the fast reader can be used.
+    # day changes every row). Read before the transaction, which stays short.
     stored = _stored_segments() if CustomerSegment.objects.filter(as_of=as_of).exists() else None
     with transaction.atomic():
         _write_classes(segment_values, stored, as_of)
