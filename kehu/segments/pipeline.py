@@ -37,6 +37,7 @@ from kehu.customers.models import Customer
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
+from . import lease
 from .engine import clv, clv_data
 from .engine import metrics as engine_metrics
 from .engine.classify import Thresholds, classify
@@ -54,6 +55,7 @@ from .models import (
 Progress = Callable[[str], None]
 FETCH_CHUNK = 200_000
 WRITE_CHUNK = 50_000
+JOB = "segment"    # the lease a classification holds (one run at a time)
 BULK_SHARE = 0.5   # replace the whole class table when at least this share of its rows changed
 
 
@@ -415,7 +417,8 @@ def rebuild_metrics(progress: Progress = _noop) -> int:
     Rows that already hold the right numbers are left alone, so a nightly rebuild over metrics the
     signals kept current reads everything but writes next to nothing.
     """
-    return len(_rebuild(progress).aggregates)
+    with lease.hold(JOB):
+        return len(_rebuild(progress).aggregates)
 
 
 def refresh_customers(customer_ids: Iterable[int]) -> None:
@@ -762,7 +765,8 @@ def classify_all(as_of: datetime.date | None = None, thresholds: Thresholds | No
     Also fits the churn and value models (see :func:`value_forecast`); when they cannot be fitted the
     value columns stay null and the run's ``value_model`` says why.
     """
-    return _classify_all(as_of, thresholds, progress, None)
+    with lease.hold(JOB):
+        return _classify_all(as_of, thresholds, progress, None)
 
 
 def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, progress: Progress,
@@ -791,13 +795,21 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     return ClassResult(run, classified)
 
 
-def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop) -> ClassResult:
+def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop,
+            wait: float = 0) -> ClassResult:
     """What `kehu segment` does: optionally rebuild the metrics, then classify everyone.
 
     After a rebuild the classification works on the frames the rebuild computed (no second read).
+    One run at a time across processes and servers: while another holds the job's lease this waits
+    up to `wait` seconds, then raises lease.JobRunning.
     """
-    computed = _rebuild(progress) if full else None
-    return _classify_all(as_of, None, progress, computed)
+    with lease.hold(JOB, wait) as held:
+        def step(stage: str) -> None:
+            held.renew()
+            progress(stage)
+
+        computed = _rebuild(step) if full else None
+        return _classify_all(as_of, None, step, computed)
 
 
 def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> QuerySet:
