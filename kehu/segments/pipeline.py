@@ -94,7 +94,8 @@ def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.Dat
 
     Read on Django's own connection: inside a transaction its rows are seen, and on SQLite through the
     one SQLite library of the process (Python's sqlite3, never a second copy). Timestamp columns
-    (pl.Datetime in `schema`) travel as integer microseconds and come back as UTC instants; decimals
+    (pl.Datetime in `schema`, each a column or an expression without parameters: it is repeated in the
+    SQL) travel as integer microseconds and come back as UTC instants; decimals
     are selected as integer cents by the caller. The types come from `schema`, never from the rows.
     """
     times = [name for name, dtype in schema.items() if dtype == pl.Datetime]
@@ -118,14 +119,14 @@ def _fetch_rows(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.Da
 def _copy_out(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows as one `COPY (…) TO STDOUT` CSV stream (psycopg binds the parameters), parsed by Polars."""
     buffer = io.BytesIO()
-    statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, NULL '\\N')"
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
     if not params:  # without parameters psycopg leaves %% as it is
         statement = statement.replace("%%", "%")
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params or None) as copy:
         for block in copy:
             buffer.write(block)
-    buffer.seek(0)  # PostgreSQL writes '' as "" and NULL as \N
-    return pl.read_csv(buffer, has_header=False, schema=schema, null_values="\\N", raise_if_empty=False)
+    buffer.seek(0)  # every value quoted ('' as ""), NULL as nothing: Polars reads an unquoted empty field as null
+    return pl.read_csv(buffer, has_header=False, schema=schema, raise_if_empty=False)
 
 
 def _select_as(sql: str, names: list[str], times: list[str]) -> str:
