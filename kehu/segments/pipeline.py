@@ -677,10 +677,11 @@ def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _code_case(column: str) -> str:
-    """SQL turning a class name column into its snapshot code."""
-    whens = " ".join(f"WHEN '{name}' THEN {i}" for i, name in enumerate(CLASS_NAMES[column], start=1))
-    return f"CASE {column} {whens} ELSE 0 END"
+def _code_case(column: str) -> tuple[str, list]:
+    """SQL turning a class name column into its snapshot code, and its parameters."""
+    names = CLASS_NAMES[column]
+    return f"CASE {column} {' '.join(['WHEN %s THEN %s'] * len(names))} ELSE 0 END", \
+        [value for i, name in enumerate(names, start=1) for value in (name, i)]
 
 
 def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
@@ -716,11 +717,12 @@ def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: dateti
         _insert(seg_table, SEGMENT_COLUMNS, _segment_rows(changed))
     if not day_exists:
         # A new day: the snapshot is the class table just written, copied inside the database.
-        codes = ", ".join(_code_case(c) for c in CLASS_NAMES)
+        cases = [_code_case(c) for c in CLASS_NAMES]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {snap_table} ({', '.join(SNAPSHOT_COLUMNS)}) SELECT %s, customer_id, r_score,"
-                f" f_score, m_score, {codes}, overdue FROM {seg_table}", [as_of_text])
+                f" f_score, m_score, {', '.join(sql for sql, _ in cases)}, overdue FROM {seg_table}",
+                [as_of_text, *(value for _, params in cases for value in params)])
     else:
         _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
         _insert(snap_table, SNAPSHOT_COLUMNS,
