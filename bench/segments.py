@@ -14,11 +14,12 @@ with a category per order, 3 % refunded) into a scratch store, then measures:
     .venv/bin/python bench/segments.py --customers 100000 --postgres postgres://postgres@127.0.0.1:5432/kehu_bench
     .venv/bin/python bench/segments.py --customers 100000 --reuse   # keep the store, load it only once
 
-With --reuse the store is kept between runs (SQLite: bench/results/store-<customers>/; PostgreSQL: the
+With --reuse the store is kept between runs (SQLite: <results>/store-<customers>/; PostgreSQL: the
 database is not dropped) and loaded only when it does not hold the synthetic base yet; the orders the
 write test (c) adds are removed again. (b2) classifies three new days: what a nightly run writes.
 
-Prints medians and ratios and writes bench/results/segments[-postgresql].json. Never fails on a timing.
+Prints medians and ratios and writes <results>/segments[-postgresql].json (--results, default bench/results).
+Never fails on a timing.
 """
 
 import argparse
@@ -44,12 +45,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--writes", type=int, default=2000, help="orders saved one by one for (c)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--reuse", action="store_true", help="keep the store between runs; load it once")
+    p.add_argument("--results", type=Path, default=ROOT / "bench" / "results",
+                   help="where the JSON (and with --reuse the SQLite store) go (default bench/results)")
     return p.parse_args()
 
 
 def setup_django(args: argparse.Namespace) -> str:
     if args.reuse:
-        home = ROOT / "bench" / "results" / f"store-{args.customers}"
+        home = args.results / f"store-{args.customers}"
         home.mkdir(parents=True, exist_ok=True)
     else:
         home = Path(tempfile.mkdtemp(prefix="kehu-bench-seg-"))
@@ -387,7 +390,7 @@ def main() -> None:
     print(f"  value models: {'fitted' if fitted else 'not fitted'} in {model.get('seconds')} s "
           f"({model.get('customers')} buyers)")
     print(f"  ratios: {results['ratios']}")
-    out = ROOT / "bench" / "results"
+    out = args.results
     out.mkdir(parents=True, exist_ok=True)
     name = "segments.json" if engine == "sqlite" else f"segments-{engine}.json"
     (out / name).write_text(json.dumps(results, ensure_ascii=False, indent=2))

@@ -23,6 +23,7 @@ What is stored where:
   (mean/median R, F, M) that the explanations quote, the class counts, and ``value_model``: the
   fitted purchase-model (MBG/NBD or Pareto/NBD, named in ``model``) and Gamma-Gamma parameters with
   their log-likelihood, or why they were not fitted, and the holdout check that chose the model.
+* :class:`RunLease` — who runs the classification now, so two runs never overlap (``lease.py``).
 * :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON.
 """
 
@@ -304,6 +305,26 @@ class SegmentRun(models.Model):
     @property
     def threshold_values(self) -> Thresholds:
         return Thresholds.from_dict(self.thresholds)
+
+
+class RunLease(models.Model):
+    """Who runs a whole-store job now (the classification): one row per job, held by one process at a
+    time across processes and servers until it finishes or its lease runs out, so a crashed run cannot
+    hold it for ever (see ``lease.py``). An empty owner means nobody."""
+
+    name = models.CharField("任务", max_length=50, primary_key=True)
+    owner = models.CharField("持有者", max_length=100, blank=True)
+    host = models.CharField("主机", max_length=255, blank=True)
+    pid = models.PositiveIntegerField("进程号", default=0)
+    started_at = models.DateTimeField("开始时间", null=True, blank=True)
+    expires_at = models.DateTimeField("到期时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "运行租约"
+        verbose_name_plural = "运行租约"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.owner or '-'}"
 
 
 class SegmentSettings(models.Model):

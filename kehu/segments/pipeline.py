@@ -1,8 +1,8 @@
 """From the store to stored classes: orders → metrics → engine → CustomerSegment + SegmentSnapshot.
 
-Tables move in bulk. Rows are read with one SQL query each into Polars — through connectorx on its own
-connection when that sees the same rows (a file or server database, outside a transaction), else
-through Django's cursor — never through the ORM row by row. The engine (``engine/``) does the
+Tables move in bulk. Rows are read with one SQL query each into Polars on Django's own connection —
+on SQLite through Python's sqlite3 (the one SQLite library of the process), on PostgreSQL as a COPY
+stream — never through the ORM row by row. The engine (``engine/``) does the
 arithmetic. Results go back as differences: only the metrics and class rows that changed are
 written, and when most of the class rows change (a new day) the table is replaced in bulk (COPY on
 PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
@@ -25,9 +25,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import narwhals as nw
 import polars as pl
@@ -40,6 +38,7 @@ from kehu.customers.models import Customer
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
+from . import lease
 from .engine import clv, clv_data, model_check
 from .engine import metrics as engine_metrics
 from .engine.classify import Thresholds, classify
@@ -54,14 +53,10 @@ from .models import (
     class_code,
 )
 
-try:
-    import connectorx
-except ImportError:  # pragma: no cover - a dependency; without it reads go through Django's cursor
-    connectorx = None
-
 Progress = Callable[[str], None]
 FETCH_CHUNK = 200_000
 WRITE_CHUNK = 50_000
+JOB = "segment"    # the lease a classification holds (one run at a time)
 BULK_SHARE = 0.5   # replace the whole class table when at least this share of its rows changed
 
 
@@ -72,13 +67,20 @@ def _noop(stage: str) -> None:
 # --- reading ------------------------------------------------------------------------------------------
 
 def _epoch_us(column: str) -> str:
-    """SQL for a timestamp column as integer microseconds since 1970 (UTC)."""
-    if connection.vendor == "sqlite":
-        # Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC. The fraction is cut off before strftime,
-        # which would round .9995 and more up to the next second.
-        return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) * 1000000"
-                f" + CAST(substr({column} || '.000000', 21, 6) AS INTEGER))")
-    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    """SQL for a timestamp column as integer microseconds since 1970 (UTC).
+
+    On SQLite Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC. SQLite's date functions read the
+    fraction to the millisecond and round it, so .9995 s and more would count as the next second: the
+    whole seconds are taken back by one when the seconds digits of the text disagree.
+    """
+    if connection.vendor != "sqlite":
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+    seconds = f"unixepoch({column})" if connection.Database.sqlite_version_info >= (3, 38) \
+        else f"CAST(strftime('%%s', {column}) AS INTEGER)"
+    micros = f"CAST(substr({column} || '000000', 21, 6) AS INTEGER)"
+    rounded_up = (f"CASE WHEN {micros} >= 999000 AND ({seconds} %% 60 + 60) %% 60"
+                  f" != CAST(substr({column}, 18, 2) AS INTEGER) THEN 1000000 ELSE 0 END")
+    return f"({seconds} * 1000000 + {micros} - {rounded_up})"
 
 
 def _cents(column: str) -> str:
@@ -88,92 +90,52 @@ def _cents(column: str) -> str:
     return f"CAST({column} * 100 AS BIGINT)"
 
 
-def _connectorx_url() -> str | None:
-    """Where connectorx can read this database over its own connection, or None to use Django's.
-
-    None inside a transaction (another connection would not see its rows), for an in-memory SQLite
-    database, and without connectorx.
-    """
-    if connectorx is None or connection.in_atomic_block:
-        return None
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(db["NAME"])
-        if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
-            return None
-        return "sqlite://" + str(Path(name).resolve())
-    if connection.vendor == "postgresql":
-        user = quote(db.get("USER") or "", safe="")
-        password = quote(str(db.get("PASSWORD") or ""), safe="")
-        login = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = db.get("HOST") or "localhost"
-        port = db.get("PORT") or 5432
-        return f"postgresql://{login}{host}:{port}/{quote(db['NAME'], safe='')}?cxprotocol=binary"
-    return None
-
-
-def _literal(value: Any) -> str:
-    """A value written into SQL for connectorx (which takes no parameters): our own ints, text, times."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Rows of one query as a frame with `schema` (column names in order), the fastest way available.
+    """Rows of one query `SELECT a, b, … FROM …` as a frame with `schema` (its names in select order).
 
-    Timestamp columns (pl.Datetime in `schema`) are selected as they are and come back as UTC instants.
+    Read on Django's own connection: inside a transaction its rows are seen, and on SQLite through the
+    one SQLite library of the process (Python's sqlite3, never a second copy). Timestamp columns
+    (pl.Datetime in `schema`, each a column or an expression without parameters: it is repeated in the
+    SQL) travel as integer microseconds and come back as UTC instants; decimals
+    are selected as integer cents by the caller. The types come from `schema`, never from the rows.
     """
-    sql = _aliased(sql, list(schema))
-    url = _connectorx_url()
-    if url is not None:
-        sql_fast = sql.replace("%%", "%")
-        for value in params:
-            sql_fast = sql_fast.replace("%s", _literal(value), 1)
-        frame = connectorx.read_sql(url, sql_fast, return_type="polars")
-        frame.columns = list(schema)
-        return frame.select(_as_type(name, dtype, frame.schema[name]) for name, dtype in schema.items())
-    times = {name for name, dtype in schema.items() if dtype == pl.Datetime}
-    if times:  # through the cursor, timestamps travel as microseconds (no datetime objects)
-        sql = _times_as_epoch(sql, [i for i, name in enumerate(schema) if name in times])
-    raw = {name: (pl.Int64 if name in times else dtype) for name, dtype in schema.items()}
+    times = [name for name, dtype in schema.items() if dtype == pl.Datetime]
+    raw = {name: pl.Int64 if name in times else dtype for name, dtype in schema.items()}
+    sql = _select_as(sql, list(schema), times)
+    read = _copy_out if connection.vendor == "postgresql" else _fetch_rows
+    frame = read(sql, list(params), raw)
+    return frame.with_columns(pl.from_epoch(name, time_unit="us").dt.replace_time_zone("UTC") for name in times)
+
+
+def _fetch_rows(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows through the DB-API cursor, FETCH_CHUNK at a time, into Polars."""
     frames = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_CHUNK):
-            frames.append(pl.DataFrame(rows, schema=raw, orient="row"))
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=raw)
-    return frame.with_columns(
-        pl.from_epoch(name, time_unit="us").dt.replace_time_zone("UTC") for name in times)
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row", strict=False))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def _as_type(name: str, dtype: pl.DataType, found: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
-    if dtype == pl.Datetime:
-        column = column.cast(pl.Datetime("us"), strict=False) if getattr(found, "time_zone", None) is None \
-            else column.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("us"))
-        return column.dt.replace_time_zone("UTC")
-    return column.cast(dtype)
+def _copy_out(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The rows as one `COPY (…) TO STDOUT` CSV stream (psycopg binds the parameters), parsed by Polars."""
+    buffer = io.BytesIO()
+    statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
+    if not params:  # without parameters psycopg leaves %% as it is
+        statement = statement.replace("%%", "%")
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params or None) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)  # every value quoted ('' as ""), NULL as nothing: Polars reads an unquoted empty field as null
+    return pl.read_csv(buffer, has_header=False, schema=schema, raise_if_empty=False)
 
 
-def _aliased(sql: str, names: list[str]) -> str:
-    """Name every item of `SELECT a, b, … FROM` (connectorx needs distinct column names)."""
+def _select_as(sql: str, names: list[str], times: list[str]) -> str:
+    """`SELECT a, b, … FROM` with every item named as in `names`, the `times` ones as epoch microseconds."""
     head, rest = sql.split(" FROM ", 1)
     items = _split_select(head.removeprefix("SELECT "))
-    return "SELECT " + ", ".join(f"{item} AS {name}" for item, name in zip(items, names, strict=True)) \
-        + " FROM " + rest
-
-
-def _times_as_epoch(sql: str, positions: list[int]) -> str:
-    """Wrap the select-list items at `positions` of `SELECT a, b, … FROM` in _epoch_us."""
-    head, rest = sql.split(" FROM ", 1)
-    items = _split_select(head.removeprefix("SELECT "))
-    for i in positions:
-        expression, name = items[i].rsplit(" AS ", 1)
-        items[i] = f"{_epoch_us(expression)} AS {name}"
-    return "SELECT " + ", ".join(items) + " FROM " + rest
+    return "SELECT " + ", ".join(f"{_epoch_us(item) if name in times else item} AS {name}"
+                                 for item, name in zip(items, names, strict=True)) + " FROM " + rest
 
 
 def _split_select(select: str) -> list[str]:
@@ -416,7 +378,7 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     metrics_table, spend_table = CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table
     old_metrics = old_spend = None
     if customer_ids is None:
-        old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: the fast reader
+        old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: it stays short
     with transaction.atomic():
         if customer_ids is None:
             stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
@@ -457,7 +419,8 @@ def rebuild_metrics(progress: Progress = _noop) -> int:
     Rows that already hold the right numbers are left alone, so a nightly rebuild over metrics the
     signals kept current reads everything but writes next to nothing.
     """
-    return len(_rebuild(progress).aggregates)
+    with lease.hold(JOB):
+        return len(_rebuild(progress).aggregates)
 
 
 def refresh_customers(customer_ids: Iterable[int]) -> None:
@@ -749,10 +712,11 @@ def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _code_case(column: str) -> str:
-    """SQL turning a class name column into its snapshot code."""
-    whens = " ".join(f"WHEN '{name}' THEN {i}" for i, name in enumerate(CLASS_NAMES[column], start=1))
-    return f"CASE {column} {whens} ELSE 0 END"
+def _code_case(column: str) -> tuple[str, list]:
+    """SQL turning a class name column into its snapshot code, and its parameters."""
+    names = CLASS_NAMES[column]
+    return f"CASE {column} {' '.join(['WHEN %s THEN %s'] * len(names))} ELSE 0 END", \
+        [value for i, name in enumerate(names, start=1) for value in (name, i)]
 
 
 def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
@@ -788,11 +752,12 @@ def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: dateti
         _insert(seg_table, SEGMENT_COLUMNS, _segment_rows(changed))
     if not day_exists:
         # A new day: the snapshot is the class table just written, copied inside the database.
-        codes = ", ".join(_code_case(c) for c in CLASS_NAMES)
+        cases = [_code_case(c) for c in CLASS_NAMES]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {snap_table} ({', '.join(SNAPSHOT_COLUMNS)}) SELECT %s, customer_id, r_score,"
-                f" f_score, m_score, {codes}, overdue FROM {seg_table}", [as_of_text])
+                f" f_score, m_score, {', '.join(sql for sql, _ in cases)}, overdue FROM {seg_table}",
+                [as_of_text, *(value for _, params in cases for value in params)])
     else:
         _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
         _insert(snap_table, SNAPSHOT_COLUMNS,
@@ -838,7 +803,8 @@ def classify_all(as_of: datetime.date | None = None, thresholds: Thresholds | No
     Also fits the churn and value models (see :func:`value_forecast`); when they cannot be fitted the
     value columns stay null and the run's ``value_model`` says why.
     """
-    return _classify_all(as_of, thresholds, progress, None)
+    with lease.hold(JOB):
+        return _classify_all(as_of, thresholds, progress, None)
 
 
 def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, progress: Progress,
@@ -855,7 +821,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
     # The stored rows, to write only those that change: not needed when none is of this day (a new
-    # day changes every row). Read before the transaction, so the fast reader can be used.
+    # day changes every row). Read before the transaction, which stays short.
     stored = _stored_segments() if CustomerSegment.objects.filter(as_of=as_of).exists() else None
     with transaction.atomic():
         _write_classes(segment_values, stored, as_of)
@@ -867,13 +833,21 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     return ClassResult(run, classified)
 
 
-def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop) -> ClassResult:
+def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop,
+            wait: float = 0) -> ClassResult:
     """What `kehu segment` does: optionally rebuild the metrics, then classify everyone.
 
     After a rebuild the classification works on the frames the rebuild computed (no second read).
+    One run at a time across processes and servers: while another holds the job's lease this waits
+    up to `wait` seconds, then raises lease.JobRunning.
     """
-    computed = _rebuild(progress) if full else None
-    return _classify_all(as_of, None, progress, computed)
+    with lease.hold(JOB, wait) as held:
+        def step(stage: str) -> None:
+            held.renew()
+            progress(stage)
+
+        computed = _rebuild(step) if full else None
+        return _classify_all(as_of, None, step, computed)
 
 
 def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> QuerySet:

@@ -26,6 +26,7 @@ from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports
 from .forms import ThresholdsForm
+from .lease import JobRunning
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentSettings, SegmentSnapshot
 
 ANALYSIS_PAGES = {
@@ -151,10 +152,14 @@ def movers(request: HttpRequest) -> HttpResponse:
 def recompute(request: HttpRequest) -> HttpResponse:
     """Classify everyone now (what `kehu segment` does), then go back."""
     require_manager(request.user)
-    result = pipeline.refresh()
-    reports.warm(result.run)
-    messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
-        "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
+    try:
+        result = pipeline.refresh()
+    except JobRunning as exc:
+        messages.warning(request, exc.message())
+    else:
+        reports.warm(result.run)
+        messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
+            "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = reverse("segments:dashboard")
@@ -170,10 +175,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         SegmentSettings.store(form.thresholds, request.user)
         if "recompute" in request.POST:
-            result = pipeline.refresh()
-            reports.warm(result.run)
-            messages.success(request, _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {
-                "n": result.run.customers})
+            try:
+                result = pipeline.refresh()
+            except JobRunning as exc:
+                messages.warning(request, _("设置已保存。") + " " + exc.message())
+            else:
+                reports.warm(result.run)
+                messages.success(request, _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {
+                    "n": result.run.customers})
         else:
             messages.success(request, _("设置已保存。重新计算后生效。"))
         return redirect("segments:settings")

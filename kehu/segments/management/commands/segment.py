@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from kehu.segments.engine import model_check
+from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
 from kehu.segments.pipeline import refresh
 
@@ -19,7 +20,10 @@ Metrics follow every order as it is saved; --full recomputes them from all order
 
 每晚自动刷新（cron）Nightly refresh with cron:
     30 2 * * *  cd /srv/kehu && .venv/bin/kehu segment >> kehu-data/segment.log 2>&1
-    0 3 * * 0   cd /srv/kehu && .venv/bin/kehu segment --full >> kehu-data/segment.log 2>&1
+    0 3 * * 0   cd /srv/kehu && .venv/bin/kehu segment --full --wait 600 >> kehu-data/segment.log 2>&1
+
+同一时间只运行一次分层（跨进程、跨服务器）；已有一次在运行时，--wait 秒数 等它结束，否则报告并退出。
+One classification at a time (across processes and servers): --wait SECONDS waits for a running one.
 """
 
 # Progress steps of a full refresh: 读取订单, 写入客户指标, 读取客户指标, 计算消费趋势, 分类, 流失与价值预测,
@@ -117,8 +121,11 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", dest="as_of", metavar="YYYY-MM-DD",
                             help="分析日期，默认今天 Analysis date (default today)")
         parser.add_argument("--no-progress", action="store_true", help="不显示进度条 Hide the progress bar")
+        parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                            help="另一次分层正在运行时最多等待的秒数（默认不等）"
+                                 " Seconds to wait for a classification already running (default 0)")
 
-    def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, **options):
+    def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, wait: float, **options):
         day = None
         if as_of:
             try:
@@ -133,8 +140,8 @@ class Command(BaseCommand):
             bar.update(1)
 
         try:
-            result = refresh(day, full=full, progress=progress)
-        except ValueError as exc:
+            result = refresh(day, full=full, progress=progress, wait=wait)
+        except (ValueError, JobRunning) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
