@@ -305,10 +305,10 @@ def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwa
             add_order(new["customer_id"], new["ordered_at"], new["amount"], instance.pk)
             follow(new["customer_id"])
         return
-    if old_counted or new_counted:
-        follow(old["customer_id"])
-        follow(new["customer_id"])
     with transaction.atomic(savepoint=False):
+        if old_counted or new_counted:  # inside the transaction: at its commit, after the changes below
+            follow(old["customer_id"])
+            follow(new["customer_id"])
         if old_counted and new_counted and old["customer_id"] == new["customer_id"] \
                 and old["ordered_at"] == new["ordered_at"]:
             if old["amount"] != new["amount"]:

@@ -24,6 +24,7 @@ import datetime
 import logging
 import math
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, get_args
@@ -33,7 +34,7 @@ from django.utils import timezone
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
-from kehu.sales.models import Order, OrderStatus
+from kehu.sales.models import Category, Order, OrderStatus
 
 from .engine import clv
 from .engine import metrics as engine_metrics
@@ -86,7 +87,10 @@ def _fit(summary: dict | None, time_unit: str) -> Any:
 def latest_basis(day: datetime.date | None = None) -> RunBasis | None:
     """The latest run on or before `day` (default today) as a RunBasis; None without one or its cut-offs."""
     day = day or today()
-    key = SegmentRun.objects.filter(as_of__lte=day).order_by("-as_of").values_list("pk", "finished_at").first()
+    with connection.cursor() as cursor:  # on every order: the cursor, without the ORM's cost
+        cursor.execute(f"SELECT id, finished_at FROM {SegmentRun._meta.db_table} WHERE as_of <= %s"
+                       " ORDER BY as_of DESC LIMIT 1", [connection.ops.adapt_datefield_value(day)])
+        key = cursor.fetchone()
     if key is None:
         return None
     if key not in _cache:
@@ -116,59 +120,119 @@ def _yuan(cents: float | None) -> Decimal | None:
     return (Decimal(round(cents)) / 100).quantize(CENT)
 
 
-def _window_start(day: datetime.date, months: int) -> datetime.datetime:
-    """Midnight after the day `months` months before `day`: where a window of that many months begins."""
-    start = engine_metrics.months_before(day, months) + datetime.timedelta(days=1)
-    return timezone.make_aware(datetime.datetime.combine(start, datetime.time.min))
+@dataclass(frozen=True)
+class Day:
+    """The day classified and the moments its windows begin (computed once for many customers)."""
+
+    as_of: datetime.date
+    zone: datetime.tzinfo
+    trend_middle: datetime.datetime     # the last `trend_months` months begin here
+    trend_since: datetime.datetime      # and the `trend_months` before them here
+    window_since: datetime.datetime | None   # F and M over a window of months (Thresholds.window_months)
+
+    @classmethod
+    def of(cls, as_of: datetime.date, t: Thresholds) -> Day:
+        zone = timezone.get_current_timezone()
+
+        def start(months: int) -> datetime.datetime:
+            """Midnight after the day `months` months before: where a window of that many months begins."""
+            day = engine_metrics.months_before(as_of, months) + datetime.timedelta(days=1)
+            return datetime.datetime.combine(day, datetime.time.min).replace(tzinfo=zone)
+
+        return cls(as_of, zone, start(t.trend_months), start(2 * t.trend_months),
+                   start(t.window_months) if t.window_months else None)
+
+    @property
+    def since(self) -> datetime.datetime:
+        """The earliest moment whose orders matter."""
+        return min(self.trend_since, self.window_since or self.trend_since)
+
+    def local(self, moment: datetime.datetime) -> datetime.date:
+        return moment.astimezone(self.zone).date()
 
 
-def _orders_since(customer_ids: list[int], since: datetime.datetime) -> dict[int, list[tuple]]:
-    """(ordered_at, amount cents) of the counted orders of some customers since a moment."""
-    found: dict[int, list[tuple]] = {}
-    rows = Order.objects.filter(customer_id__in=customer_ids, status=OrderStatus.COMPLETED, ordered_at__gte=since) \
-        .values_list("customer_id", "ordered_at", "amount")
-    for customer_id, moment, amount in rows:
-        found.setdefault(customer_id, []).append((moment, _cents(amount)))
+def _moment(value: Any) -> datetime.datetime:
+    """A timestamp as read through the cursor (naive UTC on SQLite) as an aware datetime."""
+    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+def _marks(ids: list[int]) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+_METRIC_FIELDS = ("customer_id", "first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum",
+                  "category_spend", "top_category_id", "top_category_spend", "purchase_days", "first_day_spend")
+
+
+def _read_metrics(customer_ids: list[int]) -> dict[int, tuple[CustomerMetrics, str | None]]:
+    """The maintained metrics of some customers and the name of each one's top category: one query."""
+    sql = (f"SELECT {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name FROM {CustomerMetrics._meta.db_table} m"
+           f" LEFT JOIN {Category._meta.db_table} c ON c.id = m.top_category_id"
+           f" WHERE m.customer_id IN ({_marks(customer_ids)})")
+    found = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, customer_ids)
+        for row in cursor.fetchall():
+            values = dict(zip(_METRIC_FIELDS, row[:-1], strict=True))
+            for name in ("first_order_at", "last_order_at"):
+                values[name] = _moment(values[name])
+            for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
+                values[name] = _money(values[name])
+            found[values["customer_id"]] = (CustomerMetrics(**values), row[-1])
     return found
 
 
-def _metric_row(customer_id: int, metrics: CustomerMetrics | None, as_of: datetime.date, t: Thresholds,
+def _orders_since(customer_ids: list[int], since: datetime.datetime) -> dict[int, list[tuple]]:
+    """(ordered_at, amount cents) of the counted orders of some customers since a moment: one indexed query."""
+    sql = (f"SELECT customer_id, ordered_at, amount FROM {Order._meta.db_table}"
+           f" WHERE customer_id IN ({_marks(customer_ids)}) AND ordered_at >= %s AND status = %s")
+    found: dict[int, list[tuple]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*customer_ids, connection.ops.adapt_datetimefield_value(since), OrderStatus.COMPLETED])
+        for customer_id, moment, amount in cursor.fetchall():
+            found.setdefault(customer_id, []).append((_moment(moment), _cents(_money(amount))))
+    return found
+
+
+def _metric_row(customer_id: int, metrics: CustomerMetrics | None, top_category: str | None, day: Day,
                 recent: list[tuple]) -> dict[str, Any]:
-    """The engine's metric columns of one customer, from its maintained metrics and its recent orders."""
+    """The engine's metric columns of one customer (as engine.metrics.derive_metrics gives them), from its
+    maintained metrics and its recent orders."""
     if metrics is None or not metrics.frequency:
         return {"customer_id": customer_id, "recency_days": None, "frequency": 0, "monetary_cents": 0}
-    middle = _window_start(as_of, t.trend_months)
-    trend_since = _window_start(as_of, 2 * t.trend_months)
     row = {
-        "customer_id": customer_id, "recency_days": metrics.recency_days(as_of),
-        "tenure_days": metrics.tenure_days(as_of), "frequency": metrics.frequency,
+        "customer_id": customer_id, "recency_days": (day.as_of - day.local(metrics.last_order_at)).days,
+        "tenure_days": (day.as_of - day.local(metrics.first_order_at)).days, "frequency": metrics.frequency,
         "monetary_cents": _cents(metrics.monetary), "mean_interval_days": metrics.mean_interval_days,
         "std_interval_days": metrics.std_interval_days, "category_cents": _cents(metrics.category_spend),
-        "top_category_cents": _cents(metrics.top_category_spend),
-        "top_category": metrics.top_category.name if metrics.top_category_id else None,
-        "spend_recent_cents": sum(c for moment, c in recent if moment >= middle),
-        "spend_previous_cents": sum(c for moment, c in recent if trend_since <= moment < middle),
+        "top_category_cents": _cents(metrics.top_category_spend), "top_category": top_category,
+        "spend_recent_cents": sum(c for moment, c in recent if moment >= day.trend_middle),
+        "spend_previous_cents": sum(c for moment, c in recent if day.trend_since <= moment < day.trend_middle),
     }
-    if t.window_months:  # F and M count the window's orders; the purchase rhythm still the whole history
-        since = _window_start(as_of, t.window_months)
-        window = [c for moment, c in recent if moment >= since]
+    if day.window_since is not None:  # F and M count the window's orders; the purchase rhythm the whole history
+        window = [c for moment, c in recent if moment >= day.window_since]
         row |= {"lifetime_frequency": metrics.frequency, "frequency": len(window), "monetary_cents": sum(window)}
     return row
 
 
-def _value_columns(basis: RunBasis, metrics: CustomerMetrics | None, as_of: datetime.date) -> dict[str, Any]:
-    """P(alive), expected purchases, expected spend, 12-month value and value at risk from the run's fits
-    (as pipeline.value_forecast gives them); None where a model was not fitted or for a non-buyer."""
-    empty = {"p_alive": None, "expected_purchases_30d": None, "expected_purchases_90d": None,
-             "expected_purchases_365d": None, "expected_spend": None, "clv": None, "value_at_risk": None}
-    if metrics is None or not metrics.purchase_days or (basis.purchases is None and basis.spend is None):
-        return empty
-    first, last = timezone.localdate(metrics.first_order_at), timezone.localdate(metrics.last_order_at)
+NO_VALUE = {"p_alive": None, "expected_purchases_30d": None, "expected_purchases_90d": None,
+            "expected_purchases_365d": None, "expected_spend": None, "clv": None, "value_at_risk": None}
+
+
+def _value_columns(basis: RunBasis, metrics: CustomerMetrics, row: dict[str, Any]) -> dict[str, Any]:
+    """P(alive), expected purchases, expected spend, 12-month value and value at risk of a buyer from the
+    run's fits (as pipeline.value_forecast gives them); None where a model was not fitted."""
+    if not metrics.purchase_days or (basis.purchases is None and basis.spend is None):
+        return NO_VALUE
     unit = unit_days(basis.purchases.time_unit if basis.purchases is not None else "days")
     x = metrics.purchase_days - 1
-    t_x, T = (last - first).days / unit, (as_of - first).days / unit
+    t_x, T = (row["tenure_days"] - row["recency_days"]) / unit, row["tenure_days"] / unit
     m = float(metrics.monetary - metrics.first_day_spend) / x if x > 0 else 0.0
-    values = dict(empty)
+    values = dict(NO_VALUE)
     spend_ok = basis.spend is not None
     if spend_ok:
         expected_spend = float(basis.spend.expected_spend(x, m))
@@ -177,36 +241,36 @@ def _value_columns(basis: RunBasis, metrics: CustomerMetrics | None, as_of: date
             values["expected_spend"] = _yuan(expected_spend * 100)
     if basis.purchases is None:
         return values
-    p_alive = float(basis.purchases.p_alive(x, t_x, T)[0])
-    expected = [float(basis.purchases.expected_purchases(h / unit, x, t_x, T)[0]) for h in HORIZONS_DAYS]
+    p_alive = float(basis.purchases.p_alive(x, t_x, T))
+    expected = [float(basis.purchases.expected_purchases(h / unit, x, t_x, T)) for h in HORIZONS_DAYS]
     if not all(math.isfinite(v) for v in (p_alive, *expected)):
         return values
     values |= {"p_alive": round(p_alive, 6),
                **{f"expected_purchases_{h}d": round(v, 6) for h, v in zip(HORIZONS_DAYS, expected, strict=True)}}
     if spend_ok:
         if_alive = float(clv.customer_value(basis.purchases, basis.spend, x, t_x, T, m, months=basis.months,
-                                            monthly_discount=basis.monthly_discount, if_alive=True)[0])
+                                            monthly_discount=basis.monthly_discount, if_alive=True))
         values |= {"clv": _yuan(p_alive * if_alive * 100), "value_at_risk": _yuan((1 - p_alive) * if_alive * 100)}
     else:  # without a spend model the value at risk is the historical spend at stake
         values["value_at_risk"] = _yuan((1 - p_alive) * float(metrics.monetary) * 100)
     return values
 
 
-def segment_values(customer_id: int, metrics: CustomerMetrics | None, basis: RunBasis, as_of: datetime.date,
-                   recent: list[tuple]) -> dict[str, Any]:
-    """The CustomerSegment fields of one customer as of `as_of`, against the run of `basis`."""
-    row = _metric_row(customer_id, metrics, as_of, basis.thresholds, recent)
+def segment_values(customer_id: int, metrics: CustomerMetrics | None, top_category: str | None, basis: RunBasis,
+                   day: Day, recent: list[tuple]) -> dict[str, Any]:
+    """The CustomerSegment fields of one customer as of `day`, against the run of `basis`."""
+    row = _metric_row(customer_id, metrics, top_category, day, recent)
     classes = classify_customer(row, basis.thresholds, basis.references, basis.cutoffs,
-                                days_since_run=(as_of - basis.as_of).days)
+                                days_since_run=(day.as_of - basis.as_of).days)
     buyer = row["recency_days"] is not None
     return {
-        "as_of": as_of, "recency_days": row["recency_days"], "tenure_days": row.get("tenure_days"),
+        "as_of": day.as_of, "recency_days": row["recency_days"], "tenure_days": row.get("tenure_days"),
         "frequency": row["frequency"], "monetary": _yuan(row["monetary_cents"]),
         "avg_order_value": _yuan(row["monetary_cents"] / row["frequency"]) if row["frequency"] else None,
         "mean_interval_days": row.get("mean_interval_days"), "std_interval_days": row.get("std_interval_days"),
         "spend_recent": _yuan(row.get("spend_recent_cents", 0)),
         "spend_previous": _yuan(row.get("spend_previous_cents", 0)),
-        **classes, **_value_columns(basis, metrics if buyer else None, as_of),
+        **classes, **(_value_columns(basis, metrics, row) if buyer else NO_VALUE),
     }
 
 
@@ -220,25 +284,43 @@ def reclassify(customer_ids: Iterable[int], chunk: int = 500) -> int:
     basis = latest_basis()
     if basis is None or not ids:
         return 0
-    as_of = today()
+    day = Day.of(today(), basis.thresholds)
     done = 0
-    longest = max(2 * basis.thresholds.trend_months, basis.thresholds.window_months or 0)
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
-        metrics = {m.customer_id: m for m in CustomerMetrics.objects.filter(customer_id__in=part)
-                   .select_related("top_category")}
-        recent = _orders_since(part, _window_start(as_of, longest))
-        with transaction.atomic():
+        metrics = _read_metrics(part)
+        recent = _orders_since(part, day.since)
+        # One customer whose run is of another day is one UPDATE, which needs no transaction around it.
+        with transaction.atomic() if len(part) > 1 or basis.as_of == day.as_of else nullcontext():
             for customer_id in part:
-                values = segment_values(customer_id, metrics.get(customer_id), basis, as_of,
-                                        recent.get(customer_id, []))
+                found, top_category = metrics.get(customer_id, (None, None))
+                values = segment_values(customer_id, found, top_category, basis, day, recent.get(customer_id, []))
                 done += _store(customer_id, values, basis)
     return done
 
 
+_SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
+_SNAPSHOT_FIELDS = ["r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
+
+
+def _adapt(value: Any) -> Any:
+    """A value as the database driver takes it (dates as the backend writes them; the rest as they are)."""
+    return connection.ops.adapt_datefield_value(value) if isinstance(value, datetime.date) else value
+
+
+def _update(model: type, fields: list, values: dict[str, Any], where: dict[str, Any]) -> bool:
+    """UPDATE one row of `model` with `values`; whether a row was there."""
+    sql = (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in fields)}"
+           f" WHERE {' AND '.join(f'{column} = %s' for column in where)}")
+    params = [_adapt(values[f.name]) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *where.values()])
+        return cursor.rowcount > 0
+
+
 def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
     """Write one customer's row (and its snapshot when the run is of the same day); 0 if it is gone."""
-    if not CustomerSegment.objects.filter(pk=customer_id).update(**values):
+    if not _update(CustomerSegment, _SEGMENT_FIELDS, values, {"customer_id": customer_id}):
         if not Customer.objects.filter(pk=customer_id).exists():
             return 0
         CustomerSegment.objects.create(customer_id=customer_id, **values)
@@ -246,7 +328,8 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
-        if not SegmentSnapshot.objects.filter(as_of=basis.as_of, customer_id=customer_id).update(**snapshot):
+        fields = [SegmentSnapshot._meta.get_field(name) for name in _SNAPSHOT_FIELDS]
+        if not _update(SegmentSnapshot, fields, snapshot, {"as_of": _adapt(basis.as_of), "customer_id": customer_id}):
             SegmentSnapshot.objects.create(as_of=basis.as_of, customer_id=customer_id, **snapshot)
     return 1
 
