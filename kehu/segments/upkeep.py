@@ -334,6 +334,22 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
     return 1
 
 
+def describes(segment: CustomerSegment, metrics: CustomerMetrics | None) -> bool:
+    """Whether a class row describes the customer's orders as they are now (its maintained metrics): the
+    same last purchase day and, unless F and M count a window of months, the same orders and spend."""
+    if metrics is None or not metrics.frequency:
+        return segment.recency_days is None
+    if segment.recency_days is None:
+        return False
+    last_day = segment.as_of - datetime.timedelta(days=segment.recency_days)
+    if last_day != timezone.localdate(metrics.last_order_at):
+        return False
+    run = segment.run
+    if run is not None and run.threshold_values.window_months:
+        return True
+    return segment.frequency == metrics.frequency and segment.monetary == metrics.monetary
+
+
 # --- at the commit of a write ----------------------------------------------------------------------------
 
 def follow(customer_id: int | None) -> None:
@@ -349,6 +365,7 @@ def follow(customer_id: int | None) -> None:
         return
 
     def classify_again() -> None:
+        classify_again.follows = None   # done: a later write asks again
         reclassify([customer_id])
 
     classify_again.follows = customer_id
