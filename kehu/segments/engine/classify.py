@@ -38,6 +38,10 @@ Rules, in words (the same words the explanations use):
   orders; otherwise 综合客户 (empty when nothing bought had a category).
 * **Trend.** Spend in the last ``trend_months`` months against the ``trend_months`` before: 上升 /
   下降 when it changed by more than ``trend_change`` (any spend after none is 上升), else 持平.
+* **One customer later.** :func:`cutoffs` keeps where each ranked class (quintile scores, ABC, share
+  tiers) begins in a run's table; :func:`classify_customer` places one customer's numbers among them
+  and applies the same rules (each written once, for a whole table or one customer's values), so a
+  customer's classes can follow its orders between runs without ranking everyone again.
 * **Customer value (CLV).** Not a class: the 12-month value that the churn and value models forecast
   (``kehu.segments.pipeline.value_forecast``) is discounted by ``monthly_discount`` a month (1 %).
 """
