@@ -21,7 +21,6 @@ rules on plain values, and one or two writes.
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -42,7 +41,6 @@ from .engine.classify import References, Thresholds, classify_customer
 from .engine.clv_data import unit_days
 from .models import CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 
-logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 HORIZONS_DAYS = clv.DEFAULT_HORIZONS_DAYS
 
@@ -300,27 +298,42 @@ def reclassify(customer_ids: Iterable[int], chunk: int = 500) -> int:
 
 
 _SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
-_SNAPSHOT_FIELDS = ["r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
+_SNAPSHOT_FIELDS = [SegmentSnapshot._meta.get_field(name) for name in ("r_score", "f_score", "m_score", *CLASS_NAMES,
+                                                                        "overdue")]
 
 
 def _adapt(value: Any) -> Any:
     """A value as the database driver takes it (dates as the backend writes them; the rest as they are)."""
-    return connection.ops.adapt_datefield_value(value) if isinstance(value, datetime.date) else value
+    return connection.ops.adapt_datefield_value(value) if type(value) is datetime.date else value
 
 
-def _update(model: type, fields: list, values: dict[str, Any], where: dict[str, Any]) -> bool:
-    """UPDATE one row of `model` with `values`; whether a row was there."""
-    sql = (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in fields)}"
-           f" WHERE {' AND '.join(f'{column} = %s' for column in where)}")
-    params = [_adapt(values[f.name]) for f in fields]
+def _write(model: type, fields: list, values: dict[str, Any], where: dict[str, Any]) -> bool:
+    """Bring one row of `model` to `values`, writing only the columns that differ (each column written
+    touches its indexes: most changes leave the classes as they were); False if there is no such row."""
+    condition = " AND ".join(f"{column} = %s" for column in where)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *where.values()])
-        return cursor.rowcount > 0
+        cursor.execute(f"SELECT {', '.join(f.column for f in fields)} FROM {model._meta.db_table}"
+                       f" WHERE {condition}", list(where.values()))
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        changed = [f for f, old in zip(fields, row, strict=True) if _stored(f, old) != values[f.name]]
+        if changed:
+            cursor.execute(f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
+                           f" WHERE {condition}", [*(_adapt(values[f.name]) for f in changed), *where.values()])
+    return True
+
+
+def _stored(field: Any, value: Any) -> Any:
+    """A value as read through the cursor, in the form the fields hold it (SQLite hands decimals as floats)."""
+    if value is not None and field.get_internal_type() == "DecimalField":
+        return _money(value)
+    return value
 
 
 def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
     """Write one customer's row (and its snapshot when the run is of the same day); 0 if it is gone."""
-    if not _update(CustomerSegment, _SEGMENT_FIELDS, values, {"customer_id": customer_id}):
+    if not _write(CustomerSegment, _SEGMENT_FIELDS, values, {"customer_id": customer_id}):
         if not Customer.objects.filter(pk=customer_id).exists():
             return 0
         CustomerSegment.objects.create(customer_id=customer_id, **values)
@@ -328,8 +341,8 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
-        fields = [SegmentSnapshot._meta.get_field(name) for name in _SNAPSHOT_FIELDS]
-        if not _update(SegmentSnapshot, fields, snapshot, {"as_of": _adapt(basis.as_of), "customer_id": customer_id}):
+        if not _write(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, {"as_of": _adapt(basis.as_of),
+                                                                   "customer_id": customer_id}):
             SegmentSnapshot.objects.create(as_of=basis.as_of, customer_id=customer_id, **snapshot)
     return 1
 
