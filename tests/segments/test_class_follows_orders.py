@@ -16,11 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from kehu.lib.dates import today
-from kehu.sales.models import Order, OrderStatus
+from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 from kehu.segments import pipeline, upkeep
 from kehu.segments.engine import metrics as engine_metrics
 from kehu.segments.engine.classify import Thresholds, classify, classify_customer, cutoffs
-from kehu.segments.models import CustomerSegment, SegmentRun, SegmentSettings
+from kehu.segments.models import CustomerSegment, SegmentRun, SegmentSettings, SegmentSnapshot
 from tests.conftest import make_customer
 
 # The 8-class RFM rule, written out: (R high, F high, M high) → class.
@@ -107,6 +107,9 @@ def test_it_reclassifies_a_customer_at_once_when_an_order_is_added(shop, follows
     assert row.lifecycle == "活跃客户"
     assert row.as_of == today()
     assert "共消费 2 次" in row.explanation and "¥50,336" in row.explanation
+    # The run is of today, so today's snapshot (movement between days) has the new class too.
+    snapshot = SegmentSnapshot.objects.get(customer=customers["A"], as_of=today())
+    assert snapshot.class_name("rfm_class") == "重要价值客户" and snapshot.class_name("lifecycle") == "活跃客户"
 
 
 def test_a_refund_a_change_and_a_delete_each_move_the_classes_back(shop, follows):
@@ -165,6 +168,20 @@ def test_several_orders_and_lines_in_one_transaction_classify_once_at_the_commit
             buy(customers["F"], days_ago, "100")
     assert len(callbacks) == 1
     assert stored(customers["F"]).frequency == 4
+
+
+def test_category_loyalty_follows_the_lines_of_an_order(shop, follows):
+    customers, _ = shop
+    tea = Category.objects.create(name="茶叶")
+    assert stored(customers["J"]).category_loyalty == ""
+    with follows():
+        order = buy(customers["J"], 0, "600")
+    assert stored(customers["J"]).category_loyalty == ""
+    with follows():   # a line added later, on its own
+        OrderLine.objects.create(order=order, product_name="龙井", category=tea, quantity=Decimal("2"),
+                                 unit_price=Decimal("300"))
+    # all of the categorised spend in 茶叶, 3 orders (at least 2) → 茶叶忠实客户
+    assert stored(customers["J"]).category_loyalty == "茶叶忠实客户"
 
 
 # --- ranked classes against the run's cut-offs --------------------------------------------------------------
