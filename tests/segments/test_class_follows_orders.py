@@ -153,6 +153,15 @@ def test_a_new_customer_with_two_orders_gets_classes_as_soon_as_a_run_exists(sho
     assert row.rfm_class and row.r_score is not None
 
 
+def test_deleting_a_customer_with_orders_leaves_no_class_row_behind(shop, follows, caplog):
+    customers, _ = shop
+    with follows():
+        customers["B"].delete()   # its orders go with it, each asking for the customer to follow
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not CustomerSegment.objects.filter(customer_id=customers["B"].pk).exists()
+    assert CustomerSegment.objects.count() == len(customers) - 1
+
+
 def test_nothing_is_classified_before_the_first_run(db, follows):
     wang = make_customer()
     with follows():
