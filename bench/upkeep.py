@@ -146,7 +146,16 @@ def measure(args: argparse.Namespace, rng: random.Random) -> dict:
     for i in range(2 * (args.writes // args.block)):
         block("follow" if i % 2 else "upkeep")
     signals.follow = follow
-    result = {"orders_per_variant": len(times["add"]["upkeep"][0]),
+    alone_wall, alone_cpu = [], []   # the re-classification of one customer on its own, no order written
+    for _ in range(args.writes):
+        customer_id = rng.choice(ids)
+        wall, cpu = time.perf_counter(), time.process_time()
+        upkeep.reclassify([customer_id])
+        alone_wall.append((time.perf_counter() - wall) * 1000)
+        alone_cpu.append((time.process_time() - cpu) * 1000)
+    result = {"reclassify_one_p50_wall_ms": round(statistics.median(alone_wall), 3),
+              "reclassify_one_p50_cpu_ms": round(statistics.median(alone_cpu), 3),
+              "orders_per_variant": len(times["add"]["upkeep"][0]),
               "run_has_cutoffs": upkeep.latest_basis() is not None, "load_average": os.getloadavg()[0]}
     for kind, variants in times.items():
         figures = {}
@@ -176,6 +185,8 @@ def main() -> None:
     print(f"{engine}: {args.customers:,} customers, {result['orders']:,} orders; "
           f"{result['orders_per_variant']:,} orders per variant")
     print(f"  (load average {result['load_average']:.1f}; wall-clock includes waiting for a CPU, CPU time does not)")
+    print(f"  one customer re-classified on its own: p50 {result['reclassify_one_p50_wall_ms']:.3f} ms wall, "
+          f"{result['reclassify_one_p50_cpu_ms']:.3f} ms CPU")
     for kind in ("add", "change", "refund"):
         r = result[kind]
         for clock in ("wall", "cpu"):
