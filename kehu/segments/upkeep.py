@@ -308,10 +308,18 @@ def _adapt(value: Any) -> Any:
 
 
 def _write(model: type, fields: list, values: dict[str, Any], where: dict[str, Any]) -> bool:
-    """Bring one row of `model` to `values`, writing only the columns that differ (each column written
-    touches its indexes: most changes leave the classes as they were); False if there is no such row."""
+    """Bring one row of `model` to `values`; False if there is no such row.
+
+    On SQLite only the columns that differ are written (each column written touches its indexes, and most
+    changes leave the classes as they were). PostgreSQL skips the indexes of unchanged values itself (a
+    HOT update), so there the row is written at once, without reading it first: one round trip.
+    """
     condition = " AND ".join(f"{column} = %s" for column in where)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in fields)}"
+                           f" WHERE {condition}", [*(_adapt(values[f.name]) for f in fields), *where.values()])
+            return cursor.rowcount > 0
         cursor.execute(f"SELECT {', '.join(f.column for f in fields)} FROM {model._meta.db_table}"
                        f" WHERE {condition}", list(where.values()))
         row = cursor.fetchone()
