@@ -229,16 +229,25 @@ class CustomerSegment(models.Model):
         return f"{self.customer_id}: {self.rfm_class or self.lifecycle}"
 
     @property
+    def run(self) -> SegmentRun | None:
+        """The run whose thresholds, references and cut-offs these classes were compared with: the one of
+        their day, or for classes that followed an order since, the latest run before it."""
+        if not hasattr(self, "_run"):
+            self._run = SegmentRun.objects.filter(as_of__lte=self.as_of).order_by("-as_of").first()
+        return self._run
+
+    @property
     def explanation(self) -> str:
         """Why this customer is in its classes, in Chinese (分层原因); one query for the run's references."""
         if not hasattr(self, "_explanation"):
-            run = SegmentRun.objects.filter(as_of=self.as_of).first()
+            run = self.run
             if run is None:
                 self._explanation = ""
             else:
                 row = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields}
                 row["monetary"] = float(self.monetary)
-                self._explanation = explain(row, run.reference_values, run.threshold_values)
+                refs = run.reference_values.later((self.as_of - run.as_of).days)
+                self._explanation = explain(row, refs, run.threshold_values)
         return self._explanation
 
 
@@ -289,6 +298,9 @@ class SegmentRun(models.Model):
     #  "model_check": {… engine.model_check.ModelCheck.to_dict() …}}. Runs before MBG/NBD hold "BG/NBD";
     #  engine.clv.purchase_fit(model, params, time_unit) rebuilds a fit from either.
     value_model = models.JSONField("预测模型", default=dict, blank=True)
+    # Where the ranked classes begin (quintile scores, ABC, share tiers), so one customer can be placed
+    # later without ranking everyone again: see engine.classify.cutoffs and segments.upkeep.
+    cutoffs = models.JSONField("分位点", default=dict, blank=True)
 
     class Meta:
         verbose_name = "分层计算"

@@ -41,7 +41,7 @@ from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 from . import lease
 from .engine import clv, clv_data, model_check
 from .engine import metrics as engine_metrics
-from .engine.classify import Thresholds, classify
+from .engine.classify import Thresholds, classify, cutoffs
 from .models import (
     CLASS_NAMES,
     CustomerCategorySpend,
@@ -424,12 +424,16 @@ def rebuild_metrics(progress: Progress = _noop) -> int:
 
 
 def refresh_customers(customer_ids: Iterable[int]) -> None:
-    """Recompute the metrics of some customers (after bulk writes that bypass the signals)."""
+    """Recompute the metrics of some customers (after bulk writes that bypass the signals), and their
+    classes against the latest run (see upkeep.reclassify)."""
+    from .upkeep import reclassify
+
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         aggregates, spend = compute_stored(chunk)
         _write_metrics(aggregates, spend, chunk)
+    reclassify(ids)
 
 
 # --- classification -----------------------------------------------------------------------------------
@@ -828,7 +832,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
             "thresholds": thresholds.to_dict(), "references": refs.to_dict(), "counts": _counts(classified),
             "customers": len(classified), "seconds": round(time.perf_counter() - started, 3),
-            "value_model": value_model,
+            "value_model": value_model, "cutoffs": cutoffs(classified, thresholds),
         })
     return ClassResult(run, classified)
 

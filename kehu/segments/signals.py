@@ -8,6 +8,8 @@ the *middle* of a customer's history (or removed at either end) reads its two ne
 look-ups on (customer, ordered_at), never a rescan of the customer's history. A refund or a change of
 customer moves the contribution of that one order's lines (one read of its lines).
 
+After each change the customer's classes follow (``upkeep.follow``: at the commit, against the latest run).
+
 What signals cannot see: ``QuerySet.update()``, ``bulk_create()`` and raw SQL on orders bypass them.
 Code that writes orders in bulk (imports, merges) should call
 :func:`kehu.segments.pipeline.refresh_customers` for the customers it touched, or ``rebuild_metrics()``;
@@ -30,6 +32,7 @@ from kehu.customers.merge import customers_merged
 from kehu.sales.models import Order, OrderLine, OrderStatus
 
 from .models import CustomerCategorySpend, CustomerMetrics
+from .upkeep import follow
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 CENT = Decimal("0.01")
@@ -300,8 +303,12 @@ def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwa
     if old is None:  # a new order: nothing to take away; add_order needs no outer transaction
         if new_counted:
             add_order(new["customer_id"], new["ordered_at"], new["amount"], instance.pk)
+            follow(new["customer_id"])
         return
     with transaction.atomic(savepoint=False):
+        if old_counted or new_counted:  # inside the transaction: at its commit, after the changes below
+            follow(old["customer_id"])
+            follow(new["customer_id"])
         if old_counted and new_counted and old["customer_id"] == new["customer_id"] \
                 and old["ordered_at"] == new["ordered_at"]:
             if old["amount"] != new["amount"]:
@@ -325,6 +332,7 @@ def order_deleted(sender, instance: Order, **kwargs) -> None:
     # Its lines were deleted just before (cascade) and took their category spend with them.
     if instance.status == OrderStatus.COMPLETED:
         remove_order(instance.customer_id, _moment(instance.ordered_at), _money(instance.amount), instance.pk)
+        follow(instance.customer_id)
 
 
 def _line_contribution(line_values: dict | None) -> tuple[int, int, Decimal] | None:
@@ -362,8 +370,10 @@ def line_saved(sender, instance: OrderLine, raw: bool = False, **kwargs) -> None
     with transaction.atomic(savepoint=False):
         if old is not None:
             add_category_spend(old[0], old[1], old[2], -1)
+            follow(old[0])
         if new is not None:
             add_category_spend(new[0], new[1], new[2], 1)
+            follow(new[0])
 
 
 def line_deleted(sender, instance: OrderLine, **kwargs) -> None:
@@ -372,6 +382,7 @@ def line_deleted(sender, instance: OrderLine, **kwargs) -> None:
     old = _line_contribution(_line_values(instance))
     if old is not None:
         add_category_spend(old[0], old[1], old[2], -1)
+        follow(old[0])
 
 
 def connect() -> None:

@@ -24,10 +24,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kehu.customers.models import Customer
 from kehu.lib.cells import neutralise, sheet_title
 
-from . import pipeline, reports
+from . import pipeline, reports, upkeep
 from .forms import ThresholdsForm
 from .lease import JobRunning
-from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentSettings, SegmentSnapshot
+from .models import CLASS_LABELS, CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentSettings, SegmentSnapshot
 
 ANALYSIS_PAGES = {
     "retention": ("segments/retention.html", "新老客户与留存"),
@@ -261,4 +261,9 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
         snapshots = SegmentSnapshot.objects.filter(customer=customer).order_by("-as_of")[:6]
         history = [{"as_of": s.as_of, "rfm_class": s.class_name("rfm_class"), "lifecycle": s.class_name("lifecycle")}
                    for s in snapshots]
-    return {"customer": customer, "segment": segment, "badges": badges, "history": history}
+    # What the classes were compared with (the run's day), and whether they still describe the orders.
+    run = segment.run if segment else reports.latest_run()
+    metrics = CustomerMetrics.objects.filter(customer=customer).first()
+    current = upkeep.describes(segment, metrics) if segment else not (metrics and metrics.frequency)
+    return {"customer": customer, "segment": segment, "badges": badges, "history": history, "run": run,
+            "current": current, "next": reverse("customers:detail", args=[customer.code])}

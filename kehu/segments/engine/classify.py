@@ -42,6 +42,10 @@ Rules, in words (the same words the explanations use):
   orders; otherwise 综合客户 (empty when nothing bought had a category).
 * **Trend.** Spend in the last ``trend_months`` months against the ``trend_months`` before: 上升 /
   下降 when it changed by more than ``trend_change`` (any spend after none is 上升), else 持平.
+* **One customer later.** :func:`cutoffs` keeps where each ranked class (quintile scores, ABC, share
+  tiers) begins in a run's table; :func:`classify_customer` places one customer's numbers among them
+  and applies the same rules (each written once, for a whole table or one customer's values), so a
+  customer's classes can follow its orders between runs without ranking everyone again.
 * **Customer value (CLV).** Not a class: the 12-month value that the churn and value models forecast
   (``kehu.segments.pipeline.value_forecast``) is discounted by ``monthly_discount`` a month (1 %).
 """
@@ -218,6 +222,12 @@ class References:
     def from_dict(cls, data: dict[str, Any]) -> References:
         return cls(**data)
 
+    def later(self, days: int) -> References:
+        """The references `days` days after their run: a mean or median recency grows with everyone's."""
+        if self.method == "fixed" or not days:
+            return self
+        return dataclasses.replace(self, recency_days=self.recency_days + days)
+
 
 def _score_position(column: str, *, descending: bool = False) -> nw.Expr:
     """0-based position from worst to best; equal values share the first position of their tie."""
@@ -239,20 +249,88 @@ def _share_tier(position: str, n: int, high: float, mid: float, names: tuple[str
         .otherwise(nw.lit(names[2]))
 
 
-def _fixed_score_up(col: str, edges: tuple[float, ...]) -> nw.Expr:
-    """Upper bounds for scores 1..4; above the last → 5."""
-    expr = nw.when(nw.col(col) <= edges[0]).then(1)
-    for score, edge in enumerate(edges[1:], start=2):
-        expr = expr.when(nw.col(col) <= edge).then(score)
-    return expr.otherwise(5).cast(nw.Int8)
+# --- the rules, written once ----------------------------------------------------------------------------
+# Each rule takes either Narwhals expressions (a whole table, in `classify`) or one customer's plain
+# values (in `classify_customer`), so the table and the single customer follow the same words.
+
+def _first_case(cases: list[tuple[Any, Any]], default: Any) -> Any:
+    """The value of the first case whose condition holds, else `default`: a when/then chain over
+    expressions, or the value itself over plain values."""
+    if not any(isinstance(condition, nw.Expr) for condition, _ in cases):
+        return next((value for condition, value in cases if condition), default)
+    expr = None
+    for condition, value in cases:
+        value = value if isinstance(value, nw.Expr) else nw.lit(value)
+        expr = nw.when(condition).then(value) if expr is None else expr.when(condition).then(value)
+    return expr.otherwise(default if isinstance(default, nw.Expr) else nw.lit(default))
 
 
-def _fixed_score_recency(edges: tuple[float, ...]) -> nw.Expr:
-    """Upper bounds in days for scores 5..2; older → 1."""
-    expr = nw.when(nw.col("recency_days") <= edges[0]).then(5)
-    for score, edge in zip((4, 3, 2), edges[1:], strict=True):
-        expr = expr.when(nw.col("recency_days") <= edge).then(score)
-    return expr.otherwise(1).cast(nw.Int8)
+def score_up(value: Any, edges: tuple[float, ...]) -> Any:
+    """Fixed F or M score: upper bounds for scores 1..4; above the last → 5."""
+    return _first_case([(value <= edge, score) for score, edge in enumerate(edges, start=1)], 5)
+
+
+def score_recency(recency_days: Any, edges: tuple[float, ...]) -> Any:
+    """Fixed R score: upper bounds in days for scores 5..2; older → 1."""
+    return _first_case([(recency_days <= edge, score) for score, edge in zip((5, 4, 3, 2), edges, strict=True)], 1)
+
+
+def high_flags(recency_days: Any, frequency: Any, monetary_cents: Any, refs: References) -> tuple[Any, Any, Any]:
+    """(R high, F high, M high) against the references of the 8-class model."""
+    if refs.method == "fixed":
+        return (recency_days <= refs.recency_days, frequency >= refs.frequency,
+                monetary_cents >= round(refs.monetary * 100))
+    return recency_days < refs.recency_days, frequency > refs.frequency, monetary_cents > refs.monetary * 100
+
+
+def fixed_tiers(frequency: Any, monetary_cents: Any, t: Thresholds) -> tuple[Any, Any]:
+    """(frequency tier, value tier) by the fixed numbers (used when the tier method is ``fixed``)."""
+    frequency_tier = _first_case([(frequency >= t.freq_high_orders, "高频"), (frequency >= t.freq_mid_orders, "中频")],
+                                 "低频")
+    value_tier = _first_case([(monetary_cents >= round(t.value_high_yuan * 100), "高价值"),
+                              (monetary_cents >= round(t.value_mid_yuan * 100), "中价值")], "低价值")
+    return frequency_tier, value_tier
+
+
+def lifecycle_stage(recency_days: Any, tenure_days: Any, frequency: Any, t: Thresholds) -> Any:
+    return _first_case([
+        (recency_days > t.lost_days, "流失客户"), (recency_days > t.sleeping_days, "沉睡客户"),
+        (tenure_days <= t.new_days, "新客户"), (frequency >= t.loyal_orders, "忠诚客户"),
+    ], "活跃客户")
+
+
+def is_overdue(recency_days: Any, mean_interval: Any, std_interval: Any, orders: Any, t: Thresholds) -> Any:
+    """Enough orders and longer since the last one than the customer's own mean gap + k × its deviation."""
+    enough = orders >= max(t.overdue_min_orders, 3)
+    if isinstance(recency_days, nw.Expr):
+        return (enough & (recency_days.cast(nw.Float64) > mean_interval + t.overdue_k * std_interval)).fill_null(False)
+    return bool(enough and mean_interval is not None and std_interval is not None
+                and recency_days > mean_interval + t.overdue_k * std_interval)
+
+
+def category_class(category_cents: Any, top_cents: Any, top_name: Any, frequency: Any, t: Thresholds) -> Any:
+    """「<品类>忠实客户」, 综合客户, or empty when nothing bought had a category."""
+    if isinstance(category_cents, nw.Expr):
+        loyal = (top_cents.cast(nw.Float64) >= t.category_loyal_share * category_cents.cast(nw.Float64)) \
+            & (frequency >= t.category_loyal_min_orders)
+        return _first_case([(category_cents.fill_null(0) <= 0, ""),
+                            (loyal, nw.concat_str(top_name.cast(nw.String), nw.lit(LOYAL_SUFFIX)))],
+                           GENERAL_CUSTOMER).fill_null("")
+    if not category_cents or category_cents <= 0:
+        return ""
+    if top_cents is None or top_cents < t.category_loyal_share * category_cents \
+            or frequency < t.category_loyal_min_orders:
+        return GENERAL_CUSTOMER
+    return f"{top_name}{LOYAL_SUFFIX}" if top_name is not None else ""
+
+
+def trend_word(recent_cents: Any, previous_cents: Any, t: Thresholds) -> Any:
+    """上升 / 持平 / 下降 of the recent spend against the spend before it (empty when neither)."""
+    return _first_case([
+        ((recent_cents == 0) & (previous_cents == 0), ""), (previous_cents == 0, "上升"),
+        (recent_cents > previous_cents * (1 + t.trend_change), "上升"),
+        (recent_cents < previous_cents * (1 - t.trend_change), "下降"),
+    ], "持平")
 
 
 def references(buyers: Any, thresholds: Thresholds) -> References:
@@ -273,21 +351,6 @@ def references(buyers: Any, thresholds: Thresholds) -> References:
     return References(thresholds.rfm_reference, float(row[0]), float(row[1]), float(row[2]) / 100, n)
 
 
-def _high_flags(refs: References) -> dict[str, nw.Expr]:
-    m_cents = nw.col("monetary_cents")
-    if refs.method == "fixed":
-        return {
-            "r_high": nw.col("recency_days") <= refs.recency_days,
-            "f_high": nw.col("frequency") >= refs.frequency,
-            "m_high": m_cents >= round(refs.monetary * 100),
-        }
-    return {
-        "r_high": nw.col("recency_days") < refs.recency_days,
-        "f_high": nw.col("frequency") > refs.frequency,
-        "m_high": m_cents > refs.monetary * 100,
-    }
-
-
 def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, References]:
     """Add the class columns to a metrics table; returns (table sorted by customer id, references).
 
@@ -302,6 +365,7 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     buyers = frame.filter(~nw.col("last_order_at").is_null())
     n = len(buyers)
     refs = references(buyers, t)
+    recency, frequency, monetary = nw.col("recency_days"), nw.col("frequency"), nw.col("monetary_cents")
 
     if t.score_method == "quantile":
         scored = buyers.with_columns(
@@ -313,12 +377,13 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     else:
         scored = buyers.with_columns(
             _r=nw.lit(0), _f=nw.lit(0), _m=nw.lit(0),
-            r_score=_fixed_score_recency(t.r_score_days),
-            f_score=_fixed_score_up("frequency", t.f_score_orders),
-            m_score=_fixed_score_up("monetary_cents", tuple(round(y * 100) for y in t.m_score_yuan)),
+            r_score=score_recency(recency, t.r_score_days).cast(nw.Int8),
+            f_score=score_up(frequency, t.f_score_orders).cast(nw.Int8),
+            m_score=score_up(monetary, tuple(round(y * 100) for y in t.m_score_yuan)).cast(nw.Int8),
         )
 
-    scored = scored.with_columns(**_high_flags(refs))
+    r_high, f_high, m_high = high_flags(recency, frequency, monetary, refs)
+    scored = scored.with_columns(r_high=r_high, f_high=f_high, m_high=m_high)
     rfm_code = (
         (~nw.col("m_high")).cast(nw.Int8) * 4 + (~nw.col("r_high")).cast(nw.Int8) * 2
         + (~nw.col("f_high")).cast(nw.Int8)
@@ -346,62 +411,38 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     scored = scored.with_columns(abc_class=abc, _mpos=_tier_position("monetary_cents"))
 
     # Frequency and value tiers.
+    fixed_frequency_tier, fixed_value_tier = fixed_tiers(frequency, monetary, t)
     if t.frequency_tier_method == "fixed":
-        frequency_tier = nw.when(nw.col("frequency") >= t.freq_high_orders).then(nw.lit("高频")) \
-            .when(nw.col("frequency") >= t.freq_mid_orders).then(nw.lit("中频")).otherwise(nw.lit("低频"))
+        frequency_tier = fixed_frequency_tier
     else:
         scored = scored.with_columns(_fpos=_tier_position("frequency"))
         frequency_tier = _share_tier("_fpos", n, t.tier_high_share, t.tier_mid_share, FREQUENCY_TIERS)
     if t.value_tier_method == "fixed":
-        m = nw.col("monetary_cents")
-        value_tier = nw.when(m >= round(t.value_high_yuan * 100)).then(nw.lit("高价值")) \
-            .when(m >= round(t.value_mid_yuan * 100)).then(nw.lit("中价值")).otherwise(nw.lit("低价值"))
+        value_tier = fixed_value_tier
     else:
         value_tier = _share_tier("_mpos", n, t.tier_high_share, t.tier_mid_share, VALUE_TIERS)
     scored = scored.with_columns(frequency_tier=frequency_tier, value_tier=value_tier)
 
     # Lifecycle, overdue, category loyalty, trend.
-    recency = nw.col("recency_days")
-    lifecycle = (
-        nw.when(recency > t.lost_days).then(nw.lit("流失客户"))
-        .when(recency > t.sleeping_days).then(nw.lit("沉睡客户"))
-        .when(nw.col("tenure_days") <= t.new_days).then(nw.lit("新客户"))
-        .when(nw.col("frequency") >= t.loyal_orders).then(nw.lit("忠诚客户"))
-        .otherwise(nw.lit("活跃客户"))
-    )
     columns = scored.columns
     if "std_interval_days" in columns:
-        limit = nw.col("mean_interval_days") + t.overdue_k * nw.col("std_interval_days")
-        enough = nw.col("lifetime_frequency" if "lifetime_frequency" in columns else "frequency") \
-            >= max(t.overdue_min_orders, 3)
-        overdue = (enough & (recency.cast(nw.Float64) > limit)).fill_null(False)
+        orders = nw.col("lifetime_frequency" if "lifetime_frequency" in columns else "frequency")
+        overdue = is_overdue(recency, nw.col("mean_interval_days"), nw.col("std_interval_days"), orders, t)
     else:
         overdue = nw.lit(False)
     if "top_category" in columns:
-        share_ok = nw.col("top_category_cents").cast(nw.Float64) \
-            >= t.category_loyal_share * nw.col("category_cents").cast(nw.Float64)
-        loyal = share_ok & (nw.col("frequency") >= t.category_loyal_min_orders)
-        category_loyalty = (
-            nw.when(nw.col("category_cents").fill_null(0) <= 0).then(nw.lit(""))
-            .when(loyal).then(nw.concat_str(nw.col("top_category").cast(nw.String), nw.lit(LOYAL_SUFFIX)))
-            .otherwise(nw.lit(GENERAL_CUSTOMER))
-        ).fill_null("")
+        category_loyalty = category_class(nw.col("category_cents"), nw.col("top_category_cents"),
+                                          nw.col("top_category"), frequency, t)
     else:
         category_loyalty = nw.lit("")
     if "spend_recent_cents" in columns:
-        recent = nw.col("spend_recent_cents").cast(nw.Float64)
-        previous = nw.col("spend_previous_cents").cast(nw.Float64)
-        trend = (
-            nw.when((recent == 0) & (previous == 0)).then(nw.lit(""))
-            .when(previous == 0).then(nw.lit("上升"))
-            .when(recent > previous * (1 + t.trend_change)).then(nw.lit("上升"))
-            .when(recent < previous * (1 - t.trend_change)).then(nw.lit("下降"))
-            .otherwise(nw.lit("持平"))
-        )
+        trend = trend_word(nw.col("spend_recent_cents").cast(nw.Float64),
+                           nw.col("spend_previous_cents").cast(nw.Float64), t)
     else:
         trend = nw.lit("")
     scored = scored.with_columns(
-        lifecycle=lifecycle, overdue=overdue, category_loyalty=category_loyalty, trend=trend,
+        lifecycle=lifecycle_stage(recency, nw.col("tenure_days"), frequency, t), overdue=overdue,
+        category_loyalty=category_loyalty, trend=trend,
     ).drop("_r", "_f", "_m", "_through", "_before", "_mpos", *(["_fpos"] if "_fpos" in scored.columns else []))
 
     others = frame.filter(nw.col("last_order_at").is_null())
@@ -413,3 +454,100 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
         ).with_columns(lifecycle=nw.lit("潜在客户"), overdue=nw.lit(False))
         scored = nw.concat([scored, others.select(scored.columns)], how="vertical")
     return scored.sort("customer_id").to_native(), refs
+
+
+# --- one customer against a run's cut-offs --------------------------------------------------------------
+
+def _rankings(t: Thresholds) -> dict[str, tuple[str, bool, tuple]]:
+    """The classes that come from a customer's place in a ranking of all buying customers:
+    column → (ranked by, largest first?, classes in ranking order). Ties go by customer id."""
+    ranked: dict[str, tuple[str, bool, tuple]] = {}
+    if t.score_method == "quantile":
+        ranked |= {"r_score": ("recency_days", True, (1, 2, 3, 4, 5)),
+                   "f_score": ("frequency", False, (1, 2, 3, 4, 5)),
+                   "m_score": ("monetary_cents", False, (1, 2, 3, 4, 5))}
+    ranked["abc_class"] = ("monetary_cents", True, ABC_CLASSES)
+    if t.frequency_tier_method == "share":
+        ranked["frequency_tier"] = ("frequency", True, FREQUENCY_TIERS)
+    if t.value_tier_method == "share":
+        ranked["value_tier"] = ("monetary_cents", True, VALUE_TIERS)
+    return ranked
+
+
+def cutoffs(classified: Any, thresholds: Thresholds) -> dict[str, list]:
+    """Where each ranked class of a classified table begins (the run's quintile, ABC and share cut-offs).
+
+    Per column of :func:`_rankings`, for each class after the first: ``[value]`` of the first buying
+    customers, in ranking order, who are in that class or a later one (equal values are never split
+    between classes); None when there is none. Plain JSON, stored with the run, so one customer can be
+    placed later (:func:`classify_customer`).
+    """
+    frame = nw.from_native(classified, eager_only=True)
+    found: dict[str, list] = {}
+    for column, (by, descending, classes) in _rankings(thresholds).items():
+        firsts: list[list[int] | None] = []
+        for name in classes:
+            members = frame.filter(nw.col(column) == name)
+            if not len(members):
+                firsts.append(None)
+                continue
+            value = members[by].max() if descending else members[by].min()
+            firsts.append([int(value)])
+        # Classes are runs of the ranking, so a class or a later one begins where the next non-empty one does.
+        bounds = []
+        for i in range(1, len(classes)):
+            bounds.append(next((first for first in firsts[i:] if first is not None), None))
+        found[column] = bounds
+    return found
+
+
+def _place(value: int, descending: bool, classes: tuple, bounds: list) -> Any:
+    """The class of a value among the bounds of :func:`cutoffs` (a value equal to a bound is in its class)."""
+    index = 0
+    for i, bound in enumerate(bounds, start=1):
+        if bound is None:
+            break
+        if value > bound[0] if descending else value < bound[0]:
+            break
+        index = i
+    return classes[index]
+
+
+def classify_customer(row: dict[str, Any], thresholds: Thresholds, refs: References, bounds: dict[str, list],
+                      days_since_run: int = 0) -> dict[str, Any]:
+    """The class columns of one customer, with the rules of :func:`classify`, the run's references and,
+    for the ranked classes, its cut-offs (:func:`cutoffs`): the customer is placed where its numbers
+    fall in that run's ranking, without ranking everyone again.
+
+    `row` has the metric columns of one customer (``recency_days`` None when it never bought), as of a
+    day `days_since_run` days after the run's: recency is compared as of the run's day, where the
+    references and cut-offs were taken (everyone's recency grows by the same days).
+    """
+    t = thresholds
+    recency, frequency, monetary = row.get("recency_days"), row.get("frequency"), row.get("monetary_cents")
+    if recency is None:
+        return {"r_score": None, "f_score": None, "m_score": None, "r_high": None, "f_high": None,
+                "m_high": None, "rfm_class": "", "rf_segment": "", "abc_class": "", "frequency_tier": "",
+                "value_tier": "", "lifecycle": "潜在客户", "overdue": False, "category_loyalty": "", "trend": ""}
+    values = {"recency_days": recency - days_since_run, "frequency": frequency, "monetary_cents": monetary}
+    placed = {column: _place(values[by], descending, classes, bounds[column])
+              for column, (by, descending, classes) in _rankings(t).items()}
+    if t.score_method != "quantile":
+        placed |= {"r_score": score_recency(recency, t.r_score_days),
+                   "f_score": score_up(frequency, t.f_score_orders),
+                   "m_score": score_up(monetary, tuple(round(y * 100) for y in t.m_score_yuan))}
+    fixed_frequency_tier, fixed_value_tier = fixed_tiers(frequency, monetary, t)
+    placed.setdefault("frequency_tier", fixed_frequency_tier)
+    placed.setdefault("value_tier", fixed_value_tier)
+    flags = high_flags(recency, frequency, monetary, refs.later(days_since_run))
+    r_high, f_high, m_high = (bool(flag) for flag in flags)
+    orders = row.get("lifetime_frequency", frequency)
+    return placed | {
+        "r_high": r_high, "f_high": f_high, "m_high": m_high, "rfm_class": rfm_class_name(r_high, f_high, m_high),
+        "rf_segment": RF_GRID[(placed["r_score"], placed["f_score"])],
+        "lifecycle": lifecycle_stage(recency, row["tenure_days"], frequency, t),
+        "overdue": is_overdue(recency, row.get("mean_interval_days"), row.get("std_interval_days"), orders, t),
+        "category_loyalty": category_class(row.get("category_cents"), row.get("top_category_cents"),
+                                           row.get("top_category"), frequency, t),
+        "trend": trend_word(row.get("spend_recent_cents", 0), row.get("spend_previous_cents", 0), t),
+    }
