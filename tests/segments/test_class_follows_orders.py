@@ -106,7 +106,7 @@ def test_it_reclassifies_a_customer_at_once_when_an_order_is_added(shop, follows
     # lifecycle, written out: last order ≤ 90 days ago, first order 600 days ago, fewer than 5 orders
     assert row.lifecycle == "活跃客户"
     assert row.as_of == today()
-    assert "共消费 2 次" in row.explanation and "¥50,336" in row.explanation
+    assert "共 2 笔订单" in row.explanation and "¥50,336" in row.explanation
     # The run is of today, so today's snapshot (movement between days) has the new class too.
     snapshot = SegmentSnapshot.objects.get(customer=customers["A"], as_of=today())
     assert snapshot.class_name("rfm_class") == "重要价值客户" and snapshot.class_name("lifecycle") == "活跃客户"
@@ -340,7 +340,7 @@ def test_the_customer_page_shows_the_runs_day_and_a_manager_can_re_run_from_it(c
         buy(a, 0, "50000")
     client.force_login(mary)
     page = client.get(reverse("customers:detail", args=[a.code])).content.decode()
-    assert "共消费 2 次" in page and "重要价值客户" in page and "一般挽留客户" not in page
+    assert "共 2 笔订单" in page and "重要价值客户" in page and "一般挽留客户" not in page
     assert f"来自 {SegmentRun.objects.get().as_of:%Y-%m-%d} 的分层计算" in page
     assert reverse("segments:recompute") in page and "data-stale" not in page
     response = client.post(reverse("segments:recompute"), {"next": reverse("customers:detail", args=[a.code])})
