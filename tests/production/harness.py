@@ -131,7 +131,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/accounts/login/", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a busy machine
                 pass
             time.sleep(0.1)
         raise AssertionError(f"kehu serve did not answer within {timeout} s:\n{self.output()}")
