@@ -111,7 +111,7 @@ def record(user, action: str, target=None, details: dict | None = None, *, codes
 # import or revert on SQLite) gets it a little later from a writer thread, with its original time: the read is
 # delayed at most READ_WAIT_SECONDS and never fails for the log's sake.
 READ_ACTIONS = {AuditAction.VIEW, AuditAction.VIEW_LIST}
-READ_WAIT_SECONDS = 2.0
+READ_WAIT_SECONDS = 0.5
 BACKLOG_ATTEMPTS = 60
 
 

@@ -47,8 +47,11 @@ from .readers import Sheet, read_workbook
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
+# Customer rows go through the edit form one by one (a few ms each): chunks small enough that a transaction
+# holding them ends within a fraction of a second.
+CUSTOMER_CHUNK = 100
 CHUNK_SECONDS = 0.5  # a transaction of a real import is committed at the first chunk boundary after this long
-COMMIT_PAUSE_SECONDS = 0.1
+COMMIT_PAUSE_SECONDS = 0.15
 REFRESH_CHUNK = 2000  # customers whose metrics are refreshed per transaction
 REVERT_CHUNK = 2000  # ids deleted per transaction by a revert
 DUPLICATE_CHOICES = ("update", "skip", "create")
@@ -262,14 +265,14 @@ class Importer:
         self._open_chunk()
         try:
             self._import(sheets, handlers)
+            chunk, self._chunk = self._chunk, None
+            chunk.__exit__(None, None, None)
         except BaseException as exc:
             chunk, self._chunk = self._chunk, None
             if chunk is not None:
                 chunk.__exit__(type(exc), exc, exc.__traceback__)  # the chunk under way is rolled back
             self._mark_incomplete(exc)
             raise
-        chunk, self._chunk = self._chunk, None
-        chunk.__exit__(None, None, None)
 
     def _open_chunk(self) -> None:
         self._chunk = transaction.atomic()
@@ -294,7 +297,7 @@ class Importer:
         chunk, self._chunk = self._chunk, None
         chunk.__exit__(None, None, None)
         if connection.vendor == "sqlite":
-            # SQLite's busy handler polls every 100 ms: a pause that long lets a waiting writer in.
+            # SQLite's busy handler polls every 100 ms: a pause longer than that lets waiting writers in.
             time.sleep(COMMIT_PAUSE_SECONDS)
         self._open_chunk()
 
@@ -404,7 +407,7 @@ class Importer:
 
         for number, record, _ in sheet.records():
             chunk.append((number, record))
-            if len(chunk) >= 500:
+            if len(chunk) >= CUSTOMER_CHUNK:
                 flush()
                 chunk = []
         if chunk:

@@ -25,6 +25,7 @@ NEW_CUSTOMERS = 1200  # the customer sheet is read in chunks of 500: reports aft
 @pytest.fixture
 def commit_every_chunk(monkeypatch):
     monkeypatch.setattr(importer, "CHUNK_SECONDS", 0)
+    monkeypatch.setattr(importer, "CUSTOMER_CHUNK", 500)
     monkeypatch.setattr(importer, "COMMIT_PAUSE_SECONDS", 0)
 
 
