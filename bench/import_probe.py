@@ -111,10 +111,10 @@ class Load:
         for t in self.threads:
             t.join()
 
-    def timed(self, kind: str, call, expected: tuple[int, ...]) -> requests.Response | None:
+    def timed(self, kind: str, send, url: str, expected: tuple[int, ...], **kwargs) -> requests.Response | None:
         started = time.perf_counter()
         try:
-            answer = call()
+            answer = send(url, timeout=60, **kwargs)
         except requests.RequestException as exc:
             answer, problem = None, f"{type(exc).__name__}: {exc}"
         else:
@@ -136,24 +136,22 @@ class Load:
             code = rng.choice(codes)
             kind = rng.choice(["list", "customer", "api_list", "edit", "communication"])
             if kind == "list":
-                self.timed(kind, lambda: web.get(self.base + "/customers/", timeout=60), (200,))
+                self.timed(kind, web.get, self.base + "/customers/", (200,))
             elif kind == "customer":
-                self.timed(kind, lambda: web.get(f"{self.base}/customers/{code}/", timeout=60), (200,))
+                self.timed(kind, web.get, f"{self.base}/customers/{code}/", (200,))
             elif kind == "api_list":
-                self.timed(kind, lambda: requests.get(self.base + "/api/customers?limit=20", headers=api,
-                                                      timeout=60), (200,))
+                self.timed(kind, requests.get, self.base + "/api/customers?limit=20", (200,), headers=api)
             elif kind == "edit":
-                got = self.timed("api_get", lambda: requests.get(f"{self.base}/api/customers/{code}", headers=api,
-                                                                 timeout=60), (200,))
+                got = self.timed("api_get", requests.get, f"{self.base}/api/customers/{code}", (200,), headers=api)
                 if got is not None:
                     body = {"version": got.json()["version"], "notes": f"探针备注 {rng.random():.6f}"}
-                    self.timed(kind, lambda: requests.patch(f"{self.base}/api/customers/{code}", json=body,
-                                                            headers=api, timeout=60), (200,))
+                    self.timed(kind, requests.patch, f"{self.base}/api/customers/{code}", (200,), json=body,
+                               headers=api)
             else:
                 data = {"comm-occurred_at": time.strftime("%Y-%m-%dT%H:%M"), "comm-method": "phone",
                         "comm-content": "导入期间的电话回访", "comm-outcome": "已联系"}
-                self.timed(kind, lambda: web.post(f"{self.base}/engagement/{code}/communications/add/", data=data,
-                                                  headers=csrf, timeout=60), (200, 302))
+                self.timed(kind, web.post, f"{self.base}/engagement/{code}/communications/add/", (200, 302),
+                           data=data, headers=csrf)
             time.sleep(self.pause)
 
 
@@ -187,7 +185,8 @@ def main() -> None:
     workbook = home / "探针导入.xlsx"
     t = time.perf_counter()
     write_workbook(workbook, args.customers, args.orders, random.Random(args.seed))
-    print(f"生成 {workbook.name}：{args.customers:,} 位客户 + {args.orders:,} 条消费记录，{time.perf_counter() - t:.0f} s")
+    seconds = time.perf_counter() - t
+    print(f"生成 {workbook.name}：{args.customers:,} 位客户 + {args.orders:,} 条消费记录，{seconds:.0f} s")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ request comes from `AuditMiddleware` (a context variable, so threads of other re
 Contact fields are never stored in plaintext: a change to a mobile is recorded as 138****5678 → 139****0000.
 """
 
+import atexit
 import contextlib
 import datetime
 import getpass
@@ -131,6 +132,7 @@ class _Backlog:
         self.entries: queue.SimpleQueue = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.exit_hook = False
 
     def put(self, entry: AuditEntry) -> None:
         with self.lock:
@@ -138,6 +140,21 @@ class _Backlog:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._drain, name="audit-backlog", daemon=True)
                 self.thread.start()
+            if not self.exit_hook:
+                atexit.register(self.write_remaining)
+                self.exit_hook = True
+
+    def write_remaining(self) -> None:
+        """At exit (Ctrl-C on `kehu serve`): what the thread has not written yet is written now."""
+        while True:
+            try:
+                entry = self.entries.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                entry.save()
+            except OperationalError:
+                log.error("audit entry lost at exit, the store stayed busy: %s %s", entry.username, entry.action)
 
     def _drain(self) -> None:
         try:

@@ -52,8 +52,8 @@ CHUNK = 2000
 CUSTOMER_CHUNK = 100
 CHUNK_SECONDS = 0.5  # a transaction of a real import is committed at the first chunk boundary after this long
 COMMIT_PAUSE_SECONDS = 0.15
-REFRESH_CHUNK = 2000  # customers whose metrics are refreshed per transaction
-REVERT_CHUNK = 2000  # ids deleted per transaction by a revert
+REFRESH_CHUNK = 1000  # customers whose metrics are refreshed per transaction
+REVERT_CHUNK = 1000  # records deleted or restored per transaction by a revert
 DUPLICATE_CHOICES = ("update", "skip", "create")
 IDENTITY_FIELDS = ("code", "mobile", "email", "wechat")
 # A problem in these rejects a customer row; in any other field it drops just that field, with a warning.
@@ -296,9 +296,7 @@ class Importer:
         ImportBatch.objects.filter(pk=self.batch.pk).update(heartbeat_at=timezone.now())
         chunk, self._chunk = self._chunk, None
         chunk.__exit__(None, None, None)
-        if connection.vendor == "sqlite":
-            # SQLite's busy handler polls every 100 ms: a pause longer than that lets waiting writers in.
-            time.sleep(COMMIT_PAUSE_SECONDS)
+        _let_others_write()
         self._open_chunk()
 
     def _mark_incomplete(self, exc: BaseException) -> None:
@@ -1024,6 +1022,13 @@ def _insert_rows(model, columns: list[str], rows: list[list]) -> list[int]:
     return ids
 
 
+def _let_others_write() -> None:
+    """Between two transactions of a long write: SQLite's busy handler polls every 100 ms, so a pause longer than
+    that lets the writers waiting meanwhile in (PostgreSQL writers do not wait on each other)."""
+    if connection.vendor == "sqlite":
+        time.sleep(COMMIT_PAUSE_SECONDS)
+
+
 def _ranges(ids: Iterable[int]) -> list[list[int]]:
     """[1, 2, 3, 7, 8] → [[1, 3], [7, 8]]."""
     out: list[list[int]] = []
@@ -1081,6 +1086,7 @@ def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
                 if obj is not None:
                     _restore(obj, change.old_values)
                     done[change.model] += 1
+        _let_others_write()
     # Creations last, children before parents.
     order = ["sales.OrderLine", "sales.Order", "engagement.FollowUp", "engagement.Communication",
              "engagement.Feedback", "engagement.Consent", "engagement.Preference", "customers.Customer",
@@ -1102,6 +1108,7 @@ def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
                     survivors = {c for c in touched if not any(a <= c <= b for a, b in new_customers)}
                     if survivors:
                         refresh_customers(survivors)
+                _let_others_write()
     with transaction.atomic():
         batch.status = ImportBatch.Status.REVERTED
         batch.reverted_at = timezone.now()
