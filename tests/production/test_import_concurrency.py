@@ -143,8 +143,9 @@ def test_a_busy_store_delays_a_reads_audit_entry_and_skips_the_token_refresh_but
         holder.close()
     assert page.status_code == 200 and code in page.text
     assert listed.status_code == 200 and listed.json()["items"]
-    # Each read waited about READ_WAIT_SECONDS (0.5 s) for its audit entry, not the store's busy_timeout (20 s).
-    assert page_seconds < 3 and api_seconds < 3, (page_seconds, api_seconds)
+    # Each read waited about READ_WAIT_SECONDS (0.5 s) for its audit entry, not the store's busy_timeout (20 s);
+    # the bound leaves room for a machine under load.
+    assert page_seconds < 10 and api_seconds < 10, (page_seconds, api_seconds)
     assert printed(store, token_used).startswith("2020-01-01"), "the refresh should have been skipped"
     deadline = time.monotonic() + 15
     while printed(store, views) != "1":
