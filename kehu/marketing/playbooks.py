@@ -43,9 +43,11 @@ def ensure_defaults() -> None:
     existing = set(Playbook.objects.values_list("column", "class_name"))
     missing = [Playbook(column=col, class_name=name, action=action)
                for col, actions in DEFAULTS.items() for name, action in actions.items() if (col, name) not in existing]
-    if missing:  # written by the first page that needs them; a store busy then (a long import) gets them later
+    # Written by the first page that needs them (two pages at once may both try); a store busy then (a long
+    # import) gets them on a later page.
+    if missing:
         with contextlib.suppress(OperationalError), waiting_at_most(0.5), transaction.atomic():
-            Playbook.objects.bulk_create(missing)
+            Playbook.objects.bulk_create(missing, ignore_conflicts=True)
 
 
 def classes_of(segment: CustomerSegment | None) -> list[tuple[str, str]]:
