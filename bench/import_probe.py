@@ -5,7 +5,7 @@ In a scratch KEHU_HOME (a SQLite file in WAL mode, or a PostgreSQL database with
 `kehu serve`, starts `kehu import` as a subprocess and, while it runs, sends a mixed load from a few threads:
 reads (customer list page, customer page, API list with a token) and writes (edit a customer through the API,
 add a communication on the web page). It reports failures (must be 0: an exception, a 5xx or an unexpected
-status) and latency percentiles per kind of request.
+status; a 422 refusal of the data is counted apart) and latency percentiles per kind of request.
 
     .venv/bin/python bench/import_probe.py --label after
     .venv/bin/python bench/import_probe.py --label before --kehu /work/wt/probe-before/.venv/bin/kehu
@@ -97,6 +97,7 @@ class Load:
         self.stop = threading.Event()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.failures: list[dict] = []
+        self.refused: list[dict] = []
         self.lock = threading.Lock()
         # Each thread edits customers of its own, so two threads never conflict over one version.
         self.threads = [threading.Thread(target=self.run, args=(codes[n::threads], seed + n), daemon=True)
@@ -122,6 +123,11 @@ class Load:
         seconds = time.perf_counter() - started
         with self.lock:
             self.latencies[kind].append(seconds)
+            if answer is not None and answer.status_code == 422:
+                # The data's own answer, not the store's: the demo has customers sharing a mobile on purpose,
+                # and an edit of one is refused as a duplicate. Counted apart from failures.
+                self.refused.append({"kind": kind, "problem": problem})
+                return None
             if problem:
                 self.failures.append({"kind": kind, "at": time.time(), "seconds": round(seconds, 2),
                                       "problem": problem})
@@ -224,7 +230,7 @@ def main() -> None:
         "threads": args.threads, "cpus": os.cpu_count(),
         "import": {"seconds": round(import_seconds, 1), "returncode": run.returncode,
                    "output": (run.stdout + run.stderr)[-1500:]},
-        "requests": len(every), "failures": len(load.failures),
+        "requests": len(every), "failures": len(load.failures), "refused_422": len(load.refused),
         "p95_ms": round(1000 * percentile(every, 95)), "by_kind": figures,
         "failure_samples": load.failures[:10],
         "failures_by_problem": dict(sorted(
