@@ -8,6 +8,7 @@ PORT   ?= 8000
 CUSTOMERS ?= 2000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/kehu
 PYTEST_ARGS ?=
+RESET ?=
 
 .PHONY: demo run test test-sqlite test-postgres lint bench install
 
@@ -24,7 +25,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/kehu init
-	$(BIN)/kehu demo --customers $(CUSTOMERS)
+	$(BIN)/kehu demo --customers $(CUSTOMERS) $(if $(RESET),--reset,--keep)
 	$(BIN)/kehu serve --host $(HOST) --port $(PORT)
 
 run: $(STAMP)

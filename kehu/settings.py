@@ -158,6 +158,10 @@ AXES_VERBOSE = False
 # Which roles see contact fields (mobile, e-mail, WeChat, address, birthday) in full.
 KEHU_CONTACT_ROLES = os.environ.get("KEHU_CONTACT_ROLES", "admin,manager,service").split(",")
 KEHU_AUDIT_RETENTION_DAYS = envint("KEHU_AUDIT_RETENTION_DAYS", 730)  # audit log entries kept this long
+# 来电查询 (caller lookup by exact mobile) and duplicate checks that hit a colleague's customer:
+# at most this many per user per hour (see kehu/customers/probes.py).
+KEHU_LOOKUPS_PER_HOUR = envint("KEHU_LOOKUPS_PER_HOUR", 30)
+KEHU_DUPLICATE_PROBES_PER_HOUR = envint("KEHU_DUPLICATE_PROBES_PER_HOUR", 30)
 
 # Campaign e-mail (营销邮件) goes out through this SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -15,3 +15,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("settings/", admin.site.urls),
 ]
+
+handler400 = "kehu.api.errors.bad_request"

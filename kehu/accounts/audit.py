@@ -309,6 +309,19 @@ def prune(days: int | None = None, now: datetime.datetime | None = None) -> int:
     return deleted
 
 
+def redact_contact_values(hashes: list[str], plaintexts: list[str]) -> int:
+    """PIPL erase: entries about searches for the person's mobile, e-mail or WeChat ID (their keyed hash in
+    `value_hash` or `search_hash`), and older entries whose filter string held one of them in plaintext,
+    keep that the search happened, not what was searched for."""
+    from django.db.models import Q
+
+    hashes = [h for h in hashes if h]
+    condition = Q(details__value_hash__in=hashes) | Q(details__search_hash__in=hashes) if hashes else Q(pk__in=[])
+    for text in filter(None, plaintexts):
+        condition |= Q(details__filter__icontains=text)
+    return AuditEntry.objects.filter(condition).update(details={"redacted": True})
+
+
 def redact_customer(code: str, label: str) -> int:
     """PIPL erase: the log keeps that something happened to `code`, but no longer what the person was called."""
     return AuditEntry.objects.filter(target_code=code).update(target_label=label, details={"redacted": True})

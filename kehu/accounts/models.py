@@ -86,6 +86,9 @@ class AuditAction(models.TextChoices):
     RESTORE = "restore", "恢复"
     PIPL_EXPORT = "pipl_export", "导出个人信息"
     ERASE = "erase", "删除/匿名化"
+    SEARCH = "search", "按联系方式搜索"
+    LOOKUP = "lookup", "来电查询"
+    DUPLICATE = "duplicate", "查重命中他人客户"
 
 
 class AuditEntry(models.Model):

@@ -8,16 +8,19 @@ from ninja import Query, Router, Status
 
 from kehu.accounts import audit
 from kehu.accounts.models import User
+from kehu.customers import probes
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer
 from kehu.customers.services import EditConflict, save_customer_form
 from kehu.lib.pagination import keyset_page
+from kehu.lib.phones import InvalidMobile
 from kehu.sales.models import Order
 
 from .access import form_data, require_edit, require_manage, user_ref, visible_customer
-from .errors import FormInvalid, forbidden
+from .errors import FormInvalid, forbidden, not_found
 from .schemas import (
+    CallerLookupIn,
     Conflict,
     CustomerCode,
     CustomerDetail,
@@ -111,12 +114,33 @@ def _reloaded(customer: Customer) -> Customer:
                         "销售只能看到自己负责的客户；联系方式按角色掩码。")
 def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
     flt = CustomerFilter.from_params(request.GET)
-    qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
+    qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
+    qs = qs.select_related("owner").prefetch_related("tags")
     page = keyset_page(qs, flt.sort, params.cursor, params.limit)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
     return {"items": [customer_out(c, request.user) for c in page.items],
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
+
+
+@router.post("/customers/lookup", response={200: CustomerDetail, 404: Error, 422: FieldErrors, 429: Error},
+             summary="来电查询",
+             description="按完整手机号查找客户：只返回调用者可以查看的客户，否则 404（与号码不存在时相同）。"
+                         "列表搜索不会为看不到完整联系方式的角色匹配联系方式；这是他们按手机号找客户的唯一途径。"
+                         "每次查询记入审计日志（号码以密钥哈希保存），每个用户每小时最多 KEHU_LOOKUPS_PER_HOUR 次"
+                         "（默认 30），超出返回 429。")
+def lookup_customer(request: HttpRequest, payload: CallerLookupIn):
+    try:
+        customer = probes.caller_lookup(request.user, payload.mobile)
+    except InvalidMobile as exc:
+        raise FormInvalid({"mobile": [str(exc)]}) from None
+    except probes.RateLimited as exc:
+        return Status(429, {"detail": probes.rate_limited_message(exc.limit)})
+    if customer is None:
+        raise not_found("没有找到你可以查看的客户使用这个手机号")
+    if request.user.sees_contact_details:
+        audit.record(request.user, audit.AuditAction.VIEW, customer)
+    return customer_detail(_reloaded(customer), request.user)
 
 
 @router.get("/customers/{code}", response={200: CustomerDetail, 404: Error}, summary="客户详情",

@@ -75,3 +75,14 @@ def pydantic_errors(errors: list[dict]) -> dict[str, list[str]]:
             message = _MESSAGES.get(kind, error.get("msg", "无效的值"))
         result.setdefault(".".join(loc) or "__all__", []).append(message)
     return result
+
+
+def bad_request(request, exception):
+    """handler400: a refused request (an empty or unknown Host header…) under /api/ is answered in JSON, as the
+    schema documents; pages get Django's own 400 page."""
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as page
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "请求无效"}, status=400, json_dumps_params={"ensure_ascii": False})
+    return page(request, exception)

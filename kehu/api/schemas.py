@@ -30,6 +30,10 @@ class Error(Schema):
     detail: str = Field(description="错误说明")
 
 
+class CallerLookupIn(StrictIn):
+    mobile: str = Field(max_length=40, description="来电的完整手机号，如 13812345678")
+
+
 class FieldErrors(Schema):
     errors: dict[str, list[str]] = Field(description="按字段列出的错误信息，如 {\"mobile\": [\"…不是有效的手机号码\"]}")
     duplicate_of: str | None = Field(None, description="与之重复的已有客户的客户编号（仅在重复时出现）")

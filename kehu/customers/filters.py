@@ -1,12 +1,28 @@
-"""One definition of customer filters for the list page, the API, exports and rule segments (`?rule=<id>`)."""
+"""One definition of customer filters for the list page, the API, exports, rule segments (`?rule=<id>`) and
+target lists.
+
+Searching by a contact value (the search box `q` holding a mobile, an e-mail or a WeChat ID) follows one rule
+everywhere, because every path goes through `CustomerFilter.apply(qs, user)`:
+
+* Roles that see contact details in full (KEHU_CONTACT_ROLES) find a customer by the exact value.
+* Other roles never match a contact value: `q=13887408022` searches only code, name and company, so a search
+  cannot tell a viewer or a sales rep whether a number they see masked (138****8022) is that customer's.
+  They look up one caller at a time on the 来电查询 page (customers.probes.caller_lookup): rate-limited.
+* Every contact-value search, by any role, is written to the audit log with the value as a keyed hash
+  (`audit_hash`), never in plaintext; filter strings kept in the log show it masked (`audit_query`).
+"""
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from urllib.parse import urlencode
 
 from django.db.models import Q
 
-from kehu.lib.crypto import blind_index
+from kehu.accounts import audit
+from kehu.accounts.models import User
+from kehu.lib.crypto import audit_hash, blind_index
+from kehu.lib.masking import mask_email, mask_mobile, mask_text
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
 from .models import CompanySize, CustomerQuerySet, Grade, Kind
@@ -20,6 +36,9 @@ SORTS = {
     "code": "客户编号",
 }
 _PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
+# What a WeChat ID can look like (letters, digits, _ and -; old IDs may be all digits): only such text is
+# compared with the WeChat hashes, so a search for a Chinese name is not a contact search.
+_WECHAT_LIKE = re.compile(r"^[A-Za-z0-9_-]{5,40}$")
 # Class columns of the customer's latest segmentation (segments.CustomerSegment, reached as `segment__…`).
 SEGMENT_FILTERS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "trend")
 
@@ -68,7 +87,9 @@ class CustomerFilter:
         """The filters that are set (without sort), for links and for describing the list."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sort" and getattr(self, f.name)}
 
-    def apply(self, qs: CustomerQuerySet) -> CustomerQuerySet:
+    def apply(self, qs: CustomerQuerySet, user) -> CustomerQuerySet:
+        """The customers of `qs` matching the filters; a contact-value search matches contacts only for a
+        role that sees them, and is audited (hashed) for every role."""
         for name in ("province", "city", "industry", "grade", "kind", "company_size"):
             if value := getattr(self, name):
                 qs = qs.filter(**{name: value})
@@ -82,7 +103,10 @@ class CustomerFilter:
         elif self.owner:
             qs = qs.filter(owner_id=int(self.owner))
         if self.q:
-            qs = qs.filter(self.search_condition(self.q))
+            contacts = bool(getattr(user, "sees_contact_details", False))
+            if contact_value(self.q):
+                record_contact_search(user, self.q)
+            qs = qs.filter(self.search_condition(self.q, contacts=contacts))
         if self.rule:
             found = self._rule()
             # members as a subquery: a tag condition joins the tags and must not repeat a customer
@@ -99,19 +123,17 @@ class CustomerFilter:
         return self.__dict__["_rule_found"]
 
     @staticmethod
-    def search_condition(q: str) -> Q:
-        """Code, name, company, or an exact mobile, WeChat ID or e-mail (found by their keyed hash)."""
+    def search_condition(q: str, *, contacts: bool) -> Q:
+        """Code, name, company; with `contacts`, also an exact mobile, WeChat ID or e-mail (by keyed hash)."""
         q = q.strip()
-        if _PHONE_LIKE.match(q):
-            try:
-                return Q(mobile_hash=blind_index(normalize_mobile(q)))
-            except InvalidMobile:
-                pass
-        lowered = q.lower()
-        return (
-            Q(code__iexact=q) | Q(name__icontains=q) | Q(company__icontains=q)
-            | Q(wechat_hash=blind_index(lowered)) | Q(email_hash=blind_index(lowered))
-        )
+        plain = Q(code__iexact=q) | Q(name__icontains=q) | Q(company__icontains=q)
+        found = contact_value(q)
+        if not contacts or found is None:
+            return plain
+        field, value = found
+        if field == "mobile":
+            return Q(mobile_hash=blind_index(value))
+        return plain | Q(wechat_hash=blind_index(value)) | Q(email_hash=blind_index(value))
 
     def describe(self) -> str:
         """The filters in words, e.g. '广东省 · 深圳市 · 标签“VIP” · 搜索“张”'."""
@@ -141,3 +163,49 @@ class CustomerFilter:
             found = self._rule()
             parts.append(f"规则分群：{found[0]}" if found else "规则分群：不存在或已删除")
         return " · ".join(parts) or "全部客户"
+
+
+# ── contact-value searches: what they are, their audit entry, and how the log keeps them ──────────
+
+def contact_value(q: str) -> tuple[str, str] | None:
+    """("mobile", "+86…"), ("email", …) or ("wechat", …) when `q` is a contact value, normalised; else None."""
+    q = q.strip()
+    if _PHONE_LIKE.match(q):
+        try:
+            return "mobile", normalize_mobile(q)
+        except InvalidMobile:
+            pass
+    if "@" in q:
+        return "email", q.lower()
+    if _WECHAT_LIKE.match(q):
+        return "wechat", q.lower()
+    return None
+
+
+def masked_search(q: str) -> str:
+    """A search as the audit log may keep it: a contact value masked (138****8022), other text as typed."""
+    found = contact_value(q)
+    if found is None:
+        return q
+    field, value = found
+    return {"mobile": mask_mobile, "email": mask_email}.get(field, mask_text)(value)
+
+
+def record_contact_search(user, q: str) -> None:
+    field, value = contact_value(q)
+    masked = not getattr(user, "sees_contact_details", False)
+    audit.record(user if isinstance(user, User) else None, audit.AuditAction.SEARCH, details={
+        "field": field, "value_hash": audit_hash(value), "masked_role": masked})
+
+
+def audit_query(params) -> str:
+    """A query string (request.GET or a dict) for the audit log: the search box masked, the rest unchanged."""
+    items = params.lists() if hasattr(params, "lists") else ((k, [v]) for k, v in dict(params).items())
+    pairs = [(key, masked_search(value) if key == "q" else value) for key, values in items for value in values]
+    return urlencode(pairs)
+
+
+def search_hash(params) -> str:
+    """The keyed hash of a contact-value search in `params` ('' if none), kept so a PIPL erase finds it."""
+    found = contact_value(str(params.get("q", "") or ""))
+    return audit_hash(found[1]) if found else ""

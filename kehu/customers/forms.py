@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from kehu.lib.dates import not_in_future
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
+from . import probes
 from .models import Customer, CustomField, Tag
 
 
@@ -124,13 +125,27 @@ class CustomerForm(forms.ModelForm):
         return (self.cleaned_data.get("code") or "").strip()
 
     def clean(self):
+        """Duplicates by mobile, e-mail or WeChat. One the user may not see (a colleague's customer) is named
+        by no name, code or id; such hits are audited and limited per hour (see probes.py)."""
         cleaned = super().clean()
         labels = {"mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号"}
+        exhausted = None
         for field, label in labels.items():
-            if field not in self.fields:
+            value = cleaned.get(field, "") if field in self.fields else ""
+            if not value:
                 continue
-            dup = find_duplicate(field, cleaned.get(field, ""), exclude_pk=self.instance.pk)
-            if dup:
+            if field in self.changed_data and probes.guarded(self.user):
+                exhausted = probes.duplicate_probes_exhausted(self.user) if exhausted is None else exhausted
+                if exhausted:
+                    self.add_error(field, forms.ValidationError(probes.duplicate_limit_message(),
+                                                                code="rate_limited"))
+                    continue
+            dup = find_duplicate(field, value, exclude_pk=self.instance.pk)
+            if dup and probes.hidden_from(self.user, dup):
+                probes.record_hidden_duplicate(self.user, field, value, dup)
+                self.add_error(field, forms.ValidationError(probes.hidden_duplicate_message(field),
+                                                            code="duplicate_hidden"))
+            elif dup:
                 self.duplicate_of = dup
                 self.add_error(field, forms.ValidationError(
                     f"{label}与已有客户 {dup.name}（{dup.code}）重复", code="duplicate"))

@@ -10,15 +10,24 @@ import datetime
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import quote_plus
 
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from kehu.accounts import audit
+from kehu.lib.cells import neutralise, sheet_title
+from kehu.lib.crypto import audit_hash
+from kehu.lib.phones import national_digits
 
 from .models import Customer, MergeRecord
 
 ERASED_NAME = "已注销客户"
+
+# Sent before a customer is erased, with its contact values normalised ([("mobile", "+86…"), …]): apps that
+# keep filter strings (target lists) drop the ones that name the person.
+erasing = Signal()
 
 
 def _plain(value):
@@ -103,15 +112,15 @@ def export_xlsx(customer: Customer, out) -> None:
         _append(ws, [key, _cell(value)])
     used = {ws.title}
     for label, rows in data["sections"].items():
-        title = label[:31]
+        title = sheet_title(label)
         n = 2
         while title in used:
-            title = f"{label[:28]}-{n}"
+            title = f"{sheet_title(label)[:28]}-{n}"
             n += 1
         used.add(title)
         sheet = wb.create_sheet(title)
         headers = list(dict.fromkeys(k for row in rows for k in row))
-        sheet.append(headers)
+        _append(sheet, headers)
         for row in rows:
             _append(sheet, [_cell(row.get(h)) for h in headers])
     for sheet in wb.worksheets:
@@ -128,14 +137,25 @@ def _cell(value):
 
 
 def _append(sheet, values: list) -> None:
-    sheet.append(values)
-    for cell in sheet[sheet.max_row]:
-        if isinstance(cell.value, str) and cell.value.startswith("="):
-            cell.data_type = "s"  # text typed by a person, never a formula
+    sheet.append([neutralise(v) for v in values])  # text typed by a person, never a formula
 
 
 def record_export(user, customer: Customer, fmt: str) -> None:
     audit.record(user, audit.AuditAction.PIPL_EXPORT, customer, {"format": fmt})
+
+
+def contact_values(customer: Customer) -> list[tuple[str, str]]:
+    """The customer's mobile, e-mail and WeChat ID, normalised as searches and the audit log see them."""
+    values = [("mobile", customer.mobile), ("email", (customer.email or "").strip().lower()),
+              ("wechat", (customer.wechat or "").strip().lower())]
+    return [(field, value) for field, value in values if value]
+
+
+def plaintexts(contacts: list[tuple[str, str]]) -> list[str]:
+    """How the values may have been typed into a filter string: 13812345678, the e-mail, the WeChat ID,
+    as typed and as a URL query string has them (%40 for @)."""
+    texts = [national_digits(value) if field == "mobile" else value for field, value in contacts]
+    return list(dict.fromkeys([*texts, *(quote_plus(t) for t in texts)]))
 
 
 @dataclass
@@ -162,6 +182,8 @@ def erase(customer: Customer, user=None) -> EraseResult:
     orders = Order.objects.filter(customer=customer).count()
     label = erased_name(code)
     merged_codes = list(MergeRecord.objects.filter(kept=customer).values_list("merged_code", flat=True))
+    contacts = contact_values(customer)
+    erasing.send(sender=Customer, customer=customer, values=contacts)
     with audit.suppressed():
         MergeRecord.objects.filter(kept=customer).delete()  # full profiles of merged duplicates
         ImportChange.objects.filter(model__iexact="customers.customer", object_id=pk).delete()
@@ -182,6 +204,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
             customer.delete()
             mode = "deleted"
     audit.redact_customer(code, label)
+    audit.redact_contact_values([audit_hash(value) for _, value in contacts], plaintexts(contacts))
     for merged in merged_codes:  # the duplicates merged into this customer were the same person
         audit.redact_customer(merged, erased_name(merged))
     audit.record(user, audit.AuditAction.ERASE, label, {"mode": mode, "orders": orders}, code=code)

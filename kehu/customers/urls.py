@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import health_views, live, merge_views, privacy_views, views
+from . import health_views, live, lookup_views, merge_views, privacy_views, views
 
 app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("new/", views.customer_create, name="create"),
+    path("lookup/", lookup_views.caller_lookup, name="lookup"),
     path("health/", health_views.health, name="health"),
     path("health/assign-owner/", health_views.assign_owner, name="health_assign_owner"),
     path("<str:code>/", views.customer_detail, name="detail"),

@@ -110,7 +110,8 @@ def _filter_options(user, province: str) -> dict:
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     flt = CustomerFilter.from_params(request.GET)
-    qs = flt.apply(Customer.objects.visible_to(request.user)).select_related("owner").prefetch_related("tags")
+    qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
+    qs = qs.select_related("owner").prefetch_related("tags")
     page = keyset_page(qs, flt.sort, request.GET.get("cursor", ""), PAGE_SIZE)
     rows = [(c, c.contact_for(request.user)["mobile"]) for c in page.items]
     if request.user.sees_contact_details and page.items:
@@ -144,14 +145,6 @@ def customer_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 # ---------- create, edit, delete ----------
 
-def _visible_duplicate(form: CustomerForm, user) -> Customer | None:
-    """The customer a new one duplicates, if the user may open it (a sales rep may not open others')."""
-    dup = form.duplicate_of
-    if dup and Customer.objects.visible_to(user).filter(pk=dup.pk).exists():
-        return dup
-    return None
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def customer_create(request: HttpRequest) -> HttpResponse:
@@ -162,8 +155,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("已新建客户 %(name)s（%(code)s）") % {"name": customer.name, "code": customer.code})
         return redirect(customer)
     return render(request, "customers/form.html", {
-        "form": form, "duplicate": form.duplicate_of, "duplicate_visible": _visible_duplicate(form, request.user),
-    })
+        "form": form, "duplicate": form.duplicate_of})
 
 
 def _shown(value, field) -> str:
@@ -225,7 +217,7 @@ def customer_edit(request: HttpRequest, code: str) -> HttpResponse:
         form = CustomerForm(instance=customer, user=request.user)
     return render(request, "customers/form.html", {
         "form": form, "customer": customer, "conflict": conflict, "changes": changes,
-        "duplicate": form.duplicate_of, "duplicate_visible": _visible_duplicate(form, request.user),
+        "duplicate": form.duplicate_of,
     }, status=409 if conflict else 200)
 
 

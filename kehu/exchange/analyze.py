@@ -20,6 +20,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
 
 from kehu.customers.models import Customer
+from kehu.lib.cells import neutralise
 from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
 from kehu.segments.engine.clv import forecast
 from kehu.segments.engine.clv_data import build_summary
@@ -52,7 +53,7 @@ def use_scratch_database(path: Path) -> None:
 def _header(ws, headers: list[str], widths: list[int] | None = None) -> None:
     cells = []
     for text in headers:
-        cell = WriteOnlyCell(ws, value=text)
+        cell = WriteOnlyCell(ws, value=neutralise(text))
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cells.append(cell)
     for i, w in enumerate(widths or [14] * len(headers)):
@@ -62,7 +63,7 @@ def _header(ws, headers: list[str], widths: list[int] | None = None) -> None:
 
 
 def _cell(ws, value, fmt: str | None):
-    cell = WriteOnlyCell(ws, value=value)
+    cell = WriteOnlyCell(ws, value=neutralise(value))
     if fmt and value is not None:
         cell.number_format = fmt
     return cell
@@ -110,14 +111,14 @@ def write_report(analysis: dict, output: str | Path) -> None:
         monetary = (row["monetary_cents"] or 0) / 100 if bought else 0
         last = row["last_order_at"].date() if bought else None
         p_alive = row.get("p_alive")
-        ws.append([
+        ws.append([neutralise(v) for v in [
             row["code"], row["name"], _cell(ws, last, DATE), row["frequency"] or 0 if bought else 0,
             _cell(ws, monetary, MONEY), _cell(ws, row["avg_order_value"] if bought else None, MONEY),
             row.get("r_score"), row.get("f_score"), row.get("m_score"), row.get("rfm_class") or "",
             row.get("rf_segment") or "", row.get("abc_class") or "", row.get("lifecycle") or "",
             _cell(ws, None if p_alive is None or not bought else round(1 - p_alive, 4), "0.0%"),
             explain(row, refs, thresholds),
-        ])
+        ]])
     ws.auto_filter.ref = f"A1:O{len(table) + 1}"
 
     ws = wb.create_sheet("分层汇总")
@@ -151,7 +152,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
     ws = wb.create_sheet("导入问题")
     _header(ws, ["工作表", "行号", "列", "值", "级别", "说明"], [14, 7, 12, 20, 6, 70])
     for p in analysis["result"].problems:
-        ws.append([p.sheet, p.row or None, p.column, p.value, p.level_label, p.message])
+        ws.append([neutralise(v) for v in (p.sheet, p.row or None, p.column, p.value, p.level_label, p.message)])
 
     ws = wb.create_sheet("模型参数")
     _header(ws, ["参数", "值", "说明"], [28, 22, 60])

@@ -25,6 +25,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Grade, Kind
 from kehu.engagement.models import CommunicationMethod, MarketingChannel
+from kehu.lib.cells import neutralise
 from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
 from kehu.segments.engine.classify import RFM_CLASSES
 
@@ -77,7 +78,19 @@ def _date(text: str) -> datetime.date | str:
 
 def customer_columns() -> tuple[list[Column], list[CustomField]]:
     custom = list(CustomField.objects.all())
-    return CUSTOMER_COLUMNS + [Column(cf.label, 12) for cf in custom], custom
+    return CUSTOMER_COLUMNS + [Column(cf.label, 12, "General" if cf.type == CustomField.Type.NUMBER else None)
+                               for cf in custom], custom
+
+
+def _custom_value(cf: CustomField, extra: dict):
+    """A custom field's value; a number field's as a number (a −1 stays a number, not text)."""
+    value = extra.get(cf.key, "")
+    if cf.type == CustomField.Type.NUMBER and value not in (None, ""):
+        try:
+            return Decimal(str(value))
+        except ArithmeticError:
+            return value
+    return value
 
 
 def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[list]:
@@ -95,7 +108,7 @@ def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[lis
             c.grade, c.owner.display_name if c.owner else "", "、".join(t.name for t in c.tags.all()), c.notes,
             segment.rfm_class if segment else "", segment.rf_segment if segment else "",
             segment.lifecycle if segment else "",
-            *[(c.extra or {}).get(cf.key, "") for cf in custom],
+            *[_custom_value(cf, c.extra or {}) for cf in custom],
         ]
 
 
@@ -116,25 +129,16 @@ def order_rows(qs: QuerySet) -> Iterator[list]:
 
 # ── writing ───────────────────────────────────────────────────────────────────────────────────
 
-# Cells a spreadsheet would run as a formula (CSV injection): =, +, -, @, tab, carriage return.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text_cell(ws, value: str):
-    """Text typed by someone, kept as text: a cell starting with = is written as a string, never a formula;
-    control characters a worksheet cannot hold (possible from an old CSV) are dropped instead of failing."""
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if not value.startswith("="):
-        return value
-    cell = WriteOnlyCell(ws, value=value)
-    cell.data_type = "s"
-    return cell
+def _text_cell(ws, value: str) -> str:
+    """Text typed by someone, kept as text: formula-like text escaped (kehu.lib.cells.neutralise); control
+    characters a worksheet cannot hold (possible from an old CSV) are dropped instead of failing."""
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def _header(ws, columns: list[Column]) -> None:
     cells = []
     for col in columns:
-        cell = WriteOnlyCell(ws, value=col.header)
+        cell = WriteOnlyCell(ws, value=_text_cell(ws, col.header))  # custom-field labels are typed by users
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
         cells.append(cell)
@@ -182,25 +186,24 @@ def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     return count
 
 
-def _csv_value(value: object) -> str:
+def csv_value(value: object) -> str:
+    """One CSV cell: dates as ISO text, formula-like text escaped (a CSV cell has no type to protect it)."""
     if value is None:
         return ""
     if isinstance(value, datetime.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, datetime.date):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value  # Excel shows the text instead of running it
-    return str(value)
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> int:
     """UTF-8 with BOM (the caller opens `target` with encoding='utf-8-sig') so Excel shows Chinese right."""
     writer = csv.writer(target)
-    writer.writerow([c.header for c in columns])
+    writer.writerow([csv_value(c.header) for c in columns])
     count = 0
     for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
+        writer.writerow([csv_value(v) for v in row])
         count += 1
     return count
 
@@ -293,7 +296,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     rows.append(head("省份", "客户数"))
     for province in provinces:
         r = len(rows) + 1
-        rows.append([province, f"=COUNTIFS({province_col},A{r})"])
+        rows.append([neutralise(province), f"=COUNTIFS({province_col},A{r})"])
     rows.append([])
     rows.append([title("合计")])
     rows.append(["客户数", "=COUNTA(客户信息!$A:$A)-1"])
@@ -401,7 +404,7 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     ws.title = h.KINDS[kind]
     for i, (header, example, make) in enumerate(spec, start=1):
         letter = get_column_letter(i)
-        top = ws.cell(row=1, column=i, value=header)
+        top = ws.cell(row=1, column=i, value=neutralise(header))
         top.font, top.fill = HEADER_FONT, HEADER_FILL
         cell = ws.cell(row=2, column=i, value=example)
         if isinstance(example, datetime.date):

@@ -26,7 +26,7 @@ KIND_ORDER = [CUSTOMERS, PURCHASES, PREFERENCES, COMMUNICATIONS, FEEDBACK]
 # Fields that name a customer on any sheet.
 IDENTITY = {
     "code": ["客户编号", "编号", "会员号", "会员编号", "会员卡号", "客户id", "客户代码", "id", "code",
-             "customer code", "customer id", "member id", "买家会员名", "买家昵称"],
+             "customer code", "customer id", "customerid", "member id", "买家会员名", "买家昵称"],
     "name": ["姓名", "客户名称", "客户姓名", "名字", "客户", "会员姓名", "联系人", "收货人", "收货人姓名", "买家姓名",
              "name", "customer", "customer name", "full name"],
     "mobile": ["手机", "手机号", "手机号码", "联系方式", "联系电话", "电话", "电话号码", "移动电话", "收货人手机",
@@ -35,16 +35,22 @@ IDENTITY = {
     "wechat": ["微信", "微信号", "微信id", "wechat", "wechat id", "weixin", "wx"],
 }
 
+CUSTOMER_SYNONYMS = {
+    "gender": ["性别", "gender", "sex"],
+    "birthday": ["生日", "出生日期", "出生年月", "birthday", "date of birth", "birth date", "dob"],
+    "province": ["省份", "省", "所在省份", "province", "state"],
+    "city": ["城市", "市", "所在城市", "city"],
+    "district": ["区县", "区", "县", "区/县", "district", "county"],
+    "address": ["地址", "联系地址", "收货地址", "详细地址", "通讯地址", "住址", "address"],
+}
+# Customer fields a purchase row may carry; with one of them mapped, each row also imports its customer.
+ROW_CUSTOMER_FIELDS = tuple(CUSTOMER_SYNONYMS)
+
 FIELDS: dict[str, dict[str, list[str]]] = {
     CUSTOMERS: {
         **IDENTITY,
         "kind": ["客户类型", "类型", "type", "customer type"],
-        "gender": ["性别", "gender", "sex"],
-        "birthday": ["生日", "出生日期", "出生年月", "birthday", "date of birth", "birth date", "dob"],
-        "province": ["省份", "省", "所在省份", "province", "state"],
-        "city": ["城市", "市", "所在城市", "city"],
-        "district": ["区县", "区", "县", "区/县", "district", "county"],
-        "address": ["地址", "联系地址", "收货地址", "详细地址", "通讯地址", "住址", "address"],
+        **CUSTOMER_SYNONYMS,
         "registered_at": ["注册时间", "注册日期", "入会时间", "入会日期", "开卡日期", "建档日期", "创建时间",
                           "registered", "registered at", "registration date", "join date", "signup date"],
         "source": ["来源", "来源渠道", "客户来源", "获客渠道", "source", "channel source"],
@@ -59,19 +65,26 @@ FIELDS: dict[str, dict[str, list[str]]] = {
     PURCHASES: {
         **IDENTITY,
         "ordered_at": ["消费日期", "购买日期", "下单时间", "日期", "消费时间", "购买时间", "下单日期", "订单日期",
-                       "交易时间", "付款时间", "支付时间", "order date", "purchase date", "date", "ordered at"],
+                       "交易时间", "付款时间", "支付时间", "订单付款时间", "支付完成时间", "order date",
+                       "purchase date", "date", "ordered at", "invoicedate", "invoice date", "paid at"],
         "amount": ["消费金额", "金额", "实付金额", "实付金额(元)", "订单金额", "实付款", "支付金额", "交易金额",
                    "买家实际支付金额", "实收金额", "amount", "total", "order amount", "paid", "revenue"],
         "product": ["消费项目", "商品", "商品名称", "购买商品", "项目", "产品", "产品名称", "宝贝标题", "商品标题",
-                    "item", "items", "product", "product name"],
+                    "item", "items", "product", "product name", "description"],
         "category": ["品类", "商品品类", "类别", "商品类别", "分类", "category"],
         "quantity": ["数量", "购买数量", "件数", "qty", "quantity"],
-        "unit_price": ["单价", "商品单价", "unit price", "price"],
+        "unit_price": ["单价", "商品单价", "unit price", "unitprice", "price"],
         "payment_method": ["支付方式", "付款方式", "支付渠道", "payment", "payment method"],
         "sales_channel": ["销售渠道", "购买渠道", "下单渠道", "渠道", "sales channel", "channel"],
-        "number": ["订单号", "订单编号", "单号", "流水号", "order number", "order no", "order id"],
+        "number": ["订单号", "订单编号", "单号", "流水号", "子订单编号", "order number", "order no", "order id",
+                   "invoiceno", "invoice no", "invoice number"],
+        "parent_number": ["主订单编号", "主订单号", "父订单号", "parent order", "parent order number"],
+        "created_at": ["创建时间", "订单创建时间", "订单提交时间", "created at", "created"],
+        "refund": ["退款金额", "已退款金额", "退款金额(元)", "refunded amount", "refund amount", "amount refunded"],
         "status": ["订单状态", "状态", "status"],
         "note": ["备注", "订单备注", "note", "remark"],
+        # A row may also describe its customer (a shop's one-sheet ledger): these import into the customer.
+        **{key: CUSTOMER_SYNONYMS[key] for key in ROW_CUSTOMER_FIELDS},
     },
     PREFERENCES: {
         **IDENTITY,
@@ -109,7 +122,8 @@ SHEET_NAME_HINTS = {
 DISTINCTIVE = {
     CUSTOMERS: {"gender", "birthday", "province", "city", "address", "registered_at", "company", "grade",
                 "tag_names", "industry", "kind"},
-    PURCHASES: {"ordered_at", "amount", "product", "payment_method", "quantity", "unit_price", "number"},
+    PURCHASES: {"ordered_at", "amount", "product", "payment_method", "quantity", "unit_price", "number",
+                "parent_number", "refund"},
     PREFERENCES: {"categories", "preferred_channel", "consent"},
     COMMUNICATIONS: {"method", "content", "outcome", "next_follow_up"},
     FEEDBACK: {"comment"},
@@ -122,7 +136,8 @@ LABELS = {
     "industry": "行业", "company_size": "公司规模", "grade": "客户评级", "owner": "负责人", "tag_names": "标签",
     "notes": "备注", "ordered_at": "消费日期", "amount": "消费金额", "product": "消费项目", "category": "品类",
     "quantity": "数量", "unit_price": "单价", "payment_method": "支付方式", "sales_channel": "销售渠道",
-    "number": "订单号", "status": "订单状态", "note": "备注", "categories": "商品偏好",
+    "number": "订单号", "parent_number": "主订单号", "created_at": "下单时间", "refund": "退款金额",
+    "status": "订单状态", "note": "备注", "categories": "商品偏好",
     "preferred_channel": "营销渠道偏好", "consent": "营销授权", "pref_notes": "偏好说明",
     "occurred_at": "沟通日期", "method": "沟通方式", "content": "沟通内容", "outcome": "沟通结果",
     "next_follow_up": "下次跟进日期", "received_at": "反馈日期", "comment": "评价内容",
@@ -207,10 +222,12 @@ def guess_kind(sheet_name: str, headers: list[object]) -> str | None:
         if any(hint in name for hint in SHEET_NAME_HINTS[kind]):
             score += 3
         scores[kind] = score
-    # Purchases need a date and an amount; customer sheets need a way to name the customer.
+    # Purchases need a date and an amount (or a unit price); customer sheets need a way to name the customer.
     purchase_fields = set(map_headers(headers, PURCHASES).values())
-    if not {"ordered_at", "amount"} <= purchase_fields:
-        scores[PURCHASES] = min(scores[PURCHASES], 1)
+    if "ordered_at" in purchase_fields and purchase_fields & {"amount", "unit_price"}:
+        # A row with a purchase date and amount is a purchase, whatever else it says about its customer.
+        return PURCHASES
+    scores[PURCHASES] = min(scores[PURCHASES], 1)
     best = max(KIND_ORDER, key=lambda k: (scores[k], -KIND_ORDER.index(k)))
     if scores[best] == 0:
         customer_fields = set(map_headers(headers, CUSTOMERS).values())

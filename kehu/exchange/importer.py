@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -28,6 +27,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
+from kehu.accounts.audit import masked_value
+from kehu.customers import probes
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer, Tag, next_customer_codes
 from kehu.customers.services import save_customer_form
@@ -41,6 +42,7 @@ from kehu.sales.models import Category, Order, OrderLine, Product
 from kehu.segments.pipeline import refresh_customers
 
 from . import headers as h
+from . import orders
 from . import values as v
 from .models import ImportBatch, ImportChange
 from .readers import Sheet, read_workbook
@@ -68,11 +70,11 @@ class Problem:
     column: str
     value: str
     message: str
-    level: str = "error"  # "error": the row was not imported; "warning": imported, see message
+    level: str = "error"  # "error": the row was not imported; "warning": imported, see message; "info": what was done
 
     @property
     def level_label(self) -> str:
-        return "错误" if self.level == "error" else "警告"
+        return {"error": "错误", "warning": "警告"}.get(self.level, "说明")
 
     def __str__(self) -> str:
         where = f"{self.sheet} 第{self.row}行" + (f"【{self.column}】" if self.column else "")
@@ -104,6 +106,11 @@ class ImportResult:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.level == "warning"]
 
+    @property
+    def notes(self) -> list[Problem]:
+        """What the import did beyond the counts: orders grouped, refunds netted, columns not imported."""
+        return [p for p in self.problems if p.level == "info"]
+
     def total(self, key: str) -> int:
         return sum(getattr(c, key) for c in self.counts.values())
 
@@ -119,6 +126,7 @@ class ImportResult:
                 text += f"，跳过重复 {c.skipped}"
             lines.append(text)
         lines.append(f"错误 {len(self.errors)} 条，警告 {len(self.warnings)} 条")
+        lines.extend(f"说明（{p.sheet}）：{p.message}" for p in self.notes)
         return "\n".join(lines)
 
 
@@ -191,6 +199,7 @@ class Importer:
         self._order_choices: dict[tuple[str, object], tuple[dict, dict]] = {}
         self._parse_memo: dict[str, dict] = {}
         self._absent: set[tuple[str, str]] = set()  # identities looked up in the database and not found
+        self._row_customer_keys: set[tuple[str, str]] = set()  # customers of purchase rows already imported
         self.touched: set[int] = set()  # customers whose orders changed (their metrics are refreshed)
 
     # ── running ────────────────────────────────────────────────────────────────────────────────
@@ -211,7 +220,8 @@ class Importer:
             if not s.kind:
                 message = "未能识别这个工作表的内容（找不到表头），已跳过"
                 self.problems.append(Problem(s.name, s.header_row, "", "", message, "warning"))
-        with translation.override("zh-hans"):
+        # A dry run rolls back; the duplicate checks that hit colleagues' customers stay audited and counted.
+        with probes.kept_through_rollback(), translation.override("zh-hans"):
             if self.dry_run:  # one transaction, rolled back: the counts are exactly what a real run would do
                 with transaction.atomic():
                     self._start_batch()
@@ -234,6 +244,7 @@ class Importer:
         for sheet in sheets:
             self.counts.setdefault(sheet.kind, Counts())
             handlers[sheet.kind](sheet)
+            self._unmapped_note(sheet)
             self._flush_customers()
         self._save_changes()
         self._refresh_touched()
@@ -241,7 +252,7 @@ class Importer:
 
     def _finish_batch(self, status: str) -> None:
         self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
-        self.batch.problems = [asdict(p) for p in self.problems]
+        self.batch.problems = self._stored_problems()
         self.batch.status = status
         self.batch.finished_at = timezone.now()
         self.batch.save()
@@ -312,6 +323,13 @@ class Importer:
                      f"（Import #{self.batch.pk} is incomplete: revert what was committed with "
                      f"kehu import --revert {self.batch.pk}）")
 
+    def _unmapped_note(self, sheet: Sheet) -> None:
+        """Every column the file has and the import leaves aside is named, none dropped silently."""
+        left = [text for i, text in enumerate(sheet.headers) if text and i not in sheet.mapping]
+        if left:
+            self.problems.append(Problem(sheet.name, 0, "", "", f"以下 {len(left)} 列未导入：" + "、".join(left),
+                                         "info"))
+
     def _created(self, model: type, ids: Iterable[int]) -> None:
         self.created.setdefault(model._meta.label, []).extend(ids)
 
@@ -329,6 +347,17 @@ class Importer:
                               object_id=obj.pk)
         change.old_values = old_values
         change.save()
+
+    def _stored_problems(self) -> list[dict]:
+        """The problems as the batch keeps them: a contact value (a bad or duplicate mobile…) masked."""
+        contact = {(s.name, s.column_label(key)): key for s in self.sheets for key in Customer.CONTACT_FIELDS}
+        stored = []
+        for p in self.problems:
+            row = asdict(p)
+            if key := contact.get((p.sheet, p.column)):
+                row["value"] = masked_value(key, p.value)
+            stored.append(row)
+        return stored
 
     def _problem(self, sheet: Sheet, row: int, field_key: str, value: object, message: str,
                  level: str = "error") -> Problem:
@@ -589,19 +618,21 @@ class Importer:
     # ── purchases ──────────────────────────────────────────────────────────────────────────────
 
     def _purchase_sheet(self, sheet: Sheet) -> None:
-        chunk: list[tuple[int, dict]] = []
         self._existing_orders: Counter = Counter()
         self._seen_orders: Counter = Counter()
         self._fetched_customers: set[int] = set()
-        for number, record, _ in sheet.records():
-            chunk.append((number, record))
-            if len(chunk) >= CHUNK:
-                self._purchase_chunk(sheet, chunk)
-                self.progress(len(chunk))
-                chunk = []
-        if chunk:
-            self._purchase_chunk(sheet, chunk)
-            self.progress(len(chunk))
+        sheet.masked_rows = []
+        tally = orders.Tally()
+        for groups in orders.chunks(sheet, CHUNK):  # whole orders, never split between chunks
+            self._purchase_chunk(sheet, groups, tally)
+            self.progress(sum(len(g) for g in groups))
+        notes = tally.notes(orders.has_order_numbers(sheet))
+        if sheet.profile is not None:
+            notes.insert(0, f"识别为“{sheet.profile.name}”订单导出，按其列含义导入")
+        if sheet.masked_rows:
+            notes.append(f"{len(set(sheet.masked_rows))} 行的手机号已脱敏（如 158****7475），"
+                         "未作为手机号导入，也不用来识别客户")
+        self.problems.extend(Problem(sheet.name, 0, "", "", note, "info") for note in notes)
 
     def _parsed(self, key: str, parse, raw):
         """parse(raw), remembered per distinct cell value (dates and choices repeat across rows)."""
@@ -622,42 +653,54 @@ class Importer:
             raise found
         return found
 
-    def _purchase_values(self, sheet: Sheet, number: int, record: dict) -> dict:
+    def _purchase_line(self, sheet: Sheet, number: int, record: dict) -> tuple[orders.Line, dict, list[Problem]]:
+        """One row read: the order line, the order-level values it carries, and what could not be read."""
         problems = []
-        values: dict[str, object] = {"payment_method": "other", "sales_channel": "other", "status": "completed"}
-        parsers = {"ordered_at": v.parse_datetime, "payment_method": v.parse_payment_method,
-                   "sales_channel": v.parse_sales_channel, "status": v.parse_order_status}
+        values: dict[str, object] = {"payment_method": "other", "note": v.cell_text(record.get("note"))[:200],
+                                     "sales_channel": sheet.profile.sales_channel if sheet.profile else "other"}
+        parsers = {"payment_method": v.parse_payment_method, "sales_channel": v.parse_sales_channel}
         for key, parse in parsers.items():
             if key in record:
                 try:
                     values[key] = self._parsed(key, parse, record[key])
                 except v.BadValue as exc:
                     problems.append(self._problem(sheet, number, key, record[key], str(exc)))
-        if "ordered_at" not in record:
-            problems.append(self._problem(sheet, number, "ordered_at", "", "缺少消费日期"))
-        quantity = unit_price = None
-        for key in ("quantity", "unit_price", "amount"):
+        when = "ordered_at" if "ordered_at" in record else "created_at"  # 付款时间 before 创建时间
+        if when in record:
+            try:
+                values["ordered_at"] = self._parsed("ordered_at", v.parse_datetime, record[when])
+            except v.BadValue as exc:
+                problems.append(self._problem(sheet, number, when, record[when], str(exc)))
+        line = orders.Line(status=v.cell_text(record.get("status")),
+                           items=[n[:100] for n in v.parse_list(record.get("product"), spaces=False)],
+                           category=v.cell_text(record.get("category"))[:50],
+                           unpaid="ordered_at" in sheet.mapping.values() and "ordered_at" not in record)
+        for key in ("quantity", "unit_price", "amount", "refund"):
             if key in record:
                 try:
-                    parsed = v.parse_number(record[key], h.LABELS[key])
+                    setattr(line, key, v.parse_number(record[key], h.LABELS[key]))
                 except v.BadValue as exc:
                     problems.append(self._problem(sheet, number, key, record[key], str(exc)))
-                    continue
-                if key == "quantity":
-                    quantity = parsed
-                elif key == "unit_price":
-                    unit_price = parsed
-                else:
-                    values["amount"] = parsed
-        if "amount" not in record:
-            if unit_price is not None:
-                values["amount"] = (unit_price * (quantity or 1)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            else:
-                problems.append(self._problem(sheet, number, "amount", "", "缺少消费金额"))
-        values["number"] = v.cell_text(record.get("number"))[:40]
-        values["note"] = v.cell_text(record.get("note"))[:200]
-        if problems:
-            raise Rejected(problems)
+        return line, values, problems
+
+    def _counted(self, sheet: Sheet, text: str) -> bool | None:
+        """Whether an order with this status is a purchase (None: a status nobody knows)."""
+        if sheet.profile is not None and (known := sheet.profile.status(text)) is not None:
+            return known
+        try:
+            return self._parsed("status", v.parse_order_status, text) == "completed"
+        except v.BadValue:
+            return None
+
+    def _order_values(self, sheet: Sheet, group: list[tuple[int, dict]], read: list, combined: orders.Combined,
+                      number: str) -> dict:
+        """The order's cleaned values (OrderForm's rules), from its first dated line."""
+        row, record = group[0]
+        first = next((values for _, values, _ in read if "ordered_at" in values), None)
+        if first is None:
+            raise Rejected([self._problem(sheet, row, "ordered_at", "", "缺少消费日期")])
+        values = {**first, "status": combined.status, "amount": combined.amount,
+                  "number": number[:40] or v.cell_text(record.get("number"))[:40]}
         cleaned, errors = clean_order_values({k: values[k] for k in ("amount", "number", "note")})
         # Dates and choices repeat across rows: each distinct value is cleaned once, by the same function.
         for key in ("ordered_at", "payment_method", "sales_channel", "status"):
@@ -669,28 +712,66 @@ class Importer:
             cleaned.update(memo[0])
             errors.update(memo[1])
         if errors:
-            raise Rejected([self._problem(sheet, number, k, record.get(k, values.get(k)), msg)
+            raise Rejected([self._problem(sheet, row, k, record.get(k, values.get(k)), msg)
                             for k, msg in errors.items()])
-        if quantity is not None and quantity < 0:
-            raise Rejected([self._problem(sheet, number, "quantity", record["quantity"], "数量不能为负数")])
-        if unit_price is not None and unit_price < 0:
-            raise Rejected([self._problem(sheet, number, "unit_price", record["unit_price"], "单价不能为负数")])
-        cleaned["items"] = [n[:100] for n in v.parse_list(record.get("product"), spaces=False)]
-        cleaned["category"] = v.cell_text(record.get("category"))[:50]
-        cleaned["quantity"], cleaned["unit_price"] = quantity, unit_price
+        cleaned["lines"] = combined.lines
         return cleaned
 
-    def _purchase_chunk(self, sheet: Sheet, chunk: list[tuple[int, dict]]) -> None:
+    def _row_customers(self, sheet: Sheet, groups: list[list[tuple[int, dict]]]) -> None:
+        """A purchase row that also describes its customer (ledger, platform export) imports the customer
+        too, once per customer in the file (again when a later row names it by a new key, such as the phone
+        an earlier row had masked); then the chunk's new customers are written."""
+        fields = (*IDENTITY_FIELDS, "name", *h.ROW_CUSTOMER_FIELDS)
+        for group in groups:
+            for number, record in group:
+                keys = record["__keys"]
+                if not keys or all(k in self._row_customer_keys for k in keys):
+                    continue  # seen already: a later row adds to the customer only when it brings a new key
+                self._row_customer_keys.update(keys)
+                customer = {k: record[k] for k in fields if k in record}
+                customer.setdefault("name", v.cell_text(record.get("code")) or keys[0][1])
+                try:
+                    self._customer_row(sheet, number, customer, kind=h.CUSTOMERS)
+                except Rejected as exc:
+                    self.counts[h.CUSTOMERS].rejected += 1
+                    self.problems.extend(exc.problems)
+        self._flush_customers()
+
+    def _purchase_chunk(self, sheet: Sheet, groups: list[list[tuple[int, dict]]], tally: orders.Tally) -> None:
         counts = self.counts[sheet.kind]
-        self._resolve_many([record for _, record in chunk])
+        profile = sheet.profile
+        records = [record for group in groups for _, record in group]
+        if profile is not None and profile.fallback_key:  # no buyer ID, no usable phone: receiver + address
+            for record in records:
+                if not _customer_keys(record) and (code := orders.fallback_code(profile, record)):
+                    record["code"] = code
+        self._resolve_many(records)
+        if profile is not None or set(sheet.mapping.values()) & set(h.ROW_CUSTOMER_FIELDS):
+            self.counts.setdefault(h.CUSTOMERS, Counts())
+            self._row_customers(sheet, groups)
         rows = []
-        for number, record in chunk:
+        for group in groups:
+            key = orders.order_key(group[0][1])
+            owner = next(((n, r) for n, r in group if r["__keys"] or r.get("name")), None)
+            if owner is None and profile is not None:
+                tally.anonymous += len(group)
+                continue
+            tally.rows += len(group)
+            tally.orders += 1
+            read = [self._purchase_line(sheet, n, r) for n, r in group]
+            combined = orders.combine(key, [line for line, _, _ in read], profile, lambda t: self._counted(sheet, t))
+            if not combined.status:
+                tally.left_out += 1
+                continue
             try:
-                values = self._purchase_values(sheet, number, record)
-                values["customer_id"] = self._customer_pk(sheet, number, record)
+                if problems := [p for _, _, found in read for p in found]:
+                    raise Rejected(problems)
+                values = self._order_values(sheet, group, read, combined, key)
+                values["customer_id"] = self._customer_pk(sheet, *(owner or group[0]))
             except Rejected as exc:
                 self._reject(sheet, exc.problems)
                 continue
+            tally.count(key, combined)
             rows.append(values)
         self._load_existing_orders({r["customer_id"] for r in rows})
         new = []
@@ -728,21 +809,10 @@ class Importer:
         self.touched.update(r["customer_id"] for r in rows)
         lines = []
         for order_id, r in zip(order_ids, rows, strict=True):
-            items = r["items"]
-            if not items:
-                continue
-            if len(items) == 1:
-                qty = r["quantity"] if r["quantity"] else Decimal(1)
-                price = r["unit_price"] if r["unit_price"] is not None else (r["amount"] / qty)
-                prices = [(qty, price.quantize(Decimal("0.01"), ROUND_HALF_UP))]
-            else:  # several items in one cell: one each, the amount shared out so the lines add up
-                share = (r["amount"] / len(items)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-                prices = [(Decimal(1), share)] * (len(items) - 1)
-                prices.append((Decimal(1), r["amount"] - share * (len(items) - 1)))
-            for name, (qty, price) in zip(items, prices, strict=True):
+            for name, category, qty, price in r["lines"]:
                 product_id, product_category = self._products[name]
-                category_id = self._categories.get(r["category"]) if r["category"] else product_category
-                lines.append([order_id, product_id, name, category_id, qty, max(price, Decimal(0))])
+                category_id = self._categories.get(category) if category else product_category
+                lines.append([order_id, product_id, name, category_id, qty, price])
         line_ids = _insert_rows(OrderLine, ["order_id", "product_id", "product_name", "category_id", "quantity",
                                             "unit_price"], lines)
         self._created(OrderLine, line_ids)
@@ -760,13 +830,13 @@ class Importer:
             self._categories.update({c.name: c.pk for c in new})
 
     def _ensure_products(self, rows: list[dict]) -> None:
-        self._category_ids({r["category"] for r in rows})
-        names = {n for r in rows for n in r["items"]} - set(self._products)
+        self._category_ids({category for r in rows for _, category, _, _ in r["lines"]})
+        names = {name for r in rows for name, _, _, _ in r["lines"]} - set(self._products)
         if not names:
             return
         for name, pk, cat in Product.objects.filter(name__in=names).values_list("name", "pk", "category_id"):
             self._products[name] = (pk, cat)
-        category_of = {n: r["category"] for r in rows for n in r["items"] if r["category"]}
+        category_of = {name: category for r in rows for name, category, _, _ in r["lines"] if category}
         new = [Product(name=n, category_id=self._categories.get(category_of.get(n, ""))) for n in sorted(
             names - set(self._products))]
         if new:

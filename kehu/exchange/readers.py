@@ -7,6 +7,7 @@ below the header as (Excel row number, {field: raw value}) without holding the s
 
 import codecs
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from . import headers as h
+from . import profiles
 
 CSV_ENCODINGS = ["utf-8", "utf-8-sig", "gbk", "gb18030"]
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -38,6 +40,8 @@ class Sheet:
     open_rows: Callable[[], Iterator[list]] = field(repr=False)
     first_column: int = 0  # 0-based index of the first column the reader returns
     total_rows: int | None = None
+    profile: profiles.Profile | None = None  # the platform export this sheet is, when recognised
+    masked_rows: list[int] = field(default_factory=list)  # rows whose phone was masked (158****7475)
 
     @property
     def kind_label(self) -> str:
@@ -69,9 +73,12 @@ class Sheet:
             for i, key in mapping.items():
                 value = cells[i] if i < len(cells) else ""
                 if isinstance(value, str):
-                    value = value.strip()
+                    value = unguard(value.strip())
+                if key == "mobile" and is_masked(value):
+                    self.masked_rows.append(number)  # never a key, never stored as a mobile
+                    continue
                 if value not in ("", None):
-                    record[key] = value
+                    record[key] = f"{record[key]} {value}" if key in record else value
             yield number, record, cells
 
     def remap(self, kind: str | None, mapping: dict[int, str]) -> None:
@@ -79,12 +86,29 @@ class Sheet:
         self.mapping = dict(mapping)
 
 
+_GUARDED_NUMBER = re.compile(r"'[\d*+\- ]+")
+
+
+def unguard(text: str) -> str:
+    """Platforms guard long numbers from Excel as ="2024010512345678" or '13812345678; the value is inside."""
+    if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
+        return text[2:-1].strip()
+    if _GUARDED_NUMBER.fullmatch(text):
+        return text[1:].strip()
+    return text
+
+
+def is_masked(value: object) -> bool:
+    """A phone shown with asterisks (158****7475) is no phone number."""
+    return isinstance(value, str) and "*" in value
+
+
 def _find_header(rows: Iterator[list]) -> tuple[int, list[str]]:
     best_number, best_cells, best_count = 0, [], 0
     for number, cells in enumerate(rows, start=1):
         if number > HEADER_SCAN_ROWS:
             break
-        count = h.recognised_count(cells)
+        count = max(h.recognised_count(cells), profiles.known_count(cells))
         if count > best_count:
             best_number, best_cells, best_count = number, cells, count
     if best_count < 2:
@@ -101,6 +125,11 @@ def _text(value: object) -> str:
 def _make_sheet(name: str, open_rows: Callable[[], Iterator[list]], first_column: int = 0,
                 total_rows: int | None = None, shop_fields: bool = True) -> Sheet:
     header_row, header_cells = _find_header(open_rows())
+    profile = profiles.match(header_cells) if header_row else None
+    if profile is not None:  # a platform's order export: its own column list, no guessing
+        return Sheet(name=name, header_row=header_row, headers=header_cells, kind=h.PURCHASES,
+                     mapping=profile.mapping(header_cells), open_rows=open_rows, first_column=first_column,
+                     total_rows=total_rows, profile=profile)
     kind = h.guess_kind(name, header_cells) if header_row else None
     extra = h.extra_fields(kind) if kind and shop_fields else {}
     mapping = h.map_headers(header_cells, kind, extra) if kind else {}

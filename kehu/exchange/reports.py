@@ -10,6 +10,8 @@ from typing import BinaryIO
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
+from kehu.lib.cells import neutralise, sheet_title
+
 from .readers import Sheet
 from .values import cell_text
 
@@ -32,7 +34,7 @@ def write_error_report(sheets: list[Sheet], problems: list, target: str | Path |
         rows = by_sheet.get(sheet.name)
         if not rows or not sheet.header_row:
             continue
-        ws = wb.create_sheet(sheet.name[:31])
+        ws = wb.create_sheet(sheet_title(sheet.name))
         ws.freeze_panes = "A2"
         headers = list(sheet.headers)
         ws.append([_header_cell(ws, text) for text in [*headers, ERROR_COLUMN, ROW_COLUMN]])
@@ -48,12 +50,12 @@ def write_error_report(sheets: list[Sheet], problems: list, target: str | Path |
                 (f"【{p.column}】" if p.column else "") + p.message + ("" if p.level == "error" else "（已导入）")
                 for p in found)
             level = "error" if any(p.level == "error" for p in found) else "warning"
-            ws.append([*values, _note_cell(ws, message, level), number])
+            ws.append([*(neutralise(v) for v in values), _note_cell(ws, message, level), number])
             written += 1
     ws = wb.create_sheet("问题清单")
     ws.append([_header_cell(ws, t) for t in ["工作表", "行号", "列", "值", "级别", "说明"]])
     for p in problems:
-        ws.append([p.sheet, p.row or None, p.column, p.value, p.level_label, p.message])
+        ws.append([neutralise(v) for v in (p.sheet, p.row or None, p.column, p.value, p.level_label, p.message)])
     wb.save(target)
     return written
 
@@ -61,7 +63,7 @@ def write_error_report(sheets: list[Sheet], problems: list, target: str | Path |
 def _header_cell(ws, text: str):
     from openpyxl.cell import WriteOnlyCell
 
-    cell = WriteOnlyCell(ws, value=text)
+    cell = WriteOnlyCell(ws, value=neutralise(text))
     cell.font = Font(bold=True)
     cell.fill = _HEADER_FILL
     return cell
@@ -70,7 +72,7 @@ def _header_cell(ws, text: str):
 def _note_cell(ws, text: str, level: str):
     from openpyxl.cell import WriteOnlyCell
 
-    cell = WriteOnlyCell(ws, value=text)
+    cell = WriteOnlyCell(ws, value=neutralise(text))
     cell.fill = _ERROR_FILL if level == "error" else _WARNING_FILL
     cell.alignment = Alignment(wrap_text=True)
     return cell

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
+from kehu.lib.cells import restore
+
 EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
 
 
@@ -34,12 +36,13 @@ def cell_text(value: object) -> str:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, datetime.date):
         return value.isoformat()
-    return str(value).strip()
+    return restore(str(value).strip())  # a cell our own export escaped ("'+1 415…") reads as it was
 
 
 _DATE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:[\sT]+(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}(?:\.\d+)?))?秒?)?$"
+    r"(?:[\sT]+(\d{1,2})[:：时](\d{1,2})(?:[:：分](\d{1,2}(?:\.\d+)?))?秒?)?"
+    r"\s*(Z|UTC|[+-]\d{2}:?\d{2})?$"  # Shopify and WooCommerce write the offset: 2024-01-05 14:30:12 +0800
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
@@ -63,12 +66,17 @@ def parse_datetime_naive(value: object) -> datetime.datetime:
     if not text:
         raise BadValue("日期为空")
     if m := _DATE.match(text):
-        y, mo, d, hh, mi, ss = m.groups()
+        y, mo, d, hh, mi, ss, offset = m.groups()
         try:
             seconds = float(ss or 0)
-            return datetime.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(seconds))
+            moment = datetime.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(seconds))
         except ValueError:
             raise BadValue(f"“{text}”不是有效的日期") from None
+        if offset:  # a moment elsewhere: the same moment on the shop's clock
+            zone = datetime.UTC if offset in ("Z", "UTC") else datetime.datetime.strptime(
+                offset.replace(":", ""), "%z").tzinfo
+            return timezone.localtime(moment.replace(tzinfo=zone)).replace(tzinfo=None)
+        return moment
     if m := _COMPACT.match(text):
         try:
             return datetime.datetime(*(int(g) for g in m.groups()))
@@ -216,7 +224,8 @@ parse_company_size = _choice({
 
 parse_order_status = _choice({
     "completed": ["已完成", "完成", "交易成功", "已付款", "已支付", "completed", "paid", "success"],
-    "refunded": ["已退款", "退款", "退款成功", "交易关闭", "refunded", "refund"],
+    "refunded": ["已退款", "退款", "退款成功", "交易关闭", "已取消", "取消", "已关闭", "refunded", "refund",
+                 "cancelled", "canceled"],
 }, "订单状态")
 
 _YES = {"是", "同意", "允许", "接受", "y", "yes", "true", "1", "√", "✓", "已授权", "授权"}

@@ -19,15 +19,15 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 
-from . import exporters
+from . import exporters, profiles
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
 from .jobs import job_status, start_import
-from .mappings import apply_template, save_template
+from .mappings import apply_template, load_template, save_template, template_json
 from .models import ImportBatch, ImportTemplate
 from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
 from .reports import write_error_report
@@ -84,10 +84,38 @@ def import_start(request: HttpRequest) -> HttpResponse:
             }
             return redirect("exchange:mapping")
     return render(request, "exchange/import.html", {
-        "form": form, "kinds": h.KINDS,
+        "form": form, "kinds": h.KINDS, "templates": ImportTemplate.objects.all(),
         "batches": [(b, b.total("new"), b.total("updated"), b.total("rejected"))
                     for b in _batches_for(request.user)[:20]],
     })
+
+
+@login_required
+def mapping_template_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """A saved column mapping as a file, to keep or to use in another kehu."""
+    _require_import(request.user)
+    template = get_object_or_404(ImportTemplate, pk=pk)
+    response = HttpResponse(template_json(template), content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True,
+                                                                 filename=f"导入模板-{template.name}.json")
+    return response
+
+
+@login_required
+@require_POST
+def mapping_template_upload(request: HttpRequest) -> HttpResponse:
+    _require_import(request.user)
+    upload = request.FILES.get("template_file")
+    if upload is None or upload.size > 1 << 20:
+        messages.error(request, "请选择导入模板文件（.json，不超过 1 MB）")
+        return redirect("exchange:import")
+    try:
+        template = load_template(upload.read(), request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"已导入模板“{template.name}”，上传文件时可在“使用导入模板”中选用")
+    return redirect("exchange:import")
 
 
 def _overrides(sheets: list[Sheet]) -> dict:
@@ -128,7 +156,8 @@ def _sheet_context(sheets: list[Sheet]) -> list[dict]:
             columns.append({"index": ci, "letter": s.column_letter(ci), "header": header,
                             "field": s.mapping.get(ci, ""),
                             "samples": [row[ci] if ci < len(row) else "" for row in samples]})
-        out.append({"index": si, "sheet": s, "columns": columns, "choices": _field_choices(s.kind)})
+        out.append({"index": si, "sheet": s, "columns": columns, "choices": _field_choices(s.kind),
+                    "unmapped": [c["header"] for c in columns if c["header"] and not c["field"]]})
     return out
 
 
@@ -152,7 +181,7 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
                 mapping, taken = {}, set()
                 for ci in range(len(s.headers)):
                     field = request.POST.get(f"col-{si}-{ci}", "")
-                    if field in allowed and field not in taken:
+                    if field in allowed and (field not in taken or field in profiles.JOINED):
                         mapping[ci] = field
                         taken.add(field)
             s.remap(kind or None, mapping)
@@ -262,7 +291,7 @@ SEGMENT_FIELDS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "value_ti
 def _filtered_customers(request: HttpRequest):
     """The customer list's rows for the same query parameters; `segment=重要价值客户` narrows to one class."""
     flt = CustomerFilter.from_params(request.GET)
-    qs = flt.apply(Customer.objects.visible_to(request.user))
+    qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
     if segment := request.GET.get("segment", "").strip()[:20]:
         condition = Q()
         for name in SEGMENT_FIELDS:
@@ -308,7 +337,8 @@ def _password(request: HttpRequest) -> str:
 
 def _audit_export(request: HttpRequest, what: str, fmt: str, password: str) -> None:
     audit.record(request.user, audit.AuditAction.EXPORT, what, {
-        "format": fmt, "filter": request.GET.urlencode(), "masked": not request.user.sees_contact_details,
+        "format": fmt, "filter": audit_query(request.GET), "search_hash": search_hash(request.GET),
+        "masked": not request.user.sees_contact_details,
         "password": bool(password)})
 
 

@@ -25,6 +25,11 @@ def _keys(secret: str) -> tuple[AESGCM, bytes]:
     return AESGCM(enc_key), index_key
 
 
+@lru_cache(maxsize=4)
+def _audit_key(secret: str) -> bytes:
+    return hmac.new(hashlib.sha256(secret.encode()).digest(), b"kehu-audit", hashlib.sha256).digest()
+
+
 def encrypt(plaintext: str) -> str:
     aead, _ = _keys(settings.KEHU_DATA_KEY)
     nonce = os.urandom(12)
@@ -46,3 +51,11 @@ def blind_index(value: str) -> str:
         return ""
     _, index_key = _keys(settings.KEHU_DATA_KEY)
     return hmac.new(index_key, value.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def audit_hash(value: str) -> str:
+    """A keyed hash of a normalised contact value for the audit log: the same value gives the same hash (so an
+    erase can find and redact the entries), but it cannot be joined with the customers' search hashes."""
+    if not value:
+        return ""
+    return hmac.new(_audit_key(settings.KEHU_DATA_KEY), value.encode(), hashlib.sha256).hexdigest()[:40]

@@ -5,3 +5,10 @@ class MarketingConfig(AppConfig):
     name = "kehu.marketing"
     label = "marketing"
     verbose_name = "精准营销"
+
+    def ready(self):
+        from kehu.customers import privacy
+
+        from . import targets
+
+        privacy.erasing.connect(targets.forget_erased, dispatch_uid="marketing-forget-erased")

@@ -18,16 +18,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from kehu.customers.models import Customer
 from kehu.engagement.models import Consent
 from kehu.sales.models import Order
 from kehu.segments.models import CustomerSegment
 
 from . import targets
-from .models import Campaign, CampaignContact, ContactStatus
+from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend, suggestion_text
 
 MERGE_FIELDS = ("{姓名}", "{推荐商品}", "{优惠}")
@@ -65,14 +69,40 @@ def _started(campaign: Campaign, when: datetime.datetime) -> None:
         campaign.save(update_fields=["started_at"])
 
 
+def may_run(user, item: Campaign | TargetList) -> bool:
+    """Sending, preparing and exporting a campaign or a target list: a manager or admin, or who created it."""
+    return user.can_edit_customers and (user.can_manage or (item.created_by_id is not None
+                                                             and item.created_by_id == user.pk))
+
+
+def require_run(user, item: Campaign | TargetList) -> None:
+    if not may_run(user, item):
+        raise PermissionDenied(_("只有经理、管理员或创建者可以执行此操作。"))
+
+
+class MailServerUnavailable(Exception):
+    """The SMTP server could not be reached; nothing was sent."""
+
+    def __str__(self) -> str:
+        return _("无法连接邮件服务器 %(host)s:%(port)s，未发送任何邮件。请检查 KEHU_SMTP_HOST 等设置。") % {
+            "host": settings.EMAIL_HOST, "port": settings.EMAIL_PORT}
+
+
 def send_email(campaign: Campaign, user) -> dict[str, int]:
-    """Send the message to every pending contact who consented to e-mail; {sent, no_consent, failed}."""
-    pending = list(campaign.contacts.filter(status=ContactStatus.PENDING).select_related("customer"))
+    """Send the message to every pending contact `user` may see who consented to e-mail;
+    {sent, no_consent, failed}. Raises MailServerUnavailable if the SMTP server cannot be reached."""
+    pending = list(campaign.contacts.filter(status=ContactStatus.PENDING,
+                                            customer__in=Customer.objects.visible_to(user)).select_related("customer"))
     consenting = consenting_ids(campaign, [c.customer_id for c in pending])
     suggestions = recommend([c.customer_id for c in pending if c.customer_id in consenting]) \
         if "{推荐商品}" in campaign.message + campaign.subject else {}
     counts = {"sent": 0, "no_consent": 0, "failed": 0}
-    with get_connection() as connection:
+    connection = get_connection()
+    try:
+        connection.open()
+    except OSError as exc:  # refused, unknown host, timeout; smtplib's errors are OSErrors too
+        raise MailServerUnavailable from exc
+    with connection:
         for contact in pending:
             customer = contact.customer
             if contact.customer_id not in consenting or not customer.email:

@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.http import QueryDict
 
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, contact_value
 
 from .models import Campaign, TargetList
 from .targets import audience_choices
@@ -27,6 +27,8 @@ class TargetListForm(forms.ModelForm):
         active = CustomerFilter.from_params(QueryDict(text)).active()
         if text and not active:
             raise forms.ValidationError("没有识别出任何客户筛选条件，请从客户列表复制地址中 ? 之后的部分。")
+        if contact_value(active.get("q", "")):  # the list would keep a person's contact value in plaintext
+            raise forms.ValidationError("目标名单不能按手机号、电子邮箱或微信号筛选，请改用分层、地区或标签等条件。")
         return urlencode(active)
 
     def save(self, commit=True):
@@ -40,6 +42,11 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ["name", "target_list", "subject", "message", "offer", "holdout_percent", "attribution_days"]
         widgets = {"message": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None and not user.can_manage:  # a campaign is prepared from one's own target lists
+            self.fields["target_list"].queryset = TargetList.objects.filter(created_by=user)
 
     def clean_holdout_percent(self) -> int:
         value = self.cleaned_data["holdout_percent"]

@@ -21,7 +21,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from openpyxl import Workbook
 
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, contact_value, masked_search
 from kehu.customers.models import Customer
 from kehu.engagement.models import Communication, Consent, MarketingChannel
 from kehu.exchange.exporters import Column, write_csv, write_table
@@ -54,10 +54,25 @@ def describe(tl: TargetList) -> str:
         parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
     if tl.filter_query:
         active = CustomerFilter.from_params(QueryDict(tl.filter_query)).active()
-        parts.append("筛选：" + "，".join(f"{k}={v}" for k, v in active.items()))
+        # a contact value searched for is shown masked: whoever opens the list may not see contacts
+        parts.append("筛选：" + "，".join(f"{k}={masked_search(v) if k == 'q' else v}" for k, v in active.items()))
     if tl.exclude_days:
         parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
     return "；".join(parts) or "全部客户"
+
+
+def forget_erased(sender, customer, values: list[tuple[str, str]], **kwargs) -> int:
+    """PIPL erase: a target list whose search (q) was the erased person's mobile, e-mail or WeChat ID loses
+    that search; the list stays, the person's value does not. Returns how many lists changed."""
+    changed = 0
+    for tl in TargetList.objects.exclude(filter_query="").filter(filter_query__contains="q="):
+        params = QueryDict(tl.filter_query, mutable=True)
+        if contact_value(params.get("q", "")) in values:
+            del params["q"]
+            tl.filter_query = params.urlencode()
+            tl.save(update_fields=["filter_query"])
+            changed += 1
+    return changed
 
 
 def members(tl: TargetList, user, now: datetime.datetime | None = None) -> QuerySet:
@@ -66,7 +81,7 @@ def members(tl: TargetList, user, now: datetime.datetime | None = None) -> Query
     if tl.segment_column in CLASS_NAMES and tl.segment_class:
         qs = qs.filter(**{f"segment__{tl.segment_column}": tl.segment_class})
     if tl.filter_query:
-        qs = CustomerFilter.from_params(QueryDict(tl.filter_query)).apply(qs)
+        qs = CustomerFilter.from_params(QueryDict(tl.filter_query)).apply(qs, user)
     if tl.exclude_days:
         since = (now or timezone.now()) - datetime.timedelta(days=tl.exclude_days)
         talked = Communication.objects.filter(customer=OuterRef("pk"), occurred_at__gte=since)

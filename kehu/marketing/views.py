@@ -70,6 +70,7 @@ def target_list_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def target_list(request: HttpRequest, pk: int) -> HttpResponse:
     tl = get_object_or_404(TargetList, pk=pk)
+    can_run = campaigns.may_run(request.user, tl)
     qs = targets.members(tl, request.user)
     sample = list(qs.select_related("owner", "segment", "preference").order_by("id")[:MEMBERS_SHOWN])
     for c in sample:
@@ -77,13 +78,15 @@ def target_list(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "marketing/target_list.html", {
         "tl": tl, "description": targets.describe(tl), "total": qs.count(),
         "reachable": targets.reachable(tl, request.user).count(), "sample": sample, "shown": MEMBERS_SHOWN,
-        "contact_field": targets.CONTACT_FIELD[tl.channel], "can_export": request.user.sees_contact_details,
+        "contact_field": targets.CONTACT_FIELD[tl.channel], "can_run": can_run,
+        "can_export": request.user.sees_contact_details and can_run,
     })
 
 
 @login_required
 def target_list_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     tl = get_object_or_404(TargetList, pk=pk)
+    campaigns.require_run(request.user, tl)
     targets.check_export(request.user)
     name = f"{targets.EXPORT_NAMES[tl.channel]}-{tl.name}-{timezone.localdate():%Y%m%d}"
     if fmt == "csv":
@@ -113,7 +116,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def campaign_new(request: HttpRequest) -> HttpResponse:
     _editor(request)
-    form = CampaignForm(request.POST or None, initial={"target_list": request.GET.get("list")})
+    form = CampaignForm(request.POST or None, initial={"target_list": request.GET.get("list")}, user=request.user)
     if request.method == "POST" and form.is_valid():
         campaign = form.save(commit=False)
         campaign.channel = campaign.target_list.channel
@@ -136,7 +139,8 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
         c.consented = c.customer_id in consenting
     return render(request, "marketing/campaign.html", {
         "campaign": item, "contacts": contacts, "results": campaigns.results(item), "shown": CONTACTS_SHOWN,
-        "pending": item.contacts.filter(status=ContactStatus.PENDING).count(),
+        "pending": item.contacts.filter(status=ContactStatus.PENDING,
+                                        customer__in=visible).count(), "can_run": campaigns.may_run(request.user, item),
         "by_hand": item.channel in ("wechat", "phone"), "example": campaigns.merge(
             item.message, _("张三"), _("商品A、商品B"), item.offer),
     })
@@ -145,9 +149,13 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
-    _editor(request)
     item = get_object_or_404(Campaign, pk=pk, channel="email")
-    counts = campaigns.send_email(item, request.user)
+    campaigns.require_run(request.user, item)
+    try:
+        counts = campaigns.send_email(item, request.user)
+    except campaigns.MailServerUnavailable as exc:
+        messages.error(request, str(exc))
+        return redirect(item)
     messages.success(request, _("已发送 %(sent)s 封邮件；未授权 %(no_consent)s 位；发送失败 %(failed)s 位。") % counts)
     return redirect(item)
 
@@ -155,10 +163,10 @@ def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def campaign_mark(request: HttpRequest, pk: int, contact_pk: int) -> HttpResponse:
-    _editor(request)
     contact = get_object_or_404(CampaignContact.objects.select_related("campaign"), pk=contact_pk, campaign_id=pk,
                                 customer__in=Customer.objects.visible_to(request.user),
                                 status=ContactStatus.PENDING)
+    campaigns.require_run(request.user, contact.campaign)
     try:
         campaigns.mark_contacted(contact, request.user)
     except campaigns.NoConsent:

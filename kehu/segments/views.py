@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.customers.models import Customer
+from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports
 from .forms import ThresholdsForm
@@ -191,8 +192,9 @@ def _thresholds_of(run):
 # --- exports ------------------------------------------------------------------------------------------
 
 def _cell(cell: dict):
+    """A table cell as exported: numbers stay numbers; text (provinces, categories…) cannot run as a formula."""
     value = cell["value"]
-    return "" if value is None else value
+    return "" if value is None else neutralise(value)
 
 
 @login_required
@@ -205,7 +207,7 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
         raise Http404
     report, data = found
     spec = data["tables"][table]
-    header = [c["label"] for c in spec["columns"]]
+    header = [neutralise(c["label"]) for c in spec["columns"]]
     rows = [[_cell(cell) for cell in row] for row in spec["rows"]]
     name = f"{spec['title']}-{report.as_of:%Y%m%d}"
     fmt = request.GET.get("format", "csv")
@@ -213,7 +215,7 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
-        sheet = book.create_sheet(spec["title"][:31])
+        sheet = book.create_sheet(sheet_title(spec["title"]))
         sheet.append(header)
         for row in rows:
             sheet.append(row)

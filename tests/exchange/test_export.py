@@ -47,7 +47,7 @@ def test_it_masks_contact_details_for_victor(victor, zhang):
 def test_it_exports_only_sams_own_customers_through_the_filter(sam, zhang, li):
     from kehu.customers.filters import CustomerFilter
 
-    qs = CustomerFilter.from_params({}).apply(Customer.objects.visible_to(sam))
+    qs = CustomerFilter.from_params({}).apply(Customer.objects.visible_to(sam), sam)
     rows = read_xlsx(xlsx_bytes(exporters.export_customers_xlsx, qs, sam))["客户信息"]
     assert [r[1] for r in rows[1:]] == ["张伟"]
 

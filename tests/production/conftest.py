@@ -20,11 +20,22 @@ def store(tmp_path):
     made.drop()
 
 
+@pytest.fixture(scope="session")
+def initialised_template(tmp_path_factory):
+    """One store per test process after a real `kehu init`, copied by `ready_store`."""
+    made = Store.create(tmp_path_factory.mktemp("template"))
+    made.init()
+    yield made
+    made.drop()
+
+
 @pytest.fixture
-def ready_store(store):
-    """A store after `kehu init` (admin password harness.ADMIN_PASSWORD)."""
-    store.init()
-    return store
+def ready_store(initialised_template, tmp_path):
+    """A store as `kehu init` leaves it (admin `admin`, password harness.ADMIN_PASSWORD): a copy of a store
+    initialised once per test process. Tests of `kehu init` itself use `store` and run it."""
+    made = initialised_template.clone(tmp_path)
+    yield made
+    made.drop()
 
 
 @pytest.fixture

@@ -208,3 +208,150 @@ def test_a_role_cannot_write_a_field_it_may_not_edit(role, field, channel, tmp_p
         assert after != before, f"{role} should be able to change {field} via {channel}"
     else:
         assert after == before, f"{role} changed {field} via {channel}"
+
+
+# ---------- acting: every POST action × role (issue 11, item 3) ----------
+# Each action is tried by each role on records the role does not own (the manager's campaign, list and
+# import; the manager's customer, or sales' own where seeing it is not the question), and the test looks
+# at what happened, not only at the status code.
+
+ACTION_ALLOWED = {
+    "send": {"admin", "manager"},
+    "mark": {"admin", "manager"},
+    "prepare": {"admin", "manager"},
+    "export_list": {"admin", "manager"},
+    "merge": {"admin", "manager"},
+    "delete": {"admin", "manager"},
+    "revert": {"admin", "manager"},
+    "erase": {"admin", "manager"},
+    "settings": {"admin"},
+    "thresholds": {"admin", "manager"},
+    "rules": {"admin", "manager"},
+    "pool": {"sales"},
+    "assign_owner": {"admin", "manager"},
+}
+
+
+def _world(tmp_path):
+    from kehu.engagement.models import Consent
+    from kehu.marketing.campaigns import prepare
+    from kehu.marketing.models import Campaign, TargetList
+
+    boss = make_user("a_boss", Role.MANAGER)
+    world = {"boss": boss}
+    world["mine"] = make_customer(name="甲客户", email="jia@example.com", province="广东省")
+    world["twin"] = make_customer(name="甲客户（重复）", province="广东省")
+    world["pooled"] = make_customer(name="公海客户", province="广东省")
+    for channel in ("email", "phone"):
+        Consent.objects.create(customer=world["mine"], channel=channel, granted=True)
+    for channel in ("email", "phone"):
+        tl = TargetList.objects.create(name=f"经理名单{channel}", channel=channel, created_by=boss,
+                                       filter_query="province=%E5%B9%BF%E4%B8%9C%E7%9C%81")
+        campaign = Campaign.objects.create(name=f"经理活动{channel}", target_list=tl, channel=channel,
+                                           created_by=boss)
+        prepare(campaign, boss)
+        world[channel] = campaign
+    path = write_xlsx(tmp_path / "boss.xlsx", {"客户": [["姓名", "省份"], ["导入客户", "浙江省"]]})
+    world["batch"] = import_file(path, user=boss).batch
+    return world
+
+
+def _act(action: str, client: Client, world: dict) -> bool:
+    """Try `action`; True if it took effect."""
+    from kehu.customers.models import CustomField
+    from kehu.marketing.models import Campaign, CampaignContact, ContactStatus
+    from kehu.segments.models import RuleSegment, SegmentSettings
+
+    mine, campaign = world["mine"], world["email"]
+    if action == "send":
+        client.post(f"/marketing/campaigns/{campaign.pk}/send/")
+        return campaign.contacts.filter(status=ContactStatus.SENT).exists()
+    if action == "mark":
+        phone = world["phone"]
+        contact = phone.contacts.get(customer=mine)
+        client.post(f"/marketing/campaigns/{phone.pk}/contacts/{contact.pk}/done/")
+        return CampaignContact.objects.filter(pk=contact.pk, status=ContactStatus.CONTACTED).exists()
+    if action == "prepare":
+        client.post("/marketing/campaigns/new/", {
+            "name": "借名单", "target_list": campaign.target_list.pk, "subject": "s", "message": "m",
+            "holdout_percent": 0, "attribution_days": 7})
+        return Campaign.objects.filter(name="借名单").exists()
+    if action == "export_list":
+        answer = client.get(f"/marketing/lists/{campaign.target_list.pk}/export.csv")
+        return answer.status_code == 200 and "甲客户" in answer.content.decode("utf-8-sig")
+    if action == "merge":
+        twin = world["twin"]
+        client.post(f"/customers/{mine.code}/merge/", {"other": twin.code, "kept_version": mine.version,
+                                                       "other_version": twin.version})
+        return not Customer.objects.filter(pk=twin.pk).exists()
+    if action == "delete":
+        client.post(f"/customers/{world['twin'].code}/delete/")
+        return not Customer.objects.filter(pk=world["twin"].pk).exists()
+    if action == "revert":
+        batch = world["batch"]
+        client.post(f"/exchange/import/{batch.pk}/revert/")
+        batch.refresh_from_db()
+        return batch.reverted_at is not None
+    if action == "erase":
+        client.post(f"/customers/{world['twin'].code}/privacy/erase/", {"confirm_code": world["twin"].code})
+        return not Customer.objects.filter(pk=world["twin"].pk).exists()
+    if action == "settings":
+        client.post("/settings/customers/customfield/add/", {"key": "vip_no", "label": "会员号", "type": "text",
+                                                             "choices": "", "position": 0})
+        return CustomField.objects.filter(key="vip_no").exists()
+    if action == "thresholds":
+        before = SegmentSettings.load()
+        page = client.get("/segments/settings/")
+        if page.status_code != 200:
+            client.post("/segments/settings/", {})
+            return SegmentSettings.load() != before
+        form = page.context["form"]
+        data = {n: form[n].value() for n in form.fields}
+        data = {k: "" if v is None else v for k, v in data.items()}
+        changed = next(n for n, f in form.fields.items() if str(data[n]).isdigit() and int(data[n]) > 1)
+        data[changed] = str(int(data[changed]) + 1)
+        client.post("/segments/settings/", data)
+        return SegmentSettings.load() != before
+    if action == "rules":
+        client.post("/segments/rules/new/", {"name": "广东客户", "combine": "and", "advanced": json.dumps(
+            {"op": "and", "items": [{"field": "province", "op": "in", "values": ["广东省"]}]})})
+        return RuleSegment.objects.filter(name="广东客户").exists()
+    if action == "pool":
+        client.post(f"/marketing/pool/{world['pooled'].code}/claim/")
+        return Customer.objects.filter(pk=world["pooled"].pk, owner__isnull=False).exists()
+    if action == "assign_owner":
+        client.post("/customers/health/assign-owner/", {"owner": world["boss"].pk})
+        return Customer.objects.filter(pk=world["pooled"].pk, owner=world["boss"]).exists()
+    raise AssertionError(action)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("action", "role"), [(a, r) for a in ACTION_ALLOWED for r in ROLES])
+def test_an_action_takes_effect_only_for_the_roles_allowed_to_take_it(action, role, tmp_path, settings):
+    settings.KEHU_HOME, settings.KEHU_IMPORT_BACKGROUND = tmp_path, False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    world = _world(tmp_path)
+    user = make_user(f"act_{role}", role, **({"is_staff": True, "is_superuser": True} if role == "admin" else {}))
+    if role == "sales":  # the rep owns the customer: what stops the rep is the right to act, not visibility
+        Customer.objects.filter(pk__in=[world["mine"].pk, world["twin"].pk]).update(owner=user)
+    client = Client()
+    client.force_login(user)
+    took = _act(action, client, world)
+    assert took == (role in ACTION_ALLOWED[action]), f"{role} {'could' if took else 'could not'} {action}"
+
+
+def test_no_web_address_restores_or_backs_up_the_store():
+    """Backup and restore are `kehu backup` / `kehu restore` on the machine: no role can reach them over HTTP."""
+    from django.urls import get_resolver
+
+    def views(resolver, prefix=""):
+        for p in resolver.url_patterns:
+            if hasattr(p, "url_patterns"):
+                yield from views(p, prefix + str(p.pattern))
+            else:
+                yield prefix + str(p.pattern), getattr(p.callback, "__module__", "")
+
+    found = list(views(get_resolver()))
+    assert len(found) > 50
+    assert [route for route, module in found if module.startswith("kehu.ops") or "restore" in route
+            or "backup" in route] == []

@@ -1,4 +1,4 @@
-"""kehu export customers|orders|report|template -o FILE [--user NAME] [--filter "province=广东省&grade=A"]"""
+"""kehu export customers|orders|report|template|mapping -o FILE [--user NAME] [--filter "province=广东省&grade=A"]"""
 
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -7,10 +7,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from kehu.accounts import audit
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.exchange import exporters
 from kehu.exchange.headers import KINDS
+from kehu.exchange.mappings import template_json
+from kehu.exchange.models import ImportTemplate
 
 
 class Operator:
@@ -26,14 +28,23 @@ class Command(BaseCommand):
     help = "导出客户、消费记录、汇总报表（xlsx 或 csv），或下载空白导入模板"
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["customers", "orders", "report", "template"])
+        parser.add_argument("what", choices=["customers", "orders", "report", "template", "mapping"])
         parser.add_argument("kind", nargs="?", choices=list(KINDS), help="模板种类（仅 template）")
         parser.add_argument("-o", "--output", required=True, help="输出文件（.xlsx 或 .csv）")
         parser.add_argument("--user", help="以该用户身份导出（按其角色决定可见客户和脱敏）；不指定则导出全部、不脱敏")
         parser.add_argument("--filter", default="", help='与客户列表相同的筛选参数，如 "province=广东省&grade=A"')
+        parser.add_argument("--name", help="要导出的导入模板（列映射）名称（仅 mapping）")
 
     def handle(self, *args, **opts):
         out = Path(opts["output"])
+        if opts["what"] == "mapping":
+            template = ImportTemplate.objects.filter(name=opts["name"] or "").first()
+            if template is None:
+                names = "、".join(ImportTemplate.objects.values_list("name", flat=True)) or "（还没有）"
+                raise CommandError(f"找不到导入模板“{opts['name'] or ''}”；已保存的模板：{names}")
+            out.write_text(template_json(template), encoding="utf-8")
+            self.stdout.write(f"导入模板“{template.name}”已写入 {out}")
+            return
         if opts["what"] == "template":
             exporters.template_workbook(opts["kind"] or "customers", out)
             self.stdout.write(f"模板已写入 {out}")
@@ -45,11 +56,12 @@ class Command(BaseCommand):
                 raise CommandError(f"找不到用户“{opts['user']}”")
         else:
             user = Operator()
-        customers = CustomerFilter.from_params(dict(parse_qsl(opts["filter"]))).apply(
-            Customer.objects.visible_to(user))
+        params = dict(parse_qsl(opts["filter"]))
+        customers = CustomerFilter.from_params(params).apply(Customer.objects.visible_to(user), user)
         orders = exporters.visible_orders(user).filter(customer__in=customers)
         audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
-                     {"file": str(out), "filter": opts["filter"], "masked": not user.sees_contact_details},
+                     {"file": str(out), "filter": audit_query(params), "search_hash": search_hash(params),
+                      "masked": not user.sees_contact_details},
                      channel="cli")
         csv_out = out.suffix.lower() == ".csv"
         if opts["what"] == "report":

@@ -1,5 +1,8 @@
 """kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--report errors.xlsx] [--user NAME]
+kehu import FILE --template-file 模板.json   (a column mapping exported by `kehu export mapping`)
 kehu import --revert BATCH_ID"""
+
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -7,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from kehu.exchange.importer import DUPLICATE_CHOICES, import_file, revert_batch
-from kehu.exchange.mappings import apply_template
+from kehu.exchange.mappings import apply_template, load_template
 from kehu.exchange.models import ImportBatch, ImportTemplate
 from kehu.exchange.readers import UnreadableFile, read_workbook
 from kehu.exchange.reports import write_error_report
@@ -24,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--report", help="把有问题的行写入这个 xlsx 文件（错误报告）")
         parser.add_argument("--user", help="以该用户身份导入（按其角色校验权限）")
         parser.add_argument("--template", help="使用已保存的导入模板（列映射）")
+        parser.add_argument("--template-file", help="先导入这个模板文件（kehu 导出的 .json），再用它导入")
         parser.add_argument("--revert", type=int, metavar="BATCH_ID", help="撤销这次导入")
         parser.add_argument("--no-progress", action="store_true", help="不显示进度条")
 
@@ -49,7 +53,14 @@ class Command(BaseCommand):
             sheets = read_workbook(opts["file"])
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from exc
-        if opts["template"]:
+        if opts["template_file"]:
+            try:
+                template = load_template(Path(opts["template_file"]).read_bytes(), user)
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--template-file：{exc}") from exc
+            self.stdout.write(f"已导入模板“{template.name}”")
+            apply_template(template, sheets)
+        elif opts["template"]:
             template = ImportTemplate.objects.filter(name=opts["template"]).first()
             if template is None:
                 raise CommandError(f"找不到导入模板“{opts['template']}”")
@@ -68,10 +79,11 @@ class Command(BaseCommand):
         title = "试运行（未写入数据库）" if opts["dry_run"] else f"导入完成（批次 #{result.batch.pk}）"
         self.stdout.write(title)
         self.stdout.write(result.summary())
-        for p in result.problems[:20]:
+        problems = result.errors + result.warnings  # the notes are in the summary above
+        for p in problems[:20]:
             self.stdout.write(f"  {p.level_label}：{p}")
-        if len(result.problems) > 20:
-            self.stdout.write(f"  ……另有 {len(result.problems) - 20} 条问题，请查看错误报告")
+        if len(problems) > 20:
+            self.stdout.write(f"  ……另有 {len(problems) - 20} 条问题，请查看错误报告")
         if opts["report"]:
             rows = write_error_report(sheets, result.problems, opts["report"])
             self.stdout.write(f"错误报告已写入 {opts['report']}（{rows} 行）")

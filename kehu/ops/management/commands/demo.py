@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kehu.ops.demo import DemoDataPresent, load_demo
+from kehu.ops.demo import DEMO_PASSWORD, DemoDataPresent, demo_present, load_demo
 from kehu.ops.store import pending_migrations
 
 
@@ -14,12 +14,21 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="随机种子（默认 42）；相同种子生成相同数据")
         parser.add_argument("--reset", action="store_true",
                             help="先删除现有的全部客户、订单、商品和标签（不可恢复！），再生成演示数据")
+        parser.add_argument("--keep", action="store_true",
+                            help="已有客户时保留现有数据（make demo 再次运行时）Keep a store that has customers")
 
-    def handle(self, *args, customers: int, seed: int, reset: bool, **options):
+    def handle(self, *args, customers: int, seed: int, reset: bool, keep: bool, **options):
         if customers < 1:
             raise CommandError("--customers 至少为 1")
+        if reset and keep:
+            raise CommandError("--reset 与 --keep 不能同时使用 --reset and --keep exclude each other")
         if pending_migrations():
             raise CommandError("数据库尚未初始化或需要升级，请先运行 kehu init")
+        if keep and demo_present():
+            self.stdout.write("客户库中已有客户数据，保留现有数据，未生成演示数据（make demo RESET=1 可清空重来）。\n"
+                              "The store already has customers; kept as it is (make demo RESET=1 starts over).")
+            self.stdout.write(f"演示密码 Demo password: {DEMO_PASSWORD}")
+            return
         try:
             result = load_demo(customers=customers, seed=seed, reset=reset, progress=options["verbosity"] > 0)
         except DemoDataPresent as exc:
