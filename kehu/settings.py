@@ -110,13 +110,18 @@ TEMPLATES = [
     },
 ]
 
+# How long a write on SQLite waits for another writer before failing with "database is locked".
+KEHU_SQLITE_BUSY_TIMEOUT_MS = envint("KEHU_SQLITE_BUSY_TIMEOUT_MS", 20_000)
 DATABASE_URL = os.environ.get("KEHU_DATABASE_URL") or f"sqlite:///{KEHU_HOME / 'kehu.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        # WAL lets readers work while one writer writes; IMMEDIATE avoids upgrade deadlocks.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        # WAL lets readers work while one writer writes; IMMEDIATE avoids upgrade deadlocks. Long writers
+        # (imports, reverts) commit in short chunks, so a writer waits at most a chunk or two; the wait allowed is
+        # generous so that a slow disk or a busy moment delays a save instead of failing it.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                        f"PRAGMA busy_timeout={KEHU_SQLITE_BUSY_TIMEOUT_MS};",
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("KEHU_TEST_SQLITE_NAME")}

@@ -7,20 +7,28 @@ request comes from `AuditMiddleware` (a context variable, so threads of other re
 Contact fields are never stored in plaintext: a change to a mobile is recorded as 138****5678 → 139****0000.
 """
 
+import atexit
 import contextlib
 import datetime
 import getpass
+import logging
+import queue
+import threading
+import time
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
+from kehu.lib.db import waiting_at_most
 from kehu.lib.masking import mask_email, mask_mobile, mask_text
 
 from .models import AuditAction, AuditEntry
 
 __all__ = ["AuditAction", "AuditEntry", "record", "suppressed"]
 
+log = logging.getLogger(__name__)
 _request: ContextVar = ContextVar("kehu_audit_request", default=None)
 _suppressed: ContextVar = ContextVar("kehu_audit_suppressed", default=False)
 
@@ -88,11 +96,93 @@ def record(user, action: str, target=None, details: dict | None = None, *, codes
     kind, target_code, label = _target(target)
     code = code or target_code
     username = user.username if user is not None else f"{_os_user()}（命令行）"
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         user=user, username=username, channel=channel or _channel(), action=action,
         target_type=kind, target_code=code, target_label=label,
         codes=" ".join(codes or []), details=_jsonable(details or {}),
     )
+    if action in READ_ACTIONS and not connection.in_atomic_block:
+        _save_soon(entry)
+    else:
+        entry.save()
+    return entry
+
+
+# What someone saw is written as a side effect of a read. A store too busy to take it within a moment (a long
+# import or revert on SQLite) gets it a little later from a writer thread, with its original time: the read is
+# delayed at most READ_WAIT_SECONDS and never fails for the log's sake.
+READ_ACTIONS = {AuditAction.VIEW, AuditAction.VIEW_LIST}
+READ_WAIT_SECONDS = 0.5
+BACKLOG_ATTEMPTS = 60
+
+
+def _save_soon(entry: AuditEntry) -> None:
+    try:
+        with waiting_at_most(READ_WAIT_SECONDS):
+            entry.save()
+    except OperationalError as exc:
+        log.warning("audit entry deferred, the store is busy: %s", exc)
+        _backlog.put(entry)
+
+
+class _Backlog:
+    """Entries a busy store could not take at once, written in order by one thread as soon as it can."""
+
+    def __init__(self):
+        self.entries: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.exit_hook = False
+
+    def put(self, entry: AuditEntry) -> None:
+        with self.lock:
+            self.entries.put(entry)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._drain, name="audit-backlog", daemon=True)
+                self.thread.start()
+            if not self.exit_hook:
+                atexit.register(self.write_remaining)
+                self.exit_hook = True
+
+    def write_remaining(self) -> None:
+        """At exit (Ctrl-C on `kehu serve`): what the thread has not written yet is written now."""
+        while True:
+            try:
+                entry = self.entries.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                entry.save()
+            except OperationalError:
+                log.error("audit entry lost at exit, the store stayed busy: %s %s", entry.username, entry.action)
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                try:
+                    entry = self.entries.get(timeout=1)
+                except queue.Empty:
+                    with self.lock:
+                        if self.entries.empty():
+                            self.thread = None
+                            return
+                    continue
+                self._write(entry)
+        finally:
+            connections.close_all()  # this thread's connections
+
+    @staticmethod
+    def _write(entry: AuditEntry) -> None:
+        for _ in range(BACKLOG_ATTEMPTS):
+            try:
+                entry.save()
+                return
+            except OperationalError:
+                time.sleep(1)  # each attempt already waited busy_timeout
+        log.error("audit entry lost, the store stayed busy: %s %s %s", entry.username, entry.action, entry.codes)
+
+
+_backlog = _Backlog()
 
 
 def _os_user() -> str:

@@ -1,10 +1,14 @@
 """Personal API tokens: issue one (shown once), and find the user behind a presented token."""
 
+import contextlib
 import datetime
 import hashlib
 import secrets
 
+from django.db import OperationalError
 from django.utils import timezone
+
+from kehu.lib.db import waiting_at_most
 
 from .models import TOKEN_DAYS, ApiToken, User
 
@@ -12,6 +16,7 @@ TOKEN_PREFIX = "kehu_"
 PREFIX_LENGTH = len(TOKEN_PREFIX) + 6
 # last_used_at is written at most this often, so reads do not turn into a write each time.
 TOUCH_INTERVAL = datetime.timedelta(minutes=1)
+TOUCH_WAIT_SECONDS = 0.25
 
 
 def hash_token(raw: str) -> str:
@@ -35,7 +40,9 @@ def user_for_token(raw: str) -> User | None:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > TOUCH_INTERVAL:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # A refresh the store is too busy for (a long import) is skipped: the next call a minute on makes it.
+        with contextlib.suppress(OperationalError), waiting_at_most(TOUCH_WAIT_SECONDS):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
 
 

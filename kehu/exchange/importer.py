@@ -4,9 +4,10 @@
     result.counts["customers"].new, result.problems
 
 Customers go through CustomerForm one row at a time (new ones are written in bulk); purchases use
-OrderForm's own fields and rules without a form per row and are written with bulk_create. Everything
-runs in one transaction: a dry run rolls it back, so its counts are exactly what a real run would do.
-What an import created or changed is recorded (ImportChange) so `revert_batch` can undo it.
+OrderForm's own fields and rules without a form per row and are written with bulk_create. A dry run runs
+in one transaction and rolls it back, so its counts are exactly what a real run would do. A real run commits
+in short transactions, so others keep working during a big import; what it created or changed is recorded
+(ImportChange) with each commit, so `revert_batch` undoes the whole batch, or what a run stopped midway did.
 """
 
 import contextlib
@@ -14,6 +15,8 @@ import copy
 import datetime
 import functools
 import json
+import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -44,7 +47,15 @@ from . import values as v
 from .models import ImportBatch, ImportChange
 from .readers import Sheet, read_workbook
 
+log = logging.getLogger(__name__)
 CHUNK = 2000
+# Customer rows go through the edit form one by one (a few ms each): chunks small enough that a transaction
+# holding them ends within a fraction of a second.
+CUSTOMER_CHUNK = 100
+CHUNK_SECONDS = 0.5  # a transaction of a real import is committed at the first chunk boundary after this long
+COMMIT_PAUSE_SECONDS = 0.15
+REFRESH_CHUNK = 1000  # customers whose metrics are refreshed per transaction
+REVERT_CHUNK = 1000  # records deleted or restored per transaction by a revert
 DUPLICATE_CHOICES = ("update", "skip", "create")
 IDENTITY_FIELDS = ("code", "mobile", "email", "wechat")
 # A problem in these rejects a customer row; in any other field it drops just that field, with a warning.
@@ -170,7 +181,8 @@ class Importer:
         self.dry_run = dry_run
         self.file_name = file_name
         self.stored_file = stored_file
-        self.progress = progress or (lambda n: None)
+        self._report = progress or (lambda n: None)
+        self._chunk = None  # the transaction under way when importing in chunks
         # `kehu analyze`: a purchase naming an unknown customer creates it (a purchases-only file is enough).
         self.create_missing = create_missing
         self.counts: dict[str, Counts] = {}
@@ -209,29 +221,107 @@ class Importer:
                 message = "未能识别这个工作表的内容（找不到表头），已跳过"
                 self.problems.append(Problem(s.name, s.header_row, "", "", message, "warning"))
         # A dry run rolls back; the duplicate checks that hit colleagues' customers stay audited and counted.
-        with probes.kept_through_rollback(), translation.override("zh-hans"), transaction.atomic():
-            self.batch = ImportBatch.objects.create(
-                file_name=self.file_name[:255], stored_file=self.stored_file, on_duplicate=self.on_duplicate,
-                user=self.user if self.user is not None and self.user.pk else None)
-            self.max_order_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            for sheet in sheets:
-                self.counts.setdefault(sheet.kind, Counts())
-                handlers[sheet.kind](sheet)
-                self._unmapped_note(sheet)
-                self._flush_customers()
-            self._save_changes()
-            if self.touched:
-                # Orders were written in bulk, past the signals that keep customer metrics current.
-                refresh_customers(self.touched)
-            self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
-            self.batch.problems = self._stored_problems()
-            self.batch.status = ImportBatch.Status.DONE
-            self.batch.finished_at = timezone.now()
-            self.batch.save()
-            if self.dry_run:
-                transaction.set_rollback(True)
+        with probes.kept_through_rollback(), translation.override("zh-hans"):
+            if self.dry_run:  # one transaction, rolled back: the counts are exactly what a real run would do
+                with transaction.atomic():
+                    self._start_batch()
+                    self._import(sheets, handlers)
+                    transaction.set_rollback(True)
+            else:
+                with transaction.atomic():  # committed at once: the batch shows as running
+                    self._start_batch()
+                self._import_in_chunks(sheets, handlers)
         return ImportResult(self.counts, self.problems, self.sheets, self.dry_run,
                             None if self.dry_run else self.batch)
+
+    def _start_batch(self) -> None:
+        self.batch = ImportBatch.objects.create(
+            file_name=self.file_name[:255], stored_file=self.stored_file, on_duplicate=self.on_duplicate,
+            user=self.user if self.user is not None and self.user.pk else None)
+
+    def _import(self, sheets: list[Sheet], handlers: dict) -> None:
+        self.max_order_id = Order.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        for sheet in sheets:
+            self.counts.setdefault(sheet.kind, Counts())
+            handlers[sheet.kind](sheet)
+            self._unmapped_note(sheet)
+            self._flush_customers()
+        self._save_changes()
+        self._refresh_touched()
+        self._finish_batch(ImportBatch.Status.DONE)
+
+    def _finish_batch(self, status: str) -> None:
+        self.batch.counts = {k: asdict(c) for k, c in self.counts.items()}
+        self.batch.problems = self._stored_problems()
+        self.batch.status = status
+        self.batch.finished_at = timezone.now()
+        self.batch.save()
+
+    def _refresh_touched(self) -> None:
+        """Orders were written in bulk, past the signals that keep customer metrics current: refresh them."""
+        ids = sorted(self.touched)
+        for start in range(0, len(ids), REFRESH_CHUNK):
+            with transaction.atomic():
+                refresh_customers(ids[start:start + REFRESH_CHUNK])
+            self._commit()
+
+    # ── short transactions ─────────────────────────────────────────────────────────────────────
+    # A big import must not hold the store for minutes (on SQLite every other writer waits for it). It commits
+    # at chunk boundaries (see `progress`) once a transaction has run CHUNK_SECONDS. What a chunk created or
+    # changed is recorded (ImportChange) in the chunk's own transaction, so the batch stays one unit for
+    # `revert_batch`. A run that stops midway marks its batch incomplete; one whose process dies leaves it
+    # running without a heartbeat, which ImportBatch.interrupted reads as incomplete. Either can be reverted.
+
+    def _import_in_chunks(self, sheets: list[Sheet], handlers: dict) -> None:
+        self._open_chunk()
+        try:
+            self._import(sheets, handlers)
+            chunk, self._chunk = self._chunk, None
+            chunk.__exit__(None, None, None)
+        except BaseException as exc:
+            chunk, self._chunk = self._chunk, None
+            if chunk is not None:
+                chunk.__exit__(type(exc), exc, exc.__traceback__)  # the chunk under way is rolled back
+            self._mark_incomplete(exc)
+            raise
+
+    def _open_chunk(self) -> None:
+        self._chunk = transaction.atomic()
+        self._chunk.__enter__()
+        self._chunk_started = time.monotonic()
+
+    def progress(self, rows: int) -> None:
+        """A chunk of rows is done: commit it if its transaction has run long enough, then report."""
+        # Only at the outermost level: never inside a block of the handler's own (a savepoint).
+        outermost = connection.atomic_blocks and connection.atomic_blocks[-1] is self._chunk
+        if self._chunk is not None and outermost and time.monotonic() - self._chunk_started >= CHUNK_SECONDS:
+            self._commit()
+        self._report(rows)
+
+    def _commit(self) -> None:
+        """End the current transaction with what it did recorded, and start the next (no-op in a dry run)."""
+        if self._chunk is None:
+            return
+        self._flush_customers()
+        self._save_changes()
+        ImportBatch.objects.filter(pk=self.batch.pk).update(heartbeat_at=timezone.now())
+        chunk, self._chunk = self._chunk, None
+        chunk.__exit__(None, None, None)
+        _let_others_write()
+        self._open_chunk()
+
+    def _mark_incomplete(self, exc: BaseException) -> None:
+        try:
+            with transaction.atomic():
+                if not ImportBatch.objects.filter(pk=self.batch.pk).exists():
+                    return
+                self._finish_batch(ImportBatch.Status.INCOMPLETE)
+            self._refresh_touched()  # orders of the committed chunks count in their customers' metrics
+        except Exception:
+            log.exception("could not mark import #%s incomplete", self.batch.pk)
+        exc.add_note(f"导入 #{self.batch.pk} 未完成：已提交的部分可用 kehu import --revert {self.batch.pk} 撤销"
+                     f"（Import #{self.batch.pk} is incomplete: revert what was committed with "
+                     f"kehu import --revert {self.batch.pk}）")
 
     def _unmapped_note(self, sheet: Sheet) -> None:
         """Every column the file has and the import leaves aside is named, none dropped silently."""
@@ -244,11 +334,13 @@ class Importer:
         self.created.setdefault(model._meta.label, []).extend(ids)
 
     def _save_changes(self) -> None:
+        """Record what was created since the last call (one change per kind of record and call)."""
         changes = []
         for label, ids in self.created.items():
             changes.append(ImportChange(batch=self.batch, model=label, action=ImportChange.Action.CREATE,
                                         id_ranges=_ranges(ids)))
         ImportChange.objects.bulk_create(changes)
+        self.created = {}
 
     def _updated(self, obj, old_values: dict) -> None:
         change = ImportChange(batch=self.batch, model=obj._meta.label, action=ImportChange.Action.UPDATE,
@@ -342,7 +434,7 @@ class Importer:
 
         for number, record, _ in sheet.records():
             chunk.append((number, record))
-            if len(chunk) >= 500:
+            if len(chunk) >= CUSTOMER_CHUNK:
                 flush()
                 chunk = []
         if chunk:
@@ -1000,6 +1092,13 @@ def _insert_rows(model, columns: list[str], rows: list[list]) -> list[int]:
     return ids
 
 
+def _let_others_write() -> None:
+    """Between two transactions of a long write: SQLite's busy handler polls every 100 ms, so a pause longer than
+    that lets the writers waiting meanwhile in (PostgreSQL writers do not wait on each other)."""
+    if connection.vendor == "sqlite":
+        time.sleep(COMMIT_PAUSE_SECONDS)
+
+
 def _ranges(ids: Iterable[int]) -> list[list[int]]:
     """[1, 2, 3, 7, 8] → [[1, 3], [7, 8]]."""
     out: list[list[int]] = []
@@ -1038,44 +1137,53 @@ _STILL_UNUSED = {
 }
 
 
-@transaction.atomic
 def revert_batch(batch: ImportBatch, user=None) -> dict[str, int]:
-    """Undo an import: delete what it created, restore what it updated. Returns {model label: rows}."""
-    batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
-    if batch.status != ImportBatch.Status.DONE:
-        raise ValueError(f"导入 #{batch.pk} 的状态为“{batch.get_status_display()}”，不能撤销")
+    """Undo an import: delete what it created, restore what it updated. Returns {model label: rows}.
+
+    A finished batch or one stopped midway (ImportBatch.can_revert). Like the import it works in short
+    transactions, so others keep working; each is whole (rows deleted with their customers' metrics refreshed),
+    and a revert that is itself interrupted finishes when run again.
+    """
+    batch = ImportBatch.objects.get(pk=batch.pk)
+    if not batch.can_revert:
+        raise ValueError(f"导入 #{batch.pk} 的状态为“{batch.status_label}”，不能撤销")
     done: Counter = Counter()
-    for change in batch.changes.order_by("-id"):
-        model = _model(change.model)
-        if change.action == ImportChange.Action.UPDATE:
-            obj = model.objects.filter(pk=change.object_id).first()
-            if obj is not None:
-                _restore(obj, change.old_values)
-                done[change.model] += 1
-            continue
+    updates = list(batch.changes.filter(action=ImportChange.Action.UPDATE).order_by("-id"))
+    for start in range(0, len(updates), REVERT_CHUNK):
+        with transaction.atomic():
+            for change in updates[start:start + REVERT_CHUNK]:
+                obj = _model(change.model).objects.filter(pk=change.object_id).first()
+                if obj is not None:
+                    _restore(obj, change.old_values)
+                    done[change.model] += 1
+        _let_others_write()
     # Creations last, children before parents.
     order = ["sales.OrderLine", "sales.Order", "engagement.FollowUp", "engagement.Communication",
              "engagement.Feedback", "engagement.Consent", "engagement.Preference", "customers.Customer",
              "sales.Product", "sales.Category", "customers.Tag"]
-    creates = {c.model: c for c in batch.changes.filter(action=ImportChange.Action.CREATE)}
-    touched: set[int] = set()
-    if "sales.Order" in creates:
-        for first, last in creates["sales.Order"].id_ranges:
-            touched.update(Order.objects.filter(pk__gte=first, pk__lte=last).values_list("customer_id", flat=True))
+    creates: dict[str, list[list[int]]] = {}
+    for change in batch.changes.filter(action=ImportChange.Action.CREATE):
+        creates.setdefault(change.model, []).extend(change.id_ranges)
+    new_customers = creates.get("customers.Customer", [])
     for label in sorted(creates, key=lambda m: order.index(m) if m in order else len(order)):
         model = _model(label)
-        for first, last in creates[label].id_ranges:
-            for start in range(first, last + 1, 10000):
-                qs = model.objects.filter(pk__gte=start, pk__lte=min(last, start + 9999))
-                deleted, _ = qs.filter(**_STILL_UNUSED.get(label, {})).delete()
-                done[label] += deleted
-    survivors = set(Customer.objects.filter(pk__in=touched).values_list("pk", flat=True))
-    if survivors:
-        refresh_customers(survivors)
-    batch.status = ImportBatch.Status.REVERTED
-    batch.reverted_at = timezone.now()
-    batch.reverted_by = user if user is not None and user.pk else None
-    batch.save(update_fields=["status", "reverted_at", "reverted_by"])
+        for first, last in creates[label]:
+            for start in range(first, last + 1, REVERT_CHUNK):
+                with transaction.atomic():
+                    qs = model.objects.filter(pk__gte=start, pk__lte=min(last, start + REVERT_CHUNK - 1))
+                    touched = set(qs.values_list("customer_id", flat=True)) if label == "sales.Order" else set()
+                    deleted, _ = qs.filter(**_STILL_UNUSED.get(label, {})).delete()
+                    done[label] += deleted
+                    # Customers that stay (not created by this import) get their metrics back in the same step.
+                    survivors = {c for c in touched if not any(a <= c <= b for a, b in new_customers)}
+                    if survivors:
+                        refresh_customers(survivors)
+                _let_others_write()
+    with transaction.atomic():
+        batch.status = ImportBatch.Status.REVERTED
+        batch.reverted_at = timezone.now()
+        batch.reverted_by = user if user is not None and user.pk else None
+        batch.save(update_fields=["status", "reverted_at", "reverted_by"])
     return dict(done)
 
 

@@ -1,5 +1,6 @@
 """Imports remembered: who imported what, what each import changed (so it can be reverted), saved mappings."""
 
+import datetime
 import json
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 
 from kehu.lib.fields import EncryptedTextField
+
+STALE_AFTER = datetime.timedelta(minutes=10)
 
 
 class ImportBatch(models.Model):
@@ -16,6 +19,7 @@ class ImportBatch(models.Model):
         RUNNING = "running", "进行中"
         DONE = "done", "已完成"
         FAILED = "failed", "失败"
+        INCOMPLETE = "incomplete", "未完成"  # stopped midway: what was committed is recorded and can be reverted
         REVERTED = "reverted", "已撤销"
 
     file_name = models.CharField("文件名", max_length=255)
@@ -24,6 +28,9 @@ class ImportBatch(models.Model):
                              on_delete=models.SET_NULL, related_name="import_batches")
     started_at = models.DateTimeField("开始时间", default=timezone.now)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # An import commits in chunks; each commit stamps this. A running batch without a commit for STALE_AFTER is
+    # one whose process died (killed, power cut): incomplete.
+    heartbeat_at = models.DateTimeField("最近提交时间", null=True, blank=True)
     status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.RUNNING)
     on_duplicate = models.CharField("重复客户处理", max_length=10, default="update")
     counts = models.JSONField("计数", default=dict, blank=True)
@@ -41,8 +48,20 @@ class ImportBatch(models.Model):
         return f"#{self.pk} {self.file_name}"
 
     @property
+    def interrupted(self) -> bool:
+        """Stopped midway: marked incomplete, or still marked running long after its last commit."""
+        if self.status == self.Status.INCOMPLETE:
+            return True
+        last = self.heartbeat_at or self.started_at
+        return self.status == self.Status.RUNNING and timezone.now() - last > STALE_AFTER
+
+    @property
+    def status_label(self) -> str:
+        return self.Status.INCOMPLETE.label if self.interrupted else self.get_status_display()
+
+    @property
     def can_revert(self) -> bool:
-        return self.status == self.Status.DONE
+        return self.status == self.Status.DONE or self.interrupted
 
     def total(self, key: str) -> int:
         return sum(c.get(key, 0) for c in self.counts.values())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from django.db import OperationalError, transaction
+
+from kehu.lib.db import waiting_at_most
 from kehu.segments.models import CustomerSegment
 
 from .models import Playbook
@@ -36,9 +41,13 @@ COLUMN_LABELS = {"rfm_class": "RFM分层", SPECIAL: "特征客户", "lifecycle":
 
 def ensure_defaults() -> None:
     existing = set(Playbook.objects.values_list("column", "class_name"))
-    Playbook.objects.bulk_create([Playbook(column=col, class_name=name, action=action)
-                                  for col, actions in DEFAULTS.items() for name, action in actions.items()
-                                  if (col, name) not in existing])
+    missing = [Playbook(column=col, class_name=name, action=action)
+               for col, actions in DEFAULTS.items() for name, action in actions.items() if (col, name) not in existing]
+    # Written by the first page that needs them (two pages at once may both try); a store busy then (a long
+    # import) gets them on a later page.
+    if missing:
+        with contextlib.suppress(OperationalError), waiting_at_most(0.5), transaction.atomic():
+            Playbook.objects.bulk_create(missing, ignore_conflicts=True)
 
 
 def classes_of(segment: CustomerSegment | None) -> list[tuple[str, str]]:
