@@ -5,7 +5,7 @@ from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 
-from . import customers, engagement, orders
+from . import customers, engagement, orders, risk
 from .access import user_ref
 from .auth import SessionAuth, TokenAuth
 from .errors import FormInvalid, pydantic_errors
@@ -80,6 +80,7 @@ api.add_router("", me)
 api.add_router("", customers.router)
 api.add_router("", orders.router)
 api.add_router("", engagement.router)
+api.add_router("", risk.router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -6,6 +6,7 @@ No COUNT(*) is run; a page knows only whether there is a next and a previous one
 import base64
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
@@ -27,7 +28,11 @@ class KeysetPage:
 
 
 def encode_cursor(value, pk: int, direction: str) -> str:
-    raw = json.dumps([direction, value.isoformat() if hasattr(value, "isoformat") else value, pk])
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = str(value)  # exact, and a DecimalField reads it back
+    raw = json.dumps([direction, value, pk])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
