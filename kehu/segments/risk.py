@@ -43,7 +43,7 @@ SORTS = {
 }
 DEFAULT_SORT = "-value_at_risk"
 COLUMNS = (
-    ("code", _("客户编号")), ("name", _("客户")), ("owner", _("负责人")), ("province", _("省份")),
+    ("code", _("客户编号")), ("name", _("姓名")), ("owner", _("负责人")), ("province", _("省份")),
     ("rfm_class", _("RFM分层")), ("churn", _("流失概率（%）")), ("expected", _("预计90天购买次数")),
     ("clv", _("未来12个月价值（元）")), ("value_at_risk", _("流失风险价值（元）")), ("action", _("建议行动")),
 )

@@ -27,8 +27,8 @@ TABLE = [
     ("R005", None, "广东省", "一般发展客户", 0.95, 0.80, "100.00", "5.00"),
     ("R006", "sam", "江苏省", "重要保持客户", 0.55, 0.90, "400.00", "180.00"),
 ]
-ROW = re.compile(r'<tr data-code="(?P<code>[^"]+)">.*?data-churn="(?P<churn>[^"]+)".*?data-expected="(?P<expected>[^"]+)"'
-                 r'.*?data-clv="(?P<clv>[^"]+)".*?data-value-at-risk="(?P<var>[^"]+)".*?<td>(?P<action>[^<]*)</td>\s*</tr>',
+ROW = re.compile(r'<tr data-code="(?P<code>[^"]+)">.*?data-churn="(?P<churn>[^"]+)"'
+                 r'.*?data-expected="(?P<expected>[^"]+)".*?data-clv="(?P<clv>[^"]+)".*?data-value-at-risk="(?P<var>[^"]+)".*?<td>(?P<action>[^<]*)</td>\s*</tr>',
                  re.S)
 
 
@@ -155,3 +155,9 @@ def test_the_api_pages_through_the_same_order_and_scopes_sales_to_their_customer
     mine = token_client(sam).get("/api/risk", {"sort": "-clv"}).json()["items"]
     assert [item["code"] for item in mine] == ["R003", "R001", "R006"]
     assert "/api/risk" in api.get("/api/openapi.json").json()["paths"]
+
+
+def test_the_list_needs_a_login_and_ignores_an_unknown_sort(client, alice, risk_shop):
+    assert client.get(reverse("segments:risk")).status_code == 302
+    client.force_login(alice)
+    assert codes(client, sort="name; DROP TABLE x") == codes(client)
