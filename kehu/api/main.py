@@ -10,7 +10,7 @@ from ninja.renderers import JSONRenderer
 
 from kehu.lib.params import BadParameter
 
-from . import customers, engagement, orders
+from . import customers, engagement, orders, risk
 from .access import user_ref
 from .auth import SessionAuth, TokenAuth, signed_in_only
 from .errors import FormInvalid, pydantic_errors
@@ -97,6 +97,7 @@ api.add_router("", me)
 api.add_router("", customers.router)
 api.add_router("", orders.router)
 api.add_router("", engagement.router)
+api.add_router("", risk.router)
 
 
 @api.exception_handler(AuthenticationError)

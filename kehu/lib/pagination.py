@@ -7,6 +7,7 @@ import base64
 import datetime
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connections
@@ -33,7 +34,11 @@ class KeysetPage:
 
 
 def encode_cursor(value, pk: int, direction: str) -> str:
-    raw = json.dumps([direction, value.isoformat() if hasattr(value, "isoformat") else value, pk])
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = str(value)  # exact, and a DecimalField reads it back
+    raw = json.dumps([direction, value, pk])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -8,7 +8,9 @@ class MarketingConfig(AppConfig):
 
     def ready(self):
         from kehu.customers import privacy
+        from kehu.segments import risk
 
-        from . import targets
+        from . import playbooks, targets
 
         privacy.erasing.connect(targets.forget_erased, dispatch_uid="marketing-forget-erased")
+        risk.register_action_lookup(playbooks.first_actions)

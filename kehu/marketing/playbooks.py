@@ -69,3 +69,14 @@ def actions_for(segment: CustomerSegment | None) -> list[dict]:
     found = {(p.column, p.class_name): p.action for p in Playbook.objects.filter(class_name__in=[n for _, n in pairs])}
     return [{"label": COLUMN_LABELS.get(col, col), "class": name, "action": found[(col, name)]}
             for col, name in pairs if (col, name) in found]
+
+
+def first_actions(segments: list[CustomerSegment]) -> dict[int, str]:
+    """{customer id: the first playbook action that applies} for many customers in one query (the risk list)."""
+    ensure_defaults()
+    found = {(p.column, p.class_name): p.action for p in Playbook.objects.all()}
+    actions = {}
+    for segment in segments:
+        first = next((found[pair] for pair in classes_of(segment) if pair in found), "")
+        actions[segment.customer_id] = first
+    return actions

@@ -17,14 +17,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.customers.models import Customer
 from kehu.lib.cells import neutralise, sheet_title
 
-from . import pipeline, reports, upkeep
+from . import pipeline, reports, risk, upkeep
 from .forms import ThresholdsForm
 from .lease import JobRunning
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentSettings, SegmentSnapshot
@@ -219,13 +219,18 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
     spec = data["tables"][table]
     header = [neutralise(c["label"]) for c in spec["columns"]]
     rows = [[_cell(cell) for cell in row] for row in spec["rows"]]
-    name = f"{spec['title']}-{report.as_of:%Y%m%d}"
+    return _table_file(request, spec["title"], f"{report.as_of:%Y%m%d}", header, rows)
+
+
+def _table_file(request: HttpRequest, title: str, date: str, header: list, rows: list[list]) -> HttpResponse:
+    """A header and rows (cells already neutralised) as CSV (UTF-8 with BOM) or xlsx, per ?format=."""
+    name = f"{title}-{date}" if date else title
     fmt = request.GET.get("format", "csv")
     if fmt == "xlsx":
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
-        sheet = book.create_sheet(sheet_title(spec["title"]))
+        sheet = book.create_sheet(sheet_title(title))
         sheet.append(header)
         for row in rows:
             sheet.append(row)
@@ -241,6 +246,43 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
     writer.writerows(rows)
     return FileResponse(io.BytesIO(("\ufeff" + text.getvalue()).encode()), as_attachment=True,
                         filename=f"{name}.csv", content_type="text/csv; charset=utf-8")
+
+
+# --- the risk list -----------------------------------------------------------------------------------
+
+@login_required
+def risk_list(request: HttpRequest) -> HttpResponse:
+    """Customers by value at risk (流失风险名单), filtered and sorted; key-set pages."""
+    query = risk.RiskQuery.from_params(request.GET, request.user)
+    page = query.page(request.GET.get("cursor", ""))
+    rows = [risk.row_values(s, page.extra["actions"]) for s in page.items]
+    active = query.active()
+    headers = []
+    for key, label in risk.COLUMNS:
+        header = {"label": label, "href": "", "arrow": ""}
+        if key in risk.SORTABLE:
+            header["href"] = "?" + urlencode({**query.filters.active(),
+                                              "sort": key if query.sort == f"-{key}" else f"-{key}"})
+            header["arrow"] = {f"-{key}": "↓", key: "↑"}.get(query.sort, "")
+        headers.append(header)
+    return render(request, "segments/risk.html", {
+        "tab": "risk", "run": reports.latest_run(), "scoped": not request.user.sees_all_customers,
+        "query": query, "filters": query.filters, "rows": rows, "page": page, "headers": headers,
+        "columns": risk.COLUMNS, "sorts": [(key, label) for key, (label, _field) in risk.SORTS.items()],
+        "choices": risk.choices(request.user), "export_query": urlencode(active),
+        "page_query": urlencode(active)})
+
+
+@login_required
+def risk_export(request: HttpRequest) -> HttpResponse:
+    """The whole risk list (every page) as CSV or xlsx, with the filters and the sort of the page."""
+    query = risk.RiskQuery.from_params(request.GET, request.user)
+    segments = query.all_rows()
+    actions = risk.suggested_actions(segments)
+    header = [neutralise(str(label)) for _key, label in risk.COLUMNS]
+    rows = [[_cell({"value": value}) for value in risk.row_values(s, actions).values()] for s in segments]
+    run = reports.latest_run()
+    return _table_file(request, _("流失风险名单"), f"{run.as_of:%Y%m%d}" if run else "", header, rows)
 
 
 # --- the customer page section ------------------------------------------------------------------------
