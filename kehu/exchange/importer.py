@@ -481,6 +481,23 @@ class Importer:
                                       f"编号冲突：{same}，已合并到该客户并保留其编号 {existing}", "warning"))
         return True
 
+    def _purchase_conflict(self, sheet: Sheet, number: int, record: dict, key: tuple[str, str]) -> None:
+        """A row of another sheet whose code is unknown but whose mobile (e-mail, WeChat) is a customer's:
+        with keep-code its rows go to that customer (said once per code), otherwise the row is rejected."""
+        code = v.cell_text(record.get("code"))
+        ref = self.index[key]
+        if ref.row:
+            other = f"“{ref.sheet}”第{ref.row}行的客户"
+        else:
+            other = "已有客户“{}”（客户编号 {}）".format(
+                *Customer.objects.filter(pk=ref.pk).values_list("name", "code").first())
+        same = f"编号冲突：{IDENTITY_LABELS[key[0]]}属于{other}，但本行客户编号为 {code}"
+        if self.on_conflict != "keep-code":
+            raise Rejected([self._problem(sheet, number, "code", code, f"{same}，本行未导入"
+                                          "（可选择合并到该客户并保留其编号）")])
+        self.index[("code", code)] = ref
+        self.problems.append(self._problem(sheet, number, "code", code, f"{same}，已计入该客户", "warning"))
+
     def _unknown_customer(self, sheet: Sheet, number: int, record: dict, keys: list[tuple[str, str]]) -> int:
         """A purchase row naming a customer nobody has, with no customer columns: the customer is created and
         the row says so — or, as unknown_customers says, one note says how many, or the row is rejected."""
@@ -578,6 +595,8 @@ class Importer:
         keys = record["__keys"] if "__keys" in record else _customer_keys(record)
         for key in keys:
             if key in self.index:
+                if keys[0][0] == "code" and key[0] != "code":  # its code is nobody's, its mobile someone's
+                    self._purchase_conflict(sheet, number, record, key)
                 return self.index[key].pk
         if keys and sheet.kind == h.PURCHASES:
             return self._unknown_customer(sheet, number, record, keys)

@@ -151,3 +151,22 @@ def test_a_purchase_of_an_unknown_customer_creates_it_with_a_warning_or_is_rejec
     assert "已新建客户“X9”（客户编号 X9）" in warning.message
     assert sorted(Order.objects.values_list("customer__code", "payment_method")) == [
         ("C1", "wechat_pay"), ("X9", "alipay")]
+
+
+def test_a_purchase_whose_code_is_nobodys_but_whose_mobile_is_a_customers_is_a_conflict(tmp_path, alice, zhang):
+    path = write_xlsx(tmp_path / "消费.xlsx", {"消费": [
+        ["客户编号", "手机", "消费日期", "消费金额"],
+        ["K5", "13812345678", "2024-03-01", "100"],
+        ["K5", "", "2024-03-02", "60"]]})
+    result = import_file(path, user=alice, dry_run=True)
+    [error] = result.errors
+    assert (error.row, error.column, error.value) == (2, "客户编号", "K5")
+    assert f"手机号码属于已有客户“张伟”（客户编号 {zhang.code}），但本行客户编号为 K5" in error.message
+    # The next row names K5 alone: a customer nobody has, created with a warning.
+    assert [(p.row, p.column) for p in result.warnings] == [(3, "客户编号")]
+    assert result.counts["purchases"].new == 1
+    merged = import_file(path, user=alice, on_conflict="keep-code")
+    assert not merged.errors
+    assert sorted(Order.objects.values_list("customer__code", "amount")) == [(zhang.code, 60), (zhang.code, 100)]
+    assert [(p.row, p.column) for p in merged.warnings] == [(2, "客户编号")]
+    assert not Customer.objects.filter(code="K5").exists()
