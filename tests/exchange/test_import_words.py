@@ -170,3 +170,13 @@ def test_a_purchase_whose_code_is_nobodys_but_whose_mobile_is_a_customers_is_a_c
     assert sorted(Order.objects.values_list("customer__code", "amount")) == [(zhang.code, 60), (zhang.code, 100)]
     assert [(p.row, p.column) for p in merged.warnings] == [(2, "客户编号")]
     assert not Customer.objects.filter(code="K5").exists()
+
+
+def test_a_later_sheet_finds_by_name_a_customer_an_earlier_sheet_created(tmp_path, alice):
+    path = write_xlsx(tmp_path / "按姓名.xlsx", {
+        "客户": [["姓名", "性别"], ["赵一", "男"]],
+        "偏好": [["姓名", "偏好营销渠道"], ["赵一", "微信公众号"]],
+    })
+    result = import_file(path, user=alice)
+    assert not result.errors
+    assert Preference.objects.get(customer__name="赵一").preferred_channel == "wechat"
