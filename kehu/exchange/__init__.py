@@ -11,8 +11,9 @@
 - ``analyze``: ``kehu analyze`` — a workbook through the same import into a scratch store, then the
   segmentation engine.
 
-Commands: ``kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--report errors.xlsx]
-[--user NAME] [--template NAME]``, ``kehu import --revert BATCH_ID``, ``kehu export customers|orders|report
--o FILE [--user NAME] [--filter "province=广东省"]``, ``kehu export template KIND -o FILE``,
+Commands: ``kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--on-conflict error|skip|keep-code]
+[--reject-unknown-customers] [--report errors.xlsx] [--user NAME] [--template NAME]``,
+``kehu import --revert BATCH_ID``, ``kehu export customers|orders|report -o FILE [--user NAME]
+[--filter "province=广东省"]``, ``kehu export template KIND -o FILE``,
 ``kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE]``. Benchmark: ``bench/import.py``.
 """

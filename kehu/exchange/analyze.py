@@ -72,7 +72,7 @@ def _cell(ws, value, fmt: str | None):
 
 def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None) -> dict:
     """Import into the (scratch) store and run the engine; returns everything the report needs."""
-    result: ImportResult = import_file(path, progress=progress, create_missing=True)
+    result: ImportResult = import_file(path, progress=progress, unknown_customers="create")
     as_of = as_of or datetime.date.today()
     thresholds = SegmentSettings.load()
     classified, refs = classify(metrics_frame(as_of, thresholds), thresholds)

@@ -57,6 +57,10 @@ COMMIT_PAUSE_SECONDS = 0.15
 REFRESH_CHUNK = 1000  # customers whose metrics are refreshed per transaction
 REVERT_CHUNK = 1000  # records deleted or restored per transaction by a revert
 DUPLICATE_CHOICES = ("update", "skip", "create")
+CONFLICT_CHOICES = ("error", "skip", "keep-code")  # same mobile, another code: see Importer._code_conflict
+# A purchase naming a customer nobody has: "warn" creates it with a warning naming row and customer, "reject"
+# rejects the row, "create" creates it and says how many in one note (`kehu analyze`, whose store starts empty).
+UNKNOWN_CHOICES = ("warn", "reject", "create")
 IDENTITY_FIELDS = ("code", "mobile", "email", "wechat")
 # A problem in these rejects a customer row; in any other field it drops just that field, with a warning.
 HARD_FIELDS = {"name", "registered_at", "code", "kind", "__all__"}
@@ -170,9 +174,14 @@ def _customer_keys(values: dict) -> list[tuple[str, str]]:
 class Importer:
     def __init__(self, sheets: list[Sheet], *, user=None, on_duplicate: str = "update", dry_run: bool = False,
                  file_name: str = "", stored_file: str = "", progress: Callable[[int], None] | None = None,
-                 create_missing: bool = False):
+                 unknown_customers: str = "warn", on_conflict: str = "error"):
         if on_duplicate not in DUPLICATE_CHOICES:
             raise ValueError(f"on_duplicate must be one of {DUPLICATE_CHOICES}")
+        if on_conflict not in CONFLICT_CHOICES:
+            raise ValueError(f"on_conflict must be one of {CONFLICT_CHOICES}")
+        if unknown_customers not in UNKNOWN_CHOICES:
+            raise ValueError(f"unknown_customers must be one of {UNKNOWN_CHOICES}")
+        self.on_conflict = on_conflict
         if user is not None and not user.can_edit_customers:
             raise PermissionDenied("只读用户不能导入数据")
         self.sheets = sheets
@@ -183,8 +192,8 @@ class Importer:
         self.stored_file = stored_file
         self._report = progress or (lambda n: None)
         self._chunk = None  # the transaction under way when importing in chunks
-        # `kehu analyze`: a purchase naming an unknown customer creates it (a purchases-only file is enough).
-        self.create_missing = create_missing
+        self.unknown_customers = unknown_customers
+        self.created_from_purchases = 0
         self.counts: dict[str, Counts] = {}
         self.problems: list[Problem] = []
         self.index: dict[tuple[str, str], _Ref] = {}
@@ -364,6 +373,11 @@ class Importer:
         column = sheet.column_label(field_key) if field_key else ""
         return Problem(sheet.name, row, column, v.cell_text(value), message, level)
 
+    def _unmatched(self, sheet: Sheet, number: int, field_key: str, raw: object, exc: v.BadValue,
+                   instead: str = "空") -> Problem:
+        """A word no table knows (words.py): the field is left empty (or 其他), the row imported, the raw value kept."""
+        return self._problem(sheet, number, field_key, raw, f"{exc}，该项留{instead}，本行其余内容已导入", "warning")
+
     def _reject(self, sheet: Sheet, problems: list[Problem]) -> None:
         self.counts[sheet.kind].rejected += 1
         self.problems.extend(problems)
@@ -406,6 +420,10 @@ class Importer:
             return v.parse_customer_kind(raw)
         if key == "company_size":
             return v.parse_company_size(raw)
+        if key == "province":
+            return v.parse_province(raw)
+        if key == "city":
+            return v.parse_city(raw)
         if key == "grade":
             return v.parse_grade(raw)
         if key == "tag_names":
@@ -453,6 +471,11 @@ class Importer:
                 warnings.append(self._problem(sheet, number, key, raw, f"{exc}（该项未导入）", "warning"))
         keys = _customer_keys(data)
         ref, matched_by = self._find_customer(keys)
+        if ref is not None and self.on_duplicate != "create" and not self._code_conflict(
+                sheet, number, record, data, ref, matched_by, warnings):
+            counts.skipped += 1
+            self.problems.extend(warnings)
+            return
         if ref is not None and ref.row and ref.sheet:
             same = f"与“{ref.sheet}”第{ref.row}行是同一客户（{IDENTITY_LABELS[matched_by]}相同）"
             if self.on_duplicate != "create":
@@ -517,6 +540,78 @@ class Importer:
             if key not in self.index or not self.index[key].row:  # the file's first row wins over the database
                 self.index[key] = ref
 
+    def _code_conflict(self, sheet: Sheet, number: int, record: dict, data: dict, ref: _Ref, matched_by: str,
+                       warnings: list[Problem]) -> bool:
+        """A row found by its mobile (e-mail, WeChat) whose explicit code differs from that customer's: never a
+        rename. Reported naming both rows; on_conflict says what happens: "error" rejects the row, "skip" leaves
+        it out, "keep-code" merges it into the customer, whose code stays. False: the row is left out."""
+        code = v.cell_text(data.get("code"))
+        if matched_by == "code" or not code:
+            return True
+        if ref.pending is not None:
+            existing = ref.pending.code
+        else:
+            existing = Customer.objects.filter(pk=ref.pk).values_list("code", flat=True).first() or ""
+        if not existing or existing == code:
+            return True
+        if ref.row:
+            other = f"与“{ref.sheet}”第{ref.row}行（客户编号 {existing}）"
+        else:  # found among the customers this user may see (self.customers), so it may be named
+            name = Customer.objects.filter(pk=ref.pk).values_list("name", flat=True).first()
+            other = f"与已有客户“{name}”（客户编号 {existing}）"
+        same = f"{other}{IDENTITY_LABELS[matched_by]}相同，但客户编号不同（本行为 {code}）"
+        if self.on_conflict == "error":
+            raise Rejected([self._problem(sheet, number, "code", record.get("code"), f"编号冲突：{same}，本行未导入"
+                                          "（可选择跳过，或合并到该客户并保留其编号）"), *warnings])
+        if self.on_conflict == "skip":
+            warnings.append(self._problem(sheet, number, "code", record.get("code"), f"编号冲突：{same}，已跳过本行",
+                                          "warning"))
+            return False
+        data["code"] = existing
+        self.index.setdefault(("code", code), ref)  # the file's other rows naming this code mean this customer
+        warnings.append(self._problem(sheet, number, "code", record.get("code"),
+                                      f"编号冲突：{same}，已合并到该客户并保留其编号 {existing}", "warning"))
+        return True
+
+    def _purchase_conflict(self, sheet: Sheet, number: int, record: dict, key: tuple[str, str]) -> None:
+        """A row of another sheet whose code is unknown but whose mobile (e-mail, WeChat) is a customer's:
+        with keep-code its rows go to that customer (said once per code), otherwise the row is rejected."""
+        code = v.cell_text(record.get("code"))
+        ref = self.index[key]
+        if ref.row:
+            other = f"“{ref.sheet}”第{ref.row}行的客户"
+        else:
+            other = "已有客户“{}”（客户编号 {}）".format(
+                *Customer.objects.filter(pk=ref.pk).values_list("name", "code").first())
+        same = f"编号冲突：{IDENTITY_LABELS[key[0]]}属于{other}，但本行客户编号为 {code}"
+        if self.on_conflict != "keep-code":
+            raise Rejected([self._problem(sheet, number, "code", code, f"{same}，本行未导入"
+                                          "（可选择合并到该客户并保留其编号）")])
+        self.index[("code", code)] = ref
+        self.problems.append(self._problem(sheet, number, "code", code, f"{same}，已计入该客户", "warning"))
+
+    def _unknown_customer(self, sheet: Sheet, number: int, record: dict, keys: list[tuple[str, str]]) -> int:
+        """A purchase row naming a customer nobody has, with no customer columns: the customer is created and
+        the row says so — or, as unknown_customers says, one note says how many, or the row is rejected."""
+        field_key = keys[0][0]
+        if self.unknown_customers == "reject":
+            raise Rejected([self._problem(sheet, number, field_key, record.get(field_key),
+                                          f"找不到该客户（{IDENTITY_LABELS[field_key]}不存在），请先导入客户信息")])
+        identity = {k: record[k] for k in (*IDENTITY_FIELDS, "name") if k in record}
+        identity.setdefault("name", v.cell_text(record.get("code")) or v.cell_text(identity[field_key]))
+        self._customer_row(sheet, number, identity, kind=h.CUSTOMERS)
+        self._flush_customers()
+        ref = self.index[_customer_keys(identity)[0]]
+        self.created_from_purchases += 1
+        if self.unknown_customers == "create":
+            return ref.pk
+        code = Customer.objects.filter(pk=ref.pk).values_list("code", flat=True).first()
+        self.problems.append(self._problem(
+            sheet, number, field_key, record.get(field_key),
+            f"找不到该客户（{IDENTITY_LABELS[field_key]}不存在），已新建客户“{identity['name']}”（客户编号 {code}）",
+            "warning"))
+        return ref.pk
+
     def _form_values(self, instance: Customer) -> dict:
         """The edit form's initial values for an existing customer: what is kept where the file is silent."""
         form = CustomerForm(instance=instance, user=self.user)
@@ -537,6 +632,7 @@ class Importer:
             c.code = code
         for c in customers:
             c.refresh_search_hashes()
+            self._names.pop(c.name, None)  # "nobody by that name" was true before this import, no longer
         Customer.objects.bulk_create(customers, batch_size=500)
         self._created(Customer, [c.pk for c in customers])
         links = []
@@ -592,13 +688,11 @@ class Importer:
         keys = record["__keys"] if "__keys" in record else _customer_keys(record)
         for key in keys:
             if key in self.index:
+                if keys[0][0] == "code" and key[0] != "code":  # its code is nobody's, its mobile someone's
+                    self._purchase_conflict(sheet, number, record, key)
                 return self.index[key].pk
-        if keys and self.create_missing and sheet.kind == h.PURCHASES:
-            identity = {k: record[k] for k in (*IDENTITY_FIELDS, "name") if k in record}
-            identity.setdefault("name", v.cell_text(record.get("code")) or v.cell_text(identity[keys[0][0]]))
-            self._customer_row(sheet, number, identity, kind=h.CUSTOMERS)
-            self._flush_customers()
-            return self.index[_customer_keys(identity)[0]].pk
+        if keys and sheet.kind == h.PURCHASES:
+            return self._unknown_customer(sheet, number, record, keys)
         if keys:
             field_key, _ = keys[0]
             raise Rejected([self._problem(sheet, number, field_key, record.get(field_key),
@@ -629,6 +723,9 @@ class Importer:
         notes = tally.notes(orders.has_order_numbers(sheet))
         if sheet.profile is not None:
             notes.insert(0, f"识别为“{sheet.profile.name}”订单导出，按其列含义导入")
+        if self.created_from_purchases and self.unknown_customers == "create":
+            notes.append(f"按消费记录新建客户 {self.created_from_purchases} 位（文件中没有他们的客户信息）")
+            self.created_from_purchases = 0
         if sheet.masked_rows:
             notes.append(f"{len(set(sheet.masked_rows))} 行的手机号已脱敏（如 158****7475），"
                          "未作为手机号导入，也不用来识别客户")
@@ -663,8 +760,8 @@ class Importer:
             if key in record:
                 try:
                     values[key] = self._parsed(key, parse, record[key])
-                except v.BadValue as exc:
-                    problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+                except v.BadValue as exc:  # an unknown word: 其他, and the rest of the row imported
+                    self.problems.append(self._unmatched(sheet, number, key, record[key], exc, "“其他”"))
         when = "ordered_at" if "ordered_at" in record else "created_at"  # 付款时间 before 创建时间
         if when in record:
             try:
@@ -871,12 +968,17 @@ class Importer:
         counts = self.counts[sheet.kind]
         for number, record, customer_id in self._rows_with_customer(sheet):
             parsed, problems = {}, []
-            for key, parse in (("preferred_channel", v.parse_marketing_channel), ("consent", v.parse_bool)):
-                if key in record:
-                    try:
-                        parsed[key] = parse(record[key])
-                    except v.BadValue as exc:
-                        problems.append(self._problem(sheet, number, key, record[key], str(exc)))
+            if "preferred_channel" in record:
+                try:
+                    parsed["preferred_channel"] = v.parse_marketing_channel(record["preferred_channel"])
+                except v.BadValue as exc:
+                    self.problems.append(self._unmatched(sheet, number, "preferred_channel",
+                                                         record["preferred_channel"], exc))
+            if "consent" in record:
+                try:
+                    parsed["consent"] = v.parse_bool(record["consent"])
+                except v.BadValue as exc:
+                    problems.append(self._problem(sheet, number, "consent", record["consent"], str(exc)))
             if problems:
                 self._reject(sheet, problems)
                 continue
@@ -1112,12 +1214,13 @@ def _ranges(ids: Iterable[int]) -> list[list[int]]:
 
 def import_file(path: str | Path, *, user=None, on_duplicate: str = "update", dry_run: bool = False,
                 name: str | None = None, sheets: list[Sheet] | None = None, stored_file: str = "",
-                progress: Callable[[int], None] | None = None, create_missing: bool = False) -> ImportResult:
+                progress: Callable[[int], None] | None = None, unknown_customers: str = "warn",
+                on_conflict: str = "error") -> ImportResult:
     """Read and import a workbook or CSV file (see module docstring)."""
     sheets = sheets if sheets is not None else read_workbook(path, name)
     return Importer(sheets, user=user, on_duplicate=on_duplicate, dry_run=dry_run,
                     file_name=name or Path(path).name, stored_file=stored_file, progress=progress,
-                    create_missing=create_missing).run()
+                    unknown_customers=unknown_customers, on_conflict=on_conflict).run()
 
 
 # ── reverting ─────────────────────────────────────────────────────────────────────────────────

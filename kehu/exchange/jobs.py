@@ -19,7 +19,7 @@ _JOBS: dict[str, dict] = {}
 _LOCK = threading.Lock()
 
 
-def start_import(path: str, name: str, sheets, user, on_duplicate: str) -> str:
+def start_import(path: str, name: str, sheets, user, on_duplicate: str, on_conflict: str = "error") -> str:
     """Start importing; returns the job id to poll with `job_status`."""
     job = uuid.uuid4().hex
     total = sum(max((s.total_rows or 0) - s.header_row, 0) for s in sheets if s.kind)
@@ -33,7 +33,7 @@ def start_import(path: str, name: str, sheets, user, on_duplicate: str) -> str:
     def run() -> None:
         try:
             result = import_file(path, user=user, on_duplicate=on_duplicate, name=name, sheets=sheets,
-                                 stored_file=path, progress=bump)
+                                 stored_file=path, progress=bump, on_conflict=on_conflict)
             with _LOCK:
                 _JOBS[job]["batch"] = result.batch.pk
         except Exception as exc:

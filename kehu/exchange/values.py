@@ -7,11 +7,14 @@ in the future, amounts not negative, …) stays with the forms; these only read.
 
 import datetime
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
 from kehu.lib.cells import restore
+
+from . import words
 
 EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
 
@@ -151,18 +154,33 @@ def parse_list(value: object, spaces: bool = True) -> list[str]:
     return list(seen)
 
 
-def _choice(table: dict[str, list[str]], label: str):
-    index = {}
+def _key(text: str) -> str:
+    """What matching compares: full width as half (ＷＸ → wx), lower case, no spaces, dashes as "-"."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _DASHES.sub("-", re.sub(r"\s+", "", text))
+
+
+_DASHES = re.compile(r"[–—―~〜～至]")
+
+
+def _choice(table: dict[str, list[str]], label: str, contains: bool = True):
+    """A parser for one field's words (see words.py): exact word first, then the longest word the cell contains."""
+    index: dict[str, str] = {}
     for code, names in table.items():
-        index[code.lower()] = code
+        index[_key(code)] = code
         for n in names:
-            index[re.sub(r"\s+", "", n.lower())] = code
+            index[_key(n)] = code
+    inside = sorted(((k, c) for k, c in index.items() if len(k) >= 2), key=lambda kc: -len(kc[0]))
 
     def parse(value: object) -> str:
         text = cell_text(value)
-        key = re.sub(r"\s+", "", text.lower())
+        key = _key(text)
         if key in index:
             return index[key]
+        if contains and key:
+            found = [(len(k), c) for k, c in inside if k in key]
+            if found and len({c for n, c in found if n == found[0][0]}) == 1:
+                return found[0][1]
         options = "、".join(names[0] for names in table.values())
         raise BadValue(f"“{text}”不是可识别的{label}（可选：{options}）")
 
@@ -170,63 +188,33 @@ def _choice(table: dict[str, list[str]], label: str):
     return parse
 
 
-parse_payment_method = _choice({
-    "cash": ["现金", "cash", "现付", "货到付款"],
-    "card": ["银行卡", "刷卡", "信用卡", "借记卡", "储蓄卡", "card", "bank card", "credit card", "pos", "银联"],
-    "wechat_pay": ["微信支付", "微信", "wechat", "wechat pay", "wechatpay", "weixin", "wx", "微信零钱"],
-    "alipay": ["支付宝", "alipay", "花呗", "zhifubao"],
-    "transfer": ["对公转账", "转账", "银行转账", "transfer", "bank transfer"],
-    "other": ["其他", "其它", "other"],
-}, "支付方式")
+parse_payment_method = _choice(words.PAYMENT_METHODS, "支付方式")
+parse_sales_channel = _choice(words.SALES_CHANNELS, "销售渠道")
+parse_marketing_channel = _choice(words.MARKETING_CHANNELS, "营销渠道")
+parse_communication_method = _choice(words.COMMUNICATION_METHODS, "沟通方式")
+parse_gender = _choice(words.GENDERS, "性别")
+parse_customer_kind = _choice(words.CUSTOMER_KINDS, "客户类型")
+parse_company_size = _choice(words.COMPANY_SIZES, "公司规模")
+# "未完成" contains "完成": a status is matched by its whole words only.
+parse_order_status = _choice(words.ORDER_STATUSES, "订单状态", contains=False)
+_province = _choice({p: [p, *names] for p, names in words.PROVINCES.items()}, "省份")
 
-parse_sales_channel = _choice({
-    "store": ["门店", "线下", "到店", "实体店", "店内", "store", "offline", "shop"],
-    "online": ["线上商城", "商城", "官网", "小程序", "网店", "online", "web"],
-    "wechat": ["微信", "微商", "朋友圈", "公众号", "wechat"],
-    "platform": ["电商平台", "淘宝", "天猫", "京东", "拼多多", "抖音", "快手", "小红书", "有赞", "微店", "platform"],
-    "phone": ["电话", "电话订购", "phone"],
-    "other": ["其他", "其它", "other"],
-}, "销售渠道")
 
-parse_marketing_channel = _choice({
-    "sms": ["短信", "sms", "手机短信"],
-    "email": ["邮件", "电子邮件", "邮箱", "email", "e-mail"],
-    "wechat": ["微信/公众号", "微信", "公众号", "企业微信", "wechat"],
-    "phone": ["电话", "phone", "call"],
-}, "营销渠道")
+def parse_province(value: object) -> str:
+    """广东 → 广东省, 内蒙 → 内蒙古自治区, 广东省深圳市 → 广东省; BadValue for what is no province."""
+    try:
+        return _province(value)
+    except BadValue:
+        raise BadValue(f"“{cell_text(value)}”不是可识别的省份（请填写如 广东省、内蒙古自治区）") from None
 
-parse_communication_method = _choice({
-    "phone": ["电话", "打电话", "电话沟通", "phone", "call"],
-    "wechat": ["微信", "企业微信", "wechat"],
-    "email": ["邮件", "电子邮件", "email", "e-mail"],
-    "sms": ["短信", "sms"],
-    "visit": ["面对面", "面谈", "拜访", "上门", "到店", "见面", "visit", "meeting", "in person"],
-}, "沟通方式")
 
-parse_gender = _choice({
-    "male": ["男", "男性", "先生", "m", "male", "man"],
-    "female": ["女", "女性", "女士", "f", "female", "woman"],
-    "": ["未知", "保密", "unknown", "-"],
-}, "性别")
+def parse_city(value: object) -> str:
+    """A city as written, with width and spaces normalised; a bare two-character name gains 市 (广州 → 广州市)."""
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", cell_text(value)))
+    if re.fullmatch(r"[\u4e00-\u9fff]{2}", text) and text not in words.NOT_CITIES:
+        return text + "市"
+    return text
 
-parse_customer_kind = _choice({
-    "person": ["个人", "个人客户", "person", "individual"],
-    "company": ["企业", "公司", "企业客户", "单位", "company", "business", "b2b"],
-}, "客户类型")
-
-parse_company_size = _choice({
-    "1-9": ["1–9人", "1-9人", "1-9", "1~9人", "10人以下"],
-    "10-49": ["10–49人", "10-49人", "10-49", "10~49人"],
-    "50-199": ["50–199人", "50-199人", "50-199", "50~199人"],
-    "200-999": ["200–999人", "200-999人", "200-999", "200~999人"],
-    "1000+": ["1000人以上", "1000+", "1000人及以上", "千人以上"],
-}, "公司规模")
-
-parse_order_status = _choice({
-    "completed": ["已完成", "完成", "交易成功", "已付款", "已支付", "completed", "paid", "success"],
-    "refunded": ["已退款", "退款", "退款成功", "交易关闭", "已取消", "取消", "已关闭", "refunded", "refund",
-                 "cancelled", "canceled"],
-}, "订单状态")
 
 _YES = {"是", "同意", "允许", "接受", "y", "yes", "true", "1", "√", "✓", "已授权", "授权"}
 _NO = {"否", "不同意", "拒绝", "不接受", "n", "no", "false", "0", "×", "✗", "未授权", "退订"}

@@ -33,6 +33,7 @@ from .reports import write_error_report
 SESSION_KEY = "exchange_upload"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DUPLICATE_LABELS = {"update": "更新已有客户", "skip": "跳过已有客户", "create": "仍新建客户"}
+CONFLICT_LABELS = {"error": "不导入该行并报告", "skip": "跳过该行", "keep-code": "合并到已有客户，保留其编号"}
 
 
 def _require_import(user) -> None:
@@ -178,21 +179,26 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
         state["overrides"] = _overrides(sheets)
         if request.POST.get("on_duplicate") in DUPLICATE_CHOICES:
             state["on_duplicate"] = request.POST["on_duplicate"]
+        if request.POST.get("on_conflict") in CONFLICT_LABELS:
+            state["on_conflict"] = request.POST["on_conflict"]
         request.session[SESSION_KEY] = state
         if name := request.POST.get("template_name", "").strip()[:60]:
             save_template(name, sheets, request.user)
             messages.success(request, f"已保存导入模板“{name}”，下次上传同样格式的文件时可直接选用")
         action = request.POST.get("action")
         if action == "run":
-            job = start_import(state["path"], state["name"], sheets, request.user, state["on_duplicate"])
+            job = start_import(state["path"], state["name"], sheets, request.user, state["on_duplicate"],
+                               state.get("on_conflict", "error"))
             del request.session[SESSION_KEY]
             return redirect("exchange:progress", job=job)
         if action == "preview":
             preview = import_file(state["path"], user=request.user, on_duplicate=state["on_duplicate"],
-                                  name=state["name"], sheets=sheets, dry_run=True)
+                                  name=state["name"], sheets=sheets, dry_run=True,
+                                  on_conflict=state.get("on_conflict", "error"))
     return render(request, "exchange/mapping.html", {
         "state": state, "sheets": _sheet_context(sheets), "kinds": h.KINDS, "preview": preview,
         "duplicate_labels": DUPLICATE_LABELS,
+        "conflict_labels": CONFLICT_LABELS,
         "counts": _count_rows(preview.counts) if preview else [],
         "problems": preview.problems[:200] if preview else [],
     })

@@ -156,20 +156,25 @@ def test_bad_purchase_rows_are_reported_and_the_rest_imported(tmp_path, alice):
     for i in range(20):
         make_customer(code=f"C{i:03d}", name=f"客户{i}")
     path, bad = purchases_with_bad_rows(tmp_path)
-    result = import_file(path, user=alice)
+    result = import_file(path, user=alice, unknown_customers="reject")
     returns = {row for row, cells in bad.items() if cells[2] == "-5"}
-    assert len(returns) == 4
+    unknown_word = {row for row, cells in bad.items() if cells[4] == "贝壳"}
+    assert len(returns) == len(unknown_word) == 4
     # A negative amount is a return, not a mistake: kept as a refunded order and said so, never an error.
-    assert result.counts["purchases"].new == 184
-    assert result.counts["purchases"].rejected == 16
-    assert {p.row for p in result.errors} == set(bad) - returns
+    # An unknown payment word leaves the payment method 其他 with a warning; the order is imported.
+    assert result.counts["purchases"].new == 188
+    assert result.counts["purchases"].rejected == 12
+    assert {p.row for p in result.errors} == set(bad) - returns - unknown_word
     messages = {p.row: (p.column, p.message) for p in result.errors}
     assert messages[2 + 1] == ("客户编号", "找不到该客户（客户编号不存在），请先导入客户信息")
     assert messages[2 + 11][0] == "消费日期" and "不能晚于今天" in messages[2 + 11][1]
     assert "不是有效的消费金额" in messages[2 + 31][1]
-    assert "不是可识别的支付方式" in messages[2 + 41][1]
+    warned = {p.row: (p.column, p.value, p.message) for p in result.warnings}
+    assert set(warned) == unknown_word
+    assert warned[2 + 41][:2] == ("支付方式", "贝壳") and "不是可识别的支付方式" in warned[2 + 41][2]
+    assert Order.objects.filter(payment_method="other").count() == 4
     assert any("取消/退货单 4 张（合计 20.00）" in p.message for p in result.notes)
-    assert Order.objects.completed().count() == 180
+    assert Order.objects.completed().count() == 184
     assert list(Order.objects.exclude(status="completed").order_by().values_list("status", "amount").distinct()) == [
         ("refunded", Decimal("5.00"))]
     assert Order.objects.filter(amount=Decimal("100.50")).get().ordered_at == timezone.make_aware(

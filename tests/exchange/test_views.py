@@ -143,3 +143,21 @@ def test_a_web_import_runs_in_the_background_and_the_page_follows_its_progress(c
     batch = ImportBatch.objects.get()
     assert polled["HX-Redirect"] == reverse("exchange:batch", args=[batch.pk])
     assert Customer.objects.count() == 300
+
+
+def test_the_wizard_preview_shows_a_code_conflict_and_the_user_chooses_keep_code(client, alice, zhang, tmp_path):
+    login(client, alice)
+    code = zhang.code
+    path = write_xlsx(tmp_path / "冲突.xlsx", {"客户": [["客户编号", "姓名", "手机"], ["K7", "张伟新", "13812345678"]]})
+    with open(path, "rb") as f:
+        client.post(reverse("exchange:import"), {"file": f, "on_duplicate": "update"})
+    page = client.get(reverse("exchange:mapping")).content.decode()
+    assert 'name="on_conflict"' in page and "合并到已有客户，保留其编号" in page
+    form = {"kind-0": "customers", "col-0-0": "code", "col-0-1": "name", "col-0-2": "mobile",
+            "on_duplicate": "update", "on_conflict": "error", "action": "preview"}
+    preview = client.post(reverse("exchange:mapping"), form).content.decode()
+    assert f"编号冲突：与已有客户“张伟”（客户编号 {code}）手机号码相同，但客户编号不同（本行为 K7）" in preview
+    client.post(reverse("exchange:mapping"), {**form, "on_conflict": "keep-code", "action": "run"})
+    zhang.refresh_from_db()
+    assert (zhang.code, zhang.name) == (code, "张伟新")
+    assert not Customer.objects.filter(code="K7").exists()

@@ -1,4 +1,5 @@
-"""kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--report errors.xlsx] [--user NAME]
+"""kehu import FILE [--dry-run] [--on-duplicate update|skip|create] [--on-conflict error|skip|keep-code]
+                [--reject-unknown-customers] [--report errors.xlsx] [--user NAME]
 kehu import FILE --template-file 模板.json   (a column mapping exported by `kehu export mapping`)
 kehu import --revert BATCH_ID"""
 
@@ -9,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from kehu.exchange.importer import DUPLICATE_CHOICES, import_file, revert_batch
+from kehu.exchange.importer import CONFLICT_CHOICES, DUPLICATE_CHOICES, import_file, revert_batch
 from kehu.exchange.mappings import apply_template, load_template
 from kehu.exchange.models import ImportBatch, ImportTemplate
 from kehu.exchange.readers import UnreadableFile, read_workbook
@@ -24,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="只检查并统计，不写入数据库")
         parser.add_argument("--on-duplicate", choices=DUPLICATE_CHOICES, default="update",
                             help="遇到已有客户：update 更新（默认）、skip 跳过、create 仍新建")
+        parser.add_argument("--on-conflict", choices=CONFLICT_CHOICES, default="error",
+                            help="手机号（邮箱、微信号）与已有客户相同但客户编号不同：error 拒绝该行并报告（默认）、"
+                                 "skip 跳过该行、keep-code 合并到已有客户并保留其编号；已有客户的编号从不被改写")
+        parser.add_argument("--reject-unknown-customers", action="store_true",
+                            help="消费记录中的客户不存在时拒绝该行（默认新建该客户并给出警告）")
         parser.add_argument("--report", help="把有问题的行写入这个 xlsx 文件（错误报告）")
         parser.add_argument("--user", help="以该用户身份导入（按其角色校验权限）")
         parser.add_argument("--template", help="使用已保存的导入模板（列映射）")
@@ -71,7 +77,9 @@ class Command(BaseCommand):
         bar = tqdm(total=max(total, 0), unit="行", disable=opts["no_progress"], file=self.stderr._out)
         try:
             result = import_file(opts["file"], user=user, on_duplicate=opts["on_duplicate"],
-                                 dry_run=opts["dry_run"], sheets=sheets, progress=bar.update)
+                                 dry_run=opts["dry_run"], sheets=sheets, progress=bar.update,
+                                 on_conflict=opts["on_conflict"],
+                                 unknown_customers="reject" if opts["reject_unknown_customers"] else "warn")
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
         finally:
