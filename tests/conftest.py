@@ -5,6 +5,8 @@ service, and victor a read-only viewer.
 """
 
 import datetime
+import os
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -23,6 +25,31 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, one per test process (the browser tests and the production path
+    share it: a second sync Playwright in one process is refused). Skipped with a reason where Chromium is
+    missing; CI sets KEHU_REQUIRE_BROWSER=1 to make that a failure."""
+    if not CHROMIUM:
+        reason = "Debian's Chromium is not installed (apt-get install -y chromium); browser tests need it"
+        if os.environ.get("KEHU_REQUIRE_BROWSER"):
+            pytest.fail(reason + " and KEHU_REQUIRE_BROWSER is set")
+        pytest.skip(reason)
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in fixtures are still synchronous.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 def make_user(username: str, role: str, **extra) -> User:

@@ -1,15 +1,8 @@
 """Fixtures for the production path: a store of its own, a live `kehu serve`, Chromium against it."""
 
-import os
-import shutil
-
 import pytest
 
 from .harness import LiveServer, Store
-
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture
@@ -46,28 +39,12 @@ def server(ready_store):
     live.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    if not CHROMIUM:
-        reason = "Debian's Chromium is not installed (apt-get install -y chromium); browser tests need it"
-        if os.environ.get("KEHU_REQUIRE_BROWSER"):
-            pytest.fail(reason + " and KEHU_REQUIRE_BROWSER is set")
-        pytest.skip(reason)
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def browser_page(chromium, server):
+def browser_page(browser, server):
     """A Chromium page on the live server, logged in as the admin."""
     from .harness import ADMIN_PASSWORD
 
-    context = chromium.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
+    context = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto("/accounts/login/")
