@@ -8,6 +8,8 @@ PORT   ?= 8000
 CUSTOMERS ?= 2000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/kehu
 PYTEST_ARGS ?=
+# Test processes (the suite is CPU-bound: one per core).
+WORKERS ?= 2
 RESET ?=
 
 .PHONY: demo run test test-sqlite test-postgres lint bench install
@@ -36,10 +38,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/kehu makemigrations --check --dry-run
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 	@if [ -n "$$KEHU_TEST_POSTGRES" ]; then \
 	  echo "== PostgreSQL =="; \
-	  KEHU_DATABASE_URL=$${KEHU_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/pytest -n 2 $(PYTEST_ARGS); \
+	  KEHU_DATABASE_URL=$${KEHU_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS); \
 	fi
 
 lint: $(STAMP)

@@ -102,3 +102,26 @@ def zhang(db, sam) -> Customer:
 def li(db) -> Customer:
     """A customer nobody owns."""
     return make_customer(name="李娜", mobile="+8613987654321", province="浙江省", city="杭州市")
+
+
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+                     "live_server"}
+OWN_STORE_FOLDERS = ("tests/ops/", "tests/production/")  # drive a store of their own on the pass's engine
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on SQLite, then on PostgreSQL. A test that touches no database (the engine,
+    parsers, the models' arithmetic) proves the same thing in both, so the PostgreSQL pass leaves it out."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    kept, left_out = [], []
+    for item in items:
+        path = str(item.path.relative_to(config.rootpath))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        uses_database = DATABASE_FIXTURES & fixtures or item.get_closest_marker("django_db")
+        (kept if uses_database or path.startswith(OWN_STORE_FOLDERS) else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
