@@ -38,10 +38,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/kehu makemigrations --check --dry-run
-	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS)
 	@if [ -n "$$KEHU_TEST_POSTGRES" ]; then \
 	  echo "== PostgreSQL =="; \
-	  KEHU_DATABASE_URL=$${KEHU_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS); \
+	  KEHU_DATABASE_URL=$${KEHU_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/pytest -n $(WORKERS) --dist worksteal $(PYTEST_ARGS); \
 	fi
 
 lint: $(STAMP)

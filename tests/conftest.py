@@ -52,6 +52,17 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(autouse=True)
+def _no_audit_backlog():
+    """Audit entries a busy test database deferred (live-server tests on SQLite) die with their test: the
+    writer thread must not carry them into the next test's database, nor write them at exit."""
+    yield
+    from kehu.accounts import audit
+
+    while not audit._backlog.entries.empty():
+        audit._backlog.entries.get_nowait()
+
+
 def make_user(username: str, role: str, **extra) -> User:
     return User.objects.create_user(username=username, password=PASSWORD, role=role, **extra)
 
