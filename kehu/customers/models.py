@@ -1,5 +1,7 @@
 """The customer archive (客户档案)."""
 
+import datetime
+
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
@@ -116,6 +118,11 @@ class CustomField(models.Model):
         return [c.strip() for c in self.choices.splitlines() if c.strip()]
 
 
+def month_day(day: datetime.date | None) -> int | None:
+    """15 March → 315 (Customer.birthday_md)."""
+    return day.month * 100 + day.day if day else None
+
+
 class CustomerQuerySet(models.QuerySet):
     def visible_to(self, user) -> "CustomerQuerySet":
         """What a user may see: everything, or a sales rep's own customers."""
@@ -149,6 +156,9 @@ class Customer(models.Model):
     email_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
     wechat = EncryptedTextField("微信号", blank=True, default="")
     wechat_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
+    # The birthday's month and day as MMDD (0315): finds this week's birthdays without decrypting every row.
+    # It tells no more than the masked birthday every role sees (****-03-15).
+    birthday_md = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True, editable=False)
     province = models.CharField("省份", max_length=20, blank=True, default="")
     city = models.CharField("城市", max_length=20, blank=True, default="")
     district = models.CharField("区县", max_length=20, blank=True, default="")
@@ -205,6 +215,8 @@ class Customer(models.Model):
         return reverse("customers:detail", args=[self.code])
 
     def refresh_search_hashes(self) -> None:
+        """The columns that make encrypted fields searchable (blind indexes, the birthday's month-day)."""
+        self.birthday_md = month_day(self.birthday)
         self.mobile_hash = blind_index(self.mobile)
         self.email_hash = blind_index((self.email or "").strip().lower())
         self.wechat_hash = blind_index((self.wechat or "").strip().lower())

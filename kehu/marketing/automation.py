@@ -53,6 +53,11 @@ def rules() -> dict[str, FollowUpRule]:
     return found
 
 
+def rule(key: str) -> FollowUpRule:
+    """One rule as saved, or with its defaults if it was never saved (read only: nothing is written)."""
+    return FollowUpRule.objects.filter(key=key).first() or FollowUpRule(key=key, **DEFAULT_RULES[key])
+
+
 def p_alive_supported() -> bool:
     """The churn rule needs CustomerSegment.p_alive and a value at stake (value_at_risk or clv)."""
     names = {f.name for f in CustomerSegment._meta.get_fields()}

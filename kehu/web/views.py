@@ -9,9 +9,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kehu.accounts.models import Role
 from kehu.customers.models import Customer
 from kehu.engagement.models import FollowUp
 from kehu.sales.models import Order
+
+from . import priorities
 
 FOLLOW_UPS_SHOWN = 10
 
@@ -31,13 +34,14 @@ def home(request: HttpRequest) -> HttpResponse:
     month_start = timezone.make_aware(datetime.datetime(today.year, today.month, 1))
     visible = Customer.objects.visible_to(user)
     due = FollowUp.objects.due_by(today).filter(assignee=user, customer__in=visible)
-    due_list = list(due.select_related("customer").order_by("due", "id")[:FOLLOW_UPS_SHOWN])
+    due_list = list(due.select_related("customer", "assignee").order_by("due", "id")[:FOLLOW_UPS_SHOWN])
     counts = due.aggregate(total=Count("id"))
     overdue = due.filter(due__lt=today).count()
     month_orders = Order.objects.completed().filter(customer__in=visible, ordered_at__gte=month_start) \
         .aggregate(n=Count("id"), total=Sum("amount"))
     hour = timezone.localtime().hour
     return render(request, "web/home.html", {
+        **_priorities(user, today),
         "greeting": _greeting(hour),
         "today": today,
         "due_list": due_list,
@@ -51,3 +55,14 @@ def home(request: HttpRequest) -> HttpResponse:
         "month_revenue": month_orders["total"],
     })
 
+
+
+def _priorities(user, today) -> dict:
+    """What a manager or admin decides today, or what customer service answers; nothing more for others."""
+    if user.can_manage:
+        return {"manager_home": True, "at_risk": priorities.at_risk(user),
+                "birthdays": priorities.birthdays(user, today), "overdue_by_rep": priorities.overdue_by_rep(today),
+                "yesterday": priorities.yesterday(user, today), "import_problems": priorities.import_problems(today)}
+    if user.role == Role.SERVICE:
+        return {"low_feedback": priorities.open_low_feedback(user, today)}
+    return {}
