@@ -161,6 +161,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HANDLER = "kehu.accounts.lockout.LockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "kehu.accounts.lockout.client_address"
+AXES_ENABLE_ADMIN = False  # lock-outs are lifted on kehu's users page (系统设置 → 用户与角色) or with `kehu unlock`
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
@@ -172,6 +173,10 @@ KEHU_AUDIT_RETENTION_DAYS = envint("KEHU_AUDIT_RETENTION_DAYS", 730)  # audit lo
 # at most this many per user per hour (see kehu/customers/probes.py).
 KEHU_LOOKUPS_PER_HOUR = envint("KEHU_LOOKUPS_PER_HOUR", 30)
 KEHU_DUPLICATE_PROBES_PER_HOUR = envint("KEHU_DUPLICATE_PROBES_PER_HOUR", 30)
+
+# Django's own admin: kept for superusers (kehu's admins) to look into data, at a path nothing links to; kehu's
+# settings pages live under /settings/. Empty turns it off.
+KEHU_ADMIN_PATH = os.environ.get("KEHU_ADMIN_PATH", "_admin/").strip("/")
 
 # Campaign e-mail (营销邮件) goes out through this SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

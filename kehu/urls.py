@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,7 +14,12 @@ urlpatterns = [
     path("marketing/", include("kehu.marketing.urls")),
     path("api/", include("kehu.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("settings/", admin.site.urls),
+    # 系统设置: pages of their own apps first, then the hub and its simple tables (/settings/<table>/)
+    path("settings/users/", include("kehu.accounts.urls_settings")),
+    path("settings/system/", include("kehu.ops.urls")),
+    path("settings/", include("kehu.web.urls_settings")),
 ]
+if settings.KEHU_ADMIN_PATH:  # Django's admin, for superusers, at a path nothing links to
+    urlpatterns.append(path(f"{settings.KEHU_ADMIN_PATH}/", admin.site.urls))
 
 handler400 = "kehu.api.errors.bad_request"

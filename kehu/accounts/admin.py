@@ -1,17 +1,16 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from .lockout import recent_attempts, unlock
+from .lockout import unlock
 from .models import ApiToken, User
 from .tokens import REVOKED_BY_HAND
+from .users import with_recent_failures
 
 admin.site.site_header = "kehu 系统设置"
 admin.site.site_title = "kehu 系统设置"
@@ -54,10 +53,7 @@ class KehuUserAdmin(UserAdmin):
         return self.inlines if obj is not None else []  # a user being added has no tokens yet
 
     def get_queryset(self, request):
-        failures = (recent_attempts().filter(username=OuterRef("username")).values("username")
-                    .annotate(n=Sum("failures_since_start")).values("n"))
-        return super().get_queryset(request).annotate(
-            recent_failures=Coalesce(Subquery(failures, output_field=IntegerField()), 0))
+        return with_recent_failures(super().get_queryset(request))
 
     @admin.display(description="近期登录失败", ordering="recent_failures")
     def login_failures(self, user: User) -> int:

@@ -494,10 +494,15 @@ def backup(target: Path | str | None = None, alias: str = DEFAULT_DB_ALIAS, *, e
     return target
 
 
+def stored_backups(folder: Path | None = None) -> list[Path]:
+    """The backups in KEHU_HOME/backups (kehu-….kehu-backup), oldest first."""
+    folder = folder or backup_dir()
+    return sorted(folder.glob(f"kehu-*{SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+
+
 def prune_backups(keep: int, folder: Path | None = None) -> list[Path]:
     """Delete all but the newest `keep` encrypted backups in KEHU_HOME/backups; returns what went."""
-    folder = folder or backup_dir()
-    files = sorted(folder.glob(f"kehu-*{SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+    files = stored_backups(folder)
     doomed = files[:-keep] if keep > 0 else files
     for path in doomed:
         path.unlink(missing_ok=True)

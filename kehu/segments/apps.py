@@ -16,3 +16,10 @@ class SegmentsConfig(AppConfig):
         from .models import RuleSegment
 
         register_rule_lookup(RuleSegment.lookup)
+
+        from django.utils.translation import gettext_lazy as _
+
+        from kehu.lib.settings_menu import SettingsPage, register
+
+        register(SettingsPage("thresholds", _("分层阈值"), "segments:settings",
+                              _("RFM、价值与频次分级、生命周期、流失预警用到的阈值。"), managers=True, order=20))

@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from kehu.accounts import audit
 from kehu.customers.models import Customer
 from kehu.lib.cells import neutralise, sheet_title
 
@@ -174,6 +175,10 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     form = ThresholdsForm(request.POST or None, initial_thresholds=current)
     if request.method == "POST" and form.is_valid():
         SegmentSettings.store(form.thresholds, request.user)
+        before, after = current.to_dict(), form.thresholds.to_dict()
+        if changes := {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}:
+            audit.record(request.user, audit.AuditAction.UPDATE, "分层阈值", {"settings": "thresholds",
+                                                                              "changes": changes})
         if "recompute" in request.POST:
             try:
                 result = pipeline.refresh()

@@ -15,6 +15,14 @@ from django.utils.html import format_html
 register = template.Library()
 
 
+@register.inclusion_tag("web/settings/_menu.html", takes_context=True)
+def settings_menu(context, current: str = "") -> dict:
+    """The settings pages the signed-in user may open (lib/settings_menu.py), `current` marked."""
+    from kehu.lib.settings_menu import pages_for
+
+    return {"pages": pages_for(context["request"].user), "current": current}
+
+
 @register.filter
 def yuan(value) -> str:
     """Decimal('1234.5') → '¥1,234.50'; None → '—'."""

@@ -7,12 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from kehu.ops.backup import (
     KEY_WARNING,
-    SUFFIX,
     BackupError,
     backup,
     backup_dir,
     key_location,
     prune_backups,
+    stored_backups,
     verify,
 )
 from kehu.ops.store import database_label
@@ -64,7 +64,7 @@ class Command(BaseCommand):
 
     def _verify(self, file: str):
         if not file:
-            found = sorted(backup_dir().glob(f"kehu-*{SUFFIX}"), key=lambda p: (p.stat().st_mtime, p.name))
+            found = stored_backups()
             if not found:
                 raise CommandError(f"{backup_dir()} 中没有备份可校验")
             file = str(found[-1])
