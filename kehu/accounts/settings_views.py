@@ -43,7 +43,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = UserEditForm(request.POST or None, instance=person)
     if request.method == "POST" and form.is_valid():
         try:
-            users.check_role_change(request.user, person, form.cleaned_data["role"])
+            users.check_role_change(person, before["role"], form.cleaned_data["role"])
         except ValidationError as exc:
             form.add_error("role", exc)
         else:

@@ -27,9 +27,9 @@ def _other_active_admins(user: User) -> bool:
     return User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk).exists()
 
 
-def check_role_change(by: User, user: User, role: str) -> None:
+def check_role_change(user: User, old_role: str, new_role: str) -> None:
     """Refuse taking the admin role from the last active admin."""
-    if user.role == Role.ADMIN and role != Role.ADMIN and user.is_active and not _other_active_admins(user):
+    if old_role == Role.ADMIN and new_role != Role.ADMIN and user.is_active and not _other_active_admins(user):
         raise ValidationError(_("%(name)s 是唯一启用的管理员，不能改为其他角色。") % {"name": user.username})
 
 

@@ -99,10 +99,10 @@ def test_the_users_page_lists_the_tokens_with_last_use_and_revokes_one(alice, sa
     api(raw)
     admin = Client()
     admin.force_login(alice)
-    page = admin.get(f"/settings/accounts/user/{sam.pk}/change/").content.decode()
+    page = admin.get(f"/settings/users/{sam.pk}/").content.decode()
     used = timezone.localtime(ApiToken.objects.get().last_used_at)
     assert token.prefix in page and "ERP 同步" in page and "撤销令牌" in page
     assert f"{used:%H:%M}" in page
-    answer = admin.post(f"/settings/accounts/user/{sam.pk}/tokens/{token.pk}/revoke/")
+    answer = admin.post(f"/settings/users/{sam.pk}/tokens/{token.pk}/revoke/")
     assert answer.status_code == 302
     assert api(raw) == 401

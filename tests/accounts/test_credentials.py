@@ -39,25 +39,24 @@ def test_it_refuses_a_password_equal_to_the_admin_name_in_init():
 
 def test_the_settings_page_refuses_a_password_like_the_user_name_and_a_long_name(client, alice):
     client.force_login(alice)
-    weak = client.post("/settings/accounts/user/add/", {
-        "username": "liuxiuying", "password1": "liuxiuying1", "password2": "liuxiuying1", "role": "sales",
-        "usable_password": "true"})
-    long = client.post("/settings/accounts/user/add/", {
+    weak = client.post("/settings/users/new/", {
+        "username": "liuxiuying", "password1": "liuxiuying1", "password2": "liuxiuying1", "role": "sales"})
+    long = client.post("/settings/users/new/", {
         "username": "y" * 301, "password1": "Good-pass-for-y-2024", "password2": "Good-pass-for-y-2024",
-        "role": "sales", "usable_password": "true"})
+        "role": "sales"})
     assert weak.status_code == 200 and long.status_code == 200  # the form again, with its errors
     assert "liuxiuying" not in set(User.objects.values_list("username", flat=True))
     assert User.objects.count() == 1  # only alice
-    strong = client.post("/settings/accounts/user/add/", {
+    strong = client.post("/settings/users/new/", {
         "username": "liuxiuying", "password1": "Tea-garden-2024", "password2": "Tea-garden-2024",
-        "role": "sales", "usable_password": "true"})
+        "role": "sales"})
     assert strong.status_code == 302 and User.objects.filter(username="liuxiuying").exists()
 
 
 def test_the_settings_page_refuses_a_numeric_new_password(client, alice):
     client.force_login(alice)
-    answer = client.post(f"/settings/accounts/user/{alice.pk}/password/",
-                         {"password1": "20242024202420", "password2": "20242024202420"})
+    answer = client.post(f"/settings/users/{alice.pk}/password/",
+                         {"new_password1": "20242024202420", "new_password2": "20242024202420"})
     assert answer.status_code == 200
     alice.refresh_from_db()
     assert not alice.check_password("20242024202420")

@@ -63,8 +63,8 @@ def test_the_admin_sees_the_failures_and_unlocks_from_the_users_page(alice, sam,
     guess(GUESSER, "sam", settings.AXES_FAILURE_LIMIT)
     admin = Client(REMOTE_ADDR=OWN_DESK)
     admin.force_login(alice)
-    users = admin.get("/settings/accounts/user/").content.decode()
-    assert "近期登录失败" in users and f'<td class="field-login_failures">{settings.AXES_FAILURE_LIMIT}</td>' in users
-    answer = admin.post("/settings/accounts/user/", {"action": "unlock_logins", "_selected_action": [sam.pk]})
+    users = admin.get("/settings/users/").content.decode()
+    assert "近期登录失败" in users and f'data-failures="{settings.AXES_FAILURE_LIMIT}"' in users
+    answer = admin.post(f"/settings/users/{sam.pk}/unlock/")
     assert answer.status_code == 302
     assert log_in(GUESSER, "sam") == 302

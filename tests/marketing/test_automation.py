@@ -127,6 +127,6 @@ def test_a_dry_run_creates_nothing(seeded, capsys):
 
 def test_an_admin_edits_the_rules_before_the_first_run(client, alice):
     client.force_login(alice)
-    assert client.get("/settings/marketing/followuprule/").status_code == 200
+    assert client.get("/settings/follow-up-rules/").status_code == 200
     assert FollowUpRule.objects.count() == 6
     assert FollowUpRule.objects.get(key="p_alive").threshold == 0.3

@@ -47,7 +47,9 @@ ADMIN_PAGES = ["/", "/customers/", "/customers/new/", "/engagement/follow-ups/",
                "/segments/analysis/retention/", "/segments/analysis/trends/", "/segments/analysis/preferences/",
                "/segments/analysis/regions/", "/segments/movement/", "/segments/rules/", "/segments/rules/new/",
                "/segments/settings/", "/marketing/", "/marketing/campaigns/", "/marketing/pool/", "/customers/health/",
-               "/audit/", "/exchange/import/", "/settings/", "/settings/accounts/user/", "/api/docs"]
+               "/audit/", "/exchange/import/", "/settings/", "/settings/users/", "/settings/users/new/",
+               "/settings/tags/", "/settings/custom-fields/", "/settings/feedback-dimensions/", "/settings/playbooks/",
+               "/settings/follow-up-rules/", "/settings/system/mail/", "/settings/system/backups/", "/api/docs"]
 WATCH_CSP = """document.addEventListener("securitypolicyviolation", (e) => {
   (window.__cspViolations = window.__cspViolations || []).push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`);
 });"""
@@ -79,7 +81,7 @@ def test_every_page_of_an_admin_loads_in_chromium_without_a_csp_violation(browse
     page.goto("/customers/")
     customer = page.locator("table a[href^='/customers/KH']").first.get_attribute("href")
     visit(customer)
-    visit("/settings/accounts/user/1/change/")  # the admin's own page, with its API tokens
+    visit("/settings/users/1/")  # the admin's own page, with its API tokens
     page.goto("/exchange/import/")
     page.set_input_files("input[name=file]", files=[{"name": "客户.csv", "mimeType": "text/csv",
                                                      "buffer": "姓名,手机号码\n吴一,13600000001\n".encode()}])

@@ -296,8 +296,8 @@ def _act(action: str, client: Client, world: dict) -> bool:
         client.post(f"/customers/{world['twin'].code}/privacy/erase/", {"confirm_code": world["twin"].code})
         return not Customer.objects.filter(pk=world["twin"].pk).exists()
     if action == "settings":
-        client.post("/settings/customers/customfield/add/", {"key": "vip_no", "label": "会员号", "type": "text",
-                                                             "choices": "", "position": 0})
+        client.post("/settings/custom-fields/", {"key": "vip_no", "label": "会员号", "type": "text",
+                                                 "choices": "", "position": 0})
         return CustomField.objects.filter(key="vip_no").exists()
     if action == "thresholds":
         before = SegmentSettings.load()
