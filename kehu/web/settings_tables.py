@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import CustomField, Tag
@@ -38,8 +39,12 @@ class Table:
         display = getattr(obj, f"get_{name}_display", None)
         return display() if display else getattr(obj, name)
 
+    def label_of(self, name: str) -> str:
+        """A field's label in the user's language (the models name their fields in Chinese)."""
+        return gettext(str(self.model._meta.get_field(name).verbose_name))
+
     def headers(self) -> list[str]:
-        return [self.model._meta.get_field(name).verbose_name for name in self.columns]
+        return [self.label_of(name) for name in self.columns]
 
 
 TABLES = {t.key: t for t in (

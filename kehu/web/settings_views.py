@@ -31,7 +31,8 @@ def _table(request: HttpRequest, key: str) -> Table:
 
 
 def _form_class(table: Table):
-    return modelform_factory(table.model, fields=table.fields)
+    return modelform_factory(table.model, fields=table.fields,
+                             labels={name: table.label_of(name) for name in table.fields})
 
 
 def _values(obj, names) -> dict:
