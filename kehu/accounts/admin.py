@@ -12,9 +12,11 @@ from .models import ApiToken, User
 from .tokens import REVOKED_BY_HAND
 from .users import with_recent_failures
 
-admin.site.site_header = "kehu 系统设置"
-admin.site.site_title = "kehu 系统设置"
-admin.site.index_title = "设置：用户、标签、自定义字段、商品与评价维度"
+# Django's admin is kept for admins (superusers) at KEHU_ADMIN_PATH, linked from nowhere: the settings people use
+# are kehu's own pages (/settings/). Here remain the raw tables, and products and categories.
+admin.site.site_header = "kehu 数据后台"
+admin.site.site_title = "kehu 数据后台"
+admin.site.index_title = "数据后台（日常设置请用 系统设置 /settings/）"
 
 
 class ApiTokenInline(admin.TabularInline):

@@ -9,7 +9,7 @@ from kehu.marketing.models import RuleKey
 
 HELP = """\
 自动跟进：按规则（生日、沉睡/流失、流失风险、活跃概率、逾期未购、差评）为负责人生成跟进任务，同一原因不重复生成。
-Create follow-up tasks from the rules (admin: 系统设置 → 自动跟进规则); never the same reason twice.
+Create follow-up tasks from the rules (系统设置 → 自动跟进规则); never the same reason twice.
 
 每天早上运行（cron）Daily with cron, after `kehu segment`:
     0 7 * * *  cd /srv/kehu && .venv/bin/kehu followups >> kehu-data/followups.log 2>&1
