@@ -1,5 +1,6 @@
 """The customer archive (客户档案)."""
 
+import calendar
 import datetime
 
 from django.conf import settings
@@ -121,6 +122,18 @@ class CustomField(models.Model):
 def month_day(day: datetime.date | None) -> int | None:
     """15 March → 315 (Customer.birthday_md)."""
     return day.month * 100 + day.day if day else None
+
+
+def birthday_dates(start: datetime.date, days: int) -> dict[int, datetime.date]:
+    """{month_day: the date that birthday falls on} for start … start + days − 1; a 29 February birthday falls
+    on 28 February in other years. `Customer.objects.filter(birthday_md__in=…)` finds them, nothing decrypted."""
+    dates = {}
+    for offset in range(days):
+        day = start + datetime.timedelta(days=offset)
+        dates[month_day(day)] = day
+        if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+            dates[229] = day
+    return dates
 
 
 class CustomerQuerySet(models.QuerySet):

@@ -26,7 +26,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from kehu.accounts.models import Role, User
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, birthday_dates
 from kehu.engagement.models import Feedback, FollowUp
 from kehu.segments.models import CustomerSegment, SegmentSnapshot, class_code
 
@@ -73,28 +73,14 @@ class Task:
     service: bool = False  # assigned to customer service rather than the owner
 
 
-def next_birthday(birthday: datetime.date, today: datetime.date) -> datetime.date:
-    """The next birthday on or after today (29 Feb → 28 Feb in other years)."""
-    for year in (today.year, today.year + 1):
-        try:
-            day = birthday.replace(year=year)
-        except ValueError:
-            day = datetime.date(year, 2, 28)
-        if day >= today:
-            return day
-    raise AssertionError("unreachable")
-
-
 def birthday_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
-    """Birthdays are encrypted: decrypted in Python, a batch at a time."""
+    """Birthdays today … today + days, found by their month and day (Customer.birthday_md), none decrypted."""
+    dates = birthday_dates(today, rule.days + 1)
     tasks = []
-    qs = Customer.objects.filter(birthday__isnull=False).only("id", "name", "birthday").order_by("id")
+    qs = Customer.objects.filter(birthday_md__in=dates).only("id", "name", "birthday_md").order_by("id")
     for c in qs.iterator(chunk_size=BATCH):
-        if not c.birthday:
-            continue
-        day = next_birthday(c.birthday, today)
-        if (day - today).days <= rule.days:
-            tasks.append(Task(c.id, f"birthday:{day.year}", f"生日祝福：{c.name}（{day.month}月{day.day}日）", day))
+        day = dates[c.birthday_md]
+        tasks.append(Task(c.id, f"birthday:{day.year}", f"生日祝福：{c.name}（{day.month}月{day.day}日）", day))
     return tasks
 
 

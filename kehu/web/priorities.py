@@ -18,7 +18,7 @@ from django.db.models import CharField, Count, Exists, Min, OuterRef, Subquery, 
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from kehu.customers.models import Customer, month_day
+from kehu.customers.models import Customer, birthday_dates
 from kehu.engagement.models import Communication, Feedback, FollowUp
 from kehu.exchange.models import ImportBatch
 from kehu.marketing.automation import rule
@@ -55,19 +55,10 @@ class Birthday:
 def birthdays(user, today: datetime.date, days: int = BIRTHDAY_DAYS) -> list[Birthday]:
     """Visible customers whose birthday falls in today … today + days − 1, soonest first.
     29 February counts on 28 February in other years (as the 生日祝福 follow-up rule has it)."""
-    dates = {}
-    for offset in range(days):
-        day = today + datetime.timedelta(days=offset)
-        dates[month_day(day)] = day
-        if day.month == 2 and day.day == 28 and not _leap(day.year):
-            dates[229] = day
+    dates = birthday_dates(today, days)
     found = Customer.objects.visible_to(user).filter(birthday_md__in=dates) \
         .only("id", "code", "name", "birthday_md").order_by("id")
     return sorted((Birthday(c, dates[c.birthday_md]) for c in found), key=lambda b: (b.day, b.customer.name))
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def overdue_by_rep(today: datetime.date, shown: int = OVERDUE_SHOWN) -> dict:

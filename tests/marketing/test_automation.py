@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from kehu.customers.models import birthday_dates
 from kehu.engagement.models import Feedback, FeedbackDimension, FeedbackRating, FollowUp
-from kehu.marketing.automation import next_birthday, p_alive_supported, run_rules
+from kehu.marketing.automation import p_alive_supported, run_rules
 from kehu.marketing.models import FollowUpRule
 from kehu.segments.models import CustomerSegment, SegmentSnapshot, class_code
 from tests.conftest import make_customer
@@ -107,8 +108,12 @@ def test_it_skips_disabled_rules_and_reads_thresholds(seeded):
 
 
 def test_it_greets_a_birthday_on_29_february_on_the_28th():
-    assert next_birthday(datetime.date(2000, 2, 29), datetime.date(2027, 2, 1)) == datetime.date(2027, 2, 28)
-    assert next_birthday(datetime.date(2000, 1, 2), datetime.date(2026, 12, 30)) == datetime.date(2027, 1, 2)
+    d = datetime.date
+    assert birthday_dates(d(2027, 2, 27), 3) == {227: d(2027, 2, 27), 228: d(2027, 2, 28), 229: d(2027, 2, 28),
+                                                 301: d(2027, 3, 1)}
+    assert birthday_dates(d(2028, 2, 28), 2) == {228: d(2028, 2, 28), 229: d(2028, 2, 29)}
+    assert birthday_dates(d(2026, 12, 30), 4) == {1230: d(2026, 12, 30), 1231: d(2026, 12, 31), 101: d(2027, 1, 1),
+                                                  102: d(2027, 1, 2)}
 
 
 def test_the_command_reports_what_it_created(seeded, capsys):
