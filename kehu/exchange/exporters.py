@@ -33,7 +33,7 @@ from . import headers as h
 from .values import to_second
 
 DATE = "yyyy-mm-dd"
-DATETIME = "yyyy-mm-dd hh:mm"
+DATETIME = "yyyy-mm-dd hh:mm:ss"  # seconds shown, so a program saving the sheet as CSV keeps them
 MONEY = "#,##0.00"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="4472C4")
@@ -49,13 +49,13 @@ class Column:
 CUSTOMER_COLUMNS = [
     Column("客户编号", 12), Column("姓名", 12), Column("类型", 6), Column("性别", 6), Column("生日", 12, DATE),
     Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
-    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 17, DATETIME), Column("来源渠道", 10),
+    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 19, DATETIME), Column("来源渠道", 10),
     Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
     Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("价值分层", 11), Column("生命周期", 10),
 ]
 RFM_COLUMN = 22  # RFM分层, counted per class in the report
 ORDER_COLUMNS = [
-    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 17, DATETIME), Column("消费金额", 12, MONEY),
+    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 19, DATETIME), Column("消费金额", 12, MONEY),
     Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
     Column("订单状态", 8), Column("备注", 20),
 ]
