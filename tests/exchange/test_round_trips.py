@@ -3,10 +3,12 @@ gives it, so a sheet saved by a spreadsheet program (seconds cut) never duplicat
 
 import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from kehu.customers.models import Customer
 from kehu.exchange.importer import import_file, revert_batch
 from kehu.sales.models import Order
 
@@ -55,3 +57,35 @@ def test_an_order_with_its_number_is_updated_in_place_and_the_update_reverts(ali
     stored.refresh_from_db()
     assert (stored.amount, stored.status) == (Decimal("99.50"), "completed")
     assert Order.objects.count() == 1
+
+
+REAL = Path(__file__).resolve().parent.parent / "data" / "real" / "roundtrip"
+SAVED_BY_LIBREOFFICE = [  # (file, its kind): LibreOffice 7.4's own CSV and ods of the two exports (see README.md)
+    ("customers.ods", "customers"), ("customers-libreoffice-utf8.csv", "customers"),
+    ("customers-libreoffice-gbk.csv", "customers"), ("customers-default-format-libreoffice-utf8.csv", "customers"),
+    ("orders.ods", "purchases"), ("orders-libreoffice-utf8.csv", "purchases"),
+    ("orders-minutes-libreoffice-utf8.csv", "purchases"), ("orders-minutes-libreoffice-gbk.csv", "purchases"),
+    ("orders-default-format-libreoffice-utf8.csv", "purchases"),
+]
+
+
+def stored_rows() -> tuple[list, list]:
+    customers = [(c.code, c.name, c.mobile, c.registered_at, c.birthday, c.grade, c.province, c.notes, c.version,
+                  sorted(t.name for t in c.tags.all())) for c in Customer.objects.order_by("id")]
+    orders = list(Order.objects.order_by("id").values_list(
+        "customer__code", "number", "ordered_at", "amount", "status", "payment_method", "sales_channel", "note"))
+    return customers, orders
+
+
+def test_what_libreoffice_saved_from_the_exports_imports_again_unchanged(alice):
+    assert import_file(REAL / "customers.xlsx", user=alice).counts["customers"].new == 6
+    assert import_file(REAL / "orders.xlsx", user=alice).counts["purchases"].new == 55
+    before = stored_rows()
+    assert sum(1 for o in before[1] if not o[1]) == 11 and sum(1 for o in before[1] if o[4] == "refunded") == 4
+    for name, kind in SAVED_BY_LIBREOFFICE:
+        result = import_file(REAL / name, user=alice)
+        c = result.counts[kind]
+        assert (c.new, c.updated, c.unchanged, c.rejected) == (0, 0, len(before[0 if kind == "customers" else 1]),
+                                                               0), (name, result.problems)
+        assert not result.errors, name
+    assert stored_rows() == before
