@@ -150,7 +150,7 @@ class _Ref:
     pending: Customer | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Stored:
     """An order already in the database, as an import compares it with a file's order."""
 
@@ -932,17 +932,22 @@ class Importer:
 
     def _stored_order(self, row: dict) -> _Stored | None:
         """The order already stored that a file's order is: the same number for the same customer (whatever
-        else changed); without a number, the same time (as precisely as the file gives it) and amount."""
-        if row["number"]:
-            found = self._numbered_orders.get((row["customer_id"], row["number"]), [])
-            return next((o for o in found if o.id not in self._matched_orders), None)
+        else changed); else one of the same time (as precisely as the file gives it) and amount, where the file
+        or the stored order has no number."""
+        number = row["number"]
+        if number:
+            found = self._numbered_orders.get((row["customer_id"], number), [])
+            if match := next((o for o in found if o.id not in self._matched_orders), None):
+                return match
         return next((o for o in self._customer_orders.get(row["customer_id"], [])
-                     if o.id not in self._matched_orders and o.amount == row["amount"]
+                     if o.id not in self._matched_orders and not (number and o.number) and o.amount == row["amount"]
                      and v.same_time(o.ordered_at, row["ordered_at"], row["precision"])), None)
 
     def _update_order(self, stored: _Stored, row: dict) -> bool:
         """Write what the file changes in a stored order (its lines stay); False when nothing changes."""
         changed = {name: row[name] for name in self._order_fields if row[name] != getattr(stored, name)}
+        if row["number"] and not stored.number:
+            changed["number"] = row["number"]
         if not v.same_time(stored.ordered_at, row["ordered_at"], row["precision"]):
             changed["ordered_at"] = row["ordered_at"]
         if not changed:

@@ -89,3 +89,11 @@ def test_what_libreoffice_saved_from_the_exports_imports_again_unchanged(alice):
                                                                0), (name, result.problems)
         assert not result.errors, name
     assert stored_rows() == before
+
+
+def test_an_order_stored_without_a_number_gains_the_number_a_file_gives_it(alice, zhang, tmp_path):
+    stored = order(zhang)
+    path = csv_file(tmp_path, f"客户编号,消费日期,消费金额,订单号\r\n{zhang.code},2024/3/5 13:45,99.50,DD009\r\n")
+    assert import_file(path, user=alice).counts["purchases"].updated == 1
+    stored.refresh_from_db()
+    assert stored.number == "DD009" and Order.objects.count() == 1
