@@ -33,7 +33,7 @@ from . import headers as h
 from .values import to_second
 
 DATE = "yyyy-mm-dd"
-DATETIME = "yyyy-mm-dd hh:mm"
+DATETIME = "yyyy-mm-dd hh:mm:ss"  # seconds shown, so a program saving the sheet as CSV keeps them
 MONEY = "#,##0.00"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="4472C4")
@@ -49,13 +49,13 @@ class Column:
 CUSTOMER_COLUMNS = [
     Column("客户编号", 12), Column("姓名", 12), Column("类型", 6), Column("性别", 6), Column("生日", 12, DATE),
     Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
-    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 17, DATETIME), Column("来源渠道", 10),
+    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 19, DATETIME), Column("来源渠道", 10),
     Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
     Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("价值分层", 11), Column("生命周期", 10),
 ]
 RFM_COLUMN = 22  # RFM分层, counted per class in the report
 ORDER_COLUMNS = [
-    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 17, DATETIME), Column("消费金额", 12, MONEY),
+    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 19, DATETIME), Column("消费金额", 12, MONEY),
     Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
     Column("订单状态", 8), Column("备注", 20),
 ]
@@ -241,12 +241,17 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     provinces = list(customers.exclude(province="").order_by("province").values_list("province", flat=True)
                      .distinct())
 
-    date_col, amount_col = "消费记录!$C:$C", "消费记录!$D:$D"
+    date_col, amount_col, status_col = "消费记录!$C:$C", "消费记录!$D:$D", "消费记录!$J:$J"
+    # Counted like the dashboard: completed orders are purchases; refunded ones are shown on their own.
+    completed = f'{status_col},"{OrderStatus.COMPLETED.label}"'
+    refunded = f'{status_col},"{OrderStatus.REFUNDED.label}"'
+    customers_count = '(COUNTIFS(客户信息!$A:$A,"<>")-1)'
     grade_col = f"客户信息!${get_column_letter(18)}:${get_column_letter(18)}"
     province_col = "客户信息!$I:$I"
     summary.column_dimensions["A"].width = 14
     summary.column_dimensions["B"].width = 14
-    summary.column_dimensions["C"].width = 10
+    for letter in "CDE":
+        summary.column_dimensions[letter].width = 11
     rows: list[list] = []
 
     def title(text):
@@ -263,17 +268,17 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         return out
 
     rows.append([title("按月消费（公式随数据更新）")])
-    rows.append(head("月份", "消费金额", "订单数"))
+    rows.append(head("月份", "消费金额", "订单数", "退款额", "退款笔数"))  # not import headers: 汇总 is skipped
     month_start = len(rows) + 1
     for m in months:
         r = len(rows) + 1
         month = WriteOnlyCell(summary, value=m)
         month.number_format = "yyyy-mm"
-        amount = WriteOnlyCell(summary, value=(
-            f'=SUMIFS({amount_col},{date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1))'))
-        amount.number_format = MONEY
-        rows.append([month, amount,
-                     f'=COUNTIFS({date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1))'])
+        within = f'{date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1)'
+        amount = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{completed})")
+        refund = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{refunded})")
+        amount.number_format = refund.number_format = MONEY
+        rows.append([month, amount, f"=COUNTIFS({within},{completed})", refund, f"=COUNTIFS({within},{refunded})"])
     month_end = len(rows)
     rows.append([])
     rows.append([title("按客户评级")])
@@ -282,7 +287,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     for grade in [*Grade.values, ""]:
         r = len(rows) + 1
         rows.append([grade or "未评级", f'=COUNTIFS({grade_col},"{grade}")' if grade else
-                     f'=COUNTA(客户信息!$A:$A)-1-SUM(B{grade_start}:B{r - 1})'])
+                     f"={customers_count}-SUM(B{grade_start}:B{r - 1})"])
     grade_end = len(rows)
     rows.append([])
     rows.append([title("按RFM分层")])
@@ -299,9 +304,11 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         rows.append([neutralise(province), f"=COUNTIFS({province_col},A{r})"])
     rows.append([])
     rows.append([title("合计")])
-    rows.append(["客户数", "=COUNTA(客户信息!$A:$A)-1"])
-    rows.append(["消费总额", f"=SUM({amount_col})"])
-    rows.append(["订单数", "=COUNTA(消费记录!$A:$A)-1"])
+    rows.append(["客户数", f"={customers_count}"])
+    rows.append(["消费总额", f"=SUMIFS({amount_col},{completed})"])
+    rows.append(["订单数", f"=COUNTIFS({completed})"])
+    rows.append(["退款额", f"=SUMIFS({amount_col},{refunded})"])
+    rows.append(["退款笔数", f"=COUNTIFS({refunded})"])
     for row in rows:
         summary.append(row)
 
@@ -312,13 +319,13 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         chart.set_categories(Reference(summary, min_col=1, min_row=month_start, max_row=month_end))
         chart.x_axis.number_format = "yyyy-mm"
         chart.height, chart.width = 8, 16
-        summary.add_chart(chart, "E2")
+        summary.add_chart(chart, "G2")
     bars = BarChart()
     bars.title, bars.y_axis.title = "各评级客户数", "客户数"
     bars.add_data(Reference(summary, min_col=2, min_row=grade_start - 1, max_row=grade_end), titles_from_data=True)
     bars.set_categories(Reference(summary, min_col=1, min_row=grade_start, max_row=grade_end))
     bars.height, bars.width = 8, 16
-    summary.add_chart(bars, "E20")
+    summary.add_chart(bars, "G20")
     wb.save(target)
     return {"customers": n_customers, "orders": n_orders, "months": len(months)}
 

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -36,7 +37,7 @@ from kehu.engagement.forms import CommunicationForm, FeedbackForm
 from kehu.engagement.models import Communication, Consent, Feedback, FollowUp, Preference
 from kehu.engagement.services import record_communication
 from kehu.lib.crypto import blind_index
-from kehu.lib.phones import InvalidMobile, normalize_mobile
+from kehu.lib.phones import InvalidMobile, LossyMobile, normalize_mobile
 from kehu.sales.forms import clean_order_values
 from kehu.sales.models import Category, Order, OrderLine, Product
 from kehu.segments.pipeline import refresh_customers
@@ -147,6 +148,22 @@ class _Ref:
     sheet: str
     row: int
     pending: Customer | None = None
+
+
+@dataclass(slots=True)
+class _Stored:
+    """An order already in the database, as an import compares it with a file's order."""
+
+    FIELDS = ("customer_id", "number", "ordered_at", "amount", "status", "payment_method", "sales_channel", "note")
+    id: int
+    customer_id: int
+    number: str
+    ordered_at: datetime.datetime
+    amount: Decimal
+    status: str
+    payment_method: str
+    sales_channel: str
+    note: str
 
 
 @dataclass
@@ -429,6 +446,12 @@ class Importer:
         if key == "tag_names":
             return v.parse_list(raw)
         if key == "mobile":
+            try:
+                normalize_mobile(raw)
+            except LossyMobile as exc:
+                raise v.LostDigits(str(exc)) from None
+            except InvalidMobile:
+                pass  # the form says what is wrong with it
             return raw if isinstance(raw, int | float) else v.cell_text(raw)
         if key == "owner":
             text = v.cell_text(raw)
@@ -466,7 +489,7 @@ class Importer:
             try:
                 data[key] = self._customer_value(key, raw)
             except v.BadValue as exc:
-                if key in HARD_FIELDS:
+                if key in HARD_FIELDS or isinstance(exc, v.LostDigits):
                     raise Rejected([self._problem(sheet, number, key, raw, str(exc))]) from None
                 warnings.append(self._problem(sheet, number, key, raw, f"{exc}（该项未导入）", "warning"))
         keys = _customer_keys(data)
@@ -498,6 +521,9 @@ class Importer:
         base = self._form_values(instance) if ref is not None else {"kind": "person",
                                                                    "registered_at": timezone.now()}
         form_data = {**base, **data}
+        if ref is not None and "registered_at" in data and v.same_time(
+                instance.registered_at, data["registered_at"], v.time_precision(record["registered_at"])):
+            form_data["registered_at"] = instance.registered_at  # the same time, as precisely as the file says it
         original = copy.copy(instance)  # validation writes the new values onto `instance`
         dropped: set[str] = set()
         while True:
@@ -712,9 +738,13 @@ class Importer:
     # ── purchases ──────────────────────────────────────────────────────────────────────────────
 
     def _purchase_sheet(self, sheet: Sheet) -> None:
-        self._existing_orders: Counter = Counter()
-        self._seen_orders: Counter = Counter()
+        self._numbered_orders: dict[tuple[int, str], list[_Stored]] = {}
+        self._customer_orders: dict[int, list[_Stored]] = {}
+        self._matched_orders: set[int] = set()
         self._fetched_customers: set[int] = set()
+        mapped = set(sheet.mapping.values())  # what the file says of an order it has; the rest stays as stored
+        self._order_fields = ["amount", *(f for f in ("payment_method", "sales_channel", "note") if f in mapped),
+                              *(["status"] if mapped & {"status", "refund"} else [])]
         sheet.masked_rows = []
         tally = orders.Tally()
         for groups in orders.chunks(sheet, CHUNK):  # whole orders, never split between chunks
@@ -766,6 +796,7 @@ class Importer:
         if when in record:
             try:
                 values["ordered_at"] = self._parsed("ordered_at", v.parse_datetime, record[when])
+                values["precision"] = self._parsed("precision", v.time_precision, record[when])
             except v.BadValue as exc:
                 problems.append(self._problem(sheet, number, when, record[when], str(exc)))
         line = orders.Line(status=v.cell_text(record.get("status")),
@@ -812,6 +843,7 @@ class Importer:
             raise Rejected([self._problem(sheet, row, k, record.get(k, values.get(k)), msg)
                             for k, msg in errors.items()])
         cleaned["lines"] = combined.lines
+        cleaned["precision"] = first["precision"]
         return cleaned
 
     def _row_customers(self, sheet: Sheet, groups: list[list[tuple[int, dict]]]) -> None:
@@ -873,12 +905,15 @@ class Importer:
         self._load_existing_orders({r["customer_id"] for r in rows})
         new = []
         for r in rows:
-            sig = (r["customer_id"], r["ordered_at"], r["amount"], r["number"])
-            if self._seen_orders[sig] < self._existing_orders[sig]:
-                self._seen_orders[sig] += 1
-                counts.unchanged += 1
-            else:
+            stored = self._stored_order(r)
+            if stored is None:
                 new.append(r)
+                continue
+            self._matched_orders.add(stored.id)
+            if self._update_order(stored, r):
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
         counts.new += len(new)
         self._write_orders(new)
 
@@ -887,10 +922,42 @@ class Importer:
         todo = list(customer_ids - self._fetched_customers)
         self._fetched_customers.update(todo)
         for i in range(0, len(todo), 500):
-            rows = Order.objects.filter(customer_id__in=todo[i:i + 500], id__lte=self.max_order_id).values_list(
-                "customer_id", "ordered_at", "amount", "number")
-            for cid, at, amount, number in rows:
-                self._existing_orders[(cid, v.to_second(at), amount, number)] += 1
+            rows = Order.objects.filter(customer_id__in=todo[i:i + 500], id__lte=self.max_order_id).order_by(
+                "id").values_list("id", *_Stored.FIELDS)
+            for row in rows:
+                stored = _Stored(*row)
+                self._customer_orders.setdefault(stored.customer_id, []).append(stored)
+                if stored.number:
+                    self._numbered_orders.setdefault((stored.customer_id, stored.number), []).append(stored)
+
+    def _stored_order(self, row: dict) -> _Stored | None:
+        """The order already stored that a file's order is: the same number for the same customer (whatever
+        else changed); else one of the same time (as precisely as the file gives it) and amount, where the file
+        or the stored order has no number."""
+        number = row["number"]
+        if number:
+            found = self._numbered_orders.get((row["customer_id"], number), [])
+            if match := next((o for o in found if o.id not in self._matched_orders), None):
+                return match
+        return next((o for o in self._customer_orders.get(row["customer_id"], [])
+                     if o.id not in self._matched_orders and not (number and o.number) and o.amount == row["amount"]
+                     and v.same_time(o.ordered_at, row["ordered_at"], row["precision"])), None)
+
+    def _update_order(self, stored: _Stored, row: dict) -> bool:
+        """Write what the file changes in a stored order (its lines stay); False when nothing changes."""
+        changed = {name: row[name] for name in self._order_fields if row[name] != getattr(stored, name)}
+        if row["number"] and not stored.number:
+            changed["number"] = row["number"]
+        if not v.same_time(stored.ordered_at, row["ordered_at"], row["precision"]):
+            changed["ordered_at"] = row["ordered_at"]
+        if not changed:
+            return False
+        Order.objects.filter(pk=stored.id).update(**changed)
+        old = {name: getattr(stored, name) for name in changed}
+        self._updated(Order(pk=stored.id), {k: str(x) if k == "amount" else x.isoformat() if k == "ordered_at"
+                                            else x for k, x in old.items()})
+        self.touched.add(stored.customer_id)
+        return True
 
     def _write_orders(self, rows: list[dict]) -> None:
         if not rows:
@@ -1310,6 +1377,11 @@ def _restore(obj, old: dict) -> None:
         obj.preferred_channel, obj.notes = old["preferred_channel"], old["notes"]
         obj.save()
         obj.categories.set(old["categories"])
+    elif isinstance(obj, Order):
+        for name, value in old.items():
+            setattr(obj, name, datetime.datetime.fromisoformat(value) if name == "ordered_at"
+                    else Decimal(value) if name == "amount" else value)
+        obj.save()
     elif isinstance(obj, Consent):
         obj.granted, obj.source = old["granted"], old["source"]
         obj.changed_at = datetime.datetime.fromisoformat(old["changed_at"])

@@ -23,6 +23,10 @@ class BadValue(ValueError):
     """A cell that cannot be read as the type its column needs (message in Chinese)."""
 
 
+class LostDigits(BadValue):
+    """A cell a spreadsheet program already cut (a mobile saved as 1.38123E+10): the row is refused."""
+
+
 def cell_text(value: object) -> str:
     """Any cell as text: None → '', 1200.0 → '1200', a date → '2024-01-05'."""
     if value is None:
@@ -48,6 +52,13 @@ _DATE = re.compile(
     r"\s*(Z|UTC|[+-]\d{2}:?\d{2})?$"  # Shopify and WooCommerce write the offset: 2024-01-05 14:30:12 +0800
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# What a spreadsheet program writes for a date cell shown in its default format when saved as CSV: LibreOffice
+# and Excel in English write month first (1/5/2024 13:45, 1/5/24 13:45); a first number above 12 is a day (13/5/24).
+_MONTH_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?)?$",
+                          re.IGNORECASE)
+SECOND = datetime.timedelta(seconds=1)
+MINUTE = datetime.timedelta(minutes=1)
+DAY = datetime.timedelta(days=1)
 
 
 def _serial(number: float) -> datetime.datetime:
@@ -85,9 +96,50 @@ def parse_datetime_naive(value: object) -> datetime.datetime:
             return datetime.datetime(*(int(g) for g in m.groups()))
         except ValueError:
             raise BadValue(f"“{text}”不是有效的日期") from None
+    if m := _MONTH_FIRST.match(text):
+        return _month_first(text, m)
     if re.fullmatch(r"\d{4,5}(\.\d+)?", text):
         return _serial(float(text))
     raise BadValue(f"“{text}”不是可识别的日期（可写作 2024-01-05、2024/1/5 或 2024年1月5日）")
+
+
+def _month_first(text: str, m: re.Match) -> datetime.datetime:
+    a, b, y, hh, mi, ss, half = m.groups()
+    month, day = (int(b), int(a)) if int(a) > 12 else (int(a), int(b))
+    year = int(y) + (2000 if len(y) == 2 else 0)
+    hour = int(hh or 0)
+    if half:
+        hour = hour % 12 + (12 if half.upper() == "PM" else 0)
+    try:
+        return datetime.datetime(year, month, day, hour, int(mi or 0), int(ss or 0))
+    except ValueError:
+        raise BadValue(f"“{text}”不是有效的日期") from None
+
+
+def time_precision(value: object) -> datetime.timedelta:
+    """How finely a cell gives a time: a date cell or a serial number to the second; text to the second, the
+    minute or the day, as written. A spreadsheet program that saved a time shown as 13:45 dropped its seconds."""
+    if isinstance(value, datetime.datetime | int | float):
+        return SECOND
+    if isinstance(value, datetime.date):
+        return DAY
+    text = cell_text(value)
+    if re.search(r"\d{1,2}[:：时]\d{1,2}[:：分]\d{1,2}", text):
+        return SECOND
+    if re.search(r"\d{1,2}[:：时]\d{1,2}", text):
+        return MINUTE
+    return SECOND if re.fullmatch(r"\d{4,5}(\.\d+)?", text) else DAY  # a serial number, else a date alone
+
+
+def same_time(stored: datetime.datetime, read: datetime.datetime, precision: datetime.timedelta) -> bool:
+    """Whether a stored moment is the one a file gives at its precision (on the shop's clock): 13:45:59 is the
+    13:45 of a file without seconds (programs cut the seconds, or round them), and any time that day is a plain
+    date's."""
+    stored = to_second(timezone.localtime(stored)).replace(tzinfo=None)
+    read = timezone.localtime(read).replace(tzinfo=None)
+    if precision >= DAY:
+        return stored.date() == read.date()
+    return read <= stored < read + precision or abs(stored - read) <= precision / 2
 
 
 def to_second(value: datetime.datetime) -> datetime.datetime:

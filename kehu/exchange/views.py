@@ -42,7 +42,7 @@ def _require_import(user) -> None:
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="表格文件", help_text="xlsx、xls 或 csv（UTF-8 或 GBK 编码）")
+    file = forms.FileField(label="表格文件", help_text="xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）")
     on_duplicate = forms.ChoiceField(label="遇到已有客户", choices=list(DUPLICATE_LABELS.items()), initial="update")
     template = forms.ModelChoiceField(label="使用导入模板", queryset=ImportTemplate.objects.all(), required=False,
                                       empty_label="自动识别表头")

@@ -7,10 +7,15 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 _SEPARATORS = re.compile(r"[\s\-–—()（）.·]")
+_SCIENTIFIC = re.compile(r"(\d)(?:\.(\d+))?[eE]\+?(\d+)")
 
 
 class InvalidMobile(ValueError):
     """The value is not a mobile number; the message is in Chinese and fit to show to a person."""
+
+
+class LossyMobile(InvalidMobile):
+    """A number a spreadsheet showed in scientific notation with digits lost (1.38123E+10): never to be stored."""
 
 
 def _spreadsheet_text(raw: object) -> str:
@@ -21,6 +26,11 @@ def _spreadsheet_text(raw: object) -> str:
         except (InvalidOperation, ValueError):
             return str(raw)
     text = str(raw).strip()
+    if m := _SCIENTIFIC.fullmatch(text):
+        digits = len((m[1] + (m[2] or "")).lstrip("0"))
+        if digits < int(m[3]) + 1:  # 1.38123E+10 is what a spreadsheet showed, not the number
+            raise LossyMobile(f"“{text}”是表格以科学计数法显示的号码，只剩 {digits} 位有效数字，后几位已丢失："
+                                "请把手机列设为文本格式（或加宽列）后重新保存")
     if re.fullmatch(r"\d+(\.0+)?|\d(\.\d+)?[eE]\+?\d+", text):
         try:
             return str(int(Decimal(text)))

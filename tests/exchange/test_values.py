@@ -85,3 +85,34 @@ def test_sheet_kinds_from_names_and_headers():
     assert h.guess_kind("跟进", ["客户编号", "沟通日期", "沟通方式", "沟通内容"]) == h.COMMUNICATIONS
     assert h.guess_kind("评价", ["客户编号", "反馈日期", "评价内容"]) == h.FEEDBACK
     assert h.guess_kind("说明", ["填写说明"]) is None
+
+
+@pytest.mark.parametrize(("raw", "expected", "precision"), [
+    ("1/5/24 13:45", datetime.datetime(2024, 1, 5, 13, 45), v.MINUTE),  # LibreOffice in English
+    ("1/5/2024 13:45", datetime.datetime(2024, 1, 5, 13, 45), v.MINUTE),  # Excel's m/d/yyyy h:mm
+    ("1/5/2024 1:45:09 PM", datetime.datetime(2024, 1, 5, 13, 45, 9), v.SECOND),
+    ("13/5/24", datetime.datetime(2024, 5, 13), v.DAY),  # a first number above 12 is a day
+    ("2024/1/5 13:45", datetime.datetime(2024, 1, 5, 13, 45), v.MINUTE),  # Chinese Excel's default
+    ("2024-01-05 13:45:09", datetime.datetime(2024, 1, 5, 13, 45, 9), v.SECOND),
+    ("2024年1月5日", datetime.datetime(2024, 1, 5), v.DAY),
+    (datetime.datetime(2024, 1, 5, 13, 45, 9), datetime.datetime(2024, 1, 5, 13, 45, 9), v.SECOND),
+])
+def test_it_reads_what_a_spreadsheet_program_saved_and_knows_how_precise_it_is(raw, expected, precision):
+    assert v.parse_datetime_naive(raw) == expected
+    assert v.time_precision(raw) == precision
+
+
+def test_a_stored_time_is_the_files_time_at_the_precision_the_file_gives():
+    from django.utils import timezone
+
+    read = timezone.make_aware
+    noisy = read(datetime.datetime(2024, 1, 5, 13, 45, 59, 600_000))  # exported (to the second) as 13:46:00
+    assert v.same_time(noisy, read(datetime.datetime(2024, 1, 5, 13, 46)), v.SECOND)
+    assert not v.same_time(noisy, read(datetime.datetime(2024, 1, 5, 13, 45, 59)), v.SECOND)
+    stored = read(datetime.datetime(2024, 1, 5, 13, 45, 59))
+    assert v.same_time(stored, read(datetime.datetime(2024, 1, 5, 13, 45)), v.MINUTE)  # seconds cut (LibreOffice)
+    assert v.same_time(stored, read(datetime.datetime(2024, 1, 5, 13, 46)), v.MINUTE)  # or rounded
+    assert not v.same_time(stored, read(datetime.datetime(2024, 1, 5, 13, 44)), v.MINUTE)
+    assert not v.same_time(stored, read(datetime.datetime(2024, 1, 5, 13, 45)), v.SECOND)
+    assert v.same_time(stored, read(datetime.datetime(2024, 1, 5)), v.DAY)
+    assert not v.same_time(stored, read(datetime.datetime(2024, 1, 6)), v.DAY)

@@ -161,3 +161,44 @@ def test_the_wizard_preview_shows_a_code_conflict_and_the_user_chooses_keep_code
     zhang.refresh_from_db()
     assert (zhang.code, zhang.name) == (code, "张伟新")
     assert not Customer.objects.filter(code="K7").exists()
+
+
+def test_the_wizard_takes_an_ods_workbook(client, alice, tmp_path):
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name="客户")
+    for row in [["客户编号", "姓名", "手机", "注册时间"], ["D1", "孙丽", 13500003333.0, "2024-01-05T13:45:12"]]:
+        tr = TableRow()
+        for i, value in enumerate(row):
+            if isinstance(value, float):
+                cell = TableCell(valuetype="float", value=str(value))
+            elif i == 3 and value != "注册时间":
+                cell = TableCell(valuetype="date", datevalue=value)
+            else:
+                cell = TableCell(valuetype="string")
+            cell.addElement(P(text=str(value)))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.spreadsheet.addElement(table)
+    path = tmp_path / "客户.ods"
+    doc.save(str(path))
+    login(client, alice)
+    with open(path, "rb") as f:
+        assert client.post(reverse("exchange:import"), {"file": f, "on_duplicate": "update"}).status_code == 302
+    page = client.get(reverse("exchange:mapping")).content.decode()
+    assert "客户信息" in page
+    client.post(reverse("exchange:mapping"), {"kind-0": "customers", "col-0-0": "code", "col-0-1": "name",
+                                              "col-0-2": "mobile", "col-0-3": "registered_at",
+                                              "on_duplicate": "update", "action": "run", "template_name": ""})
+    customer = Customer.objects.get(code="D1")
+    assert customer.mobile == "+8613500003333"
+    assert customer.registered_at.astimezone(settings_zone()).strftime("%Y-%m-%d %H:%M:%S") == "2024-01-05 13:45:12"
+
+
+def settings_zone():
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "导入 Excel/CSV 表格（客户、消费记录、偏好、沟通记录、反馈），或撤销一次导入"
 
     def add_arguments(self, parser):
-        parser.add_argument("file", nargs="?", help="xlsx、xls 或 csv 文件")
+        parser.add_argument("file", nargs="?", help="xlsx、xls、ods 或 csv 文件")
         parser.add_argument("--dry-run", action="store_true", help="只检查并统计，不写入数据库")
         parser.add_argument("--on-duplicate", choices=DUPLICATE_CHOICES, default="update",
                             help="遇到已有客户：update 更新（默认）、skip 跳过、create 仍新建")
