@@ -13,3 +13,11 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset && event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// The menu button of narrow screens shows and hides the sections.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest(".menu-button");
+  if (!button) return;
+  const open = button.closest(".topbar").classList.toggle("nav-open");
+  button.setAttribute("aria-expanded", String(open));
+});
