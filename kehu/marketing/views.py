@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
 from kehu.accounts.models import Role
+from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.segments.models import CustomerSegment
 
@@ -58,7 +60,8 @@ def target_lists(request: HttpRequest) -> HttpResponse:
 @login_required
 def target_list_new(request: HttpRequest) -> HttpResponse:
     _editor(request)
-    form = TargetListForm(request.POST or None, initial={"filter_query": request.GET.get("filter", "")})
+    from_list = CustomerFilter.from_params(request.GET).active()  # "用当前筛选建目标名单" on the customer list
+    form = TargetListForm(request.POST or None, initial={"filter_query": urlencode(from_list)})
     if request.method == "POST" and form.is_valid():
         form.instance.created_by = request.user
         tl = form.save()
