@@ -4,6 +4,7 @@ KEHU_HOME holds everything a shop owns on disk: the SQLite store, the keys and t
 Keys are generated into KEHU_HOME the first time they are needed, unless given by environment.
 """
 
+import hashlib
 import os
 import secrets
 from datetime import timedelta
@@ -127,6 +128,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("KEHU_TEST_SQLITE_NAME")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("KEHU_TEST_DATABASE_NAME", "test_kehu")}
+
+# One cache for every app process of the store (pages, reports, filter menus, health): the database's own table
+# by default, Redis when KEHU_REDIS_URL is set (its keys prefixed per store, so stores may share one Redis).
+REDIS_URL = os.environ.get("KEHU_REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kehu-" + hashlib.sha256(DATABASE_URL.encode()).hexdigest()[:12],
+    }}
+else:
+    CACHES = {"default": {"BACKEND": "kehu.lib.cache.StoreCache", "LOCATION": "kehu_cache",
+                          "OPTIONS": {"MAX_ENTRIES": 5000}}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -19,14 +19,6 @@ from kehu.sales.models import Order
 PASSWORD = "correct-horse-42"
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache (filter menus and dashboards are cached)."""
-    from django.core.cache import cache
-
-    cache.clear()
-
-
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -31,6 +31,7 @@ __all__ = ["AuditAction", "AuditEntry", "record", "suppressed"]
 log = logging.getLogger(__name__)
 _request: ContextVar = ContextVar("kehu_audit_request", default=None)
 _suppressed: ContextVar = ContextVar("kehu_audit_suppressed", default=False)
+_through: ContextVar = ContextVar("kehu_audit_channel", default="")
 
 # Customer fields never worth an entry of their own (derived or bookkeeping).
 SKIPPED_FIELDS = {"id", "version", "created_at", "updated_at", "mobile_hash", "email_hash", "wechat_hash",
@@ -60,8 +61,19 @@ def current_user():
 def _channel() -> str:
     request = _request.get()
     if request is None:
-        return "cli"
+        return _through.get() or "cli"
     return "api" if request.path.startswith("/api/") else "web"
+
+
+@contextlib.contextmanager
+def through(channel: str):
+    """Work done outside a request on someone's behalf (a web import's background thread) is recorded as
+    coming through `channel`, not the console."""
+    token = _through.set(channel)
+    try:
+        yield
+    finally:
+        _through.reset(token)
 
 
 @contextlib.contextmanager

@@ -1,9 +1,12 @@
 from datetime import timedelta
+from functools import cache
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from .credentials import USERNAME_HELP, username_validators
 
@@ -124,6 +127,32 @@ class AuditAction(models.TextChoices):
     DUPLICATE = "duplicate", "查重命中他人客户"
 
 
+# How an entry came in, and the words its details use, as the audit page shows them.
+CHANNEL_LABELS = {"web": gettext_lazy("网页"), "api": "API", "cli": gettext_lazy("命令行")}
+DETAIL_LABELS = {
+    "batch": gettext_lazy("批次"), "file": gettext_lazy("文件"), "new": gettext_lazy("新增"),
+    "updated": gettext_lazy("更新"), "rejected": gettext_lazy("拒绝"), "encrypted": gettext_lazy("加密"),
+    "database": gettext_lazy("数据库"), "format": gettext_lazy("格式"), "mode": gettext_lazy("方式"),
+    "orders": gettext_lazy("订单"), "merged_code": gettext_lazy("被合并的客户编号"), "moved": gettext_lazy("转移"),
+    "returned": gettext_lazy("退回公海"), "days": gettext_lazy("天数"), "owner": gettext_lazy("负责人"),
+    "from": gettext_lazy("来源"), "found": gettext_lazy("找到"), "refused": gettext_lazy("已拒绝"),
+    "field": gettext_lazy("字段"), "value_hash": gettext_lazy("值的哈希"), "name": gettext_lazy("名称"),
+    "rows": gettext_lazy("行数"),
+    "filter": gettext_lazy("筛选条件"), "search_hash": gettext_lazy("搜索词哈希"),
+    "masked": gettext_lazy("联系方式已遮蔽"), "masked_role": gettext_lazy("联系方式已遮蔽"),
+    "password": gettext_lazy("加密文件"), "channel": gettext_lazy("营销渠道"),
+}
+
+
+@cache
+def _field_labels(model_name: str) -> dict[str, str]:
+    """Field name → verbose name (the Chinese msgid) of the model an entry is about, found by its model name."""
+    for model in apps.get_models():
+        if model._meta.model_name == model_name:
+            return {f.name: str(f.verbose_name) for f in model._meta.get_fields() if hasattr(f, "verbose_name")}
+    return {}
+
+
 class AuditEntry(models.Model):
     """One thing someone did or saw (审计日志). Written once, never changed; pruned after the retention time.
 
@@ -158,3 +187,18 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("审计日志不能删除（过期记录由 kehu audit_prune 清理）")
+
+    @property
+    def channel_label(self) -> str:
+        return str(CHANNEL_LABELS.get(self.channel, self.channel))
+
+    def change_items(self) -> list[tuple[str, object, object]]:
+        """(field label, before, after) of a recorded change, in the reader's language."""
+        labels = _field_labels(self.target_type)
+        return [(gettext(labels[name]) if name in labels else name, *values)
+                for name, values in (self.details or {}).get("changes", {}).items()]
+
+    def detail_items(self) -> list[tuple[str, object]]:
+        """(label, value) of the other details."""
+        return [(str(DETAIL_LABELS.get(key, key)), value) for key, value in (self.details or {}).items()
+                if key != "changes"]

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
-from kehu.lib.dates import date_problem
+from kehu.lib.dates import DateTimeSecondsInput, date_problem
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
 from . import probes
@@ -80,7 +80,7 @@ class CustomerForm(forms.ModelForm):
             "company", "industry", "company_size", "grade", "owner", "notes",
         ]
         widgets = {
-            "registered_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "registered_at": DateTimeSecondsInput(),
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 

@@ -5,6 +5,7 @@ a sales rep gets 404 for a customer someone else owns, a viewer gets 403 on ever
 """
 
 import datetime
+import json
 from decimal import Decimal
 
 from django.contrib import messages
@@ -51,12 +52,21 @@ def customer_or_404(request: HttpRequest, code: str, *, write: bool = False) -> 
 
 def render_section(request: HttpRequest, customer: Customer, template: str, context: dict, *,
                    saved: bool, anchor: str = "") -> HttpResponse:
-    """After a POST on the customer page: HTMX gets the refreshed section; a plain browser is sent back."""
+    """After a POST on the customer page: HTMX gets the refreshed section; a plain browser is sent back.
+    A save is confirmed with 已保存 either way (a toast, or a message on the page it lands on)."""
     if request.htmx:
-        return render(request, template, context)
+        response = render(request, template, context)
+        return confirm_saved(request, response) if saved else response
     if saved:
+        messages.success(request, _("已保存"))
         return redirect(customer.get_absolute_url() + (f"#{anchor}" if anchor else ""))
     return render(request, "web/section_page.html", {**context, "section_template": template})
+
+
+def confirm_saved(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """An HTMX answer to a save asks the page for a short 已保存 toast (kehu.js listens for kehu-saved)."""
+    response["HX-Trigger"] = json.dumps({"kehu-saved": _("已保存")})
+    return response
 
 
 def key_figures(customer: Customer) -> dict:

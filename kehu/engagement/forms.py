@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from kehu.lib.dates import date_problem
+from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
 from .models import Communication, Feedback, FeedbackDimension, FeedbackRating, FollowUp, Preference
 
@@ -13,7 +13,7 @@ class CommunicationForm(forms.ModelForm):
         model = Communication
         fields = ["occurred_at", "method", "content", "outcome", "next_follow_up"]
         widgets = {
-            "occurred_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "occurred_at": DateTimeSecondsInput(),
             "content": forms.Textarea(attrs={"rows": 3}),
             "next_follow_up": forms.DateInput(attrs={"type": "date"}),
         }
@@ -44,7 +44,7 @@ class FeedbackForm(forms.ModelForm):
         model = Feedback
         fields = ["received_at", "comment"]
         widgets = {
-            "received_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "received_at": DateTimeSecondsInput(),
             "comment": forms.Textarea(attrs={"rows": 3}),
         }
 

@@ -3,7 +3,7 @@
 import datetime
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Avg
+from django.db.models import Avg, Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -142,6 +142,16 @@ def _my_open_follow_ups(user):
             .select_related("customer"))
 
 
+def follow_up_counts(user, today: datetime.date) -> dict[str, int]:
+    """The counters of the user's open follow-ups the home page and 我的跟进 show."""
+    horizon = today + datetime.timedelta(days=UPCOMING_DAYS)
+    counts = _my_open_follow_ups(user).aggregate(
+        overdue=Count("id", filter=Q(due__lt=today)), due_today=Count("id", filter=Q(due=today)),
+        upcoming=Count("id", filter=Q(due__gt=today, due__lte=horizon)))
+    return {"overdue": counts["overdue"], "due-today": counts["due_today"],
+            "due-total": counts["overdue"] + counts["due_today"], "upcoming": counts["upcoming"]}
+
+
 @login_required
 @require_POST
 def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
@@ -154,7 +164,8 @@ def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
         task.save(update_fields=["done", "done_at"])
     context = {"task": task, "today": timezone.localdate(), "show_customer": request.GET.get("show_customer") == "1"}
     if request.htmx:
-        return render(request, "engagement/_follow_up_item.html", context)
+        context["follow_up_counts"] = follow_up_counts(request.user, context["today"])
+        return render(request, "engagement/_follow_up_done.html", context)
     return render_section(request, task.customer, "engagement/_follow_ups.html",
                           follow_ups_context(request, task.customer), saved=True, anchor="follow-ups")
 

@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from kehu.accounts import audit
+
 from . import uploads
 from .importer import import_file
 
@@ -47,7 +49,8 @@ def start_import(path: str, name: str, sheets, user, on_duplicate: str, on_confl
         def in_thread() -> None:
             close_old_connections()
             try:
-                run()
+                with audit.through("web"):
+                    run()
             finally:
                 connections.close_all()
 

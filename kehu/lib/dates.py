@@ -2,6 +2,7 @@
 
 import datetime
 
+from django import forms
 from django.utils import timezone
 
 
@@ -21,3 +22,12 @@ def date_problem(value: datetime.date | datetime.datetime, label: str) -> str | 
     if day > today():
         return f"{label}不能晚于今天（{day:%Y-%m-%d}）"
     return None
+
+
+class DateTimeSecondsInput(forms.DateTimeInput):
+    """A browser date-time field that keeps the seconds: saving an edit never truncates a stored time."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__({"step": "1", **(attrs or {})}, format="%Y-%m-%dT%H:%M:%S")

@@ -4,6 +4,9 @@
   `holdout_percent` % is drawn with `random.Random(campaign.seed)`, so the same seed gives the same group.
 * E-mail goes only to customers with a granted e-mail consent and an address; others are marked 未授权.
   WeChat and phone contacts are marked by hand (also only with consent for that channel).
+* SMS goes through the shop's SMS provider: `export_sms_csv` writes the consenting pending contacts in the
+  shape of a bulk-send upload (阿里云短信 群发助手 and alike: the mobile first, then one column per template
+  variable, here the merge fields), and `mark_sms_sent` marks exactly those contacts 已发送 once the shop sent.
 * Attribution (归因): a completed order is the campaign's when it was placed after the customer was
   contacted and within `attribution_days` days of it; for the hold-out group the window starts when the
   campaign started (its first contact). Refunded orders never count. Conversion rate = customers with an
@@ -26,7 +29,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kehu.customers.models import Customer
-from kehu.engagement.models import Consent
+from kehu.engagement.models import Consent, MarketingChannel
+from kehu.exchange.exporters import Column, write_csv
+from kehu.lib.phones import national_digits
 from kehu.sales.models import Order
 from kehu.segments.models import CustomerSegment
 
@@ -126,6 +131,46 @@ def send_email(campaign: Campaign, user) -> dict[str, int]:
                 counts["sent"] += 1
             contact.save(update_fields=["status", "contacted_at", "by"])
     return counts
+
+
+SMS_COLUMNS = [Column("手机号码", 15), Column("姓名", 12), Column("推荐商品", 30), Column("优惠", 20)]
+
+
+def _sms_ready(campaign: Campaign, user) -> list[CampaignContact]:
+    """Pending contacts `user` may see who consented to SMS and have a mobile."""
+    pending = list(campaign.contacts.filter(status=ContactStatus.PENDING,
+                                            customer__in=Customer.objects.visible_to(user))
+                   .select_related("customer").order_by("customer_id"))
+    consenting = consenting_ids(campaign, [c.customer_id for c in pending])
+    return [c for c in pending if c.customer_id in consenting and c.customer.mobile]
+
+
+def export_sms_csv(campaign: Campaign, user, target) -> int:
+    """The SMS provider's upload file of the contacts still to text; the number of rows."""
+    require_run(user, campaign)
+    targets.check_export(user)
+    ready = _sms_ready(campaign, user)
+    suggestions = recommend([c.customer_id for c in ready]) if "{推荐商品}" in campaign.message else {}
+    rows = ([national_digits(c.customer.mobile), c.customer.name,
+             suggestion_text(suggestions.get(c.customer_id, [])), campaign.offer] for c in ready)
+    return write_csv(target, SMS_COLUMNS, rows)
+
+
+@transaction.atomic
+def mark_sms_sent(campaign: Campaign, user) -> int:
+    """After the shop sent the exported file: those contacts are 已发送 now; how many."""
+    require_run(user, campaign)
+    ready = [c.pk for c in _sms_ready(campaign, user)]
+    now = timezone.now()
+    done = CampaignContact.objects.filter(pk__in=ready).update(status=ContactStatus.SENT, contacted_at=now, by=user)
+    if done:
+        _started(campaign, now)
+    return done
+
+
+def is_by_hand(campaign: Campaign) -> bool:
+    """Channels whose contacts are marked one by one (SMS too: a message sent from a phone)."""
+    return campaign.channel in (MarketingChannel.WECHAT, MarketingChannel.PHONE, MarketingChannel.SMS)
 
 
 class NoConsent(Exception):

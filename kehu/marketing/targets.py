@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO
 
 from django.core.exceptions import PermissionDenied
@@ -53,9 +54,9 @@ def describe(tl: TargetList) -> str:
     if tl.segment_class:
         parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
     if tl.filter_query:
-        active = CustomerFilter.from_params(QueryDict(tl.filter_query)).active()
+        flt = CustomerFilter.from_params(QueryDict(tl.filter_query))
         # a contact value searched for is shown masked: whoever opens the list may not see contacts
-        parts.append("筛选：" + "，".join(f"{k}={masked_search(v) if k == 'q' else v}" for k, v in active.items()))
+        parts.append(replace(flt, q=masked_search(flt.q)).describe())
     if tl.exclude_days:
         parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
     return "；".join(parts) or "全部客户"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
 from kehu.accounts.models import Role
+from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.segments.models import CustomerSegment
 
@@ -58,7 +60,8 @@ def target_lists(request: HttpRequest) -> HttpResponse:
 @login_required
 def target_list_new(request: HttpRequest) -> HttpResponse:
     _editor(request)
-    form = TargetListForm(request.POST or None, initial={"filter_query": request.GET.get("filter", "")})
+    from_list = CustomerFilter.from_params(request.GET).active()  # "用当前筛选建目标名单" on the customer list
+    form = TargetListForm(request.POST or None, initial={"filter_query": urlencode(from_list)})
     if request.method == "POST" and form.is_valid():
         form.instance.created_by = request.user
         tl = form.save()
@@ -141,7 +144,7 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
         "campaign": item, "contacts": contacts, "results": campaigns.results(item), "shown": CONTACTS_SHOWN,
         "pending": item.contacts.filter(status=ContactStatus.PENDING,
                                         customer__in=visible).count(), "can_run": campaigns.may_run(request.user, item),
-        "by_hand": item.channel in ("wechat", "phone"), "example": campaigns.merge(
+        "by_hand": campaigns.is_by_hand(item), "example": campaigns.merge(
             item.message, _("张三"), _("商品A、商品B"), item.offer),
     })
 
@@ -172,6 +175,30 @@ def campaign_mark(request: HttpRequest, pk: int, contact_pk: int) -> HttpRespons
     except campaigns.NoConsent:
         messages.error(request, _("该客户未同意通过此渠道接收营销信息。"))
     return redirect(contact.campaign)
+
+
+@login_required
+def campaign_sms_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contacts still to text, as the SMS provider's bulk upload (CSV, UTF-8 with BOM)."""
+    item = get_object_or_404(Campaign, pk=pk, channel="sms")
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    count = campaigns.export_sms_csv(item, request.user, buffer)
+    audit.record(request.user, audit.AuditAction.EXPORT, f"营销活动：{item.name}",
+                 {"format": "csv", "channel": item.channel, "rows": count})
+    response = HttpResponse(buffer.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+    filename = f"短信群发-{item.name}-{timezone.localdate():%Y%m%d}.csv"
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    return response
+
+
+@login_required
+@require_POST
+def campaign_sms_sent(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(Campaign, pk=pk, channel="sms")
+    done = campaigns.mark_sms_sent(item, request.user)
+    messages.success(request, _("已将 %(n)s 位客户标记为已发送。") % {"n": done})
+    return redirect(item)
 
 
 # ---------- the pool (公海) ----------

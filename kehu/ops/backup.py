@@ -31,6 +31,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from kehu.lib.crypto import key_fingerprint
+from kehu.lib.processes import process_exists
 
 KEY_WARNING = (
     "注意：备份中不含数据密钥。手机号、邮箱、微信号、地址和生日是加密保存的，"
@@ -438,20 +439,10 @@ def sweep_leftovers(folder: Path) -> list[Path]:
     gone = []
     for path in folder.glob(f"{TEMP_PREFIX}*"):
         pid = path.name[len(TEMP_PREFIX):].split("-", 1)[0]
-        if path.is_dir() and not (pid.isdecimal() and _alive(int(pid))):
+        if path.is_dir() and not (pid.isdecimal() and process_exists(int(pid))):
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _hold_for_tests() -> None:
@@ -577,33 +568,3 @@ def _verify_postgres(dump: Path, alias: str) -> dict:
     finally:
         with _pg_connect(alias, dbname="postgres", autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
-
-
-# -- Serving lock: a restore must not pull the store from under a running server ---------------------
-
-
-def lock_path() -> Path:
-    return settings.KEHU_HOME / "serve.lock"
-
-
-@contextlib.contextmanager
-def serving_lock():
-    """Held by `kehu serve` while it runs: KEHU_HOME/serve.lock with its process id."""
-    path = lock_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(os.getpid()))
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            if path.read_text().strip() == str(os.getpid()):
-                path.unlink()
-
-
-def serving_pid() -> int | None:
-    """The process id of a running `kehu serve` for this KEHU_HOME, or None (a stale lock is ignored)."""
-    try:
-        pid = int(lock_path().read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None

@@ -1,7 +1,11 @@
+import datetime
+import socket
+
 from django.db import models
 from django.utils import timezone
 
 from kehu.lib.crypto import key_fingerprint
+from kehu.lib.processes import process_exists
 
 
 class StoreKey(models.Model):
@@ -22,3 +26,45 @@ class StoreKey(models.Model):
         """The fingerprint on record, recording the current key's the first time."""
         row = cls.objects.order_by("id").first() or cls.objects.create(fingerprint=key_fingerprint())
         return row.fingerprint
+
+
+class CacheEntry(models.Model):
+    """The table of the shared cache (`kehu/lib/cache.py`, Django's database cache layout), made by a migration so
+    every store has it and every app process of the store reads the same entries."""
+
+    cache_key = models.CharField(max_length=255, primary_key=True)
+    value = models.TextField()
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "kehu_cache"
+        verbose_name = verbose_name_plural = "共享缓存"
+
+
+class ServerPresenceQuerySet(models.QuerySet):
+    def alive(self) -> list["ServerPresence"]:
+        """Servers that beat recently and, when on this host, whose process still exists."""
+        fresh = self.filter(heartbeat_at__gte=timezone.now() - ServerPresence.STALE_AFTER)
+        return [s for s in fresh if s.host != socket.gethostname() or process_exists(s.pid)]
+
+
+class ServerPresence(models.Model):
+    """One running `kehu serve` of this store (any host): written at start, refreshed by a heartbeat, removed
+    at a clean stop. `kehu restore` refuses while any is alive."""
+
+    STALE_AFTER = datetime.timedelta(seconds=45)
+    HEARTBEAT_SECONDS = 15
+
+    host = models.CharField("主机", max_length=255)
+    pid = models.PositiveIntegerField("进程号")
+    address = models.CharField("地址", max_length=255)
+    started_at = models.DateTimeField("启动时间", default=timezone.now)
+    heartbeat_at = models.DateTimeField("最近心跳", default=timezone.now, db_index=True)
+
+    objects = ServerPresenceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "运行中的服务"
+
+    def __str__(self) -> str:
+        return f"{self.host} 进程 {self.pid}（{self.address}）"

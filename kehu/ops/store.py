@@ -85,7 +85,7 @@ class InitResult:
 # runs kehu may read it. Folders 0700, files 0600 (`kehu` itself runs with umask 077; `kehu init` repairs a
 # store made before, or copied in with other modes).
 PRIVATE_TREES = ("backups", "imports")
-PRIVATE_FILES = ("secret.key", "data.key", "serve.lock")
+PRIVATE_FILES = ("secret.key", "data.key")
 
 
 def private_paths(alias: str = DEFAULT_DB_ALIAS) -> list[Path]:

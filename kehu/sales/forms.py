@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from kehu.lib.dates import date_problem
+from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
 from .models import Order, OrderLine, Product
 
@@ -17,7 +17,7 @@ class OrderForm(forms.ModelForm):
     class Meta:
         model = Order
         fields = ["ordered_at", "amount", "payment_method", "sales_channel", "status", "number", "note"]
-        widgets = {"ordered_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+        widgets = {"ordered_at": DateTimeSecondsInput()}
 
     def __init__(self, *args, lines: "forms.BaseInlineFormSet | None" = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from kehu.customers.models import Customer
-from kehu.customers.views import customer_or_404, key_figures, render_section
+from kehu.customers.views import confirm_saved, customer_or_404, key_figures, render_section
 
 from .forms import OrderForm, OrderLineFormSet, save_order
 from .models import Order
@@ -40,5 +40,6 @@ def add_order(request: HttpRequest, code: str) -> HttpResponse:
     context = orders_context(request, customer)
     if request.htmx:
         # The order list, plus the key figures at the top of the page (out of band).
-        return render(request, "sales/_order_added.html", {**context, "figures": key_figures(customer)})
+        return confirm_saved(request, render(request, "sales/_order_added.html",
+                                             {**context, "figures": key_figures(customer)}))
     return render_section(request, customer, "sales/_orders.html", context, saved=True, anchor="orders")

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from kehu.lib.processes import process_exists
+
 from .models import RunLease
 
 LEASE = datetime.timedelta(minutes=10)  # renewed at every stage; a stage of a 1,000,000-customer run takes < 1 min
@@ -72,15 +74,7 @@ def _alive(holder: RunLease) -> bool:
     """Whether the holder may still be running: its lease has not run out and, on this host, its process exists."""
     if not holder.owner or holder.expires_at is None or holder.expires_at <= timezone.now():
         return False
-    if holder.host != HOST or not holder.pid:
-        return True
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return holder.host != HOST or not holder.pid or process_exists(holder.pid)
 
 
 def _take(name: str, owner: str) -> RunLease | None:

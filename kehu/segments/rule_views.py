@@ -29,10 +29,12 @@ from kehu.customers.models import CompanySize, Customer, Kind
 
 from . import reports
 from .models import RuleSegment
-from .rules import FIELDS, RuleError, validate
+from .rules import FIELDS, OPS_BY_KIND, RuleError, validate
 
 ROWS = 6
-OPS = [("in", "是"), ("not_in", "不是"), ("gte", "≥"), ("lte", "≤"), ("gt", ">"), ("lt", "<"), ("eq", "=")]
+OPS = [("in", gettext_lazy("是")), ("not_in", gettext_lazy("不是")), ("gte", "≥"), ("lte", "≤"),
+       ("between", gettext_lazy("介于")), ("gt", ">"), ("lt", "<"), ("eq", "="), ("before", gettext_lazy("早于")),
+       ("after", gettext_lazy("晚于")), ("within_days", gettext_lazy("最近 N 天内"))]
 _SPLIT = re.compile(r"\s*[,，、;；\n]\s*")
 # Stored codes a user types by their Chinese label (类型：个人, 公司规模：10–49人).
 _LABELS = {"kind": dict(Kind.choices), "company_size": dict(CompanySize.choices)}
@@ -87,6 +89,25 @@ def rules_from_list_filter(flt: CustomerFilter) -> tuple[dict | None, list[str]]
     return ({"op": "and", "items": items} if items else None), skipped
 
 
+class TaggedSelect(forms.Select):
+    """A select whose options carry a data attribute: the kind of each field, or the kinds an operator fits,
+    so the builder (segments/rules.js) offers only the comparisons the chosen field allows."""
+
+    def __init__(self, attribute: str, tags: dict[str, str]):
+        super().__init__()
+        self.attribute, self.tags = attribute, tags
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.tags:
+            option["attrs"][self.attribute] = self.tags[value]
+        return option
+
+
+FIELD_KINDS = {key: field.kind for key, field in FIELDS.items()}
+OP_KINDS = {op: " ".join(kind for kind, ops in OPS_BY_KIND.items() if op in ops) for op, _label in OPS}
+
+
 class RuleSegmentForm(forms.Form):
     """Name + either the builder rows (a top-level 且/或 over up to 6 conditions) or the rules as JSON."""
 
@@ -104,9 +125,10 @@ class RuleSegmentForm(forms.Form):
         field_choices = [("", _("— 选择字段 —"))] + [(key, field.label) for key, field in FIELDS.items()]
         for i in range(1, ROWS + 1):
             self.fields[f"field_{i}"] = forms.ChoiceField(label=_("第 %(n)s 行字段") % {"n": i},
-                                                          choices=field_choices, required=False)
+                                                          choices=field_choices, required=False,
+                                                          widget=TaggedSelect("data-kind", FIELD_KINDS))
             self.fields[f"op_{i}"] = forms.ChoiceField(label=_("第 %(n)s 行比较") % {"n": i}, choices=OPS,
-                                                       required=False)
+                                                       required=False, widget=TaggedSelect("data-kinds", OP_KINDS))
             self.fields[f"values_{i}"] = forms.CharField(label=_("第 %(n)s 行的值") % {"n": i}, required=False,
                                                          max_length=500)
         if instance is not None:

@@ -5,7 +5,8 @@ Rules are plain JSON, nested AND/OR groups of conditions; a condition may list s
 
     {"op": "and", "items": [
         {"field": "province", "op": "in", "values": ["广东省", "浙江省"]},
-        {"field": "frequency", "op": "gte", "values": [3]},
+        {"field": "frequency", "op": "between", "values": [3, 10]},
+        {"field": "registered_at", "op": "within_days", "values": [30]},
         {"op": "or", "items": [{"field": "rfm_class", "op": "in", "values": ["重要价值客户"]},
                                {"field": "tags", "op": "in", "values": ["VIP"]}]}]}
 
@@ -18,11 +19,15 @@ a rule is evaluated live against the current classes whenever the list is opened
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from kehu.customers.models import CompanySize, Kind
 
@@ -33,7 +38,7 @@ from .models import CLASS_LABELS, CLASS_NAMES
 class Field:
     label: str
     lookup: str
-    kind: str            # text, choice, number, money, days, bool, id
+    kind: str            # text, choice, number, money, days, date, bool, id
     unit: str = ""
 
 
@@ -47,6 +52,9 @@ FIELDS: dict[str, Field] = {
     "owner": Field("负责人", "owner_id", "id"),
     "source": Field("来源渠道", "source", "text"),
     "kind": Field("类型", "kind", "text"),
+    "registered_at": Field("注册时间", "registered_at", "date"),
+    "first_order_at": Field("首次消费日期", "metrics__first_order_at", "date"),
+    "last_order_at": Field("最近消费日期", "metrics__last_order_at", "date"),
     "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
     "frequency": Field("消费次数", "segment__frequency", "number", "次"),
     "monetary": Field("消费金额", "segment__monetary", "money"),
@@ -62,8 +70,14 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
 }
 # Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
 BARE = {"province", "city"}
-NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "="}
+NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "=", "between": "介于"}
+DATE_OPS = {"before": "早于", "after": "晚于", "within_days": "最近 N 天内"}
 LIST_OPS = ("in", "not_in")
+# The comparisons each kind of field offers (the builder shows only these).
+OPS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "text": LIST_OPS, "choice": LIST_OPS, "id": LIST_OPS, "bool": ("in",),
+    "number": tuple(NUMBER_OPS), "money": tuple(NUMBER_OPS), "days": tuple(NUMBER_OPS), "date": tuple(DATE_OPS),
+}
 
 
 class RuleError(ValueError):
@@ -75,6 +89,18 @@ def _number(field: Field, value: Any) -> Decimal:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise RuleError(f"{field.label}需要一个数字，而不是“{value}”") from None
+
+
+_DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def _date(field: Field, value: Any) -> datetime.date:
+    """2024-01-31, 2024/1/31, 2024.1.31 or 2024年1月31日."""
+    found = _DAY.fullmatch(str(value).strip())
+    if found:
+        with contextlib.suppress(ValueError):  # 2024-02-30
+            return datetime.date(*(int(part) for part in found.groups()))
+    raise RuleError(f"{field.label}需要一个日期（如 2024-01-31），而不是“{value}”")
 
 
 def _check(node: dict, depth: int = 0) -> None:
@@ -96,10 +122,28 @@ def _check(node: dict, depth: int = 0) -> None:
         raise RuleError(f"{field.label}至少需要一个值")
     if field.kind in ("number", "money", "days"):
         if op not in NUMBER_OPS:
-            raise RuleError(f"{field.label}只能用 ≥ ≤ > < = 比较")
-        if len(values) != 1:
+            raise RuleError(f"{field.label}只能用 ≥ ≤ > < = 或“介于”比较")
+        if op == "between":
+            if len(values) != 2:
+                raise RuleError(f"{field.label}“介于”需要两个数，如 3、10")
+            low, high = (_number(field, v) for v in values)
+            if low > high:
+                raise RuleError(f"{field.label}“介于”的第一个数不能大于第二个数")
+        elif len(values) != 1:
             raise RuleError(f"{field.label}只能和一个数比较")
-        _number(field, values[0])
+        else:
+            _number(field, values[0])
+    elif field.kind == "date":
+        if op not in DATE_OPS:
+            raise RuleError(f"{field.label}只能用“早于”“晚于”或“最近 N 天内”")
+        if len(values) != 1:
+            raise RuleError(f"{field.label}只能和一个值比较")
+        if op == "within_days":
+            days = _number(field, values[0])
+            if days < 0 or days != days.to_integral_value():
+                raise RuleError(f"{field.label}“最近 N 天内”需要一个不小于 0 的整数")
+        else:
+            _date(field, values[0])
     elif field.kind == "bool":
         if op != "in" or len(values) != 1 or not isinstance(values[0], bool):
             raise RuleError(f"{field.label}只能是“是”或“否”")
@@ -140,12 +184,27 @@ def _q(node: dict) -> Q:
         return result
     field, op, values = FIELDS[node["field"]], node.get("op", "in"), node["values"]
     if field.kind in ("number", "money", "days"):
+        if op == "between":
+            return Q(**{f"{field.lookup}__range": (_number(field, values[0]), _number(field, values[1]))})
         value = _number(field, values[0])
         return Q(**{field.lookup if op == "eq" else f"{field.lookup}__{op}": value})
+    if field.kind == "date":
+        lookup = f"{field.lookup}__lt" if op == "before" else f"{field.lookup}__gte"
+        return Q(**{lookup: _date_start(field, op, values[0])})
     if field.kind == "bool":
         return Q(**{field.lookup: values[0]})
     q = Q(**{f"{field.lookup}__in": [int(v) for v in values] if field.kind == "id" else list(values)})
     return ~q if op == "not_in" else q
+
+
+def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:
+    """The instant a date condition compares with, in the shop's time zone: 早于 D is before D's midnight,
+    晚于 D from the midnight after D, 最近 N 天内 from the midnight N days ago (today counts as one of them)."""
+    if op == "within_days":
+        day = timezone.localdate() - datetime.timedelta(days=int(_number(field, value)) - 1)
+    else:
+        day = _date(field, value) + datetime.timedelta(days=1 if op == "after" else 0)
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
 
 
 def _money(value: Decimal) -> str:
@@ -166,6 +225,8 @@ def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
     name, op, values = node["field"], node.get("op", "in"), node["values"]
     field = FIELDS[name]
     if field.kind == "days":
+        if op == "between":
+            return f"最近一次消费在 {_number(field, values[0])}–{_number(field, values[1])} 天前"
         value = _number(field, values[0])
         # recency ≤ 90 reads as "最近 90 天内有消费"; ≥ 90 as "90 天以上未消费"
         if op in ("lte", "lt"):
@@ -173,10 +234,16 @@ def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
         if op in ("gte", "gt"):
             return f"{value} 天以上未消费" if op == "gte" else f"超过 {value} 天未消费"
         return f"最近一次消费在 {value} 天前"
+    if field.kind == "date":
+        if op == "within_days":
+            return f"{field.label}在最近 {_number(field, values[0])} 天内"
+        return f"{field.label}{DATE_OPS[op]} {_date(field, values[0]).isoformat()}"
     if field.kind in ("number", "money"):
-        value = _number(field, values[0])
-        shown = _money(value) if field.kind == "money" else f"{value} {field.unit}".strip()
-        return f"{field.label} {NUMBER_OPS[op]} {shown}"
+        def shown(v):
+            return _money(_number(field, v)) if field.kind == "money" else f"{_number(field, v)} {field.unit}".strip()
+        if op == "between":
+            return f"{field.label}介于 {shown(values[0])} 和 {shown(values[1])} 之间"
+        return f"{field.label} {NUMBER_OPS[op]} {shown(values[0])}"
     if field.kind == "bool":
         return field.label if values[0] else f"非{field.label}"
     if field.kind == "id":

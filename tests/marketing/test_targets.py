@@ -112,7 +112,8 @@ def test_the_detail_page_counts_members_and_reachable(client, audience, mary):
 def test_it_creates_a_list_from_a_class(client, audience, mary):
     client.force_login(mary)
     response = client.post(reverse("marketing:target_list_new"), {
-        "name": "流失挽回", "audience": "rfm_class:一般挽留客户", "filter_query": "", "channel": "sms"})
+        "name": "流失挽回", "source": "class", "audience": "rfm_class:一般挽留客户", "filter_query": "",
+        "channel": "sms"})
     tl = TargetList.objects.get(name="流失挽回")
     assert response.status_code == 302 and (tl.segment_column, tl.segment_class) == ("rfm_class", "一般挽留客户")
     assert names(targets.reachable(tl, mary)) == {"别的分层"}
@@ -122,7 +123,7 @@ def test_it_creates_a_list_from_a_class(client, audience, mary):
 def test_it_refuses_a_filter_it_does_not_understand(client, mary):
     client.force_login(mary)
     response = client.post(reverse("marketing:target_list_new"), {
-        "name": "乱填", "audience": "", "filter_query": "foo=bar", "channel": "sms"})
+        "name": "乱填", "source": "list", "audience": "", "filter_query": "foo=bar", "channel": "sms"})
     assert response.status_code == 200 and not TargetList.objects.exists()
     assert "没有识别出任何客户筛选条件" in response.content.decode()
 

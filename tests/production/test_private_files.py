@@ -44,7 +44,6 @@ def test_it_keeps_a_fresh_demo_store_private_while_kehu_serve_writes(ready_store
         if not ON_POSTGRES:
             assert mode(home / "kehu.sqlite3-wal") == 0o600
             assert mode(home / "kehu.sqlite3-shm") == 0o600
-        assert mode(home / "serve.lock") == 0o600
         assert not_private(home) == {}
 
 

@@ -111,7 +111,7 @@ def test_a_days_work_leaves_no_contact_value_in_plaintext_in_any_table(demo_shop
     import_file(probe, user=sales, dry_run=True)
     import_file(probe, user=sales)
     # a target list cannot keep a contact search
-    page = manager.post("/marketing/lists/new/", {"name": "一个人", "filter_query": f"q={a_typed}",
+    page = manager.post("/marketing/lists/new/", {"name": "一个人", "source": "list", "filter_query": f"q={a_typed}",
                                                   "channel": "sms", "exclude_days": 0})
     assert "不能按手机号" in page.content.decode() and not TargetList.objects.filter(name="一个人").exists()
     # edits, a merge, a campaign, a PIPL export

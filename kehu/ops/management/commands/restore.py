@@ -4,6 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kehu.ops import presence
 from kehu.ops.backup import (
     KEY_WARNING,
     BackupError,
@@ -12,7 +13,6 @@ from kehu.ops.backup import (
     is_sqlite,
     key_location,
     restore,
-    serving_pid,
 )
 from kehu.ops.store import database_label, pending_migrations
 
@@ -28,10 +28,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: str, yes: bool, no_safety_backup: bool, force: bool, **options):
         target = database_label()
-        if (pid := serving_pid()) and not force:
-            raise CommandError(f"kehu serve 正在运行（进程 {pid}），恢复会替换它正在使用的数据。请先停止服务再恢复，"
-                               "或确认无人使用后加 --force。\n"
-                               "kehu serve is running: stop it first, or add --force.")
+        if (servers := self._running_servers()) and not force:
+            raise CommandError(f"kehu serve 正在运行（{presence.describe(servers)}），恢复会替换它正在使用的数据。"
+                               "请先停止全部服务再恢复，或确认无人使用后加 --force。\n"
+                               f"kehu serve is running ({len(servers)} server(s)): stop them first, or add --force.")
         try:
             check_backup(file)
         except BackupError as exc:
@@ -64,6 +64,16 @@ class Command(BaseCommand):
         if pending:
             self.stdout.write(self.style.WARNING("该备份来自较早的版本，请运行 kehu init 完成数据库升级。"))
         self.stdout.write(KEY_WARNING.format(key=key_location()).split("\n")[0])
+
+    @staticmethod
+    def _running_servers() -> list:
+        """Servers of this store that are alive; none known when the store has no presence table yet."""
+        from django.db import DatabaseError
+
+        try:
+            return presence.running()
+        except DatabaseError:  # a store from before presence was recorded, or no store at all
+            return []
 
     def _safety_backup(self):
         from django.conf import settings

@@ -38,10 +38,10 @@ class Command(BaseCommand):
             self.stdout.write("提示：从其他电脑访问时，请把本机地址加入环境变量 KEHU_ALLOWED_HOSTS（逗号分隔）。")
         self.stdout.write(f"Serving on http://{shown}:{port}/ — 按 Ctrl+C 停止 (Ctrl+C to stop)")
         self.stdout.flush()
-        from kehu.ops.backup import serving_lock
+        from kehu.ops import presence
 
         try:
-            with serving_lock():  # `kehu restore` refuses while this file names a live process
+            with presence.serving(f"http://{shown}:{port}/"):  # `kehu restore` refuses while any server is alive
                 serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
         except OSError as exc:
             raise CommandError(f"无法在 {host}:{port} 启动：{exc.strerror or exc}。"

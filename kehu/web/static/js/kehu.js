@@ -13,3 +13,21 @@ document.addEventListener("submit", (event) => {
   const question = event.target.dataset && event.target.dataset.confirm;
   if (question && !window.confirm(question)) event.preventDefault();
 });
+
+// The menu button of narrow screens shows and hides the sections.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest(".menu-button");
+  if (!button) return;
+  const open = button.closest(".topbar").classList.toggle("nav-open");
+  button.setAttribute("aria-expanded", String(open));
+});
+
+// 已保存: a short toast when the server confirms a save made through htmx (HX-Trigger: kehu-saved).
+document.addEventListener("kehu-saved", (event) => {
+  const toast = document.createElement("div");
+  toast.className = "toast";
+  toast.setAttribute("role", "status");
+  toast.textContent = event.detail.value;
+  document.body.append(toast);
+  setTimeout(() => toast.remove(), 2500);
+});
