@@ -12,7 +12,9 @@ class SegmentsConfig(AppConfig):
         signals.connect()
 
         from kehu.customers.filters import register_rule_lookup
+        from kehu.customers.models import register_age_bands
 
-        from .models import RuleSegment
+        from .models import RuleSegment, SegmentSettings
 
         register_rule_lookup(RuleSegment.lookup)
+        register_age_bands(SegmentSettings.load_age_bands)
