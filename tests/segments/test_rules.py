@@ -71,3 +71,12 @@ def test_it_describes_stored_codes_by_their_chinese_labels():
     rules = {"op": "and", "items": [{"field": "kind", "op": "in", "values": ["company"]},
                                     {"field": "company_size", "op": "in", "values": ["10-49"]}]}
     assert describe(rules) == "类型：企业 且 公司规模：10–49人"
+
+
+def test_it_knows_genders_and_the_current_age_bands(db):
+    women_25_34 = {"op": "and", "items": [{"field": "age_band", "op": "in", "values": ["25-34", ""]},
+                                          {"field": "gender", "op": "in", "values": ["female"]}]}
+    assert rules.describe(women_25_34) == "年龄段：25–34、未知 且 性别：女"
+    assert rules.uses_age_band(women_25_34) and not rules.uses_age_band(GUANGDONG_REGULARS)
+    assert rules.validate({"field": "age_band", "op": "in", "values": ["20-29"]}) == ["年龄段没有“20-29”这一类"]
+    assert rules.validate({"field": "gender", "op": "in", "values": ["女"]}) == ["性别没有“女”这一类"]
