@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, Kind
 from kehu.lib import ages
 from kehu.lib.cells import neutralise
 from kehu.segments.analysis import demographics
@@ -212,14 +212,17 @@ DEMOGRAPHIC_GENDERS = {"male": "男", "female": "女", "": "未知"}
 
 
 def _demographics_sheet(wb: Workbook, table: pl.DataFrame, as_of: datetime.date) -> None:
-    """年龄与性别: customers, revenue, orders, average order value and the RFM classes per age band × gender, the
-    band from each birthday on the analysis date (the scratch store is this command's own: read once, here)."""
+    """年龄与性别: customers, revenue, orders, average order value and the RFM classes per age band × gender of the
+    individual customers, the band from each birthday on the analysis date (the scratch store is this command's
+    own: read once, here)."""
     bands = SegmentSettings.load_age_bands()
-    people = {pk: (gender, bands.key_of(birthday, as_of))
-              for pk, gender, birthday in Customer.objects.values_list("pk", "gender", "birthday")}
+    people = {pk: (gender, bands.key_of(birthday, as_of)) for pk, gender, birthday in
+              Customer.objects.filter(kind=Kind.PERSON).values_list("pk", "gender", "birthday")}
     rows = []
     for row in table.iter_rows(named=True):
-        gender, band = people.get(row["customer_id"], ("", ""))
+        if row["customer_id"] not in people:  # a company has no age or gender
+            continue
+        gender, band = people[row["customer_id"]]
         bought = row.get("last_order_at") is not None
         rows.append((band, gender, row.get("rfm_class") or "", 1,
                      (row["monetary_cents"] or 0) / 100 if bought else 0, row["frequency"] or 0 if bought else 0))
@@ -227,10 +230,11 @@ def _demographics_sheet(wb: Workbook, table: pl.DataFrame, as_of: datetime.date)
     ws = wb.create_sheet("年龄与性别")
     _header(ws, ["年龄段", "性别", "客户数", "消费总额", "订单数", "客单价", *RFM_CLASSES, "无消费"],
             [8, 6, 8, 13, 8, 11, *[12] * len(RFM_CLASSES), 8])
-    for c in cells:
+    for c in (c for c in cells if c["customers"]):
         ws.append([neutralise(ages.label(c["band"])), neutralise(DEMOGRAPHIC_GENDERS.get(c["gender"], c["gender"])),
                    c["customers"],
                    _cell(ws, c["revenue"], MONEY), c["orders"], _cell(ws, c["avg_order_value"], MONEY),
                    *c["classes"].values()])
     ws.append([])
-    ws.append([f"年龄段按生日在分析日期 {as_of:%Y-%m-%d} 的周岁计算（分界 {bands.text()}）；没有生日的客户为“未知”"])
+    ws.append([f"年龄段按生日在分析日期 {as_of:%Y-%m-%d} 的周岁计算（分界 {bands.text()}）；没有生日的客户为“未知”；"
+               f"只统计个人客户，企业客户不计入"])

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, Kind
 from kehu.lib import ages
 from kehu.lib.ages import AgeBands
 from kehu.lib.dates import today
@@ -435,18 +435,20 @@ def _gender_label(gender: str) -> str:
 
 
 def demographics(report: Report) -> dict:
-    """Customers, revenue, average order value and the RFM-class mix per age band × gender, from the stored bands
-    (no birthday is decrypted). Links to the customers of a cell only for roles that may filter by age band."""
+    """Customers, revenue, average order value and the RFM-class mix per age band × gender of the individual
+    customers (个人), from the stored bands (no birthday is decrypted); the table leaves out empty cells. Links to
+    the customers of a cell only for roles that may filter by age band."""
     bands = AgeBands.from_list([int(v) for v in report.params["bands"].split(",")])
     classes = CLASS_NAMES["rfm_class"]
-    rows = report.scope.customers().values_list("age_band", "gender", "segment__rfm_class").annotate(
+    people = report.scope.customers().filter(kind=Kind.PERSON)      # a company has no age or gender
+    rows = people.values_list("age_band", "gender", "segment__rfm_class").annotate(
         n=Count("id"), m=Sum("segment__monetary"), f=Sum("segment__frequency")).order_by()
     cells = analysis.demographics(rows, bands.keys, GENDERS, classes)
     table = Table("demographics", _("各年龄段与性别"), [
         (_("年龄段"), "text"), (_("性别"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
         (_("消费金额"), "yuan"), (_("金额占比"), "pct"), (_("订单数"), "int"), (_("客单价"), "yuan"),
         *((name, "int") for name in classes), (_("（无消费）"), "int")])
-    for c in cells:
+    for c in (c for c in cells if c["customers"]):
         band = ages.label(c["band"], _("未知"))
         links = None
         if report.params.get("links") and c["customers"]:
@@ -467,7 +469,9 @@ def demographics(report: Report) -> dict:
                  "series": [{"name": name or _("（无消费）"),
                              "data": [analysis.share(c["classes"][name], c["customers"]) for c in filled]}
                             for name in [*classes, ""]]}
-    return {"run": _run_info(report), "bands": bands.text(), "tables": {"demographics": table.to_dict()},
+    companies = report.scope.customers().exclude(kind=Kind.PERSON).count()
+    return {"run": _run_info(report), "bands": bands.text(), "companies": companies,
+            "tables": {"demographics": table.to_dict()},
             "charts": {"customers": customers_chart, "aov": aov_chart, "mix": mix_chart}}
 
 

@@ -25,10 +25,10 @@ import json
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
 rows = Customer.objects.values_list("code", "gender", "birthday", "age_band", "owner__username",
-                                    "segment__rfm_class", "segment__monetary", "segment__frequency")
+                                    "segment__rfm_class", "segment__monetary", "segment__frequency", "kind")
 print(json.dumps({"today": today().isoformat(), "rows": [
-    [code, gender, birthday.isoformat() if birthday else None, band, owner, cls or "", str(m or 0), f or 0]
-    for code, gender, birthday, band, owner, cls, m, f in rows]}))
+    [code, gender, birthday.isoformat() if birthday else None, band, owner, cls or "", str(m or 0), f or 0, kind]
+    for code, gender, birthday, band, owner, cls, m, f, kind in rows]}))
 """
 GENDER = {"male": "男", "female": "女", "": "未知"}
 DEFAULT_CUTS = (25, 35, 45, 55)
@@ -45,11 +45,12 @@ def band_of(birthday: str | None, on: datetime.date, cuts=DEFAULT_CUTS) -> str:
 
 
 def expected_cells(stored: dict, cuts=DEFAULT_CUTS, owner: str | None = None) -> dict:
-    """(band, gender) → customers, revenue, orders, customers per RFM class, computed from the stored rows."""
+    """(band, gender) → customers, revenue, orders, customers per RFM class of the individual customers (a company
+    has no age or gender), computed from the stored rows."""
     on = datetime.date.fromisoformat(stored["today"])
     cells: dict = defaultdict(lambda: {"customers": 0, "revenue": Decimal(0), "orders": 0, "classes": Counter()})
-    for _code, gender, birthday, _band, who, cls, money, orders in stored["rows"]:
-        if owner is not None and who != owner:
+    for _code, gender, birthday, _band, who, cls, money, orders, kind in stored["rows"]:
+        if kind != "person" or (owner is not None and who != owner):
             continue
         cell = cells[(band_of(birthday, on, cuts), GENDER[gender])]
         cell["customers"] += 1
@@ -116,9 +117,12 @@ def test_the_analysis_page_and_its_exports_match_the_birthdays(shop):
     _store, server, stored = shop
     expected = expected_cells(stored)
     assert len(expected) >= 8 and ("未知", "女") in expected, "the demo shop should spread over the bands"
+    companies = sum(row[8] == "company" for row in stored["rows"])
+    assert companies and sum(c["customers"] for c in expected.values()) == len(stored["rows"]) - companies
     admin = server.session()
     page = admin.get("/segments/analysis/demographics/")
     assert page.status_code == 200 and "各年龄段与性别" in page.text and 'data-chart="chart-mix"' in page.text
+    assert f"企业客户（{companies} 位）没有年龄和性别，不计入。" in page.text
     assert "?age_band=25-34&amp;gender=female" in page.text      # a cell links to its customers
     assert_same(exported_cells(csv_rows(admin.get("/segments/export/demographics/demographics/?format=csv"))),
                 expected)
