@@ -98,16 +98,19 @@ def refresh_age_bands(bands: AgeBands | None = None, as_of: datetime.date | None
     """Recompute every stored age band (bands edited, or a night has passed and birthdays with it): decrypts each
     birthday once, writes the bands that changed; returns how many changed. Customers without a birthday keep 未知."""
     bands, as_of = bands or age_bands(), as_of or today()
-    changed = []
+    moved: dict[str, list[int]] = {}
     rows = Customer.objects.filter(birthday__isnull=False).values_list("pk", "birthday", "age_band")
     for pk, birthday, band in rows.iterator(chunk_size=2000):
         key = bands.key_of(birthday, as_of)
         if key != band:
-            changed.append(Customer(pk=pk, age_band=key, age_band_on=as_of))
-    Customer.objects.bulk_update(changed, ["age_band", "age_band_on"], batch_size=1000)
+            moved.setdefault(key, []).append(pk)
+    # one UPDATE per band and 1,000 ids (bulk_update's CASE per row takes minutes for 100,000 rows on SQLite)
+    for key, pks in moved.items():
+        for start in range(0, len(pks), 1000):
+            Customer.objects.filter(pk__in=pks[start:start + 1000]).update(age_band=key, age_band_on=as_of)
     Customer.objects.filter(birthday__isnull=False).exclude(age_band_on=as_of).update(age_band_on=as_of)
     Customer.objects.filter(birthday__isnull=True).exclude(age_band="").update(age_band="", age_band_on=None)
-    return len(changed)
+    return sum(len(pks) for pks in moved.values())
 
 
 class Tag(models.Model):

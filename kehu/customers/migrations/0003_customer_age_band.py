@@ -11,9 +11,12 @@ def fill_age_bands(apps, schema_editor):
     """The bands of the customers already stored, with the default boundaries (none could be edited yet)."""
     Customer = apps.get_model("customers", "Customer")
     bands, as_of = AgeBands(), today()
-    changed = [Customer(pk=pk, age_band=bands.key_of(birthday, as_of), age_band_on=as_of)
-               for pk, birthday in Customer.objects.filter(birthday__isnull=False).values_list("pk", "birthday")]
-    Customer.objects.bulk_update(changed, ["age_band", "age_band_on"], batch_size=1000)
+    by_band: dict[str, list[int]] = {}
+    for pk, birthday in Customer.objects.filter(birthday__isnull=False).values_list("pk", "birthday").iterator():
+        by_band.setdefault(bands.key_of(birthday, as_of), []).append(pk)
+    for key, pks in by_band.items():
+        for start in range(0, len(pks), 1000):
+            Customer.objects.filter(pk__in=pks[start:start + 1000]).update(age_band=key, age_band_on=as_of)
 
 
 class Migration(migrations.Migration):
