@@ -98,3 +98,15 @@ def test_the_filter_refuses_an_age_band_to_a_role_that_sees_birthdays_masked(sam
         flt = CustomerFilter.from_params({"age_band": "unknown", "gender": "male"})
         assert [c.name for c in flt.apply(Customer.objects.all(), user)] == ["乙"]
         assert flt.describe() == "性别：男 · 年龄段：未知"
+
+
+def test_the_export_command_refuses_an_age_band_to_a_masked_user_and_not_to_the_operator(tmp_path, victor):
+    from django.core.management import CommandError, call_command
+
+    make_customer(name="甲", birthday=years_ago(30))
+    out = tmp_path / "c.csv"
+    with pytest.raises(CommandError, match="按年龄段筛选客户需要查看完整生日的权限"):
+        call_command("export", "customers", "-o", str(out), "--user", "victor", "--filter", "age_band=25-34")
+    assert not out.exists()
+    call_command("export", "customers", "-o", str(out), "--filter", "age_band=25-34")
+    assert "甲" in out.read_text(encoding="utf-8-sig")
