@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, refresh_age_bands
 from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports, risk, upkeep
@@ -167,6 +167,7 @@ def recompute(request: HttpRequest) -> HttpResponse:
     except JobRunning as exc:
         messages.warning(request, exc.message())
     else:
+        refresh_age_bands()  # as `kehu segment` does: the stored age bands follow the birthdays passed
         reports.warm(result.run)
         messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
             "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})

@@ -44,3 +44,11 @@ def test_it_speaks_english_when_chosen(alice, shop):
     c.post("/i18n/setlang/", {"language": "en", "next": PAGE})
     html = c.get(PAGE).content.decode()
     assert "<h1>Age & gender</h1>" in html and "By age band and gender" in html and "Female" in html
+
+
+def test_the_recompute_button_brings_stale_bands_up_to_date_like_kehu_segment(mary, shop):
+    from kehu.customers.models import Customer
+
+    Customer.objects.filter(name="甲").update(age_band="<25", age_band_on=today() - datetime.timedelta(days=400))
+    assert client_for(mary).post("/segments/recompute/").status_code == 302
+    assert Customer.objects.values_list("age_band", "age_band_on").get(name="甲") == ("25-34", today())
