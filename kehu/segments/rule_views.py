@@ -220,7 +220,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         hidden = uses_age_band(segment.rules) and not request.user.sees_contact_details
         try:
             count = None if hidden else segment.members(visible).count()
-        except (RuleError, KeyError, TypeError, AttributeError):
+        except RuleError:
             count = None
         rows.append({"segment": segment, "text": segment.describe(), "count": count, "hidden": hidden})
     return render(request, "segments/rules.html", {**_layout(request), "rows": rows})
