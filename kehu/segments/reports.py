@@ -451,7 +451,7 @@ def demographics(report: Report) -> dict:
     for c in (c for c in cells if c["customers"]):
         band = ages.label(c["band"], _("未知"))
         links = None
-        if report.params.get("links") and c["customers"]:
+        if report.params.get("links"):
             links = {0: customers_url(age_band=c["band"] or "unknown", gender=c["gender"] or "unknown")}
         table.add(band, _gender_label(c["gender"]), c["customers"], c["customer_share"], c["revenue"],
                   c["revenue_share"], c["orders"], c["avg_order_value"], *c["classes"].values(), links=links)
