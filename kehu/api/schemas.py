@@ -126,7 +126,11 @@ class CustomerListParams(Schema):
     abc_class: str = Field("", description="ABC分类：A、B、C")
     lifecycle: str = Field("", description="生命周期：潜在客户、新客户、活跃客户、忠诚客户、沉睡客户、流失客户")
     trend: str = Field("", description="消费趋势：上升、持平、下降")
-    rule: str = Field("", description="规则分群的 ID；不存在的 ID 不匹配任何客户")
+    gender: str = Field("", description="性别：male=男、female=女、unknown=未知")
+    age_band: str = Field("", description="年龄段（如 25-34、<25、55+，unknown=未知）；只有能查看完整生日的角色"
+                                          "（KEHU_CONTACT_ROLES）可用，其他角色返回 422")
+    rule: str = Field("", description="规则分群的 ID；不存在的 ID 不匹配任何客户；"
+                                      "按年龄段的规则分群同样只限能查看完整生日的角色")
     sort: str = Field("-id", description=f"排序：{'，'.join(f'{k}={v}' for k, v in SORTS.items())}")
     cursor: str = Field("", description="上一页响应中的 next_cursor 或 prev_cursor；为空表示第一页")
     limit: int = Field(50, ge=1, le=200, description="每页条数（1–200）")

@@ -18,15 +18,17 @@ from dataclasses import dataclass, fields
 from urllib.parse import urlencode
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from kehu.accounts import audit
 from kehu.accounts.models import User
+from kehu.lib import ages
 from kehu.lib.crypto import audit_hash, blind_index
 from kehu.lib.masking import mask_email, mask_mobile, mask_text
-from kehu.lib.params import parse_id
+from kehu.lib.params import BadParameter, parse_id
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
-from .models import CompanySize, CustomerQuerySet, Grade, Kind
+from .models import CompanySize, CustomerQuerySet, Gender, Grade, Kind
 
 SORTS = {
     "-id": "最新录入",
@@ -70,6 +72,8 @@ class CustomerFilter:
     abc_class: str = ""
     lifecycle: str = ""
     trend: str = ""
+    gender: str = ""    # male, female, or "unknown"
+    age_band: str = ""  # a band key (lib.ages: "25-34"), or "unknown"; only for roles that see birthdays
     rule: str = ""  # a saved rule segment's id; an unknown id matches no customer
     sort: str = "-id"
 
@@ -101,6 +105,11 @@ class CustomerFilter:
         for name in SEGMENT_FILTERS:
             if value := getattr(self, name):
                 qs = qs.filter(**{f"segment__{name}": value})
+        if self.gender:
+            qs = qs.filter(gender="" if self.gender == "unknown" else self.gender)
+        if self.age_band:
+            self._require_birthdays(user, "age_band")
+            qs = qs.filter(age_band="" if self.age_band == "unknown" else self.age_band)
         if self.tag:
             qs = qs.filter(tags__name=self.tag)
         if self.owner == "none":
@@ -114,9 +123,18 @@ class CustomerFilter:
             qs = qs.filter(self.search_condition(self.q, contacts=contacts))
         if self.rule:
             found = self._rule()
+            if found and _mentions(found[1], "age_band"):
+                self._require_birthdays(user, "rule")
             # members as a subquery: a tag condition joins the tags and must not repeat a customer
             qs = qs.filter(pk__in=qs.model.objects.filter(found[1]).values("pk")) if found else qs.none()
         return qs
+
+    @staticmethod
+    def _require_birthdays(user, name: str) -> None:
+        """Listing customers by age band tells their age, which a masked role sees only as ****-MM-DD: only roles
+        that see birthdays in full (KEHU_CONTACT_ROLES) may; others see the bands in aggregate (年龄与性别)."""
+        if not getattr(user, "sees_contact_details", False):
+            raise BadParameter(name, _("按年龄段筛选客户需要查看完整生日的权限；各年龄段的汇总见“年龄与性别”分析"))
 
     def _rule(self) -> "tuple[str, Q] | None":
         """(name, condition) of the rule segment `rule`, None if unknown or invalid; looked up once."""
@@ -156,6 +174,10 @@ class CustomerFilter:
             parts.append(f"{self.abc_class} 类客户")
         if self.trend:
             parts.append(f"消费{self.trend}")
+        if self.gender in ("male", "female", "unknown"):
+            parts.append(f"性别：{Gender(self.gender if self.gender != 'unknown' else '').label}")
+        if self.age_band:
+            parts.append(f"年龄段：{ages.label(self.age_band if self.age_band != 'unknown' else '')}")
         if self.tag:
             parts.append(f"标签“{self.tag}”")
         if self.owner == "none":
@@ -168,6 +190,12 @@ class CustomerFilter:
             found = self._rule()
             parts.append(f"规则分群：{found[0]}" if found else "规则分群：不存在或已删除")
         return " · ".join(parts) or "全部客户"
+
+
+def _mentions(condition: Q, field: str) -> bool:
+    """Whether a Q (a rule segment's condition) looks at `field`."""
+    return any(_mentions(child, field) if isinstance(child, Q) else child[0].split("__")[0] == field
+               for child in condition.children)
 
 
 # ── contact-value searches: what they are, their audit entry, and how the log keeps them ──────────

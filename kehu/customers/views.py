@@ -23,11 +23,12 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_http_methods
 
 from kehu.accounts import audit
+from kehu.lib import ages
 from kehu.lib.pagination import keyset_page
 
 from .filters import SORTS, CustomerFilter
 from .forms import CustomerForm
-from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag
+from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag, age_bands
 from .services import EditConflict, save_customer_form
 
 PAGE_SIZE = 50
@@ -113,6 +114,8 @@ def _filter_options(user, province: str) -> dict:
         "sizes": CompanySize.choices,
         "grades": Grade.choices,
         "kinds": Kind.choices,
+        "genders": [("male", _("男")), ("female", _("女")), ("unknown", _("未知"))],
+        "age_bands": [(key, ages.label(key)) for key in age_bands().keys] + [("unknown", _("未知"))],
         "sorts": [(value, _(label)) for value, label in SORTS.items()],
     }
 

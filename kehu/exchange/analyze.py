@@ -19,8 +19,10 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, Kind
+from kehu.lib import ages
 from kehu.lib.cells import neutralise
+from kehu.segments.analysis import demographics
 from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
 from kehu.segments.engine.clv import forecast
 from kehu.segments.engine.clv_data import build_summary
@@ -173,6 +175,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
                 ws.append([f"{name} {r['key']}", value, r["label"]])
     if analysis.get("model_check") is not None:
         _model_check_sheet(wb, analysis["model_check"].to_dict())
+    _demographics_sheet(wb, table, analysis["as_of"])
     wb.save(output)
 
 
@@ -203,3 +206,35 @@ def _model_check_sheet(wb: Workbook, check: dict) -> None:
     for i, week in enumerate(check["weeks"]):
         ws.append([week, check["actual_cumulative"][i], None,
                    *(_cell(ws, predicted[m][i], "#,##0.0") if m in predicted else None for m in models)])
+
+
+DEMOGRAPHIC_GENDERS = {"male": "男", "female": "女", "": "未知"}
+
+
+def _demographics_sheet(wb: Workbook, table: pl.DataFrame, as_of: datetime.date) -> None:
+    """年龄与性别: customers, revenue, orders, average order value and the RFM classes per age band × gender of the
+    individual customers, the band from each birthday on the analysis date (the scratch store is this command's
+    own: read once, here)."""
+    bands = SegmentSettings.load_age_bands()
+    people = {pk: (gender, bands.key_of(birthday, as_of)) for pk, gender, birthday in
+              Customer.objects.filter(kind=Kind.PERSON).values_list("pk", "gender", "birthday")}
+    rows = []
+    for row in table.iter_rows(named=True):
+        if row["customer_id"] not in people:  # a company has no age or gender
+            continue
+        gender, band = people[row["customer_id"]]
+        bought = row.get("last_order_at") is not None
+        rows.append((band, gender, row.get("rfm_class") or "", 1,
+                     (row["monetary_cents"] or 0) / 100 if bought else 0, row["frequency"] or 0 if bought else 0))
+    cells = demographics(rows, bands.keys, tuple(DEMOGRAPHIC_GENDERS), RFM_CLASSES)
+    ws = wb.create_sheet("年龄与性别")
+    _header(ws, ["年龄段", "性别", "客户数", "消费总额", "订单数", "客单价", *RFM_CLASSES, "无消费"],
+            [8, 6, 8, 13, 8, 11, *[12] * len(RFM_CLASSES), 8])
+    for c in (c for c in cells if c["customers"]):
+        ws.append([neutralise(ages.label(c["band"])), neutralise(DEMOGRAPHIC_GENDERS.get(c["gender"], c["gender"])),
+                   c["customers"],
+                   _cell(ws, c["revenue"], MONEY), c["orders"], _cell(ws, c["avg_order_value"], MONEY),
+                   *c["classes"].values()])
+    ws.append([])
+    ws.append([f"年龄段按生日在分析日期 {as_of:%Y-%m-%d} 的周岁计算（分界 {bands.text()}）；没有生日的客户为“未知”；"
+               f"只统计个人客户，企业客户不计入"])

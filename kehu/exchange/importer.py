@@ -658,6 +658,7 @@ class Importer:
             c.code = code
         for c in customers:
             c.refresh_search_hashes()
+            c.refresh_age_band()
             self._names.pop(c.name, None)  # "nobody by that name" was true before this import, no longer
         Customer.objects.bulk_create(customers, batch_size=500)
         self._created(Customer, [c.pk for c in customers])

@@ -696,6 +696,7 @@ def write_chunk(gen: Generator, plans: list[CustomerPlan], tags: dict[str, Tag],
     for code, plan in zip(next_customer_codes(len(plans)), plans, strict=True):
         customer = Customer(code=code, **plan.fields)
         customer.refresh_search_hashes()  # bulk_create does not call save()
+        customer.refresh_age_band()
         customers.append(customer)
     Customer.objects.bulk_create(customers, batch_size=500)
     result.customers += len(customers)

@@ -233,3 +233,36 @@ def movement_sentences(matrix: Mapping[str, Mapping[str, int]]) -> list[dict]:
     moves = [{"from": a, "to": b, "customers": n} for a, row in matrix.items() for b, n in row.items()
              if a != b and n]
     return sorted(moves, key=lambda m: (-m["customers"], m["from"], m["to"]))
+
+
+# --- age band × gender ------------------------------------------------------------------------------
+
+def demographics(rows: Iterable[tuple[str, str, str, int, float, int]], bands: Sequence[str],
+                 genders: Sequence[str], classes: Sequence[str]) -> list[dict]:
+    """One row per (age band, gender): bands youngest first, then any other band found, then 未知 (""); genders
+    in their order. Customers, revenue (yuan), orders, average order value and customers per class ("" = none).
+
+    `rows`: (band, gender, class, customers, revenue, orders), e.g. a GROUP BY over the customers."""
+    cells: dict[tuple[str, str], dict] = {}
+    for band, gender, cls, n, revenue, orders in rows:
+        cell = cells.setdefault((band, gender), {"customers": 0, "revenue": 0.0, "orders": 0, "classes": {}})
+        cell["customers"] += n
+        cell["revenue"] += float(revenue or 0)
+        cell["orders"] += int(orders or 0)
+        cell["classes"][cls or ""] = cell["classes"].get(cls or "", 0) + n
+    found = {band for band, _ in cells}
+    order = [*bands, *sorted(found - {*bands, ""}), ""]
+    total_n = sum(c["customers"] for c in cells.values())
+    total_m = sum(c["revenue"] for c in cells.values())
+    result = []
+    for band in order:
+        for gender in [*genders, *sorted({g for b, g in cells if b == band} - set(genders))]:
+            cell = cells.get((band, gender), {"customers": 0, "revenue": 0.0, "orders": 0, "classes": {}})
+            revenue = round(cell["revenue"], 2)
+            result.append({
+                "band": band, "gender": gender, "customers": cell["customers"],
+                "customer_share": share(cell["customers"], total_n), "revenue": revenue,
+                "revenue_share": share(revenue, total_m), "orders": cell["orders"],
+                "avg_order_value": round(revenue / cell["orders"], 2) if cell["orders"] else None,
+                "classes": {name: cell["classes"].get(name, 0) for name in [*classes, ""]}})
+    return result

@@ -12,8 +12,9 @@ class SegmentsConfig(AppConfig):
         signals.connect()
 
         from kehu.customers.filters import register_rule_lookup
+        from kehu.customers.models import register_age_bands
 
-        from .models import RuleSegment
+        from .models import RuleSegment, SegmentSettings
 
         register_rule_lookup(RuleSegment.lookup)
 
@@ -23,3 +24,4 @@ class SegmentsConfig(AppConfig):
 
         register(SettingsPage("thresholds", _("分层阈值"), "segments:settings",
                               _("RFM、价值与频次分级、生命周期、流失预警用到的阈值。"), managers=True, order=20))
+        register_age_bands(SegmentSettings.load_age_bands)

@@ -11,6 +11,8 @@ import dataclasses
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kehu.lib.ages import AgeBands, BandError
+
 from .engine.classify import Thresholds
 
 METHOD_CHOICES = {
@@ -143,3 +145,18 @@ class ThresholdsForm(forms.Form):
 def _plain(value) -> str:
     """30 → '30', 200.0 → '200', 0.5 → '0.5'."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class AgeBandsForm(forms.Form):
+    """The age-band boundaries (年龄段分界): ascending ages where a new band begins."""
+
+    boundaries = forms.CharField(
+        label=_("年龄段分界（岁）"), max_length=60,
+        help_text=_("每个数字是一个年龄段的起点，如 25, 35, 45, 55 分为 <25、25–34、35–44、45–54、55+；"
+                    "没有生日的客户为“未知”。保存后立即按新分界重新计算每位客户的年龄段。"))
+
+    def clean_boundaries(self) -> AgeBands:
+        try:
+            return AgeBands.parse(self.cleaned_data["boundaries"])
+        except BandError as error:
+            raise forms.ValidationError(str(error)) from None

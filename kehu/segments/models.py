@@ -24,7 +24,8 @@ What is stored where:
   fitted purchase-model (MBG/NBD or Pareto/NBD, named in ``model``) and Gamma-Gamma parameters with
   their log-likelihood, or why they were not fitted, and the holdout check that chose the model.
 * :class:`RunLease` — who runs the classification now, so two runs never overlap (``lease.py``).
-* :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON.
+* :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON, and the
+  age-band boundaries (:class:`~kehu.lib.ages.AgeBands`) that ``Customer.age_band`` is derived with.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ import math
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 
 from kehu.customers.models import Customer
+from kehu.lib.ages import AgeBands
 from kehu.sales.models import Category
 
 from .engine.classify import (
@@ -343,6 +346,7 @@ class SegmentSettings(models.Model):
     """The thresholds, one row (pk = 1), as JSON so an admin page can edit them without a migration."""
 
     thresholds = models.JSONField("阈值", default=dict, blank=True)
+    age_bands = models.JSONField("年龄段分界", default=list, blank=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -363,6 +367,27 @@ class SegmentSettings(models.Model):
     @classmethod
     def store(cls, thresholds: Thresholds, user=None) -> None:
         cls.objects.update_or_create(pk=1, defaults={"thresholds": thresholds.to_dict(), "updated_by": user})
+
+    AGE_BANDS_CACHE = "kehu:segments:age_bands"
+
+    @classmethod
+    def load_age_bands(cls) -> AgeBands:
+        """The age bands (the defaults if never edited); cached a minute per process, so every customer saved in
+        an import does not read the settings."""
+        found = cache.get(cls.AGE_BANDS_CACHE)
+        if found is None:
+            found = list(cls.objects.filter(pk=1).values_list("age_bands", flat=True).first() or [])
+            cache.set(cls.AGE_BANDS_CACHE, found, 60)
+        return AgeBands.from_list(found)
+
+    @classmethod
+    def store_age_bands(cls, bands: AgeBands, user=None) -> int:
+        """Save new boundaries and recompute every customer's band with them; returns how many changed."""
+        from kehu.customers.models import refresh_age_bands
+
+        cls.objects.update_or_create(pk=1, defaults={"age_bands": list(bands.boundaries), "updated_by": user})
+        cache.delete(cls.AGE_BANDS_CACHE)
+        return refresh_age_bands(bands)
 
 
 def _validate_rules(value) -> None:

@@ -23,7 +23,9 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, Kind
+from kehu.lib import ages
+from kehu.lib.ages import AgeBands
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
@@ -425,6 +427,54 @@ def regions(report: Report) -> dict:
     return {"run": _run_info(report), "tables": {"provinces": table.to_dict()}, "charts": {"provinces": chart}}
 
 
+GENDERS = ("male", "female", "")
+
+
+def _gender_label(gender: str) -> str:
+    return {"male": _("男"), "female": _("女")}.get(gender, _("未知"))
+
+
+def demographics(report: Report) -> dict:
+    """Customers, revenue, average order value and the RFM-class mix per age band × gender of the individual
+    customers (个人), from the stored bands (no birthday is decrypted); the table leaves out empty cells. Links to
+    the customers of a cell only for roles that may filter by age band."""
+    bands = AgeBands.from_list([int(v) for v in report.params["bands"].split(",")])
+    classes = CLASS_NAMES["rfm_class"]
+    people = report.scope.customers().filter(kind=Kind.PERSON)      # a company has no age or gender
+    rows = people.values_list("age_band", "gender", "segment__rfm_class").annotate(
+        n=Count("id"), m=Sum("segment__monetary"), f=Sum("segment__frequency")).order_by()
+    cells = analysis.demographics(rows, bands.keys, GENDERS, classes)
+    table = Table("demographics", _("各年龄段与性别"), [
+        (_("年龄段"), "text"), (_("性别"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
+        (_("消费金额"), "yuan"), (_("金额占比"), "pct"), (_("订单数"), "int"), (_("客单价"), "yuan"),
+        *((name, "int") for name in classes), (_("（无消费）"), "int")])
+    for c in (c for c in cells if c["customers"]):
+        band = ages.label(c["band"], _("未知"))
+        links = None
+        if report.params.get("links"):
+            links = {0: customers_url(age_band=c["band"] or "unknown", gender=c["gender"] or "unknown")}
+        table.add(band, _gender_label(c["gender"]), c["customers"], c["customer_share"], c["revenue"],
+                  c["revenue_share"], c["orders"], c["avg_order_value"], *c["classes"].values(), links=links)
+    band_keys = list(dict.fromkeys(c["band"] for c in cells))
+    by_cell = {(c["band"], c["gender"]): c for c in cells}
+    categories = [ages.label(b, _("未知")) for b in band_keys]
+    customers_chart = {"kind": "bars", "categories": categories, "series": [
+        {"name": _gender_label(g), "data": [by_cell[(b, g)]["customers"] for b in band_keys]} for g in GENDERS]}
+    aov_chart = {"kind": "bars", "categories": categories, "series": [
+        {"name": _gender_label(g), "data": [by_cell[(b, g)]["avg_order_value"] for b in band_keys]}
+        for g in GENDERS]}
+    filled = [c for c in cells if c["customers"]]
+    mix_chart = {"kind": "stacked", "percent": True,
+                 "categories": [f"{ages.label(c['band'], _('未知'))} {_gender_label(c['gender'])}" for c in filled],
+                 "series": [{"name": name or _("（无消费）"),
+                             "data": [analysis.share(c["classes"][name], c["customers"]) for c in filled]}
+                            for name in [*classes, ""]]}
+    companies = report.scope.customers().exclude(kind=Kind.PERSON).count()
+    return {"run": _run_info(report), "bands": bands.text(), "companies": companies,
+            "tables": {"demographics": table.to_dict()},
+            "charts": {"customers": customers_chart, "aov": aov_chart, "mix": mix_chart}}
+
+
 # --- movement -----------------------------------------------------------------------------------------
 
 def scoped_matrix(owner_id: int, from_date, to_date, column: str) -> dict[str, dict[str, int]]:
@@ -544,7 +594,7 @@ def _chinese() -> bool:
 
 PAGES: dict[str, Callable[[Report], dict]] = {
     "dashboard": dashboard, "retention": retention, "trends": trends, "preferences": preferences,
-    "regions": regions, "movement": movement, "models": models,
+    "regions": regions, "movement": movement, "models": models, "demographics": demographics,
 }
 
 

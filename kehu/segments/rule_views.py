@@ -25,11 +25,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.customers.filters import SEGMENT_FILTERS, CustomerFilter
-from kehu.customers.models import CompanySize, Customer, Kind
+from kehu.customers.models import CompanySize, Customer, Gender, Kind
+from kehu.lib import ages
 
 from . import reports
 from .models import RuleSegment
-from .rules import FIELDS, OPS_BY_KIND, RuleError, validate
+from .rules import FIELDS, OPS_BY_KIND, RuleError, uses_age_band, validate
 
 ROWS = 6
 OPS = [("in", gettext_lazy("是")), ("not_in", gettext_lazy("不是")), ("gte", "≥"), ("lte", "≤"),
@@ -37,10 +38,10 @@ OPS = [("in", gettext_lazy("是")), ("not_in", gettext_lazy("不是")), ("gte", 
        ("after", gettext_lazy("晚于")), ("within_days", gettext_lazy("最近 N 天内"))]
 _SPLIT = re.compile(r"\s*[,，、;；\n]\s*")
 # Stored codes a user types by their Chinese label (类型：个人, 公司规模：10–49人).
-_LABELS = {"kind": dict(Kind.choices), "company_size": dict(CompanySize.choices)}
+_LABELS = {"kind": dict(Kind.choices), "company_size": dict(CompanySize.choices), "gender": dict(Gender.choices)}
 # Customer list filters that have a rule field of their own (the list's `tag` is the rule's `tags`).
 _FROM_LIST = {name: name for name in ("province", "city", "industry", "company_size", "grade", "kind",
-                                      *SEGMENT_FILTERS)} | {"tag": "tags"}
+                                      "gender", "age_band", *SEGMENT_FILTERS)} | {"tag": "tags"}
 
 
 def require_manager(user) -> None:
@@ -61,6 +62,8 @@ def _parse_value(name: str, text: str):
         return int(number) if number == number.to_integral_value() else float(number)
     if kind == "bool":
         return {"是": True, "否": False}.get(text, text)
+    if name == "age_band":
+        return ages.key_from_label(text)
     if kind == "id":
         if text.isdigit():
             return int(text)
@@ -72,6 +75,8 @@ def _parse_value(name: str, text: str):
 
 
 def _values_text(name: str, values: list) -> str:
+    if name == "age_band":
+        return "、".join(ages.label(str(v)) for v in values)
     if FIELDS[name].kind == "bool":
         return "、".join("是" if v is True else "否" if v is False else str(v) for v in values)
     return "、".join(str(_LABELS.get(name, {}).get(v, v)) for v in values)
@@ -80,7 +85,7 @@ def _values_text(name: str, values: list) -> str:
 def rules_from_list_filter(flt: CustomerFilter) -> tuple[dict | None, list[str]]:
     """The customer list's filters as rules (one condition per filter, all must hold), and the filters
     that rules cannot express (a search, "no owner", another rule segment)."""
-    items = [{"field": field, "op": "in", "values": [getattr(flt, name)]}
+    items = [{"field": field, "op": "in", "values": [_list_value(getattr(flt, name))]}
              for name, field in _FROM_LIST.items() if getattr(flt, name)]
     if flt.owner.isdigit():
         items.append({"field": "owner", "op": "in", "values": [int(flt.owner)]})
@@ -106,6 +111,19 @@ class TaggedSelect(forms.Select):
 
 FIELD_KINDS = {key: field.kind for key, field in FIELDS.items()}
 OP_KINDS = {op: " ".join(kind for kind, ops in OPS_BY_KIND.items() if op in ops) for op, _label in OPS}
+
+
+def _list_value(value: str) -> str:
+    """A list filter's value as a rule value: the list's gender/age band "unknown" is the stored ""."""
+    return "" if value == "unknown" else value
+
+
+def _refuse_age_band(form: RuleSegmentForm, user) -> bool:
+    """A rule on the age band lists customers by age: only a role that sees birthdays in full may write one."""
+    if uses_age_band(form.cleaned_data["rules"]) and not user.sees_contact_details:
+        form.add_error(None, _("按年龄段筛选客户需要查看完整生日的权限；各年龄段的汇总见“年龄与性别”分析"))
+        return True
+    return False
 
 
 class RuleSegmentForm(forms.Form):
@@ -220,11 +238,13 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     visible = Customer.objects.visible_to(request.user)
     rows = []
     for segment in RuleSegment.objects.select_related("created_by"):
+        # a count over an age-band rule with narrow conditions would tell a masked role someone's age
+        hidden = uses_age_band(segment.rules) and not request.user.sees_contact_details
         try:
-            count = segment.members(visible).count()
+            count = None if hidden else segment.members(visible).count()
         except RuleError:
             count = None
-        rows.append({"segment": segment, "text": segment.describe(), "count": count})
+        rows.append({"segment": segment, "text": segment.describe(), "count": count, "hidden": hidden})
     return render(request, "segments/rules.html", {**_layout(request), "rows": rows})
 
 
@@ -235,7 +255,7 @@ def rule_create(request: HttpRequest) -> HttpResponse:
     skipped: list[str] = []
     if request.method == "POST":
         form = RuleSegmentForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and not _refuse_age_band(form, request.user):
             segment = RuleSegment.objects.create(name=form.cleaned_data["name"], rules=form.cleaned_data["rules"],
                                                  created_by=request.user)
             messages.success(request, _("已保存规则分群“%(name)s”") % {"name": segment.name})
@@ -252,7 +272,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     require_manager(request.user)
     segment = get_object_or_404(RuleSegment, pk=pk)
     form = RuleSegmentForm(request.POST or None, instance=segment)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _refuse_age_band(form, request.user):
         segment.name, segment.rules = form.cleaned_data["name"], form.cleaned_data["rules"]
         segment.save()
         messages.success(request, _("已保存规则分群“%(name)s”") % {"name": segment.name})

@@ -29,7 +29,8 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from kehu.customers.models import CompanySize, Kind
+from kehu.customers.models import CompanySize, Gender, Kind, age_bands
+from kehu.lib import ages
 
 from .models import CLASS_LABELS, CLASS_NAMES
 
@@ -55,6 +56,9 @@ FIELDS: dict[str, Field] = {
     "registered_at": Field("注册时间", "registered_at", "date"),
     "first_order_at": Field("首次消费日期", "metrics__first_order_at", "date"),
     "last_order_at": Field("最近消费日期", "metrics__last_order_at", "date"),
+    "gender": Field("性别", "gender", "choice"),
+    # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
+    "age_band": Field("年龄段", "age_band", "choice"),
     "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
     "frequency": Field("消费次数", "segment__frequency", "number", "次"),
     "monetary": Field("消费金额", "segment__monetary", "money"),
@@ -67,6 +71,7 @@ FIELDS: dict[str, Field] = {
 CHOICE_LABELS: dict[str, dict[str, str]] = {
     "kind": dict(Kind.choices),
     "company_size": dict(CompanySize.choices),
+    "gender": dict(Gender.choices),
 }
 # Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
 BARE = {"province", "city"}
@@ -151,12 +156,27 @@ def _check(node: dict, depth: int = 0) -> None:
         if op not in LIST_OPS:
             raise RuleError(f"{field.label}只能用“是”或“不是”")
         if field.kind == "choice":
-            names = CLASS_NAMES.get(name, ("上升", "持平", "下降"))
+            names = _choices(name)
             unknown = [v for v in values if v not in names]
             if unknown:
                 raise RuleError(f"{field.label}没有“{unknown[0]}”这一类")
         if field.kind == "id" and not all(str(v).isdigit() for v in values):
             raise RuleError(f"{field.label}需要用户编号")
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    if name == "gender":
+        return tuple(Gender.values)
+    if name == "age_band":
+        return (*age_bands().keys, ages.UNKNOWN)
+    return CLASS_NAMES.get(name, ("上升", "持平", "下降"))
+
+
+def uses_age_band(rules: dict) -> bool:
+    """Whether the rules look at the age band anywhere (then only roles that see birthdays list the members)."""
+    if "items" in rules:
+        return any(uses_age_band(item) for item in rules["items"])
+    return rules.get("field") == "age_band"
 
 
 def validate(rules: dict) -> list[str]:
@@ -248,6 +268,8 @@ def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
         return field.label if values[0] else f"非{field.label}"
     if field.kind == "id":
         shown = [user_names.get(int(v), f"#{v}") for v in values]
+    elif name == "age_band":
+        shown = [ages.label(str(v)) for v in values]
     else:
         labels = CHOICE_LABELS.get(name, {})
         shown = [labels.get(str(v), str(v)) for v in values]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("risk/", views.risk_list, name="risk"),
     path("risk/export/", views.risk_export, name="risk_export"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/age-bands/", views.age_bands, name="age_bands"),
     path("export/<slug:page>/<slug:table>/", views.export, name="export"),
     path("rules/", rule_views.rule_list, name="rules"),
     path("rules/new/", rule_views.rule_create, name="rule_create"),

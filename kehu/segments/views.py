@@ -22,11 +22,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
-from kehu.customers.models import Customer
+from kehu.customers.models import Customer, refresh_age_bands
 from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports, risk, upkeep
-from .forms import ThresholdsForm
+from .forms import AgeBandsForm, ThresholdsForm
 from .lease import JobRunning
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentSettings, SegmentSnapshot
 
@@ -36,6 +36,7 @@ ANALYSIS_PAGES = {
     "preferences": ("segments/preferences.html", "各分层偏好"),
     "regions": ("segments/regions.html", "地区分布"),
     "models": ("segments/models.html", "模型检验"),
+    "demographics": ("segments/demographics.html", "年龄与性别"),
 }
 MOVERS_SHOWN = 200
 # The class columns the customer list can filter by (see customers/filters.py).
@@ -76,7 +77,14 @@ def _movement_params(request: HttpRequest) -> dict | None:
             "column": column if column in CLASS_NAMES else "rfm_class"}
 
 
-PARAMS = {"preferences": _preferences_params, "movement": _movement_params}
+def _demographics_params(request: HttpRequest) -> dict:
+    """The current age bands (a new cache entry once they change) and whether the cells may link to the customers
+    (only for roles that may filter by age band)."""
+    return {"bands": SegmentSettings.load_age_bands().text().replace(" ", ""),
+            "links": "1" if request.user.sees_contact_details else ""}
+
+
+PARAMS = {"preferences": _preferences_params, "movement": _movement_params, "demographics": _demographics_params}
 
 
 def _page_data(request: HttpRequest, page: str) -> tuple[reports.Report, dict] | None:
@@ -107,6 +115,8 @@ def analysis(request: HttpRequest, page: str) -> HttpResponse:
     report, data = _page_data(request, page)
     template, _title = ANALYSIS_PAGES[page]
     extra = {"columns": [(c, CLASS_LABELS[c]) for c in CLASS_NAMES]} if page == "preferences" else {}
+    if page == "demographics" and request.user.can_manage:
+        extra["bands_form"] = AgeBandsForm(initial={"boundaries": data["bands"]})
     return render(request, template, _context(request, page, report, data, **extra))
 
 
@@ -158,6 +168,7 @@ def recompute(request: HttpRequest) -> HttpResponse:
     except JobRunning as exc:
         messages.warning(request, exc.message())
     else:
+        refresh_age_bands()  # as `kehu segment` does: the stored age bands follow the birthdays passed
         reports.warm(result.run)
         messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
             "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
@@ -195,6 +206,20 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/settings.html", {
         "tab": "settings", "form": form, "run": run,
         "pending": bool(run and _thresholds_of(run) != current)})
+
+
+@login_required
+@require_POST
+def age_bands(request: HttpRequest) -> HttpResponse:
+    """Save the age-band boundaries and recompute every customer's band with them."""
+    require_manager(request.user)
+    form = AgeBandsForm(request.POST)
+    if form.is_valid():
+        changed = SegmentSettings.store_age_bands(form.cleaned_data["boundaries"], request.user)
+        messages.success(request, _("年龄段已保存，%(n)s 位客户的年龄段随之更新。") % {"n": changed})
+    else:
+        messages.error(request, form.errors["boundaries"][0])
+    return redirect("segments:analysis", page="demographics")
 
 
 def _thresholds_of(run):

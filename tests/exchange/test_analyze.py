@@ -43,7 +43,7 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     out = tmp_path / "分析.xlsx"
     analyze.write_report(result, out)
     book = read_xlsx(out)
-    assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数", "模型检验"]
+    assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数", "模型检验", "年龄与性别"]
     customers = book["客户分层"]
     assert customers[0] == analyze.CUSTOMER_HEADERS
     assert len(customers) == 301

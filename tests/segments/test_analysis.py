@@ -137,3 +137,16 @@ def test_orders_read_from_the_store_fall_in_the_shops_local_month():
                          ordered_at=dt.datetime(2026, 1, 31, 16, 30, tzinfo=dt.UTC))
     rows = analysis.monthly(pipeline.read_orders(), dt.date(2026, 2, 10), months=2)
     assert [(r["month"], r["revenue"]) for r in rows] == [("2026-01", 0.0), ("2026-02", 40.0)]
+
+
+def test_demographics_keeps_every_band_and_gender_in_order_with_a_stale_band_after_the_known_ones():
+    rows = [("25-34", "female", "重要价值客户", 2, 300.0, 3), ("25-34", "female", "", 1, 0, 0),
+            ("", "male", "", 1, None, None), ("30-39", "female", "一般挽留客户", 1, 50.0, 1)]
+    cells = analysis.demographics(rows, ("<25", "25-34"), ("male", "female", ""), ("重要价值客户", "一般挽留客户"))
+    assert [(c["band"], c["gender"]) for c in cells] == [
+        (b, g) for b in ("<25", "25-34", "30-39", "") for g in ("male", "female", "")]
+    young_women = cells[4]
+    assert (young_women["customers"], young_women["revenue"], young_women["orders"]) == (3, 300.0, 3)
+    assert young_women["avg_order_value"] == 100.0 and young_women["customer_share"] == 0.6
+    assert young_women["classes"] == {"重要价值客户": 2, "一般挽留客户": 0, "": 1}
+    assert cells[0]["avg_order_value"] is None and cells[9]["customers"] == 1

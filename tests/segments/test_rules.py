@@ -123,3 +123,10 @@ def test_date_and_between_conditions_select_by_whole_days_in_the_shops_time_zone
     assert names("registered_at", "within_days", 30) == {"今天", "29 天前"}
     assert names("monetary", "between", 100, 120) == {"中"}
     assert names("monetary", "between", 50, 600) == {"少", "中", "多"}
+def test_it_knows_genders_and_the_current_age_bands(db):
+    women_25_34 = {"op": "and", "items": [{"field": "age_band", "op": "in", "values": ["25-34", ""]},
+                                          {"field": "gender", "op": "in", "values": ["female"]}]}
+    assert rules.describe(women_25_34) == "年龄段：25–34、未知 且 性别：女"
+    assert rules.uses_age_band(women_25_34) and not rules.uses_age_band(GUANGDONG_REGULARS)
+    assert rules.validate({"field": "age_band", "op": "in", "values": ["20-29"]}) == ["年龄段没有“20-29”这一类"]
+    assert rules.validate({"field": "gender", "op": "in", "values": ["女"]}) == ["性别没有“女”这一类"]

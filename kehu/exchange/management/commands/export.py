@@ -60,9 +60,9 @@ class Command(BaseCommand):
         params = dict(parse_qsl(opts["filter"]))
         try:
             flt = CustomerFilter.from_params(params)
+            customers = flt.apply(Customer.objects.visible_to(user), user)  # an age band is refused to a masked role
         except BadParameter as exc:
             raise CommandError(exc.message) from exc
-        customers = flt.apply(Customer.objects.visible_to(user), user)
         orders = exporters.visible_orders(user).filter(customer__in=customers)
         audit.record(user if isinstance(user, User) else None, audit.AuditAction.EXPORT, opts["what"],
                      {"file": str(out), "filter": audit_query(params), "search_hash": search_hash(params),

@@ -6,6 +6,7 @@ import unicodedata
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from kehu.customers.models import refresh_age_bands
 from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
@@ -147,6 +148,8 @@ class Command(BaseCommand):
             bar.close()
         run = result.run
         out = self.stdout
+        # Birthdays pass every day: the stored age bands (年龄段) follow them here, on the nightly run.
+        out.write(f"年龄段 Age bands: {refresh_age_bands():,} 位客户的年龄段已更新 updated")
         out.write(f"分析日期 As of: {run.as_of:%Y-%m-%d}    客户 Customers: {run.customers:,}    "
                   f"用时 Time: {run.seconds:.2f} 秒")
         for column in ("rfm_class", "rf_segment", "lifecycle", "abc_class", "frequency_tier", "value_tier"):
