@@ -84,6 +84,13 @@ def victor(db) -> User:
     return make_user("victor", Role.VIEWER, last_name="魏", first_name="东")
 
 
+def page_statements(captured) -> list[str]:
+    """The SQL a page ran itself: the shared cache is a table of the store, and its reads and writes (with their
+    savepoints and the brief busy timeout around them) are counted apart."""
+    return [q["sql"] for q in captured.captured_queries if "kehu_cache" not in q["sql"]
+            and not q["sql"].startswith(("PRAGMA", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO"))]
+
+
 def make_customer(**fields) -> Customer:
     defaults = {"name": "张三", "province": "广东省", "city": "深圳市"}
     return Customer.objects.create(**{**defaults, **fields})

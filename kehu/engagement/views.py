@@ -143,13 +143,17 @@ def _my_open_follow_ups(user):
 
 
 def follow_up_counts(user, today: datetime.date) -> dict[str, int]:
-    """The counters of the user's open follow-ups the home page and 我的跟进 show."""
+    """The counters of open follow-ups the home page and 我的跟进 show: the user's own, and the team's overdue ones
+    for those who manage."""
     horizon = today + datetime.timedelta(days=UPCOMING_DAYS)
     counts = _my_open_follow_ups(user).aggregate(
         overdue=Count("id", filter=Q(due__lt=today)), due_today=Count("id", filter=Q(due=today)),
         upcoming=Count("id", filter=Q(due__gt=today, due__lte=horizon)))
-    return {"overdue": counts["overdue"], "due-today": counts["due_today"],
-            "due-total": counts["overdue"] + counts["due_today"], "upcoming": counts["upcoming"]}
+    found = {"overdue": counts["overdue"], "due-today": counts["due_today"],
+             "due-total": counts["overdue"] + counts["due_today"], "upcoming": counts["upcoming"]}
+    if user.can_manage:  # the manager's home counts everybody's overdue follow-ups too
+        found["team-overdue"] = FollowUp.objects.open().filter(due__lt=today).count()
+    return found
 
 
 @login_required

@@ -245,7 +245,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     # Counted like the dashboard: completed orders are purchases; refunded ones are shown on their own.
     completed = f'{status_col},"{OrderStatus.COMPLETED.label}"'
     refunded = f'{status_col},"{OrderStatus.REFUNDED.label}"'
-    customers_count = '(COUNTIFS(客户信息!$A:$A,"<>")-1)'
+    customers_count = 'COUNTIFS(客户信息!$A:$A,"<>")-1'   # the header row is not a customer
     grade_col = f"客户信息!${get_column_letter(18)}:${get_column_letter(18)}"
     province_col = "客户信息!$I:$I"
     summary.column_dimensions["A"].width = 14

@@ -14,7 +14,7 @@ from kehu.customers.models import Customer
 from kehu.lib.dates import today
 from kehu.segments import pipeline
 from kehu.segments.models import CustomerSegment, SegmentRun, SegmentSettings
-from tests.conftest import make_customer, make_order
+from tests.conftest import make_customer, make_order, page_statements
 
 
 @pytest.fixture
@@ -77,11 +77,7 @@ def test_the_dashboard_makes_a_bounded_number_of_queries_and_then_comes_from_the
     client.force_login(alice)
     with CaptureQueriesContext(connection) as first:
         assert client.get(reverse("segments:dashboard")).status_code == 200
-    # the shared cache is a table of the store: its reads and writes (with their savepoints and the brief busy
-    # timeout around them) are statements too, counted apart
-    page_queries = [q["sql"] for q in first.captured_queries if "kehu_cache" not in q["sql"]
-                    and not q["sql"].startswith(("PRAGMA", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO"))]
-    assert len(page_queries) <= 14
+    assert len(page_statements(first)) <= 14
     with CaptureQueriesContext(connection) as again:
         assert client.get(reverse("segments:dashboard")).status_code == 200
     assert len(again.captured_queries) <= 4       # session, user, latest run, the cached page
