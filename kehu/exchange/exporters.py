@@ -25,6 +25,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Grade, Kind
 from kehu.engagement.models import CommunicationMethod, MarketingChannel
+from kehu.lib import money
 from kehu.lib.cells import neutralise
 from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
 from kehu.segments.engine.classify import RFM_CLASSES
@@ -59,6 +60,21 @@ ORDER_COLUMNS = [
     Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
     Column("订单状态", 8), Column("备注", 20),
 ]
+AMOUNT_COLUMN = 3  # 消费金额
+
+
+def money_format() -> str:
+    """Amount cells show the shop's currency symbol (系统设置 → 币种) and stay numbers."""
+    return money.current().number_format
+
+
+def order_columns() -> list[Column]:
+    """ORDER_COLUMNS with the amount in the shop's currency: header "消费金额（港元）" (an import still reads it: the
+    unit in brackets is ignored), cells "HK$1,200.00"."""
+    columns = list(ORDER_COLUMNS)
+    amount = columns[AMOUNT_COLUMN]
+    columns[AMOUNT_COLUMN] = Column(money.header_zh(amount.header), amount.width + 2, money_format())
+    return columns
 
 
 def _local(value: datetime.datetime | None) -> datetime.datetime | None:
@@ -181,7 +197,7 @@ def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
 
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(qs))
+    count = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(qs))
     wb.save(target)
     return count
 
@@ -214,7 +230,7 @@ def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
 
 
 def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
-    return write_csv(target, ORDER_COLUMNS, order_rows(qs))
+    return write_csv(target, order_columns(), order_rows(qs))
 
 
 # ── the report: data sheets plus a summary of live formulas and charts ───────────────────────
@@ -233,7 +249,8 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     wb = Workbook(write_only=True)
     summary = wb.create_sheet("汇总")
     n_customers = write_table(wb.create_sheet("客户信息"), columns, customer_rows(customers, user, custom))
-    n_orders = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(orders))
+    n_orders = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(orders))
+    amount_format = money_format()
 
     bounds = orders.order_by("ordered_at").values_list("ordered_at", flat=True)
     first, last = bounds.first(), orders.order_by("-ordered_at").values_list("ordered_at", flat=True).first()
@@ -268,7 +285,8 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         return out
 
     rows.append([title("按月消费（公式随数据更新）")])
-    rows.append(head("月份", "消费金额", "订单数", "退款额", "退款笔数"))  # not import headers: 汇总 is skipped
+    # not import headers: 汇总 is skipped
+    rows.append(head("月份", money.header_zh("消费金额"), "订单数", money.header_zh("退款额"), "退款笔数"))
     month_start = len(rows) + 1
     for m in months:
         r = len(rows) + 1
@@ -277,7 +295,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         within = f'{date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1)'
         amount = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{completed})")
         refund = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{refunded})")
-        amount.number_format = refund.number_format = MONEY
+        amount.number_format = refund.number_format = amount_format
         rows.append([month, amount, f"=COUNTIFS({within},{completed})", refund, f"=COUNTIFS({within},{refunded})"])
     month_end = len(rows)
     rows.append([])
@@ -305,16 +323,16 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     rows.append([])
     rows.append([title("合计")])
     rows.append(["客户数", f"={customers_count}"])
-    rows.append(["消费总额", f"=SUMIFS({amount_col},{completed})"])
+    rows.append([money.header_zh("消费总额"), f"=SUMIFS({amount_col},{completed})"])
     rows.append(["订单数", f"=COUNTIFS({completed})"])
-    rows.append(["退款额", f"=SUMIFS({amount_col},{refunded})"])
+    rows.append([money.header_zh("退款额"), f"=SUMIFS({amount_col},{refunded})"])
     rows.append(["退款笔数", f"=COUNTIFS({refunded})"])
     for row in rows:
         summary.append(row)
 
     if months:
         chart = LineChart()
-        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", "金额（元）", "月份"
+        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", money.header_zh("金额"), "月份"
         chart.add_data(Reference(summary, min_col=2, min_row=month_start - 1, max_row=month_end), titles_from_data=True)
         chart.set_categories(Reference(summary, min_col=1, min_row=month_start, max_row=month_end))
         chart.x_axis.number_format = "yyyy-mm"
@@ -429,7 +447,8 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     notes = wb.create_sheet("填写说明")
     for line in [
         ["第 2 行是示例，导入前请删除或改写。"],
-        ["日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、¥1,200.00 或 1200元。"],
+        [f"日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、{money.fmt(1200)} 或 "
+         f"1200{money.current().unit}。"],
         ["手机号码填写 11 位数字；多个标签或偏好品类用顿号（、）或逗号分隔。"],
         ["同一客户再次导入时按客户编号、手机号、邮箱或微信号识别，不会重复新建。"],
     ]:

@@ -11,6 +11,7 @@ import dataclasses
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kehu.lib import money
 from kehu.lib.ages import AgeBands, BandError
 
 from .engine.classify import Thresholds
@@ -105,7 +106,7 @@ class ThresholdsForm(forms.Form):
         for title, entries in GROUPS:
             names = []
             for name, label, help_text in entries:
-                self.fields[name] = _field(name, getattr(defaults, name), label, help_text)
+                self.fields[name] = _field(name, getattr(defaults, name), money.unit_label(label), help_text)
                 value = getattr(current, name)
                 self.initial[name] = ", ".join(_plain(v) for v in value) if isinstance(value, tuple) else value
                 names.append(name)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
+from kehu.lib import money
 from kehu.lib.pagination import KeysetPage, keyset_page
 
 from .models import CLASS_NAMES, CustomerSegment
@@ -47,6 +48,13 @@ COLUMNS = (
     ("rfm_class", _("RFM分层")), ("churn", _("流失概率（%）")), ("expected", _("预计90天购买次数")),
     ("clv", _("未来12个月价值（元）")), ("value_at_risk", _("流失风险价值（元）")), ("action", _("建议行动")),
 )
+
+
+def columns() -> list[tuple[str, str]]:
+    """COLUMNS with the amounts' unit in the shop's currency (系统设置 → 币种)."""
+    return [(key, money.unit_label(label)) for key, label in COLUMNS]
+
+
 # What a row needs (the customer table has encrypted contact columns that the list never shows).
 ONLY = ("customer_id", "rfm_class", "frequency_tier", "value_tier", "lifecycle", "p_alive",
         "expected_purchases_90d", "clv", "value_at_risk", "customer__code", "customer__name",

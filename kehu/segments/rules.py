@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kehu.customers.models import CompanySize, Gender, Kind, age_bands
-from kehu.lib import ages
+from kehu.lib import ages, money
 
 from .models import CLASS_LABELS, CLASS_NAMES
 
@@ -228,8 +228,7 @@ def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:
 
 
 def _money(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return "¥" + (text[:-3] if text.endswith(".00") else text)
+    return money.fmt(value, trim=True)
 
 
 def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:

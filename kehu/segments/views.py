@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
 from kehu.customers.models import Customer, refresh_age_bands
+from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports, risk, upkeep
@@ -247,7 +248,8 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
         raise Http404
     report, data = found
     spec = data["tables"][table]
-    header = [neutralise(c["label"]) for c in spec["columns"]]
+    # money columns carry the unit in the file (the cells are plain numbers there)
+    header = [neutralise(money.header(c["label"]) if c["kind"] == "money" else c["label"]) for c in spec["columns"]]
     rows = [[_cell(cell) for cell in row] for row in spec["rows"]]
     return _table_file(request, spec["title"], f"{report.as_of:%Y%m%d}", header, rows)
 
@@ -288,7 +290,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     rows = [risk.row_values(s, page.extra["actions"]) for s in page.items]
     active = query.active()
     headers = []
-    for key, label in risk.COLUMNS:
+    for key, label in risk.columns():
         header = {"label": label, "href": "", "arrow": ""}
         if key in risk.SORTABLE:
             header["href"] = "?" + urlencode({**query.filters.active(),
@@ -298,7 +300,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/risk.html", {
         "tab": "risk", "run": reports.latest_run(), "scoped": not request.user.sees_all_customers,
         "query": query, "filters": query.filters, "rows": rows, "page": page, "headers": headers,
-        "columns": risk.COLUMNS, "sorts": [(key, label) for key, (label, _field) in risk.SORTS.items()],
+        "columns": risk.columns(), "sorts": [(key, label) for key, (label, _field) in risk.SORTS.items()],
         "choices": risk.choices(request.user), "export_query": urlencode(active),
         "page_query": urlencode(active)})
 
@@ -309,7 +311,7 @@ def risk_export(request: HttpRequest) -> HttpResponse:
     query = risk.RiskQuery.from_params(request.GET, request.user)
     segments = query.all_rows()
     actions = risk.suggested_actions(segments)
-    header = [neutralise(str(label)) for _key, label in risk.COLUMNS]
+    header = [neutralise(label) for _key, label in risk.columns()]
     rows = [[_cell({"value": value}) for value in risk.row_values(s, actions).values()] for s in segments]
     run = reports.latest_run()
     return _table_file(request, _("流失风险名单"), f"{run.as_of:%Y%m%d}" if run else "", header, rows)

@@ -19,7 +19,7 @@ from kehu.segments.engine.classify import (
     classify,
     rfm_class_name,
 )
-from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, yuan
+from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, money
 
 SOME_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -316,7 +316,7 @@ def test_lifecycle_and_overdue_reasons():
                     "已逾期：平时常同一天多次消费，这次已隔 200 天（超过 0.7 天）")
     assert explain({"lifecycle": "潜在客户", "recency_days": None}, References("mean", 0, 0, 0, 0)) \
         == "潜在客户：还没有消费记录"
-    assert yuan(1800.5) == "¥1,800.50" and yuan(5200) == "¥5,200"
+    assert money(1800.5) == "¥1,800.50" and money(5200) == "¥5,200"
 
 
 # --- equal customers, equal scores --------------------------------------------------------------------------
