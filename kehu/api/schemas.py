@@ -122,7 +122,7 @@ class CustomerListParams(Schema):
     owner: str = Field("", description="负责人的用户 ID；none 表示无负责人")
     kind: str = Field("", description=f"类型：{options(Kind.choices)}")
     rfm_class: str = Field("", description="RFM分层（八类），如 重要价值客户")
-    rf_segment: str = Field("", description="价值分层（RF 网格），如 冠军客户")
+    rf_segment: str = Field("", description="RF价值矩阵（RF 网格），如 冠军客户")
     abc_class: str = Field("", description="ABC分类：A、B、C")
     lifecycle: str = Field("", description="生命周期：潜在客户、新客户、活跃客户、忠诚客户、沉睡客户、流失客户")
     trend: str = Field("", description="消费趋势：上升、持平、下降")

@@ -35,7 +35,7 @@ from .exporters import DATE, HEADER_FILL, HEADER_FONT
 from .importer import ImportResult, import_file
 
 CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "订单数", "消费总额", "平均客单价", "R分", "F分", "M分",
-                    "RFM分层", "价值分层", "ABC分类", "生命周期", "流失概率", "说明"]
+                    "RFM分层", "RF价值矩阵", "ABC分类", "生命周期", "流失概率", "说明"]
 MONEY_HEADERS = {"消费总额", "平均客单价", "客单价"}  # carry the currency's unit: 消费总额（港元）
 
 
@@ -145,7 +145,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
     buyers = table.filter(pl.col("last_order_at").is_not_null())
     total_customers = len(table) or 1
     total_revenue = (buyers["monetary_cents"].sum() or 0) / 100 or 1
-    groups = [("RFM分层", "rfm_class", RFM_CLASSES), ("价值分层", "rf_segment", RF_SEGMENT_NAMES),
+    groups = [("RFM分层", "rfm_class", RFM_CLASSES), ("RF价值矩阵", "rf_segment", RF_SEGMENT_NAMES),
               ("ABC分类", "abc_class", ABC_CLASSES), ("生命周期", "lifecycle", LIFECYCLE_STAGES)]
     row_no = 1
     chart_rows = (0, 0)
@@ -218,7 +218,7 @@ def _model_check_sheet(wb: Workbook, check: dict) -> None:
                f"{check['customers']} 位校准期已消费客户；一天内多笔订单算一次消费"])
     ws.append([])
     models = [m["model"] for m in check["models"]]
-    ws.append(["校准期重复消费次数", "客户数", "检验期实际", *(f"{m} 预测" for m in models)])
+    ws.append(["校准期重复消费天数", "客户数", "检验期实际", *(f"{m} 预测" for m in models)])
     for row in group_rows(check):
         ws.append([row[0], row[1], row[2], *(_cell(ws, v, "#,##0.0") for v in row[3:])])
     ws.append([])

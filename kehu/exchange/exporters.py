@@ -52,7 +52,7 @@ CUSTOMER_COLUMNS = [
     Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
     Column("区县", 10), Column("详细地址", 30), Column("注册时间", 19, DATETIME), Column("来源渠道", 10),
     Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
-    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("价值分层", 11), Column("生命周期", 10),
+    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("RF价值矩阵", 11), Column("生命周期", 10),
 ]
 RFM_COLUMN = 22  # RFM分层, counted per class in the report
 ORDER_COLUMNS = [

@@ -64,8 +64,8 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "lifecycle": LIFECYCLE_STAGES,
 }
 CLASS_LABELS = {
-    "rfm_class": "RFM分层", "rf_segment": "价值分层", "abc_class": "ABC分类", "frequency_tier": "频次分级",
-    "value_tier": "价值分级", "lifecycle": "生命周期",
+    "rfm_class": "RFM分层", "rf_segment": "RF价值矩阵", "abc_class": "ABC分类", "frequency_tier": "频次等级",
+    "value_tier": "价值等级", "lifecycle": "生命周期",
 }
 
 
@@ -87,7 +87,7 @@ class CustomerMetrics(models.Model):
                                     related_name="metrics")
     first_order_at = models.DateTimeField("首次消费", null=True, blank=True)
     last_order_at = models.DateTimeField("最近消费", null=True, blank=True)
-    frequency = models.PositiveIntegerField("消费次数", default=0)
+    frequency = models.PositiveIntegerField("订单数", default=0)
     monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
     # Σ (t[i] − t[i−1])² over the orders sorted by time, t in whole seconds: with first/last and F this
     # gives the mean gap and its spread, and one order's change only touches its two neighbours.
@@ -180,7 +180,7 @@ class CustomerSegment(models.Model):
     as_of = models.DateField("分析日期")
     recency_days = models.IntegerField("最近消费（天）", null=True, blank=True)
     tenure_days = models.IntegerField("首次消费至今（天）", null=True, blank=True)
-    frequency = models.PositiveIntegerField("消费次数", default=0)
+    frequency = models.PositiveIntegerField("订单数", default=0)
     monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
     avg_order_value = models.DecimalField("客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     mean_interval_days = models.FloatField("平均消费间隔（天）", null=True, blank=True)
@@ -195,19 +195,19 @@ class CustomerSegment(models.Model):
     f_high = models.BooleanField("F 高", null=True, blank=True)
     m_high = models.BooleanField("M 高", null=True, blank=True)
     rfm_class = models.CharField("RFM分层", max_length=10, blank=True, default="")
-    rf_segment = models.CharField("价值分层", max_length=10, blank=True, default="")
+    rf_segment = models.CharField("RF价值矩阵", max_length=10, blank=True, default="")
     abc_class = models.CharField("ABC分类", max_length=1, blank=True, default="")
-    frequency_tier = models.CharField("频次分级", max_length=4, blank=True, default="")
-    value_tier = models.CharField("价值分级", max_length=4, blank=True, default="")
+    frequency_tier = models.CharField("频次等级", max_length=4, blank=True, default="")
+    value_tier = models.CharField("价值等级", max_length=4, blank=True, default="")
     lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
     overdue = models.BooleanField("逾期未购", default=False)
     category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
     # Churn and value forecast (the chosen purchase model + Gamma-Gamma, see SegmentRun.value_model); null when
     # not fitted.
     p_alive = models.FloatField("活跃概率", null=True, blank=True)
-    expected_purchases_30d = models.FloatField("预计30天购买次数", null=True, blank=True)
-    expected_purchases_90d = models.FloatField("预计90天购买次数", null=True, blank=True)
-    expected_purchases_365d = models.FloatField("预计365天购买次数", null=True, blank=True)
+    expected_purchases_30d = models.FloatField("预计30天消费天数", null=True, blank=True)
+    expected_purchases_90d = models.FloatField("预计90天消费天数", null=True, blank=True)
+    expected_purchases_365d = models.FloatField("预计365天消费天数", null=True, blank=True)
     expected_spend = models.DecimalField("预计客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     clv = models.DecimalField("未来12个月价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     value_at_risk = models.DecimalField("流失风险价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
@@ -423,7 +423,7 @@ class RuleSegment(models.Model):
         return self.name
 
     def describe(self, user_names: dict[int, str] | None = None) -> str:
-        """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次" (owners by name unless given)."""
+        """The rules in words, e.g. "广东省 且 订单数 ≥ 3 笔" (owners by name unless given)."""
         from .rules import describe, validate
 
         if validate(self.rules):

@@ -311,7 +311,7 @@ def trends(report: Report) -> dict:
     found = _shared("orders", report, _from_orders)["big_ticket"]
     by_id = {c.id: c for c in Customer.objects.filter(id__in=[r["customer_id"] for r in found["rows"]])}
     table = Table("big_ticket", _("潜力大单客户"), [(_("客户编号"), "text"), (_("姓名"), "text"),
-                                                   (_("消费次数"), "int"), (_("消费金额"), "money"),
+                                                   (_("订单数"), "int"), (_("消费金额"), "money"),
                                                    (_("客单价"), "money")])
     for row in found["rows"]:
         c = by_id.get(row["customer_id"])
@@ -554,15 +554,20 @@ def models(report: Report) -> dict:
     Shop-wide figures of a model fitted on every customer, so a sales rep (whose pages cover their own
     customers) is told so instead.
     """
-    check = (report.run.value_model or {}).get("model_check") if report.run else None
+    value_model = (report.run.value_model or {}) if report.run else {}
+    check = value_model.get("model_check")
     info = {"run": _run_info(report), "tables": {}, "charts": {}, "check": None}
-    if not check or report.scope.owner_id is not None:
-        return info | {"scoped": report.scope.owner_id is not None}
+    if report.scope.owner_id is not None:
+        return info | {"scoped": True}
+    if value_model.get("purchases"):
+        info["tables"]["params"] = _params_table(value_model).to_dict()
+    if not check:
+        return info | {"scoped": False}
     if not check["checked"]:
         return info | {"check": check, "reason": check["reason"] if _chinese() else check["reason_en"]}
     names = [m["model"] for m in check["models"]]
-    groups = Table("groups", _("检验期重复消费天数：按校准期重复消费次数分组"), [
-        (_("校准期重复消费次数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
+    groups = Table("groups", _("检验期重复消费天数：按校准期重复消费天数分组"), [
+        (_("校准期重复消费天数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
         *((_("%(model)s 预测") % {"model": name}, "decimal") for name in names)])
     for row in model_check.group_rows(check):
         groups.add(_("合计") if row[0] == "合计" else row[0], *row[1:])
@@ -586,8 +591,43 @@ def models(report: Report) -> dict:
         {"name": _("实际"), "data": check["actual_cumulative"]},
         *({"name": m["model"], "data": [round(v, 1) for v in m["predicted_cumulative"]]}
           for m in check["models"] if m["fitted"])]}
-    return info | {"check": check, "tables": {"groups": groups.to_dict(), "totals": totals.to_dict()},
-                   "charts": {"cumulative": chart}}
+    tables = {**info["tables"], "groups": groups.to_dict(), "totals": totals.to_dict()}
+    return info | {"check": check, "tables": tables, "charts": {"cumulative": chart}}
+
+
+TIME_UNITS = {"days": "天", "weeks": "周"}
+
+
+def _params_table(value_model: dict) -> Table:
+    """模型参数: the time unit first, then each fitted model's parameters and its log-likelihood, which for the
+    purchase models is on that time unit (the same data in weeks gives another value)."""
+    from .engine import clv
+
+    unit = _(TIME_UNITS.get(value_model.get("time_unit", "days"), "天"))
+    table = Table("params", _("模型参数"), [(_("参数"), "text"), (_("值"), "text"), (_("说明"), "text")])
+    table.add(_("时间单位"), unit,
+              _("模型以%(unit)s为时间单位：参数与对数似然都按%(unit)s计算；一天内多笔订单算一个消费天数")
+              % {"unit": unit})
+    table.add(_("币种"), f"{money.current().code} {money.current().symbol}",
+              _("预计消费额与客户价值的金额单位（系统设置 → 币种）"))
+    classes = {c.model: c for c in (clv.BGNBDFit, clv.MBGNBDFit, clv.ParetoNBDFit, clv.GammaGammaFit)}
+    for key in ("purchases", "spend"):
+        fit = value_model.get(key)
+        if not fit:
+            continue
+        name = fit["model"]
+        if not fit.get("fitted"):
+            table.add(name, _("未拟合"), fit.get("reason", "") if _chinese() else fit.get("reason_en", ""))
+            continue
+        labels = getattr(classes.get(name), "_labels", {})
+        for param, value in fit["params"].items():
+            zh, en = labels.get(param, (param, param))
+            table.add(f"{name} {param}", f"{value:.6g}", zh if _chinese() else en)
+        timed = getattr(classes.get(name), "_timed", True)
+        table.add(f"{name} {_('对数似然')}", f"{fit['log_likelihood']:.6g}",
+                  _("以%(unit)s为时间单位的对数似然；换用其他时间单位数值会变") % {"unit": unit} if timed else
+                  _("与时间单位无关"))
+    return table
 
 
 def _chinese() -> bool:

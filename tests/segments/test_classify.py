@@ -365,6 +365,7 @@ def test_the_explanation_gives_the_scores_and_the_tie_rule():
 def test_the_value_sentence_says_purchase_days_revenue_horizon_and_discount():
     row = {"p_alive": 0.853, "expected_purchases_90d": 1.24, "clv": 1234.0, "value_at_risk": 210.0}
     assert explain_value(row, monthly_discount=0.015) == (
-        "仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1.5% 折现）；"
+        "仍活跃的概率 85%，预计未来 90 天有消费的天数约 1.2 天，"
+        "未来 12 个月预计消费额（营收）约 ¥1,234（每月按 1.5% 折现）；"
         "若已流失，损失约 ¥210")
     assert explain_value({"p_alive": None}) == ""

@@ -99,8 +99,8 @@ def percent(value: float) -> str:
 
 
 def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months: int = 12) -> str:
-    """e.g. 仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1% 折现）；
-    若已流失，损失约 ¥210
+    """e.g. 仍活跃的概率 85%，预计未来 90 天有消费的天数约 1.2 天，
+    未来 12 个月预计消费额（营收）约 ¥1,234（每月按 1% 折现）；若已流失，损失约 ¥210
 
     The value (CLV) is revenue: expected purchase days × expected spend per purchase day over ``months``
     months, discounted by ``monthly_discount`` a month. Empty when the churn model was not fitted
@@ -112,9 +112,9 @@ def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months
     text = f"仍活跃的概率 {percent(float(p_alive))}"
     if row.get("expected_purchases_90d") is not None:
         expected = float(row["expected_purchases_90d"])
-        text += f"，预计未来 90 天有 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 个消费天数"
+        text += f"，预计未来 90 天有消费的天数约 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 天"
     if row.get("clv") is not None:
-        text += (f"，未来 {months} 个月预计消费额约 {money(float(row['clv']))}"
+        text += (f"，未来 {months} 个月预计消费额（营收）约 {money(float(row['clv']))}"
                  f"（每月按 {number(monthly_discount * 100)}% 折现）")
     if row.get("value_at_risk") is not None:
         text += f"；若已流失，损失约 {money(float(row['value_at_risk']))}"
