@@ -319,17 +319,26 @@ def risk_export(request: HttpRequest) -> HttpResponse:
 
 # --- the customer page section ------------------------------------------------------------------------
 
+# The classes that lead on the customer page, as badges: the 8-class RFM layer and the lifecycle stage. Every
+# other classification (RF价值矩阵, 价值等级, 频次等级, ABC, 逾期未购, the churn figures) is in the panel
+# 更多分类与指标.
+PRIMARY_CLASSES = ("rfm_class", "lifecycle")
+
+
 def segment_context(request: HttpRequest, customer: Customer) -> dict:
-    """The customer's classes, scores and the sentence saying why; recent snapshots for its history."""
+    """The customer's two leading classes as badges, the rest of the classes and figures in a details panel,
+    the sentence saying why; recent snapshots for its history."""
     segment = CustomerSegment.objects.filter(customer=customer).first()
-    badges = []
+    badges, more = [], []
     if segment:
         for column in CLASS_NAMES:
             value = getattr(segment, column)
             if value:
                 href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
                 text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else value
-                badges.append({"label": CLASS_LABELS[column], "value": text, "href": href})
+                item = {"key": column, "label": CLASS_LABELS[column], "value": text, "href": href}
+                (badges if column in PRIMARY_CLASSES else more).append(item)
+        badges.sort(key=lambda b: PRIMARY_CLASSES.index(b["key"]))
     history = []
     if segment:
         snapshots = SegmentSnapshot.objects.filter(customer=customer).order_by("-as_of")[:6]
@@ -339,5 +348,7 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
     run = segment.run if segment else reports.latest_run()
     metrics = CustomerMetrics.objects.filter(customer=customer).first()
     current = upkeep.describes(segment, metrics) if segment else not (metrics and metrics.frequency)
-    return {"customer": customer, "segment": segment, "badges": badges, "history": history, "run": run,
+    churn = None if segment is None or segment.p_alive is None else 1 - segment.p_alive
+    return {"customer": customer, "segment": segment, "badges": badges, "more": more, "churn": churn,
+            "history": history, "run": run,
             "current": current, "next": reverse("customers:detail", args=[customer.code])}

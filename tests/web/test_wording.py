@@ -45,3 +45,39 @@ def test_the_model_parameters_say_their_time_unit_and_what_the_likelihood_is_on(
     assert likelihoods == {"MBG/NBD 对数似然": "以天为时间单位的对数似然；换用其他时间单位数值会变",
                            "Gamma-Gamma 对数似然": "与时间单位无关"}
     assert rows[2][:2] == ["MBG/NBD r", "0.24"]
+
+
+def test_the_customer_page_leads_with_two_badges_and_keeps_the_rest_in_a_panel(alice, sam):
+    import re
+
+    customer = make_customer(name="主视图", owner=sam)
+    for days in (3, 20, 41, 70, 95):
+        Order.objects.create(customer=customer, amount=Decimal("800.00"),
+                             ordered_at=timezone.now() - datetime.timedelta(days=days))
+    make_customer(name="另一位")
+    pipeline.classify_all()
+    segment = CustomerSegment.objects.get(customer=customer)
+    page = client_for(alice).get(reverse("customers:detail", args=[customer.code])).content.decode()
+    primary = re.search(r"<p class=\"segment-badges\" data-primary>(.*?)</p>", page, re.S).group(1)
+    badges = re.findall(r'class="badge[^"]*"[^>]*data-class="(\w+)"[^>]*>([^<]+)<', primary)
+    assert badges == [("rfm_class", segment.rfm_class), ("lifecycle", segment.lifecycle)]
+    panel = re.search(r"<details class=\"mt\" data-more><summary>更多分类与指标</summary>(.*?)</details>", page, re.S)
+    assert panel, "the details panel is missing"
+    more = panel.group(1)
+    for label, value in (("RF价值矩阵", segment.rf_segment), ("价值等级", segment.value_tier),
+                         ("频次等级", segment.frequency_tier), ("ABC分类", segment.abc_class)):
+        assert f"<dt>{label}</dt>" in more and value in more, label
+    assert "<dt>逾期未购</dt>" in more
+    for old in ("价值分层", "价值分级", "频次分级"):
+        assert old not in page
+
+
+def test_active_means_one_thing_per_name_on_the_dashboard(alice):
+    customer = make_customer(name="近期")
+    Order.objects.create(customer=customer, amount=Decimal("10"), ordered_at=timezone.now())
+    pipeline.classify_all()
+    page = client_for(alice).get(reverse("segments:dashboard")).content.decode()
+    import re
+
+    label = re.search(r'<div class="label"[^>]*>([^<]*)</div><div class="value" data-figure="active">', page)
+    assert label.group(1) == "近 90 天有消费"  # the card counts days; 活跃客户 is only the lifecycle stage
