@@ -38,6 +38,38 @@ SORTS = {
     "name": "姓名",
     "code": "客户编号",
 }
+# Sorts by a column of the list (customers.columns): key → (what the database orders by, reversed?). The stored
+# metrics live in the segments app (`metrics__…`, `segment__…`, reached by name, never imported); customers
+# without them come last either way. "Days since" and churn probability (1 − P(alive)) run against their column.
+SORT_FIELDS = {
+    "id": ("id", False),
+    "registered_at": ("registered_at", False),
+    "name": ("name", False),
+    "code": ("code", False),
+    "grade": ("grade", False),
+    "orders": ("metrics__frequency", False),
+    "total_spend": ("metrics__monetary", False),
+    "average": ("segment__avg_order_value", False),
+    "last_purchase": ("metrics__last_order_at", False),
+    "days_since": ("metrics__last_order_at", True),
+    "rfm_class": ("segment__rfm_class", False),
+    "lifecycle": ("segment__lifecycle", False),
+    "churn_probability": ("segment__p_alive", True),
+    "clv": ("segment__clv", False),
+    "value_at_risk": ("segment__value_at_risk", False),
+}
+
+
+def valid_sort(sort: str) -> bool:
+    return sort.removeprefix("-") in SORT_FIELDS
+
+
+def sort_ordering(sort: str) -> str:
+    """The keyset ordering of a list sort: '-total_spend' → '-metrics__monetary', '-churn_probability' →
+    'segment__p_alive' (most likely lost first)."""
+    descending = sort.startswith("-")
+    path, reversed_ = SORT_FIELDS[sort.removeprefix("-")]
+    return ("-" if descending != reversed_ else "") + path
 _PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
 # What a WeChat ID can look like (letters, digits, _ and -; old IDs may be all digits): only such text is
 # compared with the WeChat hashes, so a search for a Chinese name is not a contact search.
@@ -84,7 +116,7 @@ class CustomerFilter:
         An `owner` or `rule` that is no id raises BadParameter (a 400 on the page, 422 in the API)."""
         # NUL cannot be in a PostgreSQL string: a q=%00 would be a server error instead of no match.
         values = {f.name: str(params.get(f.name, "") or "").replace("\x00", "").strip()[:100] for f in fields(cls)}
-        if values["sort"] not in SORTS:
+        if not valid_sort(values["sort"]):
             values["sort"] = "-id"
         if values["owner"] and values["owner"] != "none":
             parse_id("owner", values["owner"])

@@ -24,9 +24,11 @@ from django.views.decorators.http import require_http_methods
 
 from kehu.accounts import audit
 from kehu.lib import ages
+from kehu.lib.counting import list_total
 from kehu.lib.pagination import keyset_page
 
-from .filters import SORTS, CustomerFilter
+from .columns import COLUMNS, FIRST_DIRECTION, cell, cell_text, parse_columns, with_columns
+from .filters import SORTS, CustomerFilter, sort_ordering
 from .forms import CustomerForm
 from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag, age_bands
 from .services import EditConflict, save_customer_form
@@ -116,20 +118,66 @@ def _filter_options(user, province: str) -> dict:
         "kinds": Kind.choices,
         "genders": [("male", _("男")), ("female", _("女")), ("unknown", _("未知"))],
         "age_bands": [(key, ages.label(key)) for key in age_bands().keys] + [("unknown", _("未知"))],
-        "sorts": [(value, _(label)) for value, label in SORTS.items()],
+        "sorts": sort_choices(),
     }
+
+
+def sort_choices() -> list[tuple[str, str]]:
+    """Every sort the list offers: the classic ones, then each sortable column both ways."""
+    choices = [(value, _(label)) for value, label in SORTS.items()]
+    for key, column in COLUMNS.items():
+        if not column.sortable:
+            continue
+        for value, arrow in ((f"-{key}", "↓"), (key, "↑")):
+            if value not in SORTS:
+                choices.append((value, f"{_(column.label)} {arrow}"))
+    return choices
+
+
+def column_headers(keys: list[str], sort: str) -> list[dict]:
+    """The table's header cells: label, and for a sortable column the sort a click gives (the other direction
+    when it is the current sort) and the arrow showing the current one."""
+    headers = []
+    for key in keys:
+        column = COLUMNS[key]
+        head = {"key": key, "label": _(column.label), "numeric": column.numeric, "sort": "", "arrow": ""}
+        if column.sortable:
+            if sort == key:
+                head.update(sort=f"-{key}", arrow="↑")
+            elif sort == f"-{key}":
+                head.update(sort=key, arrow="↓")
+            else:
+                head["sort"] = f"{FIRST_DIRECTION.get(key, '-')}{key}"
+        headers.append(head)
+    return headers
+
+
+def list_rows(customers: list[Customer], keys: list[str], user) -> list[tuple[Customer, list[dict]]]:
+    rows = []
+    for customer in customers:
+        contact = customer.contact_for(user) if "mobile" in keys else {}
+        cells = []
+        for key in keys:
+            value = cell(customer, key, contact)
+            cells.append({"key": key, "value": value, "text": cell_text(value), "numeric": COLUMNS[key].numeric})
+        rows.append((customer, cells))
+    return rows
 
 
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     flt = CustomerFilter.from_params(request.GET)
+    keys = parse_columns(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
-    qs = qs.select_related("owner").prefetch_related("tags")
-    page = keyset_page(qs, flt.sort, request.GET.get("cursor", ""), PAGE_SIZE)
-    rows = [(c, c.contact_for(request.user)["mobile"]) for c in page.items]
+    total = list_total(qs, whole_table=request.user.sees_all_customers and not flt.active())
+    page = keyset_page(with_columns(qs, keys), sort_ordering(flt.sort), request.GET.get("cursor", ""), PAGE_SIZE)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
-    context = {"filter": flt, "page": page, "rows": rows, "is_first_page": not request.GET.get("cursor")}
+    context = {"filter": flt, "page": page, "rows": list_rows(page.items, keys, request.user),
+               "is_first_page": not request.GET.get("cursor"), "total": total,
+               "headers": column_headers(keys, flt.sort), "cols": keys,
+               "chosen_cols": "cols" in request.GET,
+               "column_choices": [(c.key, _(c.label), _(c.group), c.key in keys) for c in COLUMNS.values()]}
     if request.htmx and not request.htmx.boosted:
         return render(request, "customers/list.html#table", context)
     context.update(_filter_options(request.user, flt.province))

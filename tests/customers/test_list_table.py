@@ -1,0 +1,140 @@
+"""The customer list as the merchant's table: chosen columns, sorting by stored figures with key-set pages
+(ties by id, customers without a figure last), the total, and who sees what."""
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+
+from kehu.customers.models import Customer
+from kehu.lib.pagination import keyset_page
+from kehu.segments.models import CustomerSegment
+from tests.conftest import make_customer, make_order
+from tests.web.helpers import client_for
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/customers/"
+
+
+def codes_on(html: str) -> list[str]:
+    return re.findall(r'<td class="mono"><a href="/customers/([^/]+)/">', html)
+
+
+def forecast(customer: Customer, p_alive: float | None, clv: str | None = None) -> None:
+    CustomerSegment.objects.create(customer=customer, as_of=datetime.date.today(), p_alive=p_alive,
+                                   clv=Decimal(clv) if clv else None, rfm_class="重要价值客户")
+
+
+@pytest.fixture
+def shop(sam):
+    """Five buyers (three tied at ¥100) and two customers who never bought, in creation order a…g."""
+    spend = {"a": ["100.00"], "b": ["60.00", "40.00"], "c": ["100.00"], "d": ["300.00"], "e": ["50.00"],
+             "f": [], "g": []}
+    made = {}
+    for key, amounts in spend.items():
+        made[key] = make_customer(name=f"客户{key}", owner=sam if key in "ab" else None)
+        for amount in amounts:
+            make_order(made[key], amount)
+    return made
+
+
+def walk(qs, sort: str, size: int = 2) -> list[str]:
+    """Every row, page by page forward; then the same pages backward must give the same rows."""
+    forward, cursor, pages = [], "", []
+    while True:
+        page = keyset_page(qs, sort, cursor, size)
+        pages.append([c.name for c in page.items])
+        forward += pages[-1]
+        if not page.has_next:
+            break
+        cursor = page.next_cursor
+    backward, cursor = [], page.prev_cursor
+    while cursor:
+        page = keyset_page(qs, sort, cursor, size)
+        backward = [c.name for c in page.items] + backward
+        cursor = page.prev_cursor
+    assert backward + pages[-1] == forward
+    return forward
+
+
+def test_it_sorts_by_total_spend_with_ties_by_id_and_non_buyers_last(shop):
+    qs = Customer.objects.all()
+    names = [f"客户{k}" for k in "dcbaegf"]
+    assert walk(qs, "-metrics__monetary") == names
+    assert walk(qs, "metrics__monetary") == [f"客户{k}" for k in "eabcdfg"]
+    for size in (1, 3, 50):
+        assert walk(qs, "-metrics__monetary", size) == names
+
+
+def test_it_keeps_its_place_when_a_row_changes_between_pages(shop):
+    qs = Customer.objects.all()
+    first = keyset_page(qs, "-metrics__monetary", "", 2)
+    assert [c.name for c in first.items] == ["客户d", "客户c"]
+    make_order(shop["d"], "1.00")  # d moves, already shown: the next page starts after c, not again at c
+    second = keyset_page(qs, "-metrics__monetary", first.next_cursor, 2)
+    assert [c.name for c in second.items] == ["客户b", "客户a"]
+
+
+def test_it_sorts_the_page_by_churn_probability_most_likely_lost_first(alice, shop):
+    forecast(shop["a"], 0.9)
+    forecast(shop["b"], 0.2)
+    forecast(shop["c"], 0.5)
+    forecast(shop["d"], None)
+    html = client_for(alice).get(LIST, {"sort": "-churn_probability", "cols": "code,name,churn_probability"}).content
+    html = html.decode()
+    assert codes_on(html)[:3] == [shop["b"].code, shop["c"].code, shop["a"].code]
+    assert ">80.0<" in html and ">10.0<" in html
+    # no forecast (d, unfitted; e–g, none): after, by id in the order P(alive) runs (ascending)
+    assert codes_on(html)[3:] == [shop[k].code for k in "defg"]
+
+
+def test_it_shows_the_chosen_columns_in_order(alice, shop):
+    html = client_for(alice).get(LIST, {"cols": "name,total_spend,bogus,orders,total_spend",
+                                        "sort": "-total_spend"}).content.decode()
+    heads = re.findall(r'<th[^>]*data-col="([^"]+)"', html)
+    assert heads == ["name", "total_spend", "orders"]
+    assert "300.00" in html
+    first_row = re.search(r"<tbody>(.*?)</tr>", html, re.S).group(1)
+    assert "客户d" in first_row and "300.00" in first_row and ">1<" in first_row
+
+
+def test_it_offers_the_default_columns_without_a_choice(alice, shop):
+    html = client_for(alice).get(LIST).content.decode()
+    heads = re.findall(r'<th[^>]*data-col="([^"]+)"', html)
+    assert heads[:2] == ["code", "name"] and "total_spend" in heads and "rfm_class" in heads
+
+
+def test_it_pages_through_a_sorted_list_on_the_page(alice, shop, monkeypatch):
+    monkeypatch.setattr("kehu.customers.views.PAGE_SIZE", 3)
+    c = client_for(alice)
+    seen, url = [], LIST + "?sort=-total_spend&cols=code,total_spend"
+    while url:
+        html = c.get(url).content.decode()
+        seen += codes_on(html)
+        found = re.search(r'rel="next" href="([^"]+)"', html)
+        url = LIST + found.group(1).replace("&amp;", "&") if found else ""
+        assert "cols=code" in (found.group(1) if found else "cols=code")
+    assert seen == [shop[k].code for k in "dcbaegf"]
+
+
+def test_it_sorts_a_sales_reps_own_customers_only(sam, shop):
+    html = client_for(sam).get(LIST, {"sort": "-total_spend"}).content.decode()
+    assert codes_on(html) == [shop["b"].code, shop["a"].code]
+    assert "共 2 位客户" in html
+
+
+def test_it_shows_an_exact_total_on_a_small_store(alice, shop):
+    html = client_for(alice).get(LIST, {"province": "广东省"}).content.decode()
+    assert "共 7 位客户" in html and 'data-estimated="0"' in html
+
+
+def test_it_refuses_a_forged_cursor_on_a_sorted_list(alice, shop):
+    r = client_for(alice).get(LIST, {"sort": "-total_spend", "cursor": "bm9wZQ"})
+    assert r.status_code == 400
+
+
+def test_it_falls_back_to_the_default_sort_for_an_unknown_one(alice, shop):
+    html = client_for(alice).get(LIST, {"sort": "--total_spend"}).content.decode()
+    assert codes_on(html)[0] == shop["g"].code
