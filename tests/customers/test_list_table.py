@@ -138,3 +138,31 @@ def test_it_refuses_a_forged_cursor_on_a_sorted_list(alice, shop):
 def test_it_falls_back_to_the_default_sort_for_an_unknown_one(alice, shop):
     html = client_for(alice).get(LIST, {"sort": "--total_spend"}).content.decode()
     assert codes_on(html)[0] == shop["g"].code
+
+
+def test_the_api_sorts_and_shows_the_same_columns(alice, shop):
+    from tests.api.conftest import token_client
+
+    client = token_client(alice)
+    body = client.get("/api/customers", {"sort": "-total_spend", "cols": "name,total_spend,orders",
+                                         "limit": 3}).json()
+    assert body["columns"] == ["name", "total_spend", "orders"]
+    assert [item["cells"] for item in body["items"]] == [
+        {"name": "客户d", "total_spend": "300.00", "orders": 1},
+        {"name": "客户c", "total_spend": "100.00", "orders": 1},
+        {"name": "客户b", "total_spend": "100.00", "orders": 2},
+    ]
+    assert body["total"] == 7 and body["total_estimated"] is False
+    rest = client.get("/api/customers", {"sort": "-total_spend", "cols": "name", "limit": 10,
+                                         "cursor": body["next_cursor"]}).json()
+    assert [item["cells"]["name"] for item in rest["items"]] == ["客户a", "客户e", "客户g", "客户f"]
+
+
+def test_the_list_export_follows_the_chosen_columns_and_sort(victor, shop):
+    response = client_for(victor).get("/exchange/customers.csv",
+                                      {"cols": "code,mobile,total_spend", "sort": "-total_spend"})
+    assert response.status_code == 200, response.content
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0] == "客户编号,手机,消费金额（元）"
+    assert [line.split(",")[0] for line in lines[1:]] == [shop[k].code for k in "dcbaegf"]
+    assert lines[1].endswith(",300.00")
