@@ -82,7 +82,7 @@ def load(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from kehu.accounts.models import Role, User
-    from kehu.customers.models import Counter
+    from kehu.customers.models import Counter, mobile_last4_index
     from kehu.lib.crypto import blind_index, encrypt
 
     rng = random.Random(args.seed)
@@ -93,7 +93,7 @@ def load(args: argparse.Namespace) -> dict:
     cols = ("code", "name", "kind", "gender", "birthday", "mobile", "mobile_hash", "email", "email_hash", "wechat",
             "wechat_hash", "province", "city", "district", "address", "registered_at", "source", "company",
             "industry", "company_size", "grade", "owner_id", "notes", "extra", "version", "created_at", "updated_at",
-            "age_band")
+            "age_band", "mobile_last4_hash")
     order_cols = ("customer_id", "number", "ordered_at", "amount", "payment_method", "sales_channel", "status",
                   "note", "created_at")
     batch = 20_000
@@ -113,7 +113,7 @@ def load(args: argparse.Namespace) -> dict:
                     "company" if i % 5 == 0 else "person", rng.choice(("male", "female", "")), "",
                     encrypt(mobile), blind_index(mobile), "", "", encrypt(wechat) if wechat else "",
                     blind_index(wechat), province, city, "", "", registered, "门店", "", "", "",
-                    rng.choice("ABCD"), rng.choice(owners), "", "{}", 1, now, now, "",
+                    rng.choice("ABCD"), rng.choice(owners), "", "{}", 1, now, now, "", mobile_last4_index(mobile),
                 ))
             with transaction.atomic():
                 cur.executemany(insert_customer, rows)
@@ -208,6 +208,7 @@ def measure(args: argparse.Namespace) -> dict:
                                      "grade": "A"},
         "deep key-set page (90%)": {"cursor": encode_cursor(deep, deep, "after")},
         "search by mobile": {"q": mobile_for(args.customers // 2)[3:]},
+        "search by a mobile's last 4 digits": {"q": mobile_for(args.customers // 2)[-4:]},
         "sorted by total spend": {"sort": "-total_spend"},
         "sorted by churn probability": {"sort": "-churn_probability"},
         "total spend, deep page (90%)": {"sort": "-total_spend", "cursor": deep_cursor("monetary", True, 0.9)},

@@ -6,7 +6,9 @@ a sales rep gets 404 for a customer someone else owns, a viewer gets 403 on ever
 
 import datetime
 import json
+from dataclasses import fields
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -14,13 +16,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
 from kehu.lib import ages
@@ -30,7 +32,7 @@ from kehu.lib.pagination import keyset_page
 from .columns import COLUMNS, FIRST_DIRECTION, cell, cell_text, parse_columns, with_columns
 from .filters import SORTS, CustomerFilter, sort_ordering
 from .forms import CustomerForm
-from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag, age_bands
+from .models import CompanySize, Customer, CustomField, Grade, Kind, SavedView, Tag, age_bands
 from .services import EditConflict, save_customer_form
 
 PAGE_SIZE = 50
@@ -174,6 +176,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
     context = {"filter": flt, "page": page, "rows": list_rows(page.items, keys, request.user),
+               "saved_views": list(SavedView.objects.filter(user=request.user)),
+               "view_query": saved_query(request.GET),
                "is_first_page": not request.GET.get("cursor"), "total": total,
                "headers": column_headers(keys, flt.sort), "cols": keys,
                "chosen_cols": "cols" in request.GET,
@@ -182,6 +186,37 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         return render(request, "customers/list.html#table", context)
     context.update(_filter_options(request.user, flt.province))
     return render(request, "customers/list.html", context)
+
+
+# ---------- saved views (我的视图): columns, filters and sort per user ----------
+
+def saved_query(params) -> str:
+    """The list's query string as a view keeps it: the filters, the columns and the sort; no page cursor."""
+    known = {f.name for f in fields(CustomerFilter)} | {"cols"}
+    pairs = [(key, value) for key, values in params.lists() if key in known for value in values if value]
+    return urlencode(pairs)
+
+
+@login_required
+@require_POST
+def saved_view_save(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "").strip()[:40]
+    if not name:
+        messages.error(request, _("请给视图起个名字"))
+        return redirect(reverse("customers:list") + "?" + request.POST.get("query", ""))
+    view, _created = SavedView.objects.update_or_create(
+        user=request.user, name=name, defaults={"query": saved_query(QueryDict(request.POST.get("query", "")))})
+    messages.success(request, _("已保存视图“%(name)s”") % {"name": view.name})
+    return redirect(view.get_absolute_url())
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    view = get_object_or_404(SavedView, pk=pk, user=request.user)  # someone else's view is a 404
+    view.delete()
+    messages.success(request, _("已删除视图“%(name)s”") % {"name": view.name})
+    return redirect("customers:list")
 
 
 # ---------- the customer page ----------

@@ -166,3 +166,85 @@ def test_the_list_export_follows_the_chosen_columns_and_sort(victor, shop):
     assert lines[0] == "客户编号,手机,消费金额（元）"
     assert [line.split(",")[0] for line in lines[1:]] == [shop[k].code for k in "dcbaegf"]
     assert lines[1].endswith(",300.00")
+
+
+# ── search by a mobile's last 4 digits ─────────────────────────────────────────────────────────────
+
+@pytest.fixture
+def liu(db, mary, sam):
+    """Two customers ending in 8022 (a manager's and a sales rep's) and one that does not."""
+    return [make_customer(name="刘秀英", mobile="+8613887408022", owner=mary),
+            make_customer(name="周杰", mobile="+8613900008022", owner=sam),
+            make_customer(name="吴敏", mobile="+8613900001234", owner=mary)]
+
+
+def test_a_contact_role_finds_customers_by_the_last_4_digits(liu, mary, sue):
+    for user in (mary, sue):
+        html = client_for(user).get(LIST, {"q": "8022"}).content.decode()
+        assert sorted(codes_on(html)) == sorted([liu[0].code, liu[1].code])
+    assert liu[0].mobile_last4_hash and liu[0].mobile_last4_hash == liu[1].mobile_last4_hash
+    assert "8022" not in liu[0].mobile_last4_hash
+
+
+def test_the_last_4_digit_search_is_refused_to_roles_without_contact_search(liu, victor, sam):
+    from kehu.accounts.models import AuditAction, AuditEntry
+
+    assert codes_on(client_for(victor).get(LIST, {"q": "8022"}).content.decode()) == []
+    # a sales rep sees 139****8022 on his own customer, and still learns nothing through the search
+    assert codes_on(client_for(sam).get(LIST, {"q": "8022"}).content.decode()) == []
+    from tests.api.conftest import token_client
+
+    assert token_client(sam).get("/api/customers", {"q": "8022"}).json()["items"] == []
+    entries = AuditEntry.objects.filter(action=AuditAction.SEARCH).order_by("id")
+    assert [(e.username, e.details["field"], e.details["masked_role"]) for e in entries] == [
+        ("victor", "mobile_last4", True), ("sam", "mobile_last4", True), ("sam", "mobile_last4", True)]
+    assert all("8022" not in str(e.details) for e in entries)
+
+
+def test_the_last_4_hash_follows_edits_and_an_erase(liu, mary):
+    from kehu.customers.privacy import erase
+
+    customer = liu[2]
+    customer.mobile = "+8613900005555"
+    customer.save()
+    c = client_for(mary)
+    assert codes_on(c.get(LIST, {"q": "5555"}).content.decode()) == [customer.code]
+    assert codes_on(c.get(LIST, {"q": "1234"}).content.decode()) == []
+    make_order(customer)  # a buyer is anonymised, not deleted
+    erase(customer, mary)
+    customer.refresh_from_db()
+    assert customer.mobile_last4_hash == ""
+
+
+def test_the_migration_fills_the_last_4_hash_of_stored_mobiles(liu):
+    from django.apps import apps as global_apps
+
+    from kehu.customers.migrations import __name__ as package
+
+    migration = __import__(f"{package}.0005_mobile_last4_saved_view", fromlist=["fill_mobile_last4"])
+    Customer.objects.update(mobile_last4_hash="")
+    migration.fill_mobile_last4(global_apps, None)
+    assert {c.name: c.mobile_last4_hash for c in Customer.objects.all()} == {
+        c.name: c.mobile_last4_hash for c in liu}
+
+
+# ── saved views ────────────────────────────────────────────────────────────────────────────────────
+
+def test_a_user_saves_applies_and_deletes_a_view(alice, mary, shop):
+    from kehu.customers.models import SavedView
+
+    c = client_for(alice)
+    query = "sort=-total_spend&cols=code&cols=total_spend&province=广东省&cursor=abc&junk=1"
+    r = c.post("/customers/views/", {"name": "大客户", "query": query})
+    view = SavedView.objects.get(user=alice)
+    assert view.query == "sort=-total_spend&cols=code&cols=total_spend&province=%E5%B9%BF%E4%B8%9C%E7%9C%81"
+    assert r.status_code == 302 and r.url == view.get_absolute_url()
+    html = c.get(r.url).content.decode()
+    assert 'data-saved-view="大客户"' in html
+    assert re.findall(r'<th[^>]*data-col="([^"]+)"', html) == ["code", "total_spend"]
+    assert codes_on(html)[0] == shop["d"].code
+    # views are one's own: mary neither sees nor deletes alice's
+    assert "大客户" not in client_for(mary).get(LIST).content.decode()
+    assert client_for(mary).post(f"/customers/views/{view.pk}/delete/").status_code == 404
+    assert c.post(f"/customers/views/{view.pk}/delete/").status_code == 302
+    assert not SavedView.objects.exists()
