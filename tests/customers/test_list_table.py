@@ -248,3 +248,23 @@ def test_a_user_saves_applies_and_deletes_a_view(alice, mary, shop):
     assert client_for(mary).post(f"/customers/views/{view.pk}/delete/").status_code == 404
     assert c.post(f"/customers/views/{view.pk}/delete/").status_code == 302
     assert not SavedView.objects.exists()
+
+
+def test_a_large_total_is_the_planners_estimate_on_postgresql(alice, shop, monkeypatch):
+    from django.db import connection
+
+    from kehu.lib import counting
+
+    monkeypatch.setattr(counting, "EXACT_UP_TO", 3)
+    if connection.vendor != "postgresql":
+        assert counting.list_total(Customer.objects.all(), whole_table=True) == counting.Total(7)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+    whole = counting.list_total(Customer.objects.all(), whole_table=True)
+    assert whole.estimated and whole.value == 7  # pg_class.reltuples, exact right after ANALYZE
+    filtered = counting.list_total(Customer.objects.filter(province="广东省"), whole_table=False)
+    assert filtered.estimated and filtered.value > 3  # EXPLAIN's row estimate
+    html = client_for(alice).get(LIST).content.decode()
+    assert "共约 ≈7 位客户" in html and 'data-estimated="1"' in html
+    assert counting.list_total(Customer.objects.filter(name="客户a")) == counting.Total(1)
