@@ -121,7 +121,8 @@ class CustomerPage(Schema):
 class CustomerListParams(Schema):
     """The same filters as the customer list page (CustomerFilter), plus key-set paging."""
 
-    q: str = Field("", description="搜索：客户编号、姓名、公司，或完整的手机号/微信号/邮箱")
+    q: str = Field("", description="搜索：客户编号、姓名、公司，或完整的手机号/微信号/邮箱，或手机号后4位；"
+                                   "联系方式只对能查看完整联系方式的角色（KEHU_CONTACT_ROLES）匹配，每次记入审计日志")
     province: str = Field("", description="省份")
     city: str = Field("", description="城市")
     industry: str = Field("", description="行业")
