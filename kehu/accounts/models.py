@@ -195,13 +195,21 @@ class AuditEntry(models.Model):
     def change_items(self) -> list[tuple[str, object, object]]:
         """(field label, before, after) of a recorded change, in the reader's language."""
         labels = _field_labels(self.target_type)
-        return [(gettext(labels[name]) if name in labels else name, *values)
-                for name, values in (self.details or {}).get("changes", {}).items()]
+        changes = (self.details or {}).get("changes", {})
+        return [(gettext(labels[name]) if name in labels else name, *changes[name])
+                for name in _in_label_order(changes, list(labels))]
 
     def detail_items(self) -> list[tuple[str, object]]:
         """(label, value) of the other details."""
-        return [(str(DETAIL_LABELS.get(key, key)), value) for key, value in (self.details or {}).items()
-                if key != "changes"]
+        details = {key: value for key, value in (self.details or {}).items() if key != "changes"}
+        return [(str(DETAIL_LABELS.get(key, key)), details[key])
+                for key in _in_label_order(details, list(DETAIL_LABELS))]
+
+
+def _in_label_order(keys, order: list[str]) -> list[str]:
+    """The keys in the labels' order, others after them alphabetically: PostgreSQL's jsonb keeps no key order."""
+    rank = {key: n for n, key in enumerate(order)}
+    return sorted(keys, key=lambda key: (rank.get(key, len(rank)), key))
 
 
 class ShopSettings(models.Model):

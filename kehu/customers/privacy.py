@@ -197,7 +197,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
             Customer.objects.filter(pk=pk).update(
                 name=label, gender="", birthday=None, birthday_md=None, age_band="", age_band_on=None, mobile="",
                 email="", wechat="", address="",
-                mobile_hash="", email_hash="", wechat_hash="", province="", city="", district="",
+                mobile_hash="", mobile_last4_hash="", email_hash="", wechat_hash="", province="", city="", district="",
                 company="", notes="", extra={}, version=models.F("version") + 1, updated_at=timezone.now())
             customer.tags.clear()
             Order.objects.filter(customer_id=pk).update(note="")

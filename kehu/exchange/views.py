@@ -17,6 +17,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
+from kehu.customers.columns import parse_columns
 from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
@@ -348,6 +349,13 @@ def customers_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404
     password = _password(request)
     _audit_export(request, "customers", fmt, password)
+    if "cols" in request.GET:  # the list as shown: its chosen columns, in its sort
+        keys, sort = parse_columns(request.GET), CustomerFilter.from_params(request.GET).sort
+        if fmt == "csv":
+            return _csv_download(lambda f: exporters.export_customer_list_csv(qs, request.user, keys, sort, f),
+                                 f"客户列表-{_stamp()}.csv")
+        return _xlsx_download(lambda f: exporters.export_customer_list_xlsx(qs, request.user, keys, sort, f),
+                              f"客户列表-{_stamp()}.xlsx", password)
     if fmt == "csv":
         return _csv_download(lambda f: exporters.export_customers_csv(qs, request.user, f), f"客户-{_stamp()}.csv")
     return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx",

@@ -39,6 +39,7 @@ from django.core.cache import cache
 from django.db import models
 
 from kehu.customers.models import Customer
+from kehu.lib import money
 from kehu.lib.ages import AgeBands
 from kehu.sales.models import Category
 
@@ -112,6 +113,13 @@ class CustomerMetrics(models.Model):
     class Meta:
         verbose_name = "客户指标"
         verbose_name_plural = "客户指标"
+        # The customer list sorts by these (customers.columns), key-set paged on (value, customer): one index
+        # each serves both directions.
+        indexes = [
+            models.Index(fields=["frequency", "customer"], name="metrics_frequency_idx"),
+            models.Index(fields=["monetary", "customer"], name="metrics_monetary_idx"),
+            models.Index(fields=["last_order_at", "customer"], name="metrics_last_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: F={self.frequency} M={self.monetary}"
@@ -169,7 +177,7 @@ class CustomerCategorySpend(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}/{self.category_id}: ¥{self.spend}"
+        return f"{self.customer_id}/{self.category_id}: {money.fmt(self.spend)}"
 
 
 class CustomerSegment(models.Model):
@@ -226,6 +234,11 @@ class CustomerSegment(models.Model):
             models.Index(fields=["overdue", "customer"], name="segment_overdue_idx"),
             models.Index(fields=["trend", "customer"], name="segment_trend_idx"),
             models.Index(fields=["-value_at_risk", "customer"], name="segment_risk_idx"),
+            # the customer list's sorts (key-set on (value, customer), both directions)
+            models.Index(fields=["avg_order_value", "customer"], name="segment_aov_sort_idx"),
+            models.Index(fields=["p_alive", "customer"], name="segment_p_alive_sort_idx"),
+            models.Index(fields=["clv", "customer"], name="segment_clv_sort_idx"),
+            models.Index(fields=["value_at_risk", "customer"], name="segment_risk_sort_idx"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('segments', '0006_segment_settings_age_bands'),
+        ('segments', '0007_list_sort_indexes'),
     ]
 
     operations = [
