@@ -1,6 +1,7 @@
 """kehu serve: run the web app with waitress, a real WSGI server (static files through whitenoise)."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -49,6 +50,8 @@ class Command(BaseCommand):
         from kehu.ops import presence
 
         worker = None if no_worker else BesideWorker().start()
+        # SIGTERM (systemd, `kill`) stops the server like Ctrl+C: its worker stopped, its presence removed.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             with presence.serving(f"http://{shown}:{port}/"):  # `kehu restore` refuses while any server is alive
                 serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
