@@ -25,7 +25,7 @@ from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 from . import exporters, profiles, uploads
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
-from .jobs import job_status, start_import
+from .jobs import job_status, load_sheets, sheet_overrides, start_import
 from .mappings import apply_template, load_template, save_template, template_json
 from .models import ImportBatch, ImportTemplate
 from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
@@ -111,16 +111,11 @@ def mapping_template_upload(request: HttpRequest) -> HttpResponse:
 
 
 def _overrides(sheets: list[Sheet]) -> dict:
-    return {s.name: {"kind": s.kind or "", "mapping": {str(i): f for i, f in s.mapping.items()}} for s in sheets}
+    return sheet_overrides(sheets)
 
 
 def _load_sheets(state: dict) -> list[Sheet]:
-    sheets = read_workbook(state["path"], state["name"])
-    for s in sheets:
-        o = state["overrides"].get(s.name)
-        if o is not None:
-            s.remap(o["kind"] or None, {int(i): f for i, f in o["mapping"].items()})
-    return sheets
+    return load_sheets(state["path"], state["name"], state["overrides"])
 
 
 def _field_choices(kind: str | None) -> list[tuple[str, str]]:
