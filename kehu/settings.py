@@ -116,6 +116,9 @@ TEMPLATES = [
 # is read (waitress refuses bodies a little larger on its own); a workbook (xlsx/ods are zip files) that would
 # unzip to more than KEHU_UNZIPPED_MAX_MB is refused before anything is decompressed; a sheet with more rows or
 # columns than the import limits is refused with a message saying how to split it.
+# The shop's currency, shown before amounts in pages, reports and explanations ("¥", "HK$", "£" …).
+KEHU_CURRENCY = os.environ.get("KEHU_CURRENCY", "¥")
+
 KEHU_UPLOAD_MAX_MB = envint("KEHU_UPLOAD_MAX_MB", 50)
 KEHU_UNZIPPED_MAX_MB = envint("KEHU_UNZIPPED_MAX_MB", 1000)
 KEHU_IMPORT_MAX_ROWS = envint("KEHU_IMPORT_MAX_ROWS", 2_000_000)
