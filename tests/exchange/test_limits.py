@@ -81,6 +81,11 @@ def test_an_upload_over_the_limit_gets_a_413_page_and_nothing_is_kept(client, al
     assert answer.status_code == 413
     assert "文件太大：上传的文件不能超过 1 MB" in answer.content.decode()
     assert uploads.kept_uploads() == []
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    big.seek(0)
+    answer = client.post("/exchange/import/", {"file": big, "on_duplicate": "update"})
+    assert answer.status_code == 413 and "File too large: an upload may be at most 1 MB" in answer.content.decode()
+    del client.cookies[settings.LANGUAGE_COOKIE_NAME]
     api = client.post("/api/customers", data=b"{}" + b" " * (3 << 20), content_type="application/json")
     assert api.status_code == 413 and "1 MB" in api.json()["detail"]
     # a file a little over the limit inside a body the middleware lets through is caught by the form
