@@ -22,6 +22,7 @@ from openpyxl.chart import BarChart, Reference
 from kehu.customers.models import Customer, Kind
 from kehu.lib import ages
 from kehu.lib.cells import neutralise
+from kehu.lib.money import money_format
 from kehu.segments.analysis import demographics
 from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
 from kehu.segments.engine.clv import forecast
@@ -31,7 +32,7 @@ from kehu.segments.engine.model_check import check_models, group_rows, total_row
 from kehu.segments.models import SegmentSettings
 from kehu.segments.pipeline import metrics_frame, read_orders
 
-from .exporters import DATE, HEADER_FILL, HEADER_FONT, MONEY
+from .exporters import DATE, HEADER_FILL, HEADER_FONT
 from .importer import ImportResult, import_file
 
 CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "消费次数", "消费总额", "平均客单价", "R分", "F分", "M分",
@@ -147,12 +148,12 @@ def write_report(analysis: dict, output: str | Path) -> None:
         expected, clv = row.get(EXPECTED_PURCHASES), row.get("clv")
         ws.append([neutralise(v) for v in [
             row["code"], row["name"], _cell(ws, last, DATE), row["frequency"] or 0 if bought else 0,
-            _cell(ws, monetary, MONEY), _cell(ws, row["avg_order_value"] if bought else None, MONEY),
+            _cell(ws, monetary, money_format()), _cell(ws, row["avg_order_value"] if bought else None, money_format()),
             row.get("r_score"), row.get("f_score"), row.get("m_score"), row.get("rfm_class") or "",
             row.get("rf_segment") or "", row.get("abc_class") or "", row.get("lifecycle") or "",
             _cell(ws, None if p_alive is None or not bought else round(1 - p_alive, 4), "0.0%"),
             _cell(ws, None if expected is None or not bought else round(expected, 2), "0.00"),
-            _cell(ws, None if clv is None or not bought else round(clv, 2), MONEY),
+            _cell(ws, None if clv is None or not bought else round(clv, 2), money_format()),
             explain(row, refs, thresholds),
         ]])
     ws.auto_filter.ref = f"A1:Q{len(table) + 1}"
@@ -171,7 +172,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
         for name in names:
             members = table.filter(pl.col(column) == name)
             revenue = (members["monetary_cents"].fill_null(0).sum() or 0) / 100
-            ws.append([label, name, len(members), _cell(ws, revenue, MONEY),
+            ws.append([label, name, len(members), _cell(ws, revenue, money_format()),
                        _cell(ws, len(members) / total_customers, "0.0%"),
                        _cell(ws, revenue / total_revenue, "0.0%")])
             row_no += 1
@@ -268,7 +269,8 @@ def _demographics_sheet(wb: Workbook, table: pl.DataFrame, as_of: datetime.date)
     for c in (c for c in cells if c["customers"]):
         ws.append([neutralise(ages.label(c["band"])), neutralise(DEMOGRAPHIC_GENDERS.get(c["gender"], c["gender"])),
                    c["customers"],
-                   _cell(ws, c["revenue"], MONEY), c["orders"], _cell(ws, c["avg_order_value"], MONEY),
+                   _cell(ws, c["revenue"], money_format()), c["orders"],
+                   _cell(ws, c["avg_order_value"], money_format()),
                    *c["classes"].values()])
     ws.append([])
     ws.append([f"年龄段按生日在分析日期 {as_of:%Y-%m-%d} 的周岁计算（分界 {bands.text()}）；没有生日的客户为“未知”；"

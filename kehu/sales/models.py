@@ -96,7 +96,9 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} ¥{self.amount}"
+        from kehu.lib.money import currency
+
+        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} {currency()}{self.amount}"
 
 
 class OrderLine(models.Model):

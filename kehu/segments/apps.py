@@ -11,6 +11,12 @@ class SegmentsConfig(AppConfig):
 
         signals.connect()
 
+        from django.conf import settings
+
+        from .engine import explain
+
+        explain.CURRENCY = settings.KEHU_CURRENCY
+
         from kehu.customers.filters import register_rule_lookup
         from kehu.customers.models import register_age_bands
 

@@ -27,6 +27,7 @@ from kehu.customers.models import Customer, Kind
 from kehu.lib import ages
 from kehu.lib.ages import AgeBands
 from kehu.lib.dates import today
+from kehu.lib.money import money_text
 from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
 from . import analysis, pipeline
@@ -125,7 +126,7 @@ class Report:
 
 FORMATS = {
     "int": lambda v: f"{v:,}",
-    "yuan": lambda v: f"¥{v:,.2f}",
+    "yuan": lambda v: money_text(v, whole=False),
     "pct": lambda v: f"{v:.1%}",
     "signed_pct": lambda v: f"{v:+.1%}",
     "decimal": lambda v: f"{v:,.1f}",

@@ -228,8 +228,9 @@ def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:
 
 
 def _money(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return "¥" + (text[:-3] if text.endswith(".00") else text)
+    from kehu.lib.money import money_text
+
+    return money_text(value)
 
 
 def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:

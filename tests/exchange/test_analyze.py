@@ -114,8 +114,8 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
     last = max(r[1] for r in rows[1:])
     path = write_csv(tmp_path / "orders.csv", rows)
     out = tmp_path / "report.xlsx"
-    done = subprocess.run([KEHU, "analyze", str(path), "-o", str(out)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([KEHU, "analyze", str(path), "-o", str(out)], env={**env, "KEHU_CURRENCY": "HK$"},
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     day_after = (datetime.date.fromisoformat(last) + datetime.timedelta(days=1)).isoformat()
     assert f"分析日期 {day_after}：文件中最后一次消费的次日（最后一次消费在 {last}）" in done.stdout
@@ -127,6 +127,13 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
     # the most recent buyers bought the day before the analysis: none of them counts as long gone
     recent = [r for r in customers[1:] if r[at["最近消费日期"]] and r[at["最近消费日期"]].date().isoformat() == last]
     assert recent and all(r[at["流失概率"]] < 0.5 for r in recent)
+    # the currency is the setting's, in the explanations and in the amounts' format
+    explained = " ".join(r[-1] for r in customers[1:])
+    assert "HK$" in explained and "¥" not in explained
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(out)["客户分层"]
+    assert sheet.cell(row=2, column=at["客户价值CLV(12个月)"] + 1).number_format == '"HK$"#,##0.00'
     values = [r[at["客户价值CLV(12个月)"]] for r in customers[1:]]
     assert all(isinstance(v, int | float) and v >= 0 for v in values), values
     garbage = tmp_path / "x.xlsx"

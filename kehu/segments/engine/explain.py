@@ -16,6 +16,8 @@ from typing import Any
 from .classify import References, Thresholds
 
 REFERENCE_WORDS = {"mean": "平均", "median": "中位数"}
+# The shop's currency; the engine knows no settings, so kehu.segments' AppConfig sets it from KEHU_CURRENCY.
+CURRENCY = "¥"
 
 
 def number(value: float) -> str:
@@ -25,9 +27,9 @@ def number(value: float) -> str:
 
 
 def yuan(value: float) -> str:
-    """5200 → "¥5,200", 1800.5 → "¥1,800.50"."""
+    """5200 → "¥5,200", 1800.5 → "¥1,800.50" (in CURRENCY)."""
     text = f"{value:,.2f}"
-    return "¥" + (text[:-3] if text.endswith(".00") else text)
+    return CURRENCY + (text[:-3] if text.endswith(".00") else text)
 
 
 def _compare(high: bool, equal: bool, better: str, worse: str) -> str:

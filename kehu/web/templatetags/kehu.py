@@ -25,10 +25,12 @@ def settings_menu(context, current: str = "") -> dict:
 
 @register.filter
 def yuan(value) -> str:
-    """Decimal('1234.5') → '¥1,234.50'; None → '—'."""
+    """Decimal('1234.5') → '¥1,234.50' (in KEHU_CURRENCY); None → '—'."""
+    from kehu.lib.money import money_text
+
     if value in (None, ""):
         return "—"
-    return f"¥{Decimal(value):,.2f}"
+    return money_text(Decimal(value), whole=False)
 
 
 @register.filter

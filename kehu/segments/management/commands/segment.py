@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from kehu.customers.models import refresh_age_bands
+from kehu.lib.money import money_text
 from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
@@ -55,7 +56,7 @@ def distribution_table(counts: dict[str, list]) -> str:
     total_n = sum(n for n, _ in counts.values()) or 1
     total_m = sum(m for _, m in counts.values()) or 1
     rows = [
-        [name or "（无）", f"{n:,}", f"{n / total_n:.1%}", f"¥{m:,.2f}", f"{m / total_m:.1%}"]
+        [name or "（无）", f"{n:,}", f"{n / total_n:.1%}", money_text(m, whole=False), f"{m / total_m:.1%}"]
         for name, (n, m) in counts.items()
     ]
     return format_table(["分层", "客户数", "占比", "消费金额", "金额占比"], rows, numeric={1, 2, 3, 4})
