@@ -104,10 +104,12 @@ def bench_retail(args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - started
     output = process.stdout.read()
     rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime  # on a shared machine the CPU time says more than the wall time
     print(output.strip())
-    print(f"Online Retail 格式 {args.retail_lines:,} 行 → kehu analyze：{seconds:.1f} s，峰值内存 {rss_mb:,.0f} MB"
-          f"（目标 ≤ 60 s、≤ 1 GB）；退出码 {os.waitstatus_to_exitcode(status)}")
-    return {"file": cache.name, "lines": args.retail_lines, "seconds": round(seconds, 1), "peak_rss_mb": round(rss_mb),
+    print(f"Online Retail 格式 {args.retail_lines:,} 行 → kehu analyze：{seconds:.1f} s（CPU {cpu:.1f} s），"
+          f"峰值内存 {rss_mb:,.0f} MB（目标 ≤ 60 s、≤ 1 GB）；退出码 {os.waitstatus_to_exitcode(status)}")
+    return {"file": cache.name, "lines": args.retail_lines, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+            "peak_rss_mb": round(rss_mb),
             "exit_code": os.waitstatus_to_exitcode(status), "aim_seconds": 60, "aim_rss_mb": 1024}
 
 
