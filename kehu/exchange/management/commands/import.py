@@ -112,7 +112,8 @@ def store_not_ready() -> str | None:
     connection = connections[DEFAULT_DB_ALIAS]
     hint = ("请先运行 kehu init 初始化客户库，再导入。\n"
             "The store is not initialised: run `kehu init` first, then import.")
-    if connection.vendor == "sqlite" and not Path(connection.settings_dict["NAME"]).exists():
+    if (connection.vendor == "sqlite" and not connection.is_in_memory_db()
+            and not Path(connection.settings_dict["NAME"]).exists()):
         return f"找不到客户库（{connection.settings_dict['NAME']}）。{hint}"
     try:
         executor = MigrationExecutor(connection)
