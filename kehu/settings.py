@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "kehu.web.middleware.PrivateResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "kehu.web.middleware.ChosenLanguageMiddleware",
+    "kehu.web.middleware.UploadLimitMiddleware",  # before anything reads the body (CSRF reads the form)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -112,6 +113,16 @@ TEMPLATES = [
         },
     },
 ]
+
+# Hostile or mistaken files: an upload larger than KEHU_UPLOAD_MAX_MB is refused with a 413 page before its body
+# is read (waitress refuses bodies a little larger on its own); a workbook (xlsx/ods are zip files) that would
+# unzip to more than KEHU_UNZIPPED_MAX_MB is refused before anything is decompressed; a sheet with more rows or
+# columns than the import limits is refused with a message saying how to split it.
+
+KEHU_UPLOAD_MAX_MB = envint("KEHU_UPLOAD_MAX_MB", 50)
+KEHU_UNZIPPED_MAX_MB = envint("KEHU_UNZIPPED_MAX_MB", 1000)
+KEHU_IMPORT_MAX_ROWS = envint("KEHU_IMPORT_MAX_ROWS", 2_000_000)
+KEHU_IMPORT_MAX_COLUMNS = envint("KEHU_IMPORT_MAX_COLUMNS", 1000)
 
 # How long a write on SQLite waits for another writer before failing with "database is locked".
 KEHU_SQLITE_BUSY_TIMEOUT_MS = envint("KEHU_SQLITE_BUSY_TIMEOUT_MS", 20_000)

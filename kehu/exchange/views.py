@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -47,6 +48,18 @@ class UploadForm(forms.Form):
     on_duplicate = forms.ChoiceField(label="遇到已有客户", choices=list(DUPLICATE_LABELS.items()), initial="update")
     template = forms.ModelChoiceField(label="使用导入模板", queryset=ImportTemplate.objects.all(), required=False,
                                       empty_label="自动识别表头")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text += f"，不超过 {settings.KEHU_UPLOAD_MAX_MB} MB"
+
+    def clean_file(self):
+        """A body without a length (chunked) passes UploadLimitMiddleware; its file is measured here."""
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.KEHU_UPLOAD_MAX_MB * (1 << 20):
+            raise forms.ValidationError(f"文件太大：上传的文件不能超过 {settings.KEHU_UPLOAD_MAX_MB} MB，"
+                                        "请拆成几个较小的文件分别导入")
+        return upload
 
 
 def _batches_for(user):

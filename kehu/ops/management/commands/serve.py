@@ -12,6 +12,14 @@ from kehu.ops.backup import key_mismatch
 from kehu.ops.store import database_label, pending_migrations
 
 
+def body_cap() -> int:
+    """waitress refuses a body this large before receiving it (a plain 413). It is twice the upload limit, so an
+    upload a little too large still reaches kehu and gets its 413 page saying what the limit is."""
+    from django.conf import settings
+
+    return 2 * settings.KEHU_UPLOAD_MAX_MB * (1 << 20)
+
+
 class Command(BaseCommand):
     help = "启动 kehu 网页服务（waitress）。"
     requires_system_checks = []
@@ -54,7 +62,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             with presence.serving(f"http://{shown}:{port}/"):  # `kehu restore` refuses while any server is alive
-                serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True)
+                serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True,
+                      max_request_body_size=body_cap())
         except OSError as exc:
             raise CommandError(f"无法在 {host}:{port} 启动：{exc.strerror or exc}。"
                                "端口可能已被占用，请用 --port 换一个端口。") from exc
