@@ -7,6 +7,7 @@ from openpyxl import load_workbook
 from kehu.customers.models import Customer
 from kehu.exchange import exporters
 from kehu.exchange.importer import import_file
+from kehu.lib import money
 from kehu.sales.models import Order
 from tests.conftest import make_order
 
@@ -128,7 +129,12 @@ def test_the_blank_template_hints_at_what_the_import_accepts_and_refuses_nothing
     assert "1200元" in prompts and "¥1,200.00" in prompts and "2024年1月5日" in prompts
     header = [c.value for c in purchases[1]]
     assert purchases.cell(row=2, column=header.index("订单号") + 1).number_format == "@"
-    assert purchases.cell(row=2, column=header.index("消费金额") + 1).number_format == '"¥"#,##0.00'
+    # amounts in the shop's currency: yuan stay plain digits (the instructions say 元), others show their symbol
+    assert purchases.cell(row=2, column=header.index("消费金额") + 1).number_format == "#,##0.00"
+    with money.using("HKD"):
+        exporters.template_workbook("purchases", tmp_path / "港元.xlsx")
+    hkd = load_workbook(tmp_path / "港元.xlsx")["消费记录"]
+    assert hkd.cell(row=2, column=header.index("消费金额") + 1).number_format == '"HK$"#,##0.00;-"HK$"#,##0.00'
 
 
 def test_a_template_filled_the_way_its_instructions_say_imports_every_row(tmp_path, alice):
