@@ -41,16 +41,45 @@ def _plain(value):
     return value
 
 
+# Fields whose model gives no Chinese name (Django's default is the field name in English).
+FIELD_LABELS = {
+    "id": "ID", "customer": "客户", "order": "订单", "category": "品类", "product": "商品", "communication": "沟通记录",
+    "feedback": "反馈", "dimension": "评价维度", "created_by": "创建人", "created_at": "创建时间",
+    "updated_at": "更新时间", "birthday_md": "生日（月日）", "user": "用户", "owner": "负责人",
+    "recorded_by": "记录人", "merged_by": "合并人", "updated_by": "最后修改人",
+}
+
+
+def _label(f) -> str:
+    """The field's Chinese name, an amount's with the shop's currency unit (金额（港元）)."""
+    name = str(f.verbose_name)
+    if name == f.name.replace("_", " "):  # no verbose_name given
+        return FIELD_LABELS.get(f.name, name)
+    return money.unit_label(name)
+
+
+def _related_text(related: models.Model) -> str:
+    """The related record as its own __str__ says it, else 沟通记录 #56 (never "Communication object (56)")."""
+    if type(related).__str__ is models.Model.__str__:
+        return f"{related._meta.verbose_name} #{related.pk}"
+    return str(related)
+
+
 def _row(obj: models.Model) -> dict:
+    """A record as {Chinese label: value a person reads}: choices by their label (wechat_pay → 微信支付), yes/no."""
     row = {}
     for f in obj._meta.concrete_fields:
         if f.name.endswith("_hash"):
             continue
+        value = getattr(obj, f.attname)
         if f.is_relation:
-            label = money.unit_label(f.verbose_name)
-            row[label] = str(getattr(obj, f.name)) if getattr(obj, f.attname) is not None else ""
+            row[_label(f)] = _related_text(getattr(obj, f.name)) if value is not None else ""
+        elif f.choices and value not in (None, ""):
+            row[_label(f)] = str(getattr(obj, f"get_{f.name}_display")())
+        elif isinstance(value, bool):
+            row[_label(f)] = "是" if value else "否"
         else:
-            row[money.unit_label(f.verbose_name)] = _plain(getattr(obj, f.attname))
+            row[_label(f)] = _plain(value)
     return row
 
 
@@ -130,7 +159,23 @@ def export_xlsx(customer: Customer, out) -> None:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         sheet.freeze_panes = "A2"
+        _fit_columns(sheet)
     wb.save(out)
+
+
+def _fit_columns(sheet) -> None:
+    """Each column as wide as its longest value (a Chinese character counts twice), between 8 and 60."""
+    from openpyxl.utils import get_column_letter
+
+    for i, column in enumerate(sheet.iter_cols(values_only=True), start=1):
+        widest = max((sum(2 if ord(ch) > 0x2E80 else 1 for ch in _shown(v)) for v in column), default=0)
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(widest + 2, 8), 60)
+
+
+def _shown(value) -> str:
+    if isinstance(value, datetime.datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return "" if value is None else str(value)
 
 
 def _cell(value):

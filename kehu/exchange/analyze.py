@@ -35,8 +35,11 @@ from .exporters import DATE, HEADER_FILL, HEADER_FONT
 from .importer import ImportResult, import_file
 
 CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "订单数", "消费总额", "平均客单价", "R分", "F分", "M分",
-                    "RFM分层", "RF价值矩阵", "ABC分类", "生命周期", "流失概率", "说明"]
-MONEY_HEADERS = {"消费总额", "平均客单价", "客单价"}  # carry the currency's unit: 消费总额（港元）
+                    "RFM分层", "RF价值矩阵", "ABC分类", "生命周期", "流失概率", "预计90天消费天数",
+                    "12个月客户价值CLV", "说明"]
+MONEY_HEADERS = {"消费总额", "平均客单价", "客单价", "12个月客户价值CLV"}  # carry the currency's unit: 消费总额（港元）
+WIDTHS = [12, 12, 13, 9, 12, 12, 5, 5, 5, 13, 11, 8, 10, 9, 12, 14, 90]
+EXPECTED_PURCHASES = "expected_purchases_90d"  # the horizon of the 预计90天消费天数 column
 
 
 def _headers(names: list[str]) -> list[str]:
@@ -46,7 +49,6 @@ def _headers(names: list[str]) -> list[str]:
 def customer_headers() -> list[str]:
     """The 客户分层 sheet's headers, the amounts' with the unit of the report's currency."""
     return _headers(CUSTOMER_HEADERS)
-WIDTHS = [12, 12, 13, 9, 12, 12, 5, 5, 5, 13, 11, 8, 10, 9, 90]
 
 
 def use_scratch_database(path: Path) -> None:
@@ -88,9 +90,17 @@ def _amount(ws, value):
 
 
 def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None) -> dict:
-    """Import into the (scratch) store and run the engine; returns everything the report needs."""
+    """Import into the (scratch) store and run the engine; returns everything the report needs.
+
+    Without `as_of` the analysis is as of the day after the file's last purchase (today when it has none), so
+    an old file is not judged by how long ago it was kept: `as_of_source` says which ("file", "today", "given").
+    """
     result: ImportResult = import_file(path, progress=progress, unknown_customers="create")
-    as_of = as_of or datetime.date.today()
+    as_of_source = "given"
+    if as_of is None:
+        last = last_purchase_day()
+        as_of_source = "file" if last else "today"
+        as_of = last + datetime.timedelta(days=1) if last else datetime.date.today()
     thresholds = SegmentSettings.load()
     classified, refs = classify(metrics_frame(as_of, thresholds), thresholds)
     customers = pl.DataFrame(list(Customer.objects.values_list("pk", "code", "name")), orient="row",
@@ -105,11 +115,30 @@ def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None)
         summary = build_summary(transactions, as_of=as_of, time_unit="days")
         check = check_models(transactions, end=as_of)
         fitted = forecast(summary, time_unit="days", model=check.chosen)
-        table = table.join(fitted.table.select("customer_id", "p_alive"), on="customer_id", how="left")
+        table = table.join(fitted.table.select("customer_id", "p_alive", EXPECTED_PURCHASES, "clv"),
+                           on="customer_id", how="left")
     else:
-        table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias("p_alive"))
+        table = table.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c)
+                                     for c in ("p_alive", EXPECTED_PURCHASES, "clv")))
     return {"result": result, "table": table, "refs": refs, "thresholds": thresholds, "forecast": fitted,
-            "model_check": check, "as_of": as_of}
+            "model_check": check, "as_of": as_of, "as_of_source": as_of_source}
+
+
+def last_purchase_day() -> datetime.date | None:
+    """The local day of the last counted order in the (scratch) store, or None."""
+    orders = read_orders()
+    if not len(orders):
+        return None
+    return orders["ordered_at"].max().date()
+
+
+def as_of_note(analysis: dict) -> str:
+    """Why the analysis date is what it is, in a sentence for the command's output and the report."""
+    if analysis["as_of_source"] == "file":
+        return f"文件中最后一次消费的次日（最后一次消费在 {analysis['as_of'] - datetime.timedelta(days=1):%Y-%m-%d}）"
+    if analysis["as_of_source"] == "today":
+        return "今天（文件中没有消费记录）"
+    return "由 --as-of 指定"
 
 
 def _day_after(day: datetime.date) -> datetime.datetime:
@@ -130,15 +159,18 @@ def write_report(analysis: dict, output: str | Path) -> None:
         monetary = (row["monetary_cents"] or 0) / 100 if bought else 0
         last = row["last_order_at"].date() if bought else None
         p_alive = row.get("p_alive")
+        expected, clv = row.get(EXPECTED_PURCHASES), row.get("clv")
         ws.append([neutralise(v) for v in [
             row["code"], row["name"], _cell(ws, last, DATE), row["frequency"] or 0 if bought else 0,
             _amount(ws, monetary), _amount(ws, row["avg_order_value"] if bought else None),
             row.get("r_score"), row.get("f_score"), row.get("m_score"), row.get("rfm_class") or "",
             row.get("rf_segment") or "", row.get("abc_class") or "", row.get("lifecycle") or "",
             _cell(ws, None if p_alive is None or not bought else round(1 - p_alive, 4), "0.0%"),
+            _cell(ws, None if expected is None or not bought else round(expected, 2), "0.00"),
+            _amount(ws, None if clv is None or not bought else round(clv, 2)),
             explain(row, refs, thresholds),
         ]])
-    ws.auto_filter.ref = f"A1:O{len(table) + 1}"
+    ws.auto_filter.ref = f"A1:Q{len(table) + 1}"
 
     ws = wb.create_sheet("分层汇总")
     _header(ws, _headers(["分类方式", "分层", "客户数", "消费总额", "客户占比", "消费额占比"]), [10, 14, 9, 14, 10, 10])
@@ -175,13 +207,16 @@ def write_report(analysis: dict, output: str | Path) -> None:
 
     ws = wb.create_sheet("模型参数")
     _header(ws, ["参数", "值", "说明"], [28, 22, 60])
-    ws.append(["分析日期", analysis["as_of"].isoformat(), "最近消费天数、流失概率等按此日计算"])
+    ws.append(["分析日期", analysis["as_of"].isoformat(),
+               f"{as_of_note(analysis)}；最近消费天数、流失概率、预计消费天数与客户价值都按此日计算"])
     currency = money.current()
     ws.append(["币种", f"{currency.code} {currency.symbol}",
                f"报告中的金额以{currency.name}（{currency.symbol}）表示；只标注币种，不换算"
                "（kehu analyze --currency）"])
     ws.append(["时间单位", "天", "模型以天为时间单位：参数、对数似然都按天计算；"
                "一天内多笔订单算一次消费（1 个消费天数）"])
+    ws.append(["预计消费天数", "未来 90 天", "按选用的购买模型预计有消费的天数（一天内多笔订单算一天）"])
+    ws.append(["客户价值CLV", "未来 12 个月", "预计消费天数 × Gamma-Gamma 预计客单价（营业额，非利润），每月折现 1%"])
     if fitted is None:
         ws.append(["MBG/NBD", "未拟合", "没有可用的消费记录，无法拟合流失与价值模型"])
     else:

@@ -394,32 +394,47 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
 
 # ── blank templates ───────────────────────────────────────────────────────────────────────────
 
-def _list(values: list[str]) -> DataValidation:
+# The template's cells give hints, never refuse: the importer reads more than any Excel rule can say
+# (1200元, ¥1,200.00, 2024年1月5日, 138 1234 5678, 微信转账 …), so a rule that stopped a person typing them
+# would contradict the instructions. Lists keep their drop-down; every hint shows when the cell is selected.
+
+def _hint(title: str, prompt: str) -> DataValidation:
+    dv = DataValidation(allow_blank=True, showErrorMessage=False, showInputMessage=True)
+    dv.promptTitle, dv.prompt = title, prompt
+    return dv
+
+
+def _list(values: list[str], prompt: str = "可从下拉列表选择，也可填写其他常见说法") -> DataValidation:
     dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True,
-                        showErrorMessage=True)
-    dv.error, dv.errorTitle = "请从下拉列表中选择", "无效的值"
+                        showErrorMessage=False, showInputMessage=True)
+    dv.promptTitle, dv.prompt = "可选值", prompt
     return dv
 
 
 def _mobile() -> DataValidation:
-    dv = DataValidation(type="textLength", operator="equal", formula1="11", allow_blank=True, showErrorMessage=True)
-    dv.error, dv.errorTitle = "手机号码应为 11 位数字", "无效的手机号码"
-    dv.prompt, dv.showInputMessage = "11 位手机号码，如 13812345678", True
-    return dv
+    return _hint("手机号码", "11 位手机号码，如 13812345678；也可写 138 1234 5678 或 +86 13812345678")
 
 
 def _not_future() -> DataValidation:
-    dv = DataValidation(type="date", operator="lessThanOrEqual", formula1="TODAY()", allow_blank=True,
-                        showErrorMessage=True)
-    dv.error, dv.errorTitle = "日期不能晚于今天", "无效的日期"
-    return dv
+    return _hint("日期", "如 2024-01-05、2024/1/5 或 2024年1月5日；不能晚于今天")
 
 
 def _positive() -> DataValidation:
-    dv = DataValidation(type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
-                        showErrorMessage=True)
-    dv.error, dv.errorTitle = "金额不能为负数", "无效的金额"
-    return dv
+    return _hint("金额", "如 1200、¥1,200.00 或 1200元；不能为负数")
+
+
+def _quantity() -> DataValidation:
+    return _hint("数量", "如 1、2.5；不能为负数")
+
+
+TEXT_COLUMNS = {"客户编号", "手机", "订单号"}  # text-formatted, so Excel keeps leading zeros and long numbers whole
+MONEY_COLUMNS = {"消费金额"}
+
+
+def _width(value: object) -> int:
+    """How wide a value shows (a Chinese character takes two widths)."""
+    text = f"{value:%Y-%m-%d}" if isinstance(value, datetime.date) else str(value or "")
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
 _EXAMPLE_DAY = datetime.date(2024, 5, 1)
@@ -436,9 +451,10 @@ TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
     ],
     h.PURCHASES: [
         ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("消费日期", _EXAMPLE_DAY, _not_future),
-        ("消费金额", 1200, _positive), ("消费项目", "连衣裙", None), ("品类", "服装", None), ("数量", 1, _positive),
-        ("支付方式", "微信支付", lambda: _list(PaymentMethod.labels)),
-        ("销售渠道", "门店", lambda: _list(SalesChannel.labels)), ("订单号", "", None), ("备注", "", None),
+        ("消费金额", 1200, _positive), ("消费项目", "连衣裙", None), ("品类", "服装", None), ("数量", 1, _quantity),
+        ("支付方式", "微信支付", lambda: _list(PaymentMethod.labels, "可从下拉列表选择，也可写 微信转账、刷卡 等说法")),
+        ("销售渠道", "门店", lambda: _list(SalesChannel.labels)), ("订单号", "DD20240501001", None),
+        ("备注", "", None),
     ],
     h.PREFERENCES: [
         ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("商品偏好", "服装、化妆品", None),
@@ -447,7 +463,8 @@ TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
     ],
     h.COMMUNICATIONS: [
         ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("沟通日期", _EXAMPLE_DAY, _not_future),
-        ("沟通方式", "微信", lambda: _list(CommunicationMethod.labels)), ("沟通内容", "介绍夏季新品", None),
+        ("沟通方式", "微信", lambda: _list(CommunicationMethod.labels, "可从下拉列表选择，也可写 电联、当面 等说法")),
+        ("沟通内容", "介绍夏季新品", None),
         ("沟通结果", "有兴趣，下周到店", None), ("下次跟进日期", datetime.date(2024, 5, 8), None),
     ],
     h.FEEDBACK: [
@@ -478,10 +495,11 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
         cell = ws.cell(row=2, column=i, value=example)
         if isinstance(example, datetime.date):
             cell.number_format = DATE
-        if header == "手机":
+        column_format = "@" if header in TEXT_COLUMNS else money_format() if header in MONEY_COLUMNS else None
+        if column_format:
             for r in range(2, TEMPLATE_ROWS + 2):
-                ws.cell(row=r, column=i).number_format = "@"
-        ws.column_dimensions[letter].width = max(10, len(header) * 2 + 4)
+                ws.cell(row=r, column=i).number_format = column_format
+        ws.column_dimensions[letter].width = max(10, _width(header) + 4, _width(example) + 4)
         if make:
             dv = make()
             dv.add(f"{letter}2:{letter}{TEMPLATE_ROWS + 1}")

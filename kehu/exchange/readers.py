@@ -8,10 +8,12 @@ below the header as (Excel row number, {field: raw value}) without holding the s
 import codecs
 import csv
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
@@ -122,8 +124,65 @@ def _text(value: object) -> str:
     return cell_text(value)
 
 
+def _check_size(name: str, rows: int | None, columns: int | None) -> None:
+    """A sheet beyond KEHU_IMPORT_MAX_ROWS rows or KEHU_IMPORT_MAX_COLUMNS columns is refused, saying what to do."""
+    max_rows, max_columns = settings.KEHU_IMPORT_MAX_ROWS, settings.KEHU_IMPORT_MAX_COLUMNS
+    if rows is not None and rows > max_rows:
+        raise UnreadableFile(f"工作表“{name}”有 {rows:,} 行，超过一次导入的上限 {max_rows:,} 行：请把它拆成几个文件"
+                             f"分别导入（管理员可用 KEHU_IMPORT_MAX_ROWS 调整上限）。"
+                             f" Sheet “{name}” has {rows:,} rows, more than the {max_rows:,} one import takes.")
+    if columns is not None and columns > max_columns:
+        raise UnreadableFile(f"工作表“{name}”有 {columns:,} 列，超过一次导入的上限 {max_columns:,} 列：请删除不需要的列"
+                             f"后再导入（管理员可用 KEHU_IMPORT_MAX_COLUMNS 调整上限）。"
+                             f" Sheet “{name}” has {columns:,} columns,"
+                             f" more than the {max_columns:,} one import takes.")
+
+
+def _widest(rows: Iterator[list], scan: int = HEADER_SCAN_ROWS) -> int:
+    """The most cells in any of the first rows (a CSV does not declare its width)."""
+    width = 0
+    for number, cells in enumerate(rows, start=1):
+        width = max(width, len(cells))
+        if number >= scan:
+            break
+    return width
+
+
+def check_unzipped_size(path: Path) -> None:
+    """Refuse a zip-based workbook (xlsx, ods) that would inflate past KEHU_UNZIPPED_MAX_MB, before decompressing it.
+
+    The sizes the zip declares are summed first (a bomb that declares them is refused at once, with no memory used).
+    Then every entry is inflated in 1 MiB steps and thrown away, counting the bytes, so a zip that lies about its
+    sizes is refused too as soon as the count passes the limit: python's zipfile stops at the declared size and
+    checks the CRC, and a lie fails one or the other.
+    """
+    limit_mb = settings.KEHU_UNZIPPED_MAX_MB
+    limit = limit_mb * (1 << 20)
+    too_large = UnreadableFile(
+        f"文件“{path.name}”解压后超过 {limit_mb:,} MB，不像正常的表格（可能是被压缩过的超大文件），已拒绝读取。"
+        f"请另存为较小的文件或拆分后再导入（管理员可用 KEHU_UNZIPPED_MAX_MB 调整上限）。"
+        f" “{path.name}” would unzip to more than {limit_mb:,} MB and was refused.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if sum(e.file_size for e in entries) > limit:
+                raise too_large
+            inflated = 0
+            for entry in entries:
+                with archive.open(entry) as member:
+                    while chunk := member.read(1 << 20):
+                        inflated += len(chunk)
+                        if inflated > limit:
+                            raise too_large
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
+        raise UnreadableFile(f"无法读取文件“{path.name}”：不是有效的 Excel 文件（{exc}）") from exc
+
+
 def _make_sheet(name: str, open_rows: Callable[[], Iterator[list]], first_column: int = 0,
-                total_rows: int | None = None, shop_fields: bool = True) -> Sheet:
+                total_rows: int | None = None, shop_fields: bool = True,
+                size: tuple[int, int] | None = None) -> Sheet:
+    """`size` is the (rows, columns) a workbook declares; a CSV's are its line count and its widest first rows."""
+    _check_size(name, *(size or (total_rows, _widest(open_rows()))))
     header_row, header_cells = _find_header(open_rows())
     profile = profiles.match(header_cells) if header_row else None
     if profile is not None:  # a platform's order export: its own column list, no guessing
@@ -186,6 +245,9 @@ def read_csv(path: Path, name: str | None = None, shop_fields: bool = True) -> l
 
 
 def read_spreadsheet(path: Path, shop_fields: bool = True) -> list[Sheet]:
+    with open(path, "rb") as f:
+        if f.read(2) == b"PK":  # xlsx, xlsm, xlsb and ods are zip files
+            check_unzipped_size(Path(path))
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises several error types for damaged or foreign files
@@ -201,7 +263,8 @@ def read_spreadsheet(path: Path, shop_fields: bool = True) -> list[Sheet]:
             return iter(s.iter_rows())
 
         sheets.append(_make_sheet(meta.name, open_rows, first_column=start[1],
-                                  total_rows=calamine_sheet.total_height, shop_fields=shop_fields))
+                                  total_rows=calamine_sheet.total_height, shop_fields=shop_fields,
+                                  size=(calamine_sheet.height, calamine_sheet.width)))
     return sheets
 
 

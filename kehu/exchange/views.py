@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -25,7 +26,7 @@ from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 from . import exporters, profiles, uploads
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
-from .jobs import job_status, start_import
+from .jobs import job_status, load_sheets, sheet_overrides, start_import
 from .mappings import apply_template, load_template, save_template, template_json
 from .models import ImportBatch, ImportTemplate
 from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
@@ -47,6 +48,18 @@ class UploadForm(forms.Form):
     on_duplicate = forms.ChoiceField(label="遇到已有客户", choices=list(DUPLICATE_LABELS.items()), initial="update")
     template = forms.ModelChoiceField(label="使用导入模板", queryset=ImportTemplate.objects.all(), required=False,
                                       empty_label="自动识别表头")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text += f"，不超过 {settings.KEHU_UPLOAD_MAX_MB} MB"
+
+    def clean_file(self):
+        """A body without a length (chunked) passes UploadLimitMiddleware; its file is measured here."""
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.KEHU_UPLOAD_MAX_MB * (1 << 20):
+            raise forms.ValidationError(f"文件太大：上传的文件不能超过 {settings.KEHU_UPLOAD_MAX_MB} MB，"
+                                        "请拆成几个较小的文件分别导入")
+        return upload
 
 
 def _batches_for(user):
@@ -111,16 +124,11 @@ def mapping_template_upload(request: HttpRequest) -> HttpResponse:
 
 
 def _overrides(sheets: list[Sheet]) -> dict:
-    return {s.name: {"kind": s.kind or "", "mapping": {str(i): f for i, f in s.mapping.items()}} for s in sheets}
+    return sheet_overrides(sheets)
 
 
 def _load_sheets(state: dict) -> list[Sheet]:
-    sheets = read_workbook(state["path"], state["name"])
-    for s in sheets:
-        o = state["overrides"].get(s.name)
-        if o is not None:
-            s.remap(o["kind"] or None, {int(i): f for i, f in o["mapping"].items()})
-    return sheets
+    return load_sheets(state["path"], state["name"], state["overrides"])
 
 
 def _field_choices(kind: str | None) -> list[tuple[str, str]]:

@@ -68,6 +68,30 @@ def test_export_holds_the_profile_and_the_orders(zhang, li, sam):
     assert "连衣裙" in texts and "288.00" in texts and "下周来店" in texts and "zw_old" in texts
 
 
+def test_the_export_workbook_reads_in_chinese_labels_with_fitting_columns(zhang, li, sam):
+    rich_customer(zhang, li, sam)
+    Order.objects.filter(customer=zhang).update(payment_method="wechat_pay")
+    FollowUp.objects.create(customer=zhang, title="再回访", due="2026-02-01", assignee=sam,
+                            communication=Communication.objects.get(customer=zhang))
+    out = io.BytesIO()
+    privacy.export_xlsx(zhang, out)
+    book = openpyxl.load_workbook(io.BytesIO(out.getvalue()))
+    texts = {str(c) for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row if c}
+    orders = list(book["消费记录"].iter_rows(values_only=True))
+    payment = orders[0].index("支付方式")
+    assert {row[payment] for row in orders[1:]} == {"微信支付"}
+    assert "wechat_pay" not in texts and "sms" not in texts
+    consents = list(book["营销授权"].iter_rows(values_only=True))
+    assert consents[0][:3] == ("ID", "客户", "营销渠道") and consents[1][2] == "短信" and "是" in consents[1]
+    follow = list(book["跟进任务"].iter_rows(values_only=True))
+    assert "沟通记录" in follow[0] and "创建人" in follow[0]
+    assert not any("object (" in t for t in texts)  # never "Communication object (56)"
+    headers = {h for ws in book.worksheets for h in next(ws.iter_rows(values_only=True))}
+    assert not [h for h in headers if h and h.isascii() and h != "ID"], headers
+    profile = book["客户档案"]
+    assert profile.column_dimensions["A"].width >= 10 and profile.column_dimensions["B"].width >= 16
+
+
 def _json(customer):
     out = io.BytesIO()
     privacy.export_json(customer, out)

@@ -49,7 +49,13 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     assert customers[0][4:6] == ["消费总额（元）", "平均客单价（元）"]  # no --currency: yuan
     assert len(customers) == 301
     assert {r[9] for r in customers[1:]} <= set(RFM_CLASSES)
-    assert all(r[14] and "→" in r[14] for r in customers[1:])
+    assert all(r[16] and "→" in r[16] for r in customers[1:])
+    buyers = [r for r in customers[1:] if r[3]]
+    assert all(r[14] is not None and r[14] >= 0 and r[15] is not None and r[15] >= 0 for r in buyers)
+    # a customer expected to buy more is worth more to the model, on the whole
+    by_expected = sorted(buyers, key=lambda r: r[14])
+    half = len(by_expected) // 2
+    assert sum(r[15] for r in by_expected[half:]) > sum(r[15] for r in by_expected[:half])
     problems = book["导入问题"]
     assert problems[1][:3] == ["消费记录", 8, "下单时间"]  # title, blank, header, then the 5th data row
     params = {r[0]: r[1] for r in book["模型参数"][1:]}
@@ -99,6 +105,41 @@ def test_the_command_writes_a_report_and_exits_0_or_fails_clearly(tmp_path):
     assert [r[0] for r in book["客户分层"][1:]] == ["A1", "A2"]
     assert book["导入问题"][1][1] == 5
     assert "未拟合" in [r[1] for r in book["模型参数"]]  # two customers are too few for a model, and it says why
+    assert "分析日期 2024-06-30：由 --as-of 指定" in done.stdout
+
+
+CLV = "12个月客户价值CLV（港元）"
+
+
+def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(tmp_path):
+    env = {**os.environ, "KEHU_HOME": str(tmp_path / "home")}
+    env.pop("KEHU_DATABASE_URL", None)
+    rows = simulated_purchases(customers=120, seed=5)
+    last = max(r[1] for r in rows[1:])
+    path = write_csv(tmp_path / "orders.csv", rows)
+    out = tmp_path / "report.xlsx"
+    done = subprocess.run([KEHU, "analyze", str(path), "-o", str(out), "--currency", "HKD"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    day_after = (datetime.date.fromisoformat(last) + datetime.timedelta(days=1)).isoformat()
+    assert f"分析日期 {day_after}：文件中最后一次消费的次日（最后一次消费在 {last}）" in done.stdout
+    book = read_xlsx(out)
+    params = {r[0]: r[1:] for r in book["模型参数"][1:]}
+    assert params["分析日期"][0] == day_after and "最后一次消费的次日" in params["分析日期"][1]
+    customers = book["客户分层"]
+    at = {h: customers[0].index(h) for h in ("最近消费日期", "流失概率", "预计90天消费天数", CLV)}
+    # the most recent buyers bought the day before the analysis: none of them counts as long gone
+    recent = [r for r in customers[1:] if r[at["最近消费日期"]] and r[at["最近消费日期"]].date().isoformat() == last]
+    assert recent and all(r[at["流失概率"]] < 0.5 for r in recent)
+    # the currency is the setting's, in the explanations and in the amounts' format
+    explained = " ".join(r[-1] for r in customers[1:])
+    assert "HK$" in explained and "¥" not in explained
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(out)["客户分层"]
+    assert sheet.cell(row=2, column=at[CLV] + 1).number_format == '"HK$"#,##0.00;-"HK$"#,##0.00'
+    values = [r[at[CLV]] for r in customers[1:]]
+    assert all(isinstance(v, int | float) and v >= 0 for v in values), values
     garbage = tmp_path / "x.xlsx"
     garbage.write_bytes(b"PK\x03\x04 not really a workbook")
     failed = subprocess.run([KEHU, "analyze", str(garbage), "-o", str(out)], env=env, capture_output=True,

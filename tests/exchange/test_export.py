@@ -106,18 +106,52 @@ def test_export_then_import_round_trips_customers_and_orders(alice, zhang, li, t
     assert (order.customer.code, order.amount, order.payment_method) == (zhang.code, 99.5, "alipay")
 
 
-def test_the_blank_template_validates_mobiles_dates_and_lists(tmp_path):
+def test_the_blank_template_hints_at_what_the_import_accepts_and_refuses_nothing(tmp_path):
     path = tmp_path / "模板.xlsx"
     exporters.template_workbook("customers", path)
     ws = load_workbook(path)["客户信息"]
-    rules = {(dv.type, dv.operator, dv.formula1): str(dv.sqref) for dv in ws.data_validations.dataValidation}
-    assert rules[("textLength", "equal", "11")] == "E2:E1001"
-    assert ("date", "lessThanOrEqual", "TODAY()") in rules
-    assert ("list", None, '"男,女"') in rules
+    rules = ws.data_validations.dataValidation
+    assert rules and not any(dv.showErrorMessage for dv in rules)  # hints, never a refusal
+    prompts = {str(dv.sqref): dv.prompt for dv in rules}
+    assert "138 1234 5678" in prompts["E2:E1001"]
+    assert ("list", '"男,女"') in {(dv.type, dv.formula1) for dv in rules}
     assert ws["B2"].value == "王芳"
+    assert ws["A2"].number_format == ws["A1001"].number_format == "@"  # 客户编号 keeps its leading zeros
+    assert ws["E500"].number_format == "@"
+    assert ws.column_dimensions["F"].width >= len("wangfang@example.com")  # the example fits its column
     purchases = load_workbook(_template(tmp_path, "purchases"))["消费记录"]
-    formulas = {dv.formula1 for dv in purchases.data_validations.dataValidation}
-    assert '"现金,银行卡,微信支付,支付宝,对公转账,其他"' in formulas
+    rules = purchases.data_validations.dataValidation
+    assert not any(dv.showErrorMessage for dv in rules)
+    assert '"现金,银行卡,微信支付,支付宝,对公转账,其他"' in {dv.formula1 for dv in rules}
+    prompts = " ".join(dv.prompt for dv in rules)
+    # the instructions' examples are all offered in the hints
+    assert "1200元" in prompts and "¥1,200.00" in prompts and "2024年1月5日" in prompts
+    header = [c.value for c in purchases[1]]
+    assert purchases.cell(row=2, column=header.index("订单号") + 1).number_format == "@"
+    assert purchases.cell(row=2, column=header.index("消费金额") + 1).number_format == '"¥"#,##0.00'
+
+
+def test_a_template_filled_the_way_its_instructions_say_imports_every_row(tmp_path, alice):
+    import openpyxl
+
+    path = _template(tmp_path, "purchases")
+    book = openpyxl.load_workbook(path)
+    ws = book["消费记录"]
+    header = [c.value for c in ws[1]]
+    rows = [("007", "2024年1月5日", "1200元", "微信转账", "00123"), ("008", "2024/1/5", "¥1,200.00", "现金", "00124")]
+    for r, (code, day, amount, payment, number) in enumerate(rows, start=2):
+        for column, value in (("客户编号", code), ("姓名", "顾客" + code), ("消费日期", day), ("消费金额", amount),
+                              ("支付方式", payment), ("订单号", number), ("消费项目", "茶"), ("品类", "饮品"),
+                              ("数量", 1), ("销售渠道", "门店")):
+            ws.cell(row=r, column=header.index(column) + 1, value=value)
+    book.save(path)
+    result = import_file(path, user=alice)
+    assert result.counts["purchases"].new == 2, result.problems
+    orders = {o.customer.code: o for o in Order.objects.select_related("customer")}
+    assert set(orders) == {"007", "008"}
+    assert orders["007"].amount == orders["008"].amount == 1200
+    assert orders["007"].payment_method == "wechat_pay"
+    assert orders["007"].number == "00123"
 
 
 def _template(tmp_path, kind):

@@ -350,6 +350,20 @@ def test_kehu_analyze_gives_each_customer_the_orders_spend_and_layer_of_the_file
         assert got == (want["orders"], want["spend"], classes.get(key, "")), (name, key)
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="kehu analyze always works in a scratch SQLite file: the SQLite pass covers it")
+def test_kehu_analyze_without_as_of_analyses_as_of_the_day_after_the_files_last_purchase(store, tmp_path):
+    report = tmp_path / "report.xlsx"
+    run = store.kehu("analyze", str(REAL / "online_retail.xlsx"), "-o", str(report))
+    last = max(c["last"] for c in online_retail().customers.values() if c["last"])
+    day_after = last + datetime.timedelta(days=1)
+    assert f"分析日期 {day_after:%Y-%m-%d}：文件中最后一次消费的次日（最后一次消费在 {last:%Y-%m-%d}）" in run.stdout
+    book = openpyxl.load_workbook(report, read_only=True)
+    params = {r[0]: r[1] for r in book["模型参数"].iter_rows(values_only=True)}
+    assert params["分析日期"] == f"{day_after:%Y-%m-%d}"
+    header = next(book["客户分层"].iter_rows(values_only=True))
+    assert {"流失概率", "预计90天消费天数", "12个月客户价值CLV（元）"} <= set(header)
+
+
 def receivers(name: str) -> dict[tuple[str, str], str]:
     """key → the customer's name as the file gives it, for files whose key is a phone or an e-mail."""
     if name == "pdd_orders.csv":

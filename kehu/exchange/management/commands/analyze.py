@@ -1,6 +1,5 @@
 """kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE] [--currency CODE]"""
 
-import datetime
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("input", help="xlsx 或 csv：至少要有客户编号、消费日期、消费金额")
         parser.add_argument("-o", "--output", required=True, help="报告文件（.xlsx）")
-        parser.add_argument("--as-of", help="分析日期（默认今天），如 2024-06-30")
+        parser.add_argument("--as-of", help="分析日期，如 2024-06-30（默认：文件中最后一次消费的次日）")
         parser.add_argument("--currency", default=money.DEFAULT, type=str.upper, choices=list(money.CURRENCIES),
                             help="报告中金额的币种（默认 CNY 人民币；只改显示，不换算）："
                                  + "、".join(f"{c.code} {c.symbol}" for c in money.CURRENCIES.values()))
@@ -40,9 +39,10 @@ class Command(BaseCommand):
             raise CommandError(f"“{path.name}”里没有可识别的表格：请确认有“客户编号”“消费日期”“消费金额”等表头")
         with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch, money.using(opts["currency"]):
             analyze.use_scratch_database(Path(scratch) / "analyze.sqlite3")
-            result = analyze.analyze(path, as_of or datetime.date.today())
+            result = analyze.analyze(path, as_of)
             analyze.write_report(result, opts["output"])
         imported = result["result"]
         self.stdout.write(imported.summary())
         customers = len(result["table"])
-        self.stdout.write(f"分析日期 {result['as_of']:%Y-%m-%d}，共 {customers} 位客户；报告已写入 {opts['output']}")
+        self.stdout.write(f"分析日期 {result['as_of']:%Y-%m-%d}：{analyze.as_of_note(result)}")
+        self.stdout.write(f"共 {customers} 位客户；报告已写入 {opts['output']}")

@@ -38,6 +38,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="不显示进度条")
 
     def handle(self, *args, **opts):
+        if (problem := store_not_ready()) is not None:
+            raise CommandError(problem)
         user = None
         if opts["user"]:
             user = get_user_model().objects.filter(username=opts["user"]).first()
@@ -97,3 +99,28 @@ class Command(BaseCommand):
             self.stdout.write(f"错误报告已写入 {opts['report']}（{rows} 行）")
         if not opts["dry_run"] and result.batch:
             self.stdout.write(f"如需撤销：kehu import --revert {result.batch.pk}")
+
+
+def store_not_ready() -> str | None:
+    """Why the store cannot take an import yet (never initialised, or older than this kehu), or None.
+
+    A SQLite file that does not exist is not created here: the message says to run `kehu init`, which makes it.
+    """
+    from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    hint = ("请先运行 kehu init 初始化客户库，再导入。\n"
+            "The store is not initialised: run `kehu init` first, then import.")
+    if (connection.vendor == "sqlite" and not connection.is_in_memory_db()
+            and not Path(connection.settings_dict["NAME"]).exists()):
+        return f"找不到客户库（{connection.settings_dict['NAME']}）。{hint}"
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except OperationalError as exc:
+        return f"无法连接客户库：{exc}\n{hint}"
+    if pending:
+        return (f"客户库尚未初始化或需要升级（{len(pending)} 项迁移未执行）。请先运行 kehu init，再导入。\n"
+                "The store is not initialised or needs migrating: run `kehu init` first, then import.")
+    return None
