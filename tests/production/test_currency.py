@@ -79,7 +79,8 @@ def test_analyze_takes_the_currency_from_its_option(ready_store, tmp_path):
         total = customers["E2"]
         assert isinstance(total.value, float | int)
         assert total.number_format == ("#,##0.00" if code == "CNY" else '"JP¥"#,##0;-"JP¥"#,##0')
-        sentences = " ".join(str(r[header.index("说明")].value) for r in customers.iter_rows(min_row=2))
+        why = header.index("说明")
+        sentences = " ".join(str(r[why].value) for r in customers.iter_rows(min_row=2))
         assert f"累计消费 {symbol}" in sentences
         if code == "JPY":
             assert not re.search(r"JP¥[\d,]+\.\d", sentences)  # yen have no decimals

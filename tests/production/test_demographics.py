@@ -62,7 +62,8 @@ def expected_cells(stored: dict, cuts=DEFAULT_CUTS, owner: str | None = None) ->
 
 def exported_cells(rows: list[list]) -> dict:
     header, body = rows[0], rows[1:]
-    assert header[:8] == ["年龄段", "性别", "客户数", "客户占比", "消费金额", "金额占比", "订单数", "客单价"]
+    assert header[:8] == ["年龄段", "性别", "客户数", "客户占比", "消费金额（元）", "金额占比", "订单数",
+                          "客单价（元）"]
     assert header[8:16] == list(RFM_CLASSES)
     cells = {}
     for row in body:
