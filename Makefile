@@ -25,6 +25,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# `kehu serve` starts its background worker (web imports) beside itself; --no-worker when one runs apart.
 demo: $(STAMP)
 	$(BIN)/kehu init
 	$(BIN)/kehu demo --customers $(CUSTOMERS) $(if $(RESET),--reset,--keep)

@@ -58,6 +58,9 @@ class Command(BaseCommand):
         from kehu.ops import presence
 
         worker = None if no_worker else BesideWorker().start()
+        if worker is not None:
+            self.stdout.write(f"后台任务 Background jobs: kehu worker, 进程 {worker.process.pid}")
+            self.stdout.flush()
         # SIGTERM (systemd, `kill`) stops the server like Ctrl+C: its worker stopped, its presence removed.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:

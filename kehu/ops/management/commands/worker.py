@@ -26,7 +26,7 @@ class Command(DBWorkerCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(interval=0.5, reload=False, startup_delay=False)
+        parser.set_defaults(interval=1.0, reload=False, startup_delay=False)
         parser.add_argument("--parent", type=int, default=None,
                             help="由 kehu serve 启动时使用：该进程退出后本进程也停止 (stop once PARENT is gone)")
 
