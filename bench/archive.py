@@ -166,13 +166,14 @@ def fill_metrics() -> None:
                 " avg_order_value, spend_recent, spend_previous, trend, rfm_class, rf_segment, abc_class,"
                 " frequency_tier, value_tier, lifecycle, overdue, category_loyalty, p_alive, clv, value_at_risk)"
                 " SELECT customer_id, %s, 30, frequency, monetary, ROUND(monetary / frequency, 2), 0, 0, '',"
-                f" CASE customer_id % 8 {case} END, '', '', '', '', '活跃客户', FALSE, '',"
-                " CASE WHEN customer_id % 20 = 0 THEN NULL ELSE ((customer_id * 7919) % 1000) / 1000.0 END,"
-                " CASE WHEN customer_id % 20 = 0 THEN NULL ELSE ROUND(monetary * 0.4, 2) END,"
-                " CASE WHEN customer_id % 20 = 0 THEN NULL"
-                " ELSE ROUND(monetary * 0.4 * (1 - ((customer_id * 7919) % 1000) / 1000.0), 2) END"
+                f" CASE customer_id %% 8 {case} END, '', '', '', '', '活跃客户', FALSE, '',"
+                " CASE WHEN customer_id %% 20 = 0 THEN NULL ELSE ((customer_id * 7919) %% 1000) / 1000.0 END,"
+                " CASE WHEN customer_id %% 20 = 0 THEN NULL ELSE ROUND(monetary * 0.4, 2) END,"
+                " CASE WHEN customer_id %% 20 = 0 THEN NULL"
+                " ELSE ROUND(monetary * 0.4 * (1 - ((customer_id * 7919) %% 1000) / 1000.0), 2) END"
                 " FROM segments_customermetrics", [now.date()])
-            cur.execute("ANALYZE")
+            # as autovacuum would leave a settled store: statistics, and the visibility map index-only scans need
+            cur.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
 def deep_cursor(field: str, descending: bool, fraction: float, segment: bool = False) -> str:

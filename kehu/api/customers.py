@@ -122,7 +122,8 @@ def _json_cell(value):
 
 @router.get("/customers", response=CustomerPage, summary="客户列表",
             description="与客户列表页相同的筛选条件、列（cols）和排序（可按消费金额、流失概率等任一列）；"
-                        "按游标（key-set）翻页。total 为总数（PostgreSQL 上超过 10,000 时为估计值，total_estimated）。"
+                        "按游标（key-set）翻页。total 为总数（PostgreSQL 上超过 10,000 时为估计值，total_estimated；"
+                        "估计偏低而实际超过 10,000 时为 10000）。"
                         "销售只能看到自己负责的客户；联系方式按角色掩码。")
 def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
     flt = CustomerFilter.from_params(request.GET)

@@ -182,12 +182,12 @@ class CustomerFilter:
 
     @staticmethod
     def search_condition(q: str, *, contacts: bool) -> Q:
-        """Code, name, company; with `contacts`, also an exact mobile, WeChat ID or e-mail, or a mobile's last 4
-        digits (by keyed hash)."""
+        """Code, name, company; with `contacts`, also an exact WeChat ID or e-mail, and for a mobile or its last 4
+        digits only that (by keyed hash)."""
         q = q.strip()
         plain = Q(code__iexact=q) | Q(name__icontains=q) | Q(company__icontains=q)
-        if contacts and _LAST4.match(q):
-            return plain | Q(mobile_last4_hash=mobile_last4_index(q))
+        if contacts and _LAST4.match(q):  # like a full mobile: the index alone, one lookup at a million customers
+            return Q(mobile_last4_hash=mobile_last4_index(q))
         found = contact_value(q)
         if not contacts or found is None:
             return plain
