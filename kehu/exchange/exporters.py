@@ -8,13 +8,16 @@ details on screen gets them masked in the file too; the querysets come from the 
 
 import csv
 import datetime
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -75,6 +78,18 @@ def _date(text: str) -> datetime.date | str:
 
 
 # ── rows ──────────────────────────────────────────────────────────────────────────────────────
+
+def in_store_language(export: Callable) -> Callable:
+    """Files that go out to be edited and imported again keep the store's language (简体中文): their headers,
+    sheet names and choice labels are what the importer recognises, whatever language the exporting user reads."""
+
+    @functools.wraps(export)
+    def wrapped(*args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):
+            return export(*args, **kwargs)
+
+    return wrapped
+
 
 def customer_columns() -> tuple[list[Column], list[CustomField]]:
     custom = list(CustomField.objects.all())
@@ -138,7 +153,7 @@ def _text_cell(ws, value: str) -> str:
 def _header(ws, columns: list[Column]) -> None:
     cells = []
     for col in columns:
-        cell = WriteOnlyCell(ws, value=_text_cell(ws, col.header))  # custom-field labels are typed by users
+        cell = WriteOnlyCell(ws, value=_text_cell(ws, str(col.header)))  # custom-field labels are typed by users
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
         cells.append(cell)
@@ -156,6 +171,8 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
     for row in rows:
         out: list[Any] = []
         for value, fmt in zip(row, formats, strict=False):
+            if isinstance(value, Promise):  # a label in the exporting user's language
+                value = str(value)
             if fmt and value not in (None, "") and not isinstance(value, str):
                 cell = WriteOnlyCell(ws, value=float(value) if isinstance(value, Decimal) else value)
                 cell.number_format = fmt
@@ -164,13 +181,14 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
                 out.append(_text_cell(ws, value))
             else:
                 out.append(value)
-        out.extend(_text_cell(ws, v) if isinstance(v, str) else v for v in row[len(formats):])
+        out.extend(_text_cell(ws, str(v)) if isinstance(v, str | Promise) else v for v in row[len(formats):])
         ws.append(out)
         count += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
     return count
 
 
+@in_store_language
 def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
@@ -179,6 +197,7 @@ def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
     return count
 
 
+@in_store_language
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(qs))
@@ -208,11 +227,13 @@ def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> i
     return count
 
 
+@in_store_language
 def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
     columns, custom = customer_columns()
     return write_csv(target, columns, customer_rows(qs, user, custom))
 
 
+@in_store_language
 def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
     return write_csv(target, ORDER_COLUMNS, order_rows(qs))
 
@@ -227,6 +248,7 @@ def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
     return months
 
 
+@in_store_language
 def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str | IO[bytes]) -> dict:
     """客户信息 and 消费记录 as tables, 汇总 with SUMIFS/COUNTIFS over them and native charts."""
     columns, custom = customer_columns()
@@ -333,7 +355,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
 # ── blank templates ───────────────────────────────────────────────────────────────────────────
 
 def _list(values: list[str]) -> DataValidation:
-    dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True,
+    dv = DataValidation(type="list", formula1='"' + ",".join(str(v) for v in values) + '"', allow_blank=True,
                         showErrorMessage=True)
     dv.error, dv.errorTitle = "请从下拉列表中选择", "无效的值"
     return dv
@@ -396,6 +418,7 @@ TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
 TEMPLATE_ROWS = 1000  # validations cover this many rows below the header
 
 
+@in_store_language
 def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     """A blank sheet for one kind: Chinese headers, one example row, validation on the first 1000 rows."""
     from kehu.engagement.models import FeedbackDimension

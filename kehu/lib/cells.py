@@ -8,6 +8,8 @@ column stays a number.
 
 import re
 
+from django.utils.functional import Promise
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Characters Excel refuses in a sheet name, and the 31-character limit.
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
@@ -15,7 +17,10 @@ SHEET_NAME_MAX = 31
 
 
 def neutralise(value):
-    """`value` as a cell may hold it: formula-like text escaped with a leading apostrophe, the rest as it is."""
+    """`value` as a cell may hold it: formula-like text escaped with a leading apostrophe, a lazy label as text,
+    the rest as it is."""
+    if isinstance(value, Promise):
+        value = str(value)
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value

@@ -28,9 +28,12 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from kehu.customers.models import CompanySize, Gender, Kind, age_bands
 from kehu.lib import ages
+from kehu.lib.labels import class_label
 
 from .models import CLASS_LABELS, CLASS_NAMES
 
@@ -44,28 +47,28 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "province": Field("省份", "province", "text"),
-    "city": Field("城市", "city", "text"),
-    "industry": Field("行业", "industry", "text"),
-    "company_size": Field("公司规模", "company_size", "text"),
-    "tags": Field("标签", "tags__name", "text"),
-    "grade": Field("客户评级", "grade", "text"),
-    "owner": Field("负责人", "owner_id", "id"),
-    "source": Field("来源渠道", "source", "text"),
-    "kind": Field("类型", "kind", "text"),
-    "registered_at": Field("注册时间", "registered_at", "date"),
-    "first_order_at": Field("首次消费日期", "metrics__first_order_at", "date"),
-    "last_order_at": Field("最近消费日期", "metrics__last_order_at", "date"),
-    "gender": Field("性别", "gender", "choice"),
+    "province": Field(_lazy("省份"), "province", "text"),
+    "city": Field(_lazy("城市"), "city", "text"),
+    "industry": Field(_lazy("行业"), "industry", "text"),
+    "company_size": Field(_lazy("公司规模"), "company_size", "text"),
+    "tags": Field(_lazy("标签"), "tags__name", "text"),
+    "grade": Field(_lazy("客户评级"), "grade", "text"),
+    "owner": Field(_lazy("负责人"), "owner_id", "id"),
+    "source": Field(_lazy("来源渠道"), "source", "text"),
+    "kind": Field(_lazy("类型"), "kind", "text"),
+    "registered_at": Field(_lazy("注册时间"), "registered_at", "date"),
+    "first_order_at": Field(_lazy("首次消费日期"), "metrics__first_order_at", "date"),
+    "last_order_at": Field(_lazy("最近消费日期"), "metrics__last_order_at", "date"),
+    "gender": Field(_lazy("性别"), "gender", "choice"),
     # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
-    "age_band": Field("年龄段", "age_band", "choice"),
-    "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
-    "frequency": Field("消费次数", "segment__frequency", "number", "次"),
-    "monetary": Field("消费金额", "segment__monetary", "money"),
-    "avg_order_value": Field("客单价", "segment__avg_order_value", "money"),
+    "age_band": Field(_lazy("年龄段"), "age_band", "choice"),
+    "recency_days": Field(_lazy("最近消费"), "segment__recency_days", "days", _lazy("天前")),
+    "frequency": Field(_lazy("消费次数"), "segment__frequency", "number", _lazy("次")),
+    "monetary": Field(_lazy("消费金额"), "segment__monetary", "money"),
+    "avg_order_value": Field(_lazy("客单价"), "segment__avg_order_value", "money"),
     **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
-    "trend": Field("消费趋势", "segment__trend", "choice"),
-    "overdue": Field("逾期未购", "segment__overdue", "bool"),
+    "trend": Field(_lazy("消费趋势"), "segment__trend", "choice"),
+    "overdue": Field(_lazy("逾期未购"), "segment__overdue", "bool"),
 }
 # Stored codes shown by their Chinese label ("个人", not "person").
 CHOICE_LABELS: dict[str, dict[str, str]] = {
@@ -75,8 +78,8 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
 }
 # Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
 BARE = {"province", "city"}
-NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "=", "between": "介于"}
-DATE_OPS = {"before": "早于", "after": "晚于", "within_days": "最近 N 天内"}
+NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "=", "between": _lazy("介于")}
+DATE_OPS = {"before": _lazy("早于"), "after": _lazy("晚于"), "within_days": _lazy("最近 N 天内")}
 LIST_OPS = ("in", "not_in")
 # The comparisons each kind of field offers (the builder shows only these).
 OPS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -238,41 +241,49 @@ def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:
 
 
 def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
+    """In the reader's language (gettext; Chinese unless English is chosen)."""
     if "items" in node:
-        joiner = " 或 " if node.get("op", "and") == "or" else " 且 "
+        joiner = _(" 或 ") if node.get("op", "and") == "or" else _(" 且 ")
         text = joiner.join(_describe(item, user_names) for item in node["items"])
-        return text if top or len(node["items"]) == 1 else f"（{text}）"
+        return text if top or len(node["items"]) == 1 else _("（%(rules)s）") % {"rules": text}
     name, op, values = node["field"], node.get("op", "in"), node["values"]
     field = FIELDS[name]
     if field.kind == "days":
         if op == "between":
-            return f"最近一次消费在 {_number(field, values[0])}–{_number(field, values[1])} 天前"
-        value = _number(field, values[0])
+            return _("最近一次消费在 %(a)s–%(b)s 天前") % {"a": _number(field, values[0]),
+                                                        "b": _number(field, values[1])}
+        value = {"n": _number(field, values[0])}
         # recency ≤ 90 reads as "最近 90 天内有消费"; ≥ 90 as "90 天以上未消费"
         if op in ("lte", "lt"):
-            return f"最近 {value} 天内有消费" if op == "lte" else f"最近 {value} 天内（不含）有消费"
+            return (_("最近 %(n)s 天内有消费") if op == "lte" else _("最近 %(n)s 天内（不含）有消费")) % value
         if op in ("gte", "gt"):
-            return f"{value} 天以上未消费" if op == "gte" else f"超过 {value} 天未消费"
-        return f"最近一次消费在 {value} 天前"
+            return (_("%(n)s 天以上未消费") if op == "gte" else _("超过 %(n)s 天未消费")) % value
+        return _("最近一次消费在 %(n)s 天前") % value
     if field.kind == "date":
         if op == "within_days":
-            return f"{field.label}在最近 {_number(field, values[0])} 天内"
-        return f"{field.label}{DATE_OPS[op]} {_date(field, values[0]).isoformat()}"
+            return _("%(field)s在最近 %(n)s 天内") % {"field": field.label, "n": _number(field, values[0])}
+        return _("%(field)s%(op)s %(day)s") % {"field": field.label, "op": DATE_OPS[op],
+                                                "day": _date(field, values[0]).isoformat()}
     if field.kind in ("number", "money"):
         def shown(v):
             return _money(_number(field, v)) if field.kind == "money" else f"{_number(field, v)} {field.unit}".strip()
         if op == "between":
-            return f"{field.label}介于 {shown(values[0])} 和 {shown(values[1])} 之间"
+            return _("%(field)s介于 %(a)s 和 %(b)s 之间") % {"field": field.label, "a": shown(values[0]),
+                                                            "b": shown(values[1])}
         return f"{field.label} {NUMBER_OPS[op]} {shown(values[0])}"
     if field.kind == "bool":
-        return field.label if values[0] else f"非{field.label}"
+        return str(field.label) if values[0] else _("非%(field)s") % {"field": field.label}
     if field.kind == "id":
         shown = [user_names.get(int(v), f"#{v}") for v in values]
     elif name == "age_band":
-        shown = [ages.label(str(v)) for v in values]
+        shown = [ages.label(str(v), _("未知")) for v in values]
+    elif name in CLASS_NAMES or name == "trend":
+        shown = [class_label(str(v)) for v in values]
     else:
         labels = CHOICE_LABELS.get(name, {})
-        shown = [labels.get(str(v), str(v)) for v in values]
+        shown = [str(labels.get(str(v), str(v))) for v in values]
     if op == "not_in":
-        return f"{field.label}不是{'、'.join(shown)}"
-    return "或".join(shown) if name in BARE else f"{field.label}：{'、'.join(shown)}"
+        return _("%(field)s不是%(values)s") % {"field": field.label, "values": _("、").join(shown)}
+    if name in BARE:
+        return _("或").join(shown)
+    return _("%(field)s：%(values)s") % {"field": field.label, "values": _("、").join(shown)}

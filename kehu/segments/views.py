@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kehu.accounts import audit
 from kehu.customers.models import Customer, refresh_age_bands
 from kehu.lib.cells import neutralise, sheet_title
+from kehu.lib.labels import class_label
 
 from . import pipeline, reports, risk, upkeep
 from .forms import AgeBandsForm, ThresholdsForm
@@ -326,7 +327,7 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
             value = getattr(segment, column)
             if value:
                 href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
-                text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else value
+                text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else class_label(value)
                 badges.append({"label": CLASS_LABELS[column], "value": text, "href": href})
     history = []
     if segment:

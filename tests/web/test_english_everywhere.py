@@ -31,7 +31,8 @@ ROLES = ("admin", "manager", "sales", "service", "viewer")
 # through class_label), so they must be translated, never taken out.
 SYSTEM_WRITTEN = {("segments", "customersegment"), ("segments", "segmentsnapshot"), ("segments", "segmentrun"),
                   ("segments", "segmentsettings"), ("ops", "cacheentry"), ("sessions", "session")}
-SYSTEM_FIELDS = {("marketing", "targetlist", "segment_class")}
+SYSTEM_FIELDS = {("marketing", "targetlist", "segment_class"), ("exchange", "importbatch", "problems"),
+                 ("exchange", "importbatch", "counts"), ("exchange", "importtemplate", "sheets")}
 # Routes that give no page (files, JSON, POST-only actions, the Django admin and the API have their own tests).
 NOT_PAGES = {
     "customers:privacy_export", "customers:version", "exchange:mapping_template", "exchange:batch_report",
@@ -103,6 +104,8 @@ def user_values() -> list[str]:
                     if CJK.search(text):
                         found.add(text.strip())
                         found.update(line.strip() for line in text.splitlines())
+    for batch in apps.get_model("exchange", "ImportBatch").objects.all():  # what the import found, in its words
+        found.update(p["message"] for p in batch.problems)
     user = apps.get_model("accounts", "User")
     for u in user.objects.all():
         found.add(u.display_name)
