@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
@@ -34,9 +34,10 @@ from .reports import write_error_report
 
 SESSION_KEY = "exchange_upload"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DUPLICATE_LABELS = {"update": _lazy("更新已有客户"), "skip": _lazy("跳过已有客户"), "create": _lazy("仍新建客户")}
-CONFLICT_LABELS = {"error": _lazy("不导入该行并报告"), "skip": _lazy("跳过该行"),
-                   "keep-code": _lazy("合并到已有客户，保留其编号")}
+DUPLICATE_LABELS = {"update": gettext_lazy("更新已有客户"), "skip": gettext_lazy("跳过已有客户"),
+                    "create": gettext_lazy("仍新建客户")}
+CONFLICT_LABELS = {"error": gettext_lazy("不导入该行并报告"), "skip": gettext_lazy("跳过该行"),
+                   "keep-code": gettext_lazy("合并到已有客户，保留其编号")}
 
 
 def _require_import(user) -> None:
@@ -45,11 +46,12 @@ def _require_import(user) -> None:
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=_lazy("表格文件"), help_text=_lazy("xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）"))
-    on_duplicate = forms.ChoiceField(label=_lazy("遇到已有客户"), choices=list(DUPLICATE_LABELS.items()),
+    file = forms.FileField(label=gettext_lazy("表格文件"),
+                           help_text=gettext_lazy("xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）"))
+    on_duplicate = forms.ChoiceField(label=gettext_lazy("遇到已有客户"), choices=list(DUPLICATE_LABELS.items()),
                                      initial="update")
-    template = forms.ModelChoiceField(label=_lazy("使用导入模板"), queryset=ImportTemplate.objects.all(),
-                                      required=False, empty_label=_lazy("自动识别表头"))
+    template = forms.ModelChoiceField(label=gettext_lazy("使用导入模板"), queryset=ImportTemplate.objects.all(),
+                                      required=False, empty_label=gettext_lazy("自动识别表头"))
 
 
 def _batches_for(user):

@@ -20,12 +20,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from kehu.customers.filters import CustomerFilter, contact_value, masked_search
 from kehu.customers.models import Customer
 from kehu.engagement.models import Communication, Consent, MarketingChannel
 from kehu.exchange.exporters import Column, write_csv, write_table
+from kehu.lib.labels import class_label
 from kehu.segments.models import CLASS_LABELS, CLASS_NAMES
 
 from .models import CampaignContact, TargetList
@@ -46,20 +48,22 @@ EXPORT_NAMES = {MarketingChannel.SMS: "短信名单", MarketingChannel.EMAIL: "�
 
 def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped choices "column:class" for the audience select."""
-    return [(CLASS_LABELS[col], [(f"{col}:{name}", name) for name in names]) for col, names in CLASS_NAMES.items()]
+    return [(CLASS_LABELS[col], [(f"{col}:{name}", class_label(name)) for name in names])
+            for col, names in CLASS_NAMES.items()]
 
 
 def describe(tl: TargetList) -> str:
     parts = []
     if tl.segment_class:
-        parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
+        parts.append(_("%(column)s：%(class)s") % {"column": CLASS_LABELS.get(tl.segment_column, tl.segment_column),
+                                                  "class": class_label(tl.segment_class)})
     if tl.filter_query:
         flt = CustomerFilter.from_params(QueryDict(tl.filter_query))
         # a contact value searched for is shown masked: whoever opens the list may not see contacts
         parts.append(replace(flt, q=masked_search(flt.q)).describe())
     if tl.exclude_days:
-        parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
-    return "；".join(parts) or "全部客户"
+        parts.append(_("排除最近 %(n)s 天联系过的客户") % {"n": tl.exclude_days})
+    return _("；").join(parts) or _("全部客户")
 
 
 def forget_erased(sender, customer, values: list[tuple[str, str]], **kwargs) -> int:
@@ -117,7 +121,7 @@ def _rows(tl: TargetList, user) -> Iterator[list]:
 
 def check_export(user) -> None:
     if not user.sees_contact_details:
-        raise PermissionDenied("您的角色不能查看完整联系方式，不能导出营销名单。")
+        raise PermissionDenied(_("您的角色不能查看完整联系方式，不能导出营销名单。"))
 
 
 def export_xlsx(tl: TargetList, user, target: str | IO[bytes]) -> int:

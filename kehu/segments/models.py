@@ -428,7 +428,7 @@ class RuleSegment(models.Model):
         from .rules import describe, validate
 
         if validate(self.rules):
-            return "（规则无效）"
+            return str(_("（规则无效）"))
         if user_names is None:
             user_names = self._owner_names()
         return describe(self.rules, user_names)
