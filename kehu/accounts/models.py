@@ -5,7 +5,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -188,6 +188,13 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("审计日志不能删除（过期记录由 kehu audit_prune 清理）")
+
+    @property
+    def target_shown(self) -> str:
+        """The stored label ("张伟（KH000001）"), its full-width brackets as the reader's language writes them."""
+        if (translation.get_language() or "zh").startswith("zh"):
+            return self.target_label
+        return self.target_label.replace("（", " (").replace("）", ")")
 
     @property
     def channel_label(self) -> str:

@@ -54,7 +54,7 @@ class FeedbackForm(forms.ModelForm):
         self.dimensions = list(FeedbackDimension.objects.filter(active=True))
         for dim in self.dimensions:
             self.fields[f"score_{dim.pk}"] = forms.TypedChoiceField(
-                label=dim.name, required=False, coerce=int, empty_value=None,
+                label=dim.label, required=False, coerce=int, empty_value=None,
                 choices=[("", "—")] + [(i, "★" * i) for i in range(5, 0, -1)],
             )
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
@@ -127,6 +128,12 @@ class FeedbackDimension(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The name as the reader sees it: kehu's default dimensions (产品质量 …) in the reader's language, a shop's
+        own names as typed."""
+        return gettext(self.name)
 
 
 class Feedback(models.Model):
