@@ -35,5 +35,5 @@ def restore(text: str) -> str:
 
 def sheet_title(text: str, fallback: str = "Sheet") -> str:
     """A sheet name Excel accepts and that cannot be read as a formula (an apostrophe may not start one)."""
-    title = _SHEET_FORBIDDEN.sub("", text).lstrip("".join(FORMULA_START) + "' ").rstrip("'")[:SHEET_NAME_MAX]
+    title = _SHEET_FORBIDDEN.sub("", str(text)).lstrip("".join(FORMULA_START) + "' ").rstrip("'")[:SHEET_NAME_MAX]
     return title or fallback

@@ -136,8 +136,8 @@ FORMATS = {
 
 class Table:
     def __init__(self, table_id: str, title: str, columns: list[tuple[str, str]]):
-        self.id, self.title = table_id, title
-        self.columns = [{"label": label, "kind": kind, "num": kind != "text"} for label, kind in columns]
+        self.id, self.title = table_id, str(title)  # cached and exported as text, in the reader's language
+        self.columns = [{"label": str(label), "kind": kind, "num": kind != "text"} for label, kind in columns]
         self.rows: list[list[dict]] = []
 
     def add(self, *values, links: dict[int, str] | None = None) -> None:
