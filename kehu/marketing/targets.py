@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from kehu.customers.filters import CustomerFilter, contact_value, masked_search
@@ -35,15 +36,19 @@ from .models import CampaignContact, TargetList
 # Which contact field reaches a customer on each channel.
 CONTACT_FIELD = {MarketingChannel.SMS: "mobile", MarketingChannel.EMAIL: "email", MarketingChannel.WECHAT: "wechat",
                  MarketingChannel.PHONE: "mobile"}
+_CODE, _NAME = Column(gettext_lazy("客户编号"), 12), Column(gettext_lazy("姓名"), 12)
+_OWNER = Column(gettext_lazy("负责人"), 10)
+# Headers and sheet names in the exporting user's language (these lists go out to be worked, not imported again).
 EXPORT_COLUMNS = {
-    MarketingChannel.SMS: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15)],
-    MarketingChannel.EMAIL: [Column("客户编号", 12), Column("姓名", 12), Column("电子邮箱", 28)],
-    MarketingChannel.WECHAT: [Column("客户编号", 12), Column("姓名", 12), Column("微信号", 16), Column("负责人", 10)],
-    MarketingChannel.PHONE: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15), Column("负责人", 10),
-                             Column("RFM分层", 13), Column("生命周期", 10), Column("通话结果", 24)],
+    MarketingChannel.SMS: [_CODE, _NAME, Column(gettext_lazy("手机"), 15)],
+    MarketingChannel.EMAIL: [_CODE, _NAME, Column(gettext_lazy("电子邮箱"), 28)],
+    MarketingChannel.WECHAT: [_CODE, _NAME, Column(gettext_lazy("微信号"), 16), _OWNER],
+    MarketingChannel.PHONE: [_CODE, _NAME, Column(gettext_lazy("手机"), 15), _OWNER,
+                             Column(gettext_lazy("RFM分层"), 13), Column(gettext_lazy("生命周期"), 10),
+                             Column(gettext_lazy("通话结果"), 24)],
 }
-EXPORT_NAMES = {MarketingChannel.SMS: "短信名单", MarketingChannel.EMAIL: "邮件名单",
-                MarketingChannel.WECHAT: "微信名单", MarketingChannel.PHONE: "电话回访表"}
+EXPORT_NAMES = {MarketingChannel.SMS: gettext_lazy("短信名单"), MarketingChannel.EMAIL: gettext_lazy("邮件名单"),
+                MarketingChannel.WECHAT: gettext_lazy("微信名单"), MarketingChannel.PHONE: gettext_lazy("电话回访表")}
 
 
 def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
@@ -115,8 +120,8 @@ def _rows(tl: TargetList, user) -> Iterator[list]:
         elif tl.channel == MarketingChannel.WECHAT:
             yield [c.code, c.name, contact["wechat"], owner]
         else:
-            yield [c.code, c.name, contact["mobile"], owner, segment.rfm_class if segment else "",
-                   segment.lifecycle if segment else "", ""]
+            yield [c.code, c.name, contact["mobile"], owner, class_label(segment.rfm_class) if segment else "",
+                   class_label(segment.lifecycle) if segment else "", ""]
 
 
 def check_export(user) -> None:
@@ -127,7 +132,7 @@ def check_export(user) -> None:
 def export_xlsx(tl: TargetList, user, target: str | IO[bytes]) -> int:
     check_export(user)
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet(EXPORT_NAMES[tl.channel]), EXPORT_COLUMNS[tl.channel], _rows(tl, user))
+    count = write_table(wb.create_sheet(str(EXPORT_NAMES[tl.channel])), EXPORT_COLUMNS[tl.channel], _rows(tl, user))
     wb.save(target)
     return count
 

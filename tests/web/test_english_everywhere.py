@@ -342,3 +342,33 @@ def test_the_scan_sees_chinese_that_is_not_the_shops_own(store, db):
     html = '<p title="客户">Customer 张伟</p><button name="language" value="zh-hans">中文</button>'
     assert chinese_left(html, ["张伟"]) == ["客户"]
     assert "重要价值客户" not in store["values"] and store["customer"].name in store["values"]
+
+
+def test_a_marketing_list_exports_in_the_readers_language_and_an_importable_export_stays_in_the_stores(store, db):
+    """Item 4: a call sheet goes out to be worked, so its headers and sheet name follow the exporting user's
+    language; the customer export is read back by the importer, so it keeps the store's (Chinese) headers."""
+    import io
+
+    from openpyxl import load_workbook
+
+    def workbook(client, path):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return load_workbook(io.BytesIO(body))
+
+    admin = store["users"]["admin"]
+    english = english_client(admin)
+    book = workbook(english, f"/marketing/lists/{store['target'].pk}/export.xlsx")
+    sheet = book.worksheets[0]
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert sheet.title == "Call sheet" and header[:3] == ["Customer code", "Name", "Mobile"]
+    assert not any(CJK.search(str(v)) for row in sheet.iter_rows(values_only=True) for v in row[3:6] if v
+                   and v not in store["values"])
+    customers = workbook(english, "/exchange/customers.xlsx").worksheets[0]
+    assert next(customers.iter_rows(max_row=1, values_only=True))[0] == "客户编号"
+
+    chinese = Client()
+    chinese.force_login(admin, backend=BACKEND)
+    book = workbook(chinese, f"/marketing/lists/{store['target'].pk}/export.xlsx")
+    assert book.worksheets[0].title == "电话回访表"
