@@ -56,6 +56,17 @@ def _no_audit_backlog():
 
 
 @pytest.fixture(autouse=True)
+def _currency_forgotten():
+    """The shop's currency is remembered a few seconds per process: a test that changed it (and rolled back)
+    must not leave it to the next."""
+    from kehu.accounts.models import ShopSettings
+
+    ShopSettings.forget()
+    yield
+    ShopSettings.forget()
+
+
+@pytest.fixture(autouse=True)
 def _language_reset():
     """A test that switched the active language (a request in English, translation.activate) leaves the next
     test in the default language."""

@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from kehu.accounts import audit
+from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
 from kehu.lib.crypto import audit_hash
 from kehu.lib.phones import national_digits
@@ -46,9 +47,10 @@ def _row(obj: models.Model) -> dict:
         if f.name.endswith("_hash"):
             continue
         if f.is_relation:
-            row[str(f.verbose_name)] = str(getattr(obj, f.name)) if getattr(obj, f.attname) is not None else ""
+            label = money.unit_label(f.verbose_name)
+            row[label] = str(getattr(obj, f.name)) if getattr(obj, f.attname) is not None else ""
         else:
-            row[str(f.verbose_name)] = _plain(getattr(obj, f.attname))
+            row[money.unit_label(f.verbose_name)] = _plain(getattr(obj, f.attname))
     return row
 
 
@@ -195,7 +197,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
             Customer.objects.filter(pk=pk).update(
                 name=label, gender="", birthday=None, birthday_md=None, age_band="", age_band_on=None, mobile="",
                 email="", wechat="", address="",
-                mobile_hash="", email_hash="", wechat_hash="", province="", city="", district="",
+                mobile_hash="", mobile_last4_hash="", email_hash="", wechat_hash="", province="", city="", district="",
                 company="", notes="", extra={}, version=models.F("version") + 1, updated_at=timezone.now())
             customer.tags.clear()
             Order.objects.filter(customer_id=pk).update(note="")

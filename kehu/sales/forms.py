@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kehu.lib import money
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
 from .models import Order, OrderLine, Product
@@ -23,6 +24,7 @@ class OrderForm(forms.ModelForm):
     def __init__(self, *args, lines: "forms.BaseInlineFormSet | None" = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lines = lines
+        self.fields["amount"].label = money.unit_label(self.fields["amount"].label)  # 金额（港元）in HKD
 
     def clean_ordered_at(self):
         value = self.cleaned_data["ordered_at"]
@@ -70,6 +72,10 @@ class OrderLineForm(forms.ModelForm):
     class Meta:
         model = OrderLine
         fields = ["product", "product_name", "quantity", "unit_price"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unit_price"].label = money.unit_label(self.fields["unit_price"].label)
 
     def clean(self):
         cleaned = super().clean()

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
+from kehu.lib import money
 
 
 class Category(models.Model):
@@ -97,7 +98,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} ¥{self.amount}"
+        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} {money.fmt(self.amount)}"
 
 
 class OrderLine(models.Model):

@@ -23,5 +23,5 @@ class SegmentsConfig(AppConfig):
         from kehu.lib.settings_menu import SettingsPage, register
 
         register(SettingsPage("thresholds", _("分层阈值"), "segments:settings",
-                              _("RFM、价值与频次分级、生命周期、流失预警用到的阈值。"), managers=True, order=20))
+                              _("RFM、价值与频次等级、生命周期、流失预警用到的阈值。"), managers=True, order=20))
         register_age_bands(SegmentSettings.load_age_bands)

@@ -10,7 +10,7 @@ Rules are plain JSON, nested AND/OR groups of conditions; a condition may list s
         {"op": "or", "items": [{"field": "rfm_class", "op": "in", "values": ["重要价值客户"]},
                                {"field": "tags", "op": "in", "values": ["VIP"]}]}]}
 
-    describe(rules) → "广东省或浙江省 且 消费次数 ≥ 3 次 且 （RFM分层：重要价值客户 或 标签：VIP）"
+    describe(rules) → "广东省或浙江省 且 订单数 ≥ 3 笔 且 （RFM分层：重要价值客户 或 标签：VIP）"
     condition(rules) → a Q over Customer; Customer.objects.filter(condition(rules)).distinct()
 
 Metrics and classes come from the customer's latest classification (CustomerSegment, `segment__…`), so
@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kehu.customers.models import CompanySize, Gender, Kind, age_bands
-from kehu.lib import ages
+from kehu.lib import ages, money
 from kehu.lib.labels import class_label
 
 from .models import CLASS_LABELS, CLASS_NAMES
@@ -63,7 +63,7 @@ FIELDS: dict[str, Field] = {
     # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
     "age_band": Field(gettext_lazy("年龄段"), "age_band", "choice"),
     "recency_days": Field(gettext_lazy("最近消费"), "segment__recency_days", "days", gettext_lazy("天前")),
-    "frequency": Field(gettext_lazy("消费次数"), "segment__frequency", "number", gettext_lazy("次")),
+    "frequency": Field(gettext_lazy("订单数"), "segment__frequency", "number", gettext_lazy("笔")),
     "monetary": Field(gettext_lazy("消费金额"), "segment__monetary", "money"),
     "avg_order_value": Field(gettext_lazy("客单价"), "segment__avg_order_value", "money"),
     **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
@@ -233,12 +233,11 @@ def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:
 
 
 def _money(value: Decimal) -> str:
-    text = f"{value:,.2f}"
-    return "¥" + (text[:-3] if text.endswith(".00") else text)
+    return money.fmt(value, trim=True)
 
 
 def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:
-    """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次"."""
+    """The rules in words, e.g. "广东省 且 订单数 ≥ 3 笔"."""
     return _describe(rules, user_names or {}, top=True)
 
 

@@ -45,7 +45,8 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     book = read_xlsx(out)
     assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数", "模型检验", "年龄与性别"]
     customers = book["客户分层"]
-    assert customers[0] == analyze.CUSTOMER_HEADERS
+    assert customers[0] == analyze.customer_headers()
+    assert customers[0][4:6] == ["消费总额（元）", "平均客单价（元）"]  # no --currency: yuan
     assert len(customers) == 301
     assert {r[9] for r in customers[1:]} <= set(RFM_CLASSES)
     assert all(r[14] and "→" in r[14] for r in customers[1:])
@@ -74,7 +75,7 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     calibration_end = (AS_OF - datetime.timedelta(days=holdout)).isoformat()
     actual = sum(1 for customer, day in days if day > calibration_end and first[customer] <= calibration_end)
     assert actual > 0 and all(r[2] == actual for r in check[1:4])
-    groups = check[check.index(["校准期重复消费次数", "客户数", "检验期实际", "MBG/NBD 预测", "Pareto/NBD 预测",
+    groups = check[check.index(["校准期重复消费天数", "客户数", "检验期实际", "MBG/NBD 预测", "Pareto/NBD 预测",
                                 "BG/NBD 预测"]) + 1:]
     assert groups[8][0] == "合计" and groups[8][2] == actual
     assert sum(r[1] for r in groups[:8]) == sum(1 for d in first.values() if d <= calibration_end)

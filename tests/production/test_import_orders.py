@@ -334,7 +334,7 @@ def test_kehu_analyze_gives_each_customer_the_orders_spend_and_layer_of_the_file
     ws = openpyxl.load_workbook(report, read_only=True)["客户分层"]
     rows = list(ws.iter_rows(values_only=True))
     header = rows[0]
-    at = {h: header.index(h) for h in ("客户编号", "姓名", "消费次数", "消费总额", "RFM分层")}
+    at = {h: header.index(h) for h in ("客户编号", "姓名", "订单数", "消费总额（元）", "RFM分层")}
     by_key: dict[tuple[str, str], tuple] = {}
     for row in rows[1:]:
         by_key[("code", str(row[at["客户编号"]]))] = row
@@ -346,7 +346,7 @@ def test_kehu_analyze_gives_each_customer_the_orders_spend_and_layer_of_the_file
     assert len(rows) - 1 == len(expected), run.stdout
     for key, want in expected.items():
         row = by_key[key] if key[0] in ("code", "name") else by_key[("name", names[key])]
-        got = (row[at["消费次数"]], money(row[at["消费总额"]]), row[at["RFM分层"]] or "")
+        got = (row[at["订单数"]], money(row[at["消费总额（元）"]]), row[at["RFM分层"]] or "")
         assert got == (want["orders"], want["spend"], classes.get(key, "")), (name, key)
 
 

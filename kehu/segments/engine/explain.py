@@ -16,6 +16,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from kehu.lib import money as _money
 from kehu.lib.labels import class_label
 
 from .classify import References, Thresholds
@@ -29,10 +30,9 @@ def number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def yuan(value: float) -> str:
-    """5200 → "¥5,200", 1800.5 → "¥1,800.50"."""
-    text = f"{value:,.2f}"
-    return "¥" + (text[:-3] if text.endswith(".00") else text)
+def money(value: float) -> str:
+    """5200 → "¥5,200", 1800.5 → "¥1,800.50" — in the shop's currency (kehu.lib.money)."""
+    return _money.fmt(value, trim=True)
 
 
 def _compare(high: bool, equal: bool, better: str, worse: str) -> str:
@@ -57,7 +57,7 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
             (_("共 %(n)s 笔订单，达到 %(ref)s 笔") if f_high else _("共 %(n)s 笔订单，未达到 %(ref)s 笔"))
             % {"n": frequency, "ref": number(refs.frequency)},
             (_("累计消费 %(spend)s，达到 %(ref)s") if m_high else _("累计消费 %(spend)s，未达到 %(ref)s"))
-            % {"spend": yuan(monetary), "ref": yuan(refs.monetary)},
+            % {"spend": money(monetary), "ref": money(refs.monetary)},
         ]
     else:
         word = _(REFERENCE_WORDS[refs.method])
@@ -69,9 +69,9 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
                 "n": frequency, "compare": _compare(f_high, frequency == refs.frequency, _("高于"), _("低于")),
                 "word": word, "ref": number(refs.frequency)},
             _("累计消费 %(spend)s，%(compare)s%(word)s的 %(ref)s") % {
-                "spend": yuan(monetary),
+                "spend": money(monetary),
                 "compare": _compare(m_high, round(monetary * 100) == round(refs.monetary * 100), _("高于"), _("低于")),
-                "word": word, "ref": yuan(refs.monetary)},
+                "word": word, "ref": money(refs.monetary)},
         ]
     return _("；").join(parts) + f" → {class_label(row['rfm_class'])}"
 
@@ -129,13 +129,13 @@ def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months
     text = _("仍活跃的概率 %(p)s") % {"p": percent(float(p_alive))}
     if row.get("expected_purchases_90d") is not None:
         expected = float(row["expected_purchases_90d"])
-        text += _("，预计未来 90 天有 %(n)s 个消费天数") % {
+        text += _("，预计未来 90 天有消费的天数约 %(n)s 天") % {
             "n": number(expected) if expected >= 0.1 else f"{expected:.2f}"}
     if row.get("clv") is not None:
-        text += _("，未来 %(months)s 个月预计消费额约 %(clv)s（每月按 %(discount)s%% 折现）") % {
-            "months": months, "clv": yuan(float(row["clv"])), "discount": number(monthly_discount * 100)}
+        text += _("，未来 %(months)s 个月预计消费额（营收）约 %(clv)s（每月按 %(discount)s%% 折现）") % {
+            "months": months, "clv": money(float(row["clv"])), "discount": number(monthly_discount * 100)}
     if row.get("value_at_risk") is not None:
-        text += _("；若已流失，损失约 %(value)s") % {"value": yuan(float(row["value_at_risk"]))}
+        text += _("；若已流失，损失约 %(value)s") % {"value": money(float(row["value_at_risk"]))}
     return text
 
 

@@ -1,4 +1,4 @@
-"""kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE]"""
+"""kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE] [--currency CODE]"""
 
 import datetime
 import tempfile
@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from kehu.exchange.readers import UnreadableFile, read_workbook
+from kehu.lib import money
 
 
 class Command(BaseCommand):
@@ -16,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("input", help="xlsx 或 csv：至少要有客户编号、消费日期、消费金额")
         parser.add_argument("-o", "--output", required=True, help="报告文件（.xlsx）")
         parser.add_argument("--as-of", help="分析日期（默认今天），如 2024-06-30")
+        parser.add_argument("--currency", default=money.DEFAULT, type=str.upper, choices=list(money.CURRENCIES),
+                            help="报告中金额的币种（默认 CNY 人民币；只改显示，不换算）："
+                                 + "、".join(f"{c.code} {c.symbol}" for c in money.CURRENCIES.values()))
 
     def handle(self, *args, **opts):
         from kehu.exchange import analyze
@@ -34,7 +38,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not any(s.kind for s in sheets):
             raise CommandError(f"“{path.name}”里没有可识别的表格：请确认有“客户编号”“消费日期”“消费金额”等表头")
-        with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch, money.using(opts["currency"]):
             analyze.use_scratch_database(Path(scratch) / "analyze.sqlite3")
             result = analyze.analyze(path, as_of or datetime.date.today())
             analyze.write_report(result, opts["output"])
