@@ -66,6 +66,16 @@ def _currency_forgotten():
     ShopSettings.forget()
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A test that switched the active language (a request in English, translation.activate) leaves the next
+    test in the default language."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 def make_user(username: str, role: str, **extra) -> User:
     return User.objects.create_user(username=username, password=PASSWORD, role=role, **extra)
 

@@ -6,10 +6,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinLengthValidator
+from django.utils.translation import gettext_lazy
 
 USERNAME_MIN_LENGTH = 2
 USERNAME_MAX_LENGTH = 32
-USERNAME_HELP = "2–32 个字符：字母（含中文）、数字和 @ . + - _。 2–32 letters, digits and @ . + - _."
+USERNAME_HELP = gettext_lazy("2–32 个字符：字母（含中文）、数字和 @ . + - _。 2–32 letters, digits and @ . + - _.")
 username_validators = [
     UnicodeUsernameValidator(),
     MinLengthValidator(USERNAME_MIN_LENGTH, "用户名至少 2 个字符。 A user name has at least 2 characters."),

@@ -5,30 +5,31 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from .credentials import USERNAME_HELP, username_validators
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "管理员"
-    MANAGER = "manager", "经理"
-    SALES = "sales", "销售"
-    SERVICE = "service", "客服"
-    VIEWER = "viewer", "只读"
+    ADMIN = "admin", _("管理员")
+    MANAGER = "manager", _("经理")
+    SALES = "sales", _("销售")
+    SERVICE = "service", _("客服")
+    VIEWER = "viewer", _("只读")
 
 
 class User(AbstractUser):
     """A person who works in kehu. What they may see and change follows from `role`."""
 
-    username = models.CharField("用户名", max_length=150, unique=True, validators=username_validators,
+    username = models.CharField(_("用户名"), max_length=150, unique=True, validators=username_validators,
                                 help_text=USERNAME_HELP, error_messages={"unique": "这个用户名已被使用。"})
-    role = models.CharField("角色", max_length=16, choices=Role.choices, default=Role.VIEWER)
+    role = models.CharField(_("角色"), max_length=16, choices=Role.choices, default=Role.VIEWER)
 
     class Meta:
-        verbose_name = "用户"
-        verbose_name_plural = "用户"
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
 
     def __str__(self) -> str:
         return self.display_name
@@ -81,22 +82,22 @@ class ApiTokenQuerySet(models.QuerySet):
 class ApiToken(models.Model):
     """A personal API token. Only its SHA-256 hash is kept; the token itself is shown once, when issued."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", on_delete=models.CASCADE,
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("用户"), on_delete=models.CASCADE,
                              related_name="api_tokens")
-    name = models.CharField("名称", max_length=60, blank=True, default="")
-    prefix = models.CharField("令牌前缀", max_length=16, help_text="令牌开头几位，用于辨认，不足以登录")
-    key_hash = models.CharField("令牌哈希（SHA-256）", max_length=64, unique=True)
-    created_at = models.DateTimeField("创建时间", auto_now_add=True)
-    last_used_at = models.DateTimeField("最近使用时间", null=True, blank=True)
-    expires_at = models.DateTimeField("到期时间", default=default_token_expiry)
-    revoked_at = models.DateTimeField("撤销时间", null=True, blank=True)
-    revoked_reason = models.CharField("撤销原因", max_length=40, blank=True, default="")
+    name = models.CharField(_("名称"), max_length=60, blank=True, default="")
+    prefix = models.CharField(_("令牌前缀"), max_length=16, help_text=_("令牌开头几位，用于辨认，不足以登录"))
+    key_hash = models.CharField(_("令牌哈希（SHA-256）"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("最近使用时间"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("到期时间"), default=default_token_expiry)
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    revoked_reason = models.CharField(_("撤销原因"), max_length=40, blank=True, default="")
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "API 令牌"
-        verbose_name_plural = "API 令牌"
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -110,21 +111,21 @@ class ApiToken(models.Model):
 
 
 class AuditAction(models.TextChoices):
-    VIEW = "view", "查看联系方式"
-    VIEW_LIST = "view_list", "查看客户列表"
-    CREATE = "create", "新建"
-    UPDATE = "update", "修改"
-    DELETE = "delete", "删除"
-    MERGE = "merge", "合并"
-    IMPORT = "import", "导入"
-    EXPORT = "export", "导出"
-    BACKUP = "backup", "备份"
-    RESTORE = "restore", "恢复"
-    PIPL_EXPORT = "pipl_export", "导出个人信息"
-    ERASE = "erase", "删除/匿名化"
-    SEARCH = "search", "按联系方式搜索"
-    LOOKUP = "lookup", "来电查询"
-    DUPLICATE = "duplicate", "查重命中他人客户"
+    VIEW = "view", _("查看联系方式")
+    VIEW_LIST = "view_list", _("查看客户列表")
+    CREATE = "create", _("新建")
+    UPDATE = "update", _("修改")
+    DELETE = "delete", _("删除")
+    MERGE = "merge", _("合并")
+    IMPORT = "import", _("导入")
+    EXPORT = "export", _("导出")
+    BACKUP = "backup", _("备份")
+    RESTORE = "restore", _("恢复")
+    PIPL_EXPORT = "pipl_export", _("导出个人信息")
+    ERASE = "erase", _("删除/匿名化")
+    SEARCH = "search", _("按联系方式搜索")
+    LOOKUP = "lookup", _("来电查询")
+    DUPLICATE = "duplicate", _("查重命中他人客户")
 
 
 # How an entry came in, and the words its details use, as the audit page shows them.
@@ -159,21 +160,21 @@ class AuditEntry(models.Model):
     Contact fields never appear in plaintext here: changes to them are stored masked (138****5678).
     """
 
-    at = models.DateTimeField("时间", default=timezone.now, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", null=True, blank=True,
+    at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("用户"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
-    username = models.CharField("用户名", max_length=150, blank=True, default="")
-    channel = models.CharField("途径", max_length=10, blank=True, default="")  # web, api, cli
-    action = models.CharField("操作", max_length=16, choices=AuditAction.choices, db_index=True)
-    target_type = models.CharField("对象类型", max_length=30, blank=True, default="")
-    target_code = models.CharField("客户编号", max_length=32, blank=True, default="", db_index=True)
-    target_label = models.CharField("对象", max_length=200, blank=True, default="")
-    codes = models.TextField("涉及的客户编号", blank=True, default="")  # list views: space-separated codes
-    details = models.JSONField("详情", default=dict, blank=True)
+    username = models.CharField(_("用户名"), max_length=150, blank=True, default="")
+    channel = models.CharField(_("途径"), max_length=10, blank=True, default="")  # web, api, cli
+    action = models.CharField(_("操作"), max_length=16, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(_("对象类型"), max_length=30, blank=True, default="")
+    target_code = models.CharField(_("客户编号"), max_length=32, blank=True, default="", db_index=True)
+    target_label = models.CharField(_("对象"), max_length=200, blank=True, default="")
+    codes = models.TextField(_("涉及的客户编号"), blank=True, default="")  # list views: space-separated codes
+    details = models.JSONField(_("详情"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = "审计日志"
-        verbose_name_plural = "审计日志"
+        verbose_name = _("审计日志")
+        verbose_name_plural = _("审计日志")
         ordering = ["-id"]
         default_permissions = ("view",)
 
@@ -187,6 +188,13 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("审计日志不能删除（过期记录由 kehu audit_prune 清理）")
+
+    @property
+    def target_shown(self) -> str:
+        """The stored label ("张伟（KH000001）"), its full-width brackets as the reader's language writes them."""
+        if (translation.get_language() or "zh").startswith("zh"):
+            return self.target_label
+        return self.target_label.replace("（", " (").replace("）", ")")
 
     @property
     def channel_label(self) -> str:

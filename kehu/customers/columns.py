@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from kehu.lib import ages, money
+from kehu.lib.labels import class_label
 
 from .filters import SORT_FIELDS
 
@@ -147,7 +148,7 @@ def cell(customer, key: str, contact: dict):
         case "orders":
             return figure
         case "rfm_class" | "lifecycle":
-            return figure or ""
+            return class_label(figure) if figure else ""
     return getattr(customer, key)
 
 

@@ -24,6 +24,7 @@ from kehu.accounts import audit
 from kehu.accounts.models import User
 from kehu.lib import ages
 from kehu.lib.crypto import audit_hash, blind_index
+from kehu.lib.labels import class_label
 from kehu.lib.masking import mask_email, mask_mobile, mask_text
 from kehu.lib.params import BadParameter, parse_id
 from kehu.lib.phones import InvalidMobile, normalize_mobile
@@ -197,37 +198,39 @@ class CustomerFilter:
         return plain | Q(wechat_hash=blind_index(value)) | Q(email_hash=blind_index(value))
 
     def describe(self) -> str:
-        """The filters in words, e.g. '广东省 · 深圳市 · 标签“VIP” · 搜索“张”'."""
+        """The filters in words, e.g. '广东省 · 深圳市 · 标签“VIP” · 搜索“张”' (in the reader's language)."""
         parts = [p for p in (self.province, self.city) if p]
         if self.industry:
-            parts.append(f"行业：{self.industry}")
+            parts.append(_("行业：%(value)s") % {"value": self.industry})
         if self.company_size in CompanySize.values:
-            parts.append(f"规模：{CompanySize(self.company_size).label}")
+            parts.append(_("规模：%(value)s") % {"value": CompanySize(self.company_size).label})
         if self.grade in Grade.values:
-            parts.append(f"评级 {self.grade}")
+            parts.append(_("评级 %(grade)s") % {"grade": self.grade})
         if self.kind and self.kind in Kind.values:
-            parts.append(Kind(self.kind).label)
-        parts += [v for v in (self.rfm_class, self.rf_segment, self.lifecycle) if v]
+            parts.append(str(Kind(self.kind).label))
+        parts += [class_label(v) for v in (self.rfm_class, self.rf_segment, self.lifecycle) if v]
         if self.abc_class:
-            parts.append(f"{self.abc_class} 类客户")
+            parts.append(_("%(abc)s 类客户") % {"abc": self.abc_class})
         if self.trend:
-            parts.append(f"消费{self.trend}")
+            parts.append(_("消费%(trend)s") % {"trend": class_label(self.trend)})
         if self.gender in ("male", "female", "unknown"):
-            parts.append(f"性别：{Gender(self.gender if self.gender != 'unknown' else '').label}")
+            gender = Gender(self.gender if self.gender != "unknown" else "").label
+            parts.append(_("性别：%(value)s") % {"value": gender})
         if self.age_band:
-            parts.append(f"年龄段：{ages.label(self.age_band if self.age_band != 'unknown' else '')}")
+            band = ages.label(self.age_band if self.age_band != "unknown" else "", _("未知"))
+            parts.append(_("年龄段：%(value)s") % {"value": band})
         if self.tag:
-            parts.append(f"标签“{self.tag}”")
+            parts.append(_("标签“%(tag)s”") % {"tag": self.tag})
         if self.owner == "none":
-            parts.append("无负责人")
+            parts.append(_("无负责人"))
         elif self.owner:
-            parts.append("指定负责人")
+            parts.append(_("指定负责人"))
         if self.q:
-            parts.append(f"搜索“{self.q}”")
+            parts.append(_("搜索“%(q)s”") % {"q": self.q})
         if self.rule:
             found = self._rule()
-            parts.append(f"规则分群：{found[0]}" if found else "规则分群：不存在或已删除")
-        return " · ".join(parts) or "全部客户"
+            parts.append(_("规则分群：%(name)s") % {"name": found[0]} if found else _("规则分群：不存在或已删除"))
+        return " · ".join(parts) or _("全部客户")
 
 
 def _mentions(condition: Q, field: str) -> bool:

@@ -5,6 +5,7 @@ import re
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 from kehu.lib.phones import InvalidMobile, normalize_mobile
@@ -62,14 +63,16 @@ def find_duplicate(field: str, value: str, exclude_pk: int | None = None) -> Cus
 
 
 class CustomerForm(forms.ModelForm):
-    mobile = MobileField(label="手机", required=False, max_length=40)
-    email = forms.EmailField(label="电子邮箱", required=False,
-                             error_messages={"invalid": "请输入有效的电子邮箱地址"})
-    wechat = forms.CharField(label="微信号", required=False, max_length=60)
-    address = forms.CharField(label="详细地址", required=False, max_length=200)
-    birthday = forms.DateField(label="生日", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                               error_messages={"invalid": "请输入有效的日期，如 1990-05-01"})
-    tag_names = TagsField(label="标签", required=False, help_text="多个标签用逗号或顿号分隔")
+    mobile = MobileField(label=gettext_lazy("手机"), required=False, max_length=40)
+    email = forms.EmailField(label=gettext_lazy("电子邮箱"), required=False,
+                             error_messages={"invalid": gettext_lazy("请输入有效的电子邮箱地址")})
+    wechat = forms.CharField(label=gettext_lazy("微信号"), required=False, max_length=60)
+    address = forms.CharField(label=gettext_lazy("详细地址"), required=False, max_length=200)
+    birthday = forms.DateField(label=gettext_lazy("生日"), required=False,
+                               widget=forms.DateInput(attrs={"type": "date"}),
+                               error_messages={"invalid": gettext_lazy("请输入有效的日期，如 1990-05-01")})
+    tag_names = TagsField(label=gettext_lazy("标签"), required=False,
+                          help_text=gettext_lazy("多个标签用逗号或顿号分隔"))
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
@@ -89,7 +92,7 @@ class CustomerForm(forms.ModelForm):
         self.user = user
         self.duplicate_of: Customer | None = None
         self.fields["code"].required = False
-        self.fields["code"].help_text = "留空则自动生成"
+        self.fields["code"].help_text = _("留空则自动生成")
         self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
@@ -125,13 +128,13 @@ class CustomerForm(forms.ModelForm):
 
     def clean_birthday(self):
         value = self.cleaned_data.get("birthday")
-        if value and (msg := date_problem(value, "生日")):
+        if value and (msg := date_problem(value, _("生日"))):
             raise forms.ValidationError(msg)
         return value
 
     def clean_registered_at(self):
         value = self.cleaned_data.get("registered_at")
-        if value and (msg := date_problem(value, "注册时间")):
+        if value and (msg := date_problem(value, _("注册时间"))):
             raise forms.ValidationError(msg)
         return value
 
@@ -148,7 +151,7 @@ class CustomerForm(forms.ModelForm):
         (waiting on the merge page) does not block editing either of them. One the user may not see (a colleague's
         customer) is named by no name, code or id; such hits are audited and limited per hour (see probes.py)."""
         cleaned = super().clean()
-        labels = {"mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号"}
+        labels = {"mobile": _("手机号码"), "email": _("电子邮箱"), "wechat": _("微信号")}
         exhausted = None
         for field, label in labels.items():
             value = cleaned.get(field, "") if field in self.fields else ""
@@ -168,7 +171,9 @@ class CustomerForm(forms.ModelForm):
             elif dup:
                 self.duplicate_of = dup
                 self.add_error(field, forms.ValidationError(
-                    f"{label}与已有客户 {dup.name}（{dup.code}）重复", code="duplicate"))
+                    _("%(label)s与已有客户 %(name)s（%(code)s）重复")
+                    % {"label": label, "name": dup.name, "code": dup.code},
+                    code="duplicate"))
         return cleaned
 
     def save(self, commit: bool = True) -> Customer:

@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_noop as _noop
+from django.utils.translation import gettext, gettext_noop
 
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
@@ -34,17 +34,17 @@ STALE_MONTHS = 12
 
 # field → (label, condition meaning "filled in"); an encrypted column is "" or NULL when empty.
 COMPLETENESS_FIELDS = {
-    "mobile": (_noop("手机"), ~Q(mobile="")),
-    "email": (_noop("电子邮箱"), ~Q(email="")),
-    "wechat": (_noop("微信号"), ~Q(wechat="")),
-    "birthday": (_noop("生日"), Q(birthday__isnull=False) & ~Q(birthday="")),
-    "gender": (_noop("性别"), ~Q(gender="")),
-    "province": (_noop("省份"), ~Q(province="")),
-    "city": (_noop("城市"), ~Q(city="")),
-    "address": (_noop("详细地址"), Q(address__isnull=False) & ~Q(address="")),
-    "source": (_noop("来源渠道"), ~Q(source="")),
-    "grade": (_noop("客户评级"), ~Q(grade="")),
-    "owner": (_noop("负责人"), Q(owner__isnull=False)),
+    "mobile": (gettext_noop("手机"), ~Q(mobile="")),
+    "email": (gettext_noop("电子邮箱"), ~Q(email="")),
+    "wechat": (gettext_noop("微信号"), ~Q(wechat="")),
+    "birthday": (gettext_noop("生日"), Q(birthday__isnull=False) & ~Q(birthday="")),
+    "gender": (gettext_noop("性别"), ~Q(gender="")),
+    "province": (gettext_noop("省份"), ~Q(province="")),
+    "city": (gettext_noop("城市"), ~Q(city="")),
+    "address": (gettext_noop("详细地址"), Q(address__isnull=False) & ~Q(address="")),
+    "source": (gettext_noop("来源渠道"), ~Q(source="")),
+    "grade": (gettext_noop("客户评级"), ~Q(grade="")),
+    "owner": (gettext_noop("负责人"), Q(owner__isnull=False)),
 }
 
 
@@ -98,16 +98,16 @@ def invalid_values(qs, today: datetime.date | None = None) -> list[tuple[Custome
         if customer.mobile:
             try:
                 if normalize_mobile(customer.mobile) != customer.mobile:
-                    reasons.append(_noop("手机号码格式未规范化"))
+                    reasons.append(gettext_noop("手机号码格式未规范化"))
             except InvalidMobile:
-                reasons.append(_noop("手机号码无效"))
+                reasons.append(gettext_noop("手机号码无效"))
         if customer.email:
             try:
                 validate_email(customer.email)
             except ValidationError:
-                reasons.append(_noop("电子邮箱无效"))
+                reasons.append(gettext_noop("电子邮箱无效"))
         if customer.birthday and customer.birthday > today:
-            reasons.append(_noop("生日在未来"))
+            reasons.append(gettext_noop("生日在未来"))
         if reasons:
             found.append((customer, reasons))
     return found
@@ -146,17 +146,19 @@ def check(qs=None, *, months: int = STALE_MONTHS) -> HealthReport:
     orders_total = apps.get_model("sales", "Order").objects.filter(customer__in=qs).count()
 
     findings = [
-        Finding("invalid", _noop("无效的值（手机、邮箱、生日）"), len(invalid), invalid[:EXAMPLES],
-                fix="编辑"),
-        Finding("stale", f"超过 {months} 个月未更新、未沟通、未消费", stale_qs.count(),
+        Finding("invalid", gettext_noop("无效的值（手机、邮箱、生日）"), len(invalid), invalid[:EXAMPLES],
+                fix=gettext_noop("编辑")),
+        Finding("stale", gettext("超过 %(months)s 个月未更新、未沟通、未消费") % {"months": months}, stale_qs.count(),
                 list(stale_qs.order_by("updated_at").only("id", "code", "name", "updated_at")[:EXAMPLES]),
-                fix="编辑或跟进"),
-        Finding("duplicates", _noop("疑似重复客户"), len(groups), groups[:EXAMPLES], fix="合并"),
-        Finding("unowned", _noop("没有负责人的客户"), unowned.count(),
+                fix=gettext_noop("编辑或跟进")),
+        Finding("duplicates", gettext_noop("疑似重复客户"), len(groups), groups[:EXAMPLES],
+                fix=gettext_noop("合并")),
+        Finding("unowned", gettext_noop("没有负责人的客户"), unowned.count(),
                 list(unowned.order_by("id").only("id", "code", "name")[:EXAMPLES]),
-                list_url=f"{list_url}?owner=none", fix="批量分配负责人"),
-        Finding("orders_without_lines", _noop("没有明细的订单"), bare_orders.count(),
-                list(bare_orders.select_related("customer").order_by("-ordered_at")[:EXAMPLES]), fix="补录明细"),
+                list_url=f"{list_url}?owner=none", fix=gettext_noop("批量分配负责人")),
+        Finding("orders_without_lines", gettext_noop("没有明细的订单"), bare_orders.count(),
+                list(bare_orders.select_related("customer").order_by("-ordered_at")[:EXAMPLES]),
+                fix=gettext_noop("补录明细")),
     ]
     counts = {f.key: f.count for f in findings}
     parts = {

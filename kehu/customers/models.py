@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from kehu.lib.ages import AgeBands
 from kehu.lib.crypto import blind_index
@@ -18,22 +19,22 @@ from kehu.lib.masking import mask_email, mask_mobile, mask_text
 
 
 class Kind(models.TextChoices):
-    PERSON = "person", "个人"
-    COMPANY = "company", "企业"
+    PERSON = "person", _("个人")
+    COMPANY = "company", _("企业")
 
 
 class Gender(models.TextChoices):
-    MALE = "male", "男"
-    FEMALE = "female", "女"
-    UNKNOWN = "", "未知"
+    MALE = "male", _("男")
+    FEMALE = "female", _("女")
+    UNKNOWN = "", _("未知")
 
 
 class CompanySize(models.TextChoices):
-    MICRO = "1-9", "1–9人"
-    SMALL = "10-49", "10–49人"
-    MEDIUM = "50-199", "50–199人"
-    LARGE = "200-999", "200–999人"
-    ENTERPRISE = "1000+", "1000人以上"
+    MICRO = "1-9", _("1–9人")
+    SMALL = "10-49", _("10–49人")
+    MEDIUM = "50-199", _("50–199人")
+    LARGE = "200-999", _("200–999人")
+    ENTERPRISE = "1000+", _("1000人以上")
 
 
 class Grade(models.TextChoices):
@@ -115,11 +116,11 @@ def refresh_age_bands(bands: AgeBands | None = None, as_of: datetime.date | None
 
 
 class Tag(models.Model):
-    name = models.CharField("名称", max_length=30, unique=True)
+    name = models.CharField(_("名称"), max_length=30, unique=True)
 
     class Meta:
-        verbose_name = "标签"
-        verbose_name_plural = "标签"
+        verbose_name = _("标签")
+        verbose_name_plural = _("标签")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -130,20 +131,20 @@ class CustomField(models.Model):
     """A field a shop adds to its customer archive without code; values live in Customer.extra."""
 
     class Type(models.TextChoices):
-        TEXT = "text", "文本"
-        NUMBER = "number", "数字"
-        DATE = "date", "日期"
-        CHOICE = "choice", "选项"
+        TEXT = "text", _("文本")
+        NUMBER = "number", _("数字")
+        DATE = "date", _("日期")
+        CHOICE = "choice", _("选项")
 
-    key = models.SlugField("字段键", max_length=40, unique=True)
-    label = models.CharField("显示名称", max_length=40)
-    type = models.CharField("类型", max_length=10, choices=Type.choices, default=Type.TEXT)
-    choices = models.TextField("可选值", blank=True, help_text="每行一个，仅用于“选项”类型")
-    position = models.PositiveSmallIntegerField("顺序", default=0)
+    key = models.SlugField(_("字段键"), max_length=40, unique=True)
+    label = models.CharField(_("显示名称"), max_length=40)
+    type = models.CharField(_("类型"), max_length=10, choices=Type.choices, default=Type.TEXT)
+    choices = models.TextField(_("可选值"), blank=True, help_text=_("每行一个，仅用于“选项”类型"))
+    position = models.PositiveSmallIntegerField(_("顺序"), default=0)
 
     class Meta:
-        verbose_name = "自定义字段"
-        verbose_name_plural = "自定义字段"
+        verbose_name = _("自定义字段")
+        verbose_name_plural = _("自定义字段")
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
@@ -200,15 +201,15 @@ class Customer(models.Model):
 
     CONTACT_FIELDS = ("mobile", "email", "wechat", "address", "birthday")
 
-    code = models.CharField("客户编号", max_length=32, unique=True)
-    name = models.CharField("姓名/名称", max_length=100, db_index=True)
-    kind = models.CharField("类型", max_length=10, choices=Kind.choices, default=Kind.PERSON)
-    gender = models.CharField("性别", max_length=10, choices=Gender.choices, blank=True, default="")
+    code = models.CharField(_("客户编号"), max_length=32, unique=True)
+    name = models.CharField(_("姓名/名称"), max_length=100, db_index=True)
+    kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    gender = models.CharField(_("性别"), max_length=10, choices=Gender.choices, blank=True, default="")
     birthday = EncryptedDateField("生日", blank=True, null=True)
     # Derived from the birthday so analysis and filters never decrypt it: the age band (a key of
     # lib.ages.AgeBands, "" = 未知) on `age_band_on`; kept by save() and refresh_age_bands().
-    age_band = models.CharField("年龄段", max_length=10, blank=True, default="", editable=False)
-    age_band_on = models.DateField("年龄段计算日期", null=True, blank=True, editable=False)
+    age_band = models.CharField(_("年龄段"), max_length=10, blank=True, default="", editable=False)
+    age_band_on = models.DateField(_("年龄段计算日期"), null=True, blank=True, editable=False)
     mobile = EncryptedTextField("手机", blank=True, default="")
     mobile_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
     # The mobile's last 4 digits as a keyed hash (mobile_last4_index): "8022" finds 138****8022 for the roles that
@@ -221,36 +222,36 @@ class Customer(models.Model):
     # The birthday's month and day as MMDD (0315): finds this week's birthdays without decrypting every row.
     # It tells no more than the masked birthday every role sees (****-03-15).
     birthday_md = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True, editable=False)
-    province = models.CharField("省份", max_length=20, blank=True, default="")
-    city = models.CharField("城市", max_length=20, blank=True, default="")
-    district = models.CharField("区县", max_length=20, blank=True, default="")
+    province = models.CharField(_("省份"), max_length=20, blank=True, default="")
+    city = models.CharField(_("城市"), max_length=20, blank=True, default="")
+    district = models.CharField(_("区县"), max_length=20, blank=True, default="")
     address = EncryptedTextField("详细地址", blank=True, default="")
-    registered_at = models.DateTimeField("注册时间", default=timezone.now)
-    source = models.CharField("来源渠道", max_length=30, blank=True, default="")
-    company = models.CharField("公司", max_length=100, blank=True, default="")
-    industry = models.CharField("行业", max_length=30, blank=True, default="")
-    company_size = models.CharField("公司规模", max_length=10, choices=CompanySize.choices, blank=True, default="")
-    grade = models.CharField("客户评级", max_length=2, choices=Grade.choices, blank=True, default="")
+    registered_at = models.DateTimeField(_("注册时间"), default=timezone.now)
+    source = models.CharField(_("来源渠道"), max_length=30, blank=True, default="")
+    company = models.CharField(_("公司"), max_length=100, blank=True, default="")
+    industry = models.CharField(_("行业"), max_length=30, blank=True, default="")
+    company_size = models.CharField(_("公司规模"), max_length=10, choices=CompanySize.choices, blank=True, default="")
+    grade = models.CharField(_("客户评级"), max_length=2, choices=Grade.choices, blank=True, default="")
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="负责人", null=True, blank=True,
+        settings.AUTH_USER_MODEL, verbose_name=_("负责人"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="owned_customers",
     )
-    tags = models.ManyToManyField(Tag, verbose_name="标签", blank=True, related_name="customers")
-    notes = models.TextField("备注", blank=True, default="")
-    extra = models.JSONField("自定义字段", default=dict, blank=True)
-    version = models.PositiveIntegerField("版本", default=1, editable=False)
-    created_at = models.DateTimeField("创建时间", auto_now_add=True)
-    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("标签"), blank=True, related_name="customers")
+    notes = models.TextField(_("备注"), blank=True, default="")
+    extra = models.JSONField(_("自定义字段"), default=dict, blank=True)
+    version = models.PositiveIntegerField(_("版本"), default=1, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="最后修改人", null=True, blank=True, editable=False,
+        settings.AUTH_USER_MODEL, verbose_name=_("最后修改人"), null=True, blank=True, editable=False,
         on_delete=models.SET_NULL, related_name="+",
     )
 
     objects = CustomerQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "客户"
-        verbose_name_plural = "客户"
+        verbose_name = _("客户")
+        verbose_name_plural = _("客户")
         # Every list filter pairs with id so key-set pages stay on the index.
         indexes = [
             models.Index(fields=["province", "city", "id"], name="customer_place_idx"),
@@ -328,32 +329,32 @@ class Customer(models.Model):
 class MergeRecord(models.Model):
     """Two customer records found to be one person: what was merged into what, by whom, and what moved."""
 
-    kept = models.ForeignKey(Customer, verbose_name="保留的客户", on_delete=models.CASCADE, related_name="merges")
-    merged_code = models.CharField("被合并客户编号", max_length=32)
-    merged_name = models.CharField("被合并客户姓名", max_length=100)
+    kept = models.ForeignKey(Customer, verbose_name=_("保留的客户"), on_delete=models.CASCADE, related_name="merges")
+    merged_code = models.CharField(_("被合并客户编号"), max_length=32)
+    merged_name = models.CharField(_("被合并客户姓名"), max_length=100)
     snapshot = EncryptedTextField("被合并客户档案（JSON）")
-    moved = models.JSONField("转移的记录数", default=dict)
+    moved = models.JSONField(_("转移的记录数"), default=dict)
     merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    merged_at = models.DateTimeField("合并时间", default=timezone.now)
+    merged_at = models.DateTimeField(_("合并时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = "合并记录"
-        verbose_name_plural = "合并记录"
+        verbose_name = _("合并记录")
+        verbose_name_plural = _("合并记录")
         ordering = ["-merged_at"]
 
 
 class HealthScore(models.Model):
     """The data-health score (数据质量分) of one day, kept so the health page can show it over time."""
 
-    day = models.DateField("日期", unique=True)
-    score = models.PositiveSmallIntegerField("得分")
-    customers = models.PositiveIntegerField("客户数", default=0)
-    findings = models.JSONField("问题数", default=dict)
-    recorded_at = models.DateTimeField("记录时间", default=timezone.now)
+    day = models.DateField(_("日期"), unique=True)
+    score = models.PositiveSmallIntegerField(_("得分"))
+    customers = models.PositiveIntegerField(_("客户数"), default=0)
+    findings = models.JSONField(_("问题数"), default=dict)
+    recorded_at = models.DateTimeField(_("记录时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = "数据质量分"
-        verbose_name_plural = "数据质量分"
+        verbose_name = _("数据质量分")
+        verbose_name_plural = _("数据质量分")
         ordering = ["day"]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
@@ -20,7 +21,7 @@ class CommunicationForm(forms.ModelForm):
 
     def clean_occurred_at(self):
         value = self.cleaned_data["occurred_at"]
-        if msg := date_problem(value, "沟通时间"):
+        if msg := date_problem(value, str(_("沟通时间"))):
             raise forms.ValidationError(msg)
         return value
 
@@ -53,20 +54,20 @@ class FeedbackForm(forms.ModelForm):
         self.dimensions = list(FeedbackDimension.objects.filter(active=True))
         for dim in self.dimensions:
             self.fields[f"score_{dim.pk}"] = forms.TypedChoiceField(
-                label=dim.name, required=False, coerce=int, empty_value=None,
+                label=dim.label, required=False, coerce=int, empty_value=None,
                 choices=[("", "—")] + [(i, "★" * i) for i in range(5, 0, -1)],
             )
 
     def clean_received_at(self):
         value = self.cleaned_data["received_at"]
-        if msg := date_problem(value, "反馈时间"):
+        if msg := date_problem(value, str(_("反馈时间"))):
             raise forms.ValidationError(msg)
         return value
 
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("comment") and not any(cleaned.get(f"score_{d.pk}") for d in self.dimensions):
-            raise forms.ValidationError("请至少填写一项评分或评价内容")
+            raise forms.ValidationError(_("请至少填写一项评分或评价内容"))
         return cleaned
 
     def save(self, commit: bool = True) -> Feedback:

@@ -8,13 +8,16 @@ details on screen gets them masked in the file too; the querysets come from the 
 
 import csv
 import datetime
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -95,6 +98,18 @@ def _date(text: str) -> datetime.date | str:
 
 # ── rows ──────────────────────────────────────────────────────────────────────────────────────
 
+def in_store_language(export: Callable) -> Callable:
+    """Files that go out to be edited and imported again keep the store's language (简体中文): their headers,
+    sheet names and choice labels are what the importer recognises, whatever language the exporting user reads."""
+
+    @functools.wraps(export)
+    def wrapped(*args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):
+            return export(*args, **kwargs)
+
+    return wrapped
+
+
 def customer_columns() -> tuple[list[Column], list[CustomField]]:
     custom = list(CustomField.objects.all())
     return CUSTOMER_COLUMNS + [Column(cf.label, 12, "General" if cf.type == CustomField.Type.NUMBER else None)
@@ -157,7 +172,7 @@ def _text_cell(ws, value: str) -> str:
 def _header(ws, columns: list[Column]) -> None:
     cells = []
     for col in columns:
-        cell = WriteOnlyCell(ws, value=_text_cell(ws, col.header))  # custom-field labels are typed by users
+        cell = WriteOnlyCell(ws, value=_text_cell(ws, str(col.header)))  # custom-field labels are typed by users
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(horizontal="center")
         cells.append(cell)
@@ -175,6 +190,8 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
     for row in rows:
         out: list[Any] = []
         for value, fmt in zip(row, formats, strict=False):
+            if isinstance(value, Promise):  # a label in the exporting user's language
+                value = str(value)
             if fmt and value not in (None, "") and not isinstance(value, str):
                 cell = WriteOnlyCell(ws, value=float(value) if isinstance(value, Decimal) else value)
                 cell.number_format = fmt
@@ -183,13 +200,14 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
                 out.append(_text_cell(ws, value))
             else:
                 out.append(value)
-        out.extend(_text_cell(ws, v) if isinstance(v, str) else v for v in row[len(formats):])
+        out.extend(_text_cell(ws, str(v)) if isinstance(v, str | Promise) else v for v in row[len(formats):])
         ws.append(out)
         count += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
     return count
 
 
+@in_store_language
 def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
@@ -198,6 +216,7 @@ def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
     return count
 
 
+@in_store_language
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(qs))
@@ -227,6 +246,7 @@ def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> i
     return count
 
 
+@in_store_language
 def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
     columns, custom = customer_columns()
     return write_csv(target, columns, customer_rows(qs, user, custom))
@@ -262,6 +282,7 @@ def list_rows(qs: QuerySet, user, keys: list[str], sort: str) -> Iterator[list]:
         cursor = page.next_cursor
 
 
+@in_store_language
 def export_customer_list_xlsx(qs: QuerySet, user, keys: list[str], sort: str, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet("客户列表"), list_columns(keys), list_rows(qs, user, keys, sort))
@@ -269,10 +290,12 @@ def export_customer_list_xlsx(qs: QuerySet, user, keys: list[str], sort: str, ta
     return count
 
 
+@in_store_language
 def export_customer_list_csv(qs: QuerySet, user, keys: list[str], sort: str, target: IO[str]) -> int:
     return write_csv(target, list_columns(keys), list_rows(qs, user, keys, sort))
 
 
+@in_store_language
 def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
     return write_csv(target, order_columns(), order_rows(qs))
 
@@ -287,6 +310,7 @@ def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
     return months
 
 
+@in_store_language
 def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str | IO[bytes]) -> dict:
     """客户信息 and 消费记录 as tables, 汇总 with SUMIFS/COUNTIFS over them and native charts."""
     columns, custom = customer_columns()
@@ -405,7 +429,7 @@ def _hint(title: str, prompt: str) -> DataValidation:
 
 
 def _list(values: list[str], prompt: str = "可从下拉列表选择，也可填写其他常见说法") -> DataValidation:
-    dv = DataValidation(type="list", formula1='"' + ",".join(values) + '"', allow_blank=True,
+    dv = DataValidation(type="list", formula1='"' + ",".join(str(v) for v in values) + '"', allow_blank=True,
                         showErrorMessage=False, showInputMessage=True)
     dv.promptTitle, dv.prompt = "可选值", prompt
     return dv
@@ -475,6 +499,7 @@ TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
 TEMPLATE_ROWS = 1000  # validations cover this many rows below the header
 
 
+@in_store_language
 def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     """A blank sheet for one kind: Chinese headers, one example row, validation on the first 1000 rows."""
     from kehu.engagement.models import FeedbackDimension

@@ -7,6 +7,8 @@ use (CustomerForm, OrderForm, …), so a mapping can be handed straight to valid
 
 import re
 
+from django.utils.translation import gettext_noop
+
 CUSTOMERS = "customers"
 PURCHASES = "purchases"
 PREFERENCES = "preferences"
@@ -14,11 +16,11 @@ COMMUNICATIONS = "communications"
 FEEDBACK = "feedback"
 
 KINDS = {
-    CUSTOMERS: "客户信息",
-    PURCHASES: "消费记录",
-    PREFERENCES: "偏好信息",
-    COMMUNICATIONS: "沟通记录",
-    FEEDBACK: "客户反馈",
+    CUSTOMERS: gettext_noop("客户信息"),
+    PURCHASES: gettext_noop("消费记录"),
+    PREFERENCES: gettext_noop("偏好信息"),
+    COMMUNICATIONS: gettext_noop("沟通记录"),
+    FEEDBACK: gettext_noop("客户反馈"),
 }
 # Sheets are imported in this order: customers first, so the other sheets can refer to them.
 KIND_ORDER = [CUSTOMERS, PURCHASES, PREFERENCES, COMMUNICATIONS, FEEDBACK]
@@ -129,18 +131,25 @@ DISTINCTIVE = {
     FEEDBACK: {"comment"},
 }
 
-LABELS = {
-    "code": "客户编号", "name": "姓名", "mobile": "手机", "email": "电子邮箱", "wechat": "微信号",
-    "kind": "客户类型", "gender": "性别", "birthday": "生日", "province": "省份", "city": "城市",
-    "district": "区县", "address": "地址", "registered_at": "注册时间", "source": "来源渠道", "company": "公司",
-    "industry": "行业", "company_size": "公司规模", "grade": "客户评级", "owner": "负责人", "tag_names": "标签",
-    "notes": "备注", "ordered_at": "消费日期", "amount": "消费金额", "product": "消费项目", "category": "品类",
-    "quantity": "数量", "unit_price": "单价", "payment_method": "支付方式", "sales_channel": "销售渠道",
-    "number": "订单号", "parent_number": "主订单号", "created_at": "下单时间", "refund": "退款金额",
-    "status": "订单状态", "note": "备注", "categories": "商品偏好",
-    "preferred_channel": "营销渠道偏好", "consent": "营销授权", "pref_notes": "偏好说明",
-    "occurred_at": "沟通日期", "method": "沟通方式", "content": "沟通内容", "outcome": "沟通结果",
-    "next_follow_up": "下次跟进日期", "received_at": "反馈日期", "comment": "评价内容",
+LABELS = {  # gettext_noop: the catalogue holds them; the mapping page shows them translated
+    "code": gettext_noop("客户编号"), "name": gettext_noop("姓名"), "mobile": gettext_noop("手机"),
+    "email": gettext_noop("电子邮箱"), "wechat": gettext_noop("微信号"), "kind": gettext_noop("客户类型"),
+    "gender": gettext_noop("性别"), "birthday": gettext_noop("生日"), "province": gettext_noop("省份"),
+    "city": gettext_noop("城市"), "district": gettext_noop("区县"), "address": gettext_noop("地址"),
+    "registered_at": gettext_noop("注册时间"), "source": gettext_noop("来源渠道"), "company": gettext_noop("公司"),
+    "industry": gettext_noop("行业"), "company_size": gettext_noop("公司规模"), "grade": gettext_noop("客户评级"),
+    "owner": gettext_noop("负责人"), "tag_names": gettext_noop("标签"), "notes": gettext_noop("备注"),
+    "ordered_at": gettext_noop("消费日期"), "amount": gettext_noop("消费金额"), "product": gettext_noop("消费项目"),
+    "category": gettext_noop("品类"), "quantity": gettext_noop("数量"), "unit_price": gettext_noop("单价"),
+    "payment_method": gettext_noop("支付方式"), "sales_channel": gettext_noop("销售渠道"),
+    "number": gettext_noop("订单号"), "parent_number": gettext_noop("主订单号"),
+    "created_at": gettext_noop("下单时间"), "refund": gettext_noop("退款金额"), "status": gettext_noop("订单状态"),
+    "note": gettext_noop("备注"), "categories": gettext_noop("商品偏好"),
+    "preferred_channel": gettext_noop("营销渠道偏好"), "consent": gettext_noop("营销授权"),
+    "pref_notes": gettext_noop("偏好说明"), "occurred_at": gettext_noop("沟通日期"),
+    "method": gettext_noop("沟通方式"), "content": gettext_noop("沟通内容"), "outcome": gettext_noop("沟通结果"),
+    "next_follow_up": gettext_noop("下次跟进日期"), "received_at": gettext_noop("反馈日期"),
+    "comment": gettext_noop("评价内容"),
 }
 
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "【": "(", "】": ")", "[": "(", "]": ")", "：": "", ":": "",

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from kehu.accounts.audit import masked_value
 from kehu.customers import probes
@@ -79,7 +80,7 @@ class Problem:
 
     @property
     def level_label(self) -> str:
-        return {"error": "错误", "warning": "警告"}.get(self.level, "说明")
+        return {"error": gettext("错误"), "warning": gettext("警告")}.get(self.level) or gettext("说明")
 
     def __str__(self) -> str:
         where = f"{self.sheet} 第{self.row}行" + (f"【{self.column}】" if self.column else "")

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from kehu.lib.fields import EncryptedTextField
 
@@ -17,32 +18,32 @@ class ImportBatch(models.Model):
     """One run of an import: the file, who ran it, the counts and the problems found."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "进行中"
-        DONE = "done", "已完成"
-        FAILED = "failed", "失败"
-        INCOMPLETE = "incomplete", "未完成"  # stopped midway: what was committed is recorded and can be reverted
-        REVERTED = "reverted", "已撤销"
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+        INCOMPLETE = "incomplete", _("未完成")  # stopped midway: what was committed is recorded and can be reverted
+        REVERTED = "reverted", _("已撤销")
 
-    file_name = models.CharField("文件名", max_length=255)
-    stored_file = models.CharField("保存的文件", max_length=500, blank=True, default="")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导入人", null=True, blank=True,
+    file_name = models.CharField(_("文件名"), max_length=255)
+    stored_file = models.CharField(_("保存的文件"), max_length=500, blank=True, default="")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("导入人"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="import_batches")
-    started_at = models.DateTimeField("开始时间", default=timezone.now)
-    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    started_at = models.DateTimeField(_("开始时间"), default=timezone.now)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     # An import commits in chunks; each commit stamps this. A running batch without a commit for STALE_AFTER is
     # one whose process died (killed, power cut): incomplete.
-    heartbeat_at = models.DateTimeField("最近提交时间", null=True, blank=True)
-    status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.RUNNING)
-    on_duplicate = models.CharField("重复客户处理", max_length=10, default="update")
-    counts = models.JSONField("计数", default=dict, blank=True)
-    problems = models.JSONField("问题", default=list, blank=True)
-    reverted_at = models.DateTimeField("撤销时间", null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("最近提交时间"), null=True, blank=True)
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    on_duplicate = models.CharField(_("重复客户处理"), max_length=10, default="update")
+    counts = models.JSONField(_("计数"), default=dict, blank=True)
+    problems = models.JSONField(_("问题"), default=list, blank=True)
+    reverted_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
     reverted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
 
     class Meta:
-        verbose_name = "导入批次"
-        verbose_name_plural = "导入批次"
+        verbose_name = _("导入批次")
+        verbose_name_plural = _("导入批次")
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
@@ -112,19 +113,19 @@ class ImportChange(models.Model):
     """What an import did to one kind of record: rows created (as id ranges) or one row updated (old values)."""
 
     class Action(models.TextChoices):
-        CREATE = "create", "新增"
-        UPDATE = "update", "更新"
+        CREATE = "create", _("新增")
+        UPDATE = "update", _("更新")
 
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="changes")
-    model = models.CharField("记录类型", max_length=30)  # app_label.ModelName
+    model = models.CharField(_("记录类型"), max_length=30)  # app_label.ModelName
     action = models.CharField(max_length=10, choices=Action.choices)
     object_id = models.BigIntegerField(null=True, blank=True)
-    id_ranges = models.JSONField("新增记录的编号区间", default=list, blank=True)
+    id_ranges = models.JSONField(_("新增记录的编号区间"), default=list, blank=True)
     old_values_json = EncryptedTextField("更新前的值（JSON）", blank=True, default="")
 
     class Meta:
-        verbose_name = "导入变更"
-        verbose_name_plural = "导入变更"
+        verbose_name = _("导入变更")
+        verbose_name_plural = _("导入变更")
         ordering = ["id"]
 
     @property
@@ -139,16 +140,16 @@ class ImportChange(models.Model):
 class ImportTemplate(models.Model):
     """A saved column mapping for a recurring file layout (淘宝, 有赞, 微店 order exports…)."""
 
-    name = models.CharField("模板名称", max_length=60, unique=True)
-    sheets = models.JSONField("工作表映射", default=list,
+    name = models.CharField(_("模板名称"), max_length=60, unique=True)
+    sheets = models.JSONField(_("工作表映射"), default=list,
                               help_text='[{"kind": "purchases", "columns": {"表头": "字段"}}]')
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 
     class Meta:
-        verbose_name = "导入模板"
-        verbose_name_plural = "导入模板"
+        verbose_name = _("导入模板")
+        verbose_name_plural = _("导入模板")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
@@ -34,20 +36,24 @@ from .reports import write_error_report
 
 SESSION_KEY = "exchange_upload"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DUPLICATE_LABELS = {"update": "更新已有客户", "skip": "跳过已有客户", "create": "仍新建客户"}
-CONFLICT_LABELS = {"error": "不导入该行并报告", "skip": "跳过该行", "keep-code": "合并到已有客户，保留其编号"}
+DUPLICATE_LABELS = {"update": gettext_lazy("更新已有客户"), "skip": gettext_lazy("跳过已有客户"),
+                    "create": gettext_lazy("仍新建客户")}
+CONFLICT_LABELS = {"error": gettext_lazy("不导入该行并报告"), "skip": gettext_lazy("跳过该行"),
+                   "keep-code": gettext_lazy("合并到已有客户，保留其编号")}
 
 
 def _require_import(user) -> None:
     if not user.can_edit_customers:
-        raise PermissionDenied("只读用户不能导入数据")
+        raise PermissionDenied(_("只读用户不能导入数据"))
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="表格文件", help_text="xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）")
-    on_duplicate = forms.ChoiceField(label="遇到已有客户", choices=list(DUPLICATE_LABELS.items()), initial="update")
-    template = forms.ModelChoiceField(label="使用导入模板", queryset=ImportTemplate.objects.all(), required=False,
-                                      empty_label="自动识别表头")
+    file = forms.FileField(label=gettext_lazy("表格文件"),
+                           help_text=gettext_lazy("xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）"))
+    on_duplicate = forms.ChoiceField(label=gettext_lazy("遇到已有客户"), choices=list(DUPLICATE_LABELS.items()),
+                                     initial="update")
+    template = forms.ModelChoiceField(label=gettext_lazy("使用导入模板"), queryset=ImportTemplate.objects.all(),
+                                      required=False, empty_label=gettext_lazy("自动识别表头"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,7 +95,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
             }
             return redirect("exchange:mapping")
     return render(request, "exchange/import.html", {
-        "form": form, "kinds": h.KINDS, "templates": ImportTemplate.objects.all(),
+        "form": form, "kinds": _kinds(), "templates": ImportTemplate.objects.all(),
         "batches": [(b, b.total("new"), b.total("updated"), b.total("rejected"))
                     for b in _batches_for(request.user)[:20]],
     })
@@ -112,14 +118,15 @@ def mapping_template_upload(request: HttpRequest) -> HttpResponse:
     _require_import(request.user)
     upload = request.FILES.get("template_file")
     if upload is None or upload.size > 1 << 20:
-        messages.error(request, "请选择导入模板文件（.json，不超过 1 MB）")
+        messages.error(request, _("请选择导入模板文件（.json，不超过 1 MB）"))
         return redirect("exchange:import")
     try:
         template = load_template(upload.read(), request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"已导入模板“{template.name}”，上传文件时可在“使用导入模板”中选用")
+        messages.success(request, _("已导入模板“%(name)s”，上传文件时可在“使用导入模板”中选用")
+                         % {"name": template.name})
     return redirect("exchange:import")
 
 
@@ -143,8 +150,9 @@ def _field_choices(kind: str | None) -> list[tuple[str, str]]:
     elif kind == h.FEEDBACK:
         from kehu.engagement.models import FeedbackDimension
 
-        labels = {f"score_{d.pk}": f"评分：{d.name}" for d in FeedbackDimension.objects.filter(active=True)}
-    return [(f, labels.get(f) or h.LABELS.get(f, f)) for f in dict.fromkeys(fields)]
+        labels = {f"score_{d.pk}": _("评分：%(name)s") % {"name": d.name}
+                  for d in FeedbackDimension.objects.filter(active=True)}
+    return [(f, labels.get(f) or (_(h.LABELS[f]) if f in h.LABELS else f)) for f in dict.fromkeys(fields)]
 
 
 def _sheet_context(sheets: list[Sheet]) -> list[dict]:
@@ -166,7 +174,7 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
     _require_import(request.user)
     state = request.session.get(SESSION_KEY)
     if not state or not Path(state["path"]).exists():
-        messages.info(request, "请先上传要导入的文件")
+        messages.info(request, _("请先上传要导入的文件"))
         return redirect("exchange:import")
     sheets = _load_sheets(state)
     preview = None
@@ -193,7 +201,8 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
         request.session[SESSION_KEY] = state
         if name := request.POST.get("template_name", "").strip()[:60]:
             save_template(name, sheets, request.user)
-            messages.success(request, f"已保存导入模板“{name}”，下次上传同样格式的文件时可直接选用")
+            messages.success(request, _("已保存导入模板“%(name)s”，下次上传同样格式的文件时可直接选用")
+                             % {"name": name})
         action = request.POST.get("action")
         if action == "run":
             job = start_import(state["path"], state["name"], sheets, request.user, state["on_duplicate"],
@@ -205,12 +214,16 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
                                   name=state["name"], sheets=sheets, dry_run=True,
                                   on_conflict=state.get("on_conflict", "error"))
     return render(request, "exchange/mapping.html", {
-        "state": state, "sheets": _sheet_context(sheets), "kinds": h.KINDS, "preview": preview,
+        "state": state, "sheets": _sheet_context(sheets), "kinds": _kinds(), "preview": preview,
         "duplicate_labels": DUPLICATE_LABELS,
         "conflict_labels": CONFLICT_LABELS,
         "counts": _count_rows(preview.counts) if preview else [],
         "problems": preview.problems[:200] if preview else [],
     })
+
+
+def _kinds() -> dict[str, str]:
+    return {kind: _(label) for kind, label in h.KINDS.items()}
 
 
 def _count_rows(counts: dict) -> list[dict]:
@@ -219,7 +232,7 @@ def _count_rows(counts: dict) -> list[dict]:
         c = counts.get(kind)
         if c is not None:
             c = c if isinstance(c, dict) else vars(c)
-            rows.append({"label": h.KINDS[kind], **c})
+            rows.append({"label": _(h.KINDS[kind]), **c})
     return rows
 
 
@@ -280,7 +293,7 @@ def batch_revert(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         uploads.discard(batch.stored_file)
-        messages.success(request, f"已撤销这次导入（删除或恢复 {sum(done.values())} 条记录）")
+        messages.success(request, _("已撤销这次导入（删除或恢复 %(n)s 条记录）") % {"n": sum(done.values())})
     return redirect("exchange:batch", pk=batch.pk)
 
 

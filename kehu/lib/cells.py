@@ -8,6 +8,8 @@ column stays a number.
 
 import re
 
+from django.utils.functional import Promise
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Characters Excel refuses in a sheet name, and the 31-character limit.
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
@@ -15,7 +17,10 @@ SHEET_NAME_MAX = 31
 
 
 def neutralise(value):
-    """`value` as a cell may hold it: formula-like text escaped with a leading apostrophe, the rest as it is."""
+    """`value` as a cell may hold it: formula-like text escaped with a leading apostrophe, a lazy label as text,
+    the rest as it is."""
+    if isinstance(value, Promise):
+        value = str(value)
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
@@ -30,5 +35,5 @@ def restore(text: str) -> str:
 
 def sheet_title(text: str, fallback: str = "Sheet") -> str:
     """A sheet name Excel accepts and that cannot be read as a formula (an apostrophe may not start one)."""
-    title = _SHEET_FORBIDDEN.sub("", text).lstrip("".join(FORMULA_START) + "' ").rstrip("'")[:SHEET_NAME_MAX]
+    title = _SHEET_FORBIDDEN.sub("", str(text)).lstrip("".join(FORMULA_START) + "' ").rstrip("'")[:SHEET_NAME_MAX]
     return title or fallback

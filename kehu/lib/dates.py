@@ -4,6 +4,7 @@ import datetime
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
 
 
 def today() -> datetime.date:
@@ -17,10 +18,11 @@ def date_problem(value: datetime.date | datetime.datetime, label: str) -> str | 
     """A Chinese message if the date lies after today or before 1900, else None."""
     day = value.date() if isinstance(value, datetime.datetime) else value
     if day < EARLIEST:
-        return f"{label}不能早于 {EARLIEST:%Y-%m-%d}（{day.isoformat()}）"
+        return gettext("%(label)s不能早于 %(earliest)s（%(day)s）") % {
+            "label": label, "earliest": f"{EARLIEST:%Y-%m-%d}", "day": day.isoformat()}
     day = timezone.localtime(value).date() if isinstance(value, datetime.datetime) else value
     if day > today():
-        return f"{label}不能晚于今天（{day:%Y-%m-%d}）"
+        return gettext("%(label)s不能晚于今天（%(day)s）") % {"label": label, "day": f"{day:%Y-%m-%d}"}
     return None
 
 

@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
+
 
 @dataclass(frozen=True)
 class Currency:
@@ -57,18 +60,18 @@ class Currency:
 
 
 CURRENCIES: dict[str, Currency] = {c.code: c for c in (
-    Currency("CNY", "¥", "人民币", "元"),
-    Currency("HKD", "HK$", "港元", "港元"),
-    Currency("MOP", "MOP$", "澳门元", "澳门元"),
-    Currency("TWD", "NT$", "新台币", "新台币"),
-    Currency("SGD", "S$", "新加坡元", "新加坡元"),
-    Currency("USD", "US$", "美元", "美元"),
-    Currency("EUR", "€", "欧元", "欧元"),
-    Currency("GBP", "£", "英镑", "英镑"),
-    Currency("JPY", "JP¥", "日元", "日元", decimals=0),
+    Currency("CNY", "¥", gettext_noop("人民币"), "元"),
+    Currency("HKD", "HK$", gettext_noop("港元"), "港元"),
+    Currency("MOP", "MOP$", gettext_noop("澳门元"), "澳门元"),
+    Currency("TWD", "NT$", gettext_noop("新台币"), "新台币"),
+    Currency("SGD", "S$", gettext_noop("新加坡元"), "新加坡元"),
+    Currency("USD", "US$", gettext_noop("美元"), "美元"),
+    Currency("EUR", "€", gettext_noop("欧元"), "欧元"),
+    Currency("GBP", "£", gettext_noop("英镑"), "英镑"),
+    Currency("JPY", "JP¥", gettext_noop("日元"), "日元", decimals=0),
 )}
 DEFAULT = "CNY"
-CHOICES = [(c.code, f"{c.code} {c.symbol} {c.name}") for c in CURRENCIES.values()]
+CHOICES = [(c.code, format_lazy("{} {} {}", c.code, c.symbol, gettext_lazy(c.name))) for c in CURRENCIES.values()]
 
 _lookup: list[Callable[[], str]] = []
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("kehu_currency", default=None)

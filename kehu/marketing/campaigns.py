@@ -40,11 +40,16 @@ from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend, suggestion_text
 
 MERGE_FIELDS = ("{姓名}", "{推荐商品}", "{优惠}")
+# The same fields under their English names, for messages written in English mode.
+ENGLISH_MERGE_FIELDS = {"{name}": "{姓名}", "{product}": "{推荐商品}", "{offer}": "{优惠}"}
 CONTACTED = (ContactStatus.SENT, ContactStatus.CONTACTED)
 
 
 def merge(template: str, name: str, suggestions: str, offer: str) -> str:
-    """Fill the merge fields; plain replacement, so other braces in a message stay as they are."""
+    """Fill the merge fields ({姓名} or {name}, {推荐商品} or {product}, {优惠} or {offer}); plain replacement,
+    so other braces in a message stay as they are."""
+    for english, chinese in ENGLISH_MERGE_FIELDS.items():
+        template = template.replace(english, chinese)
     return template.replace("{姓名}", name).replace("{推荐商品}", suggestions).replace("{优惠}", offer)
 
 

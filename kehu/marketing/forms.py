@@ -93,5 +93,5 @@ class CampaignForm(forms.ModelForm):
     def clean_holdout_percent(self) -> int:
         value = self.cleaned_data["holdout_percent"]
         if value > 50:
-            raise forms.ValidationError("对照组比例不能超过 50%。")
+            raise forms.ValidationError(_("对照组比例不能超过 50%。"))
         return value

@@ -20,12 +20,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from kehu.customers.filters import CustomerFilter, contact_value, masked_search
 from kehu.customers.models import Customer
 from kehu.engagement.models import Communication, Consent, MarketingChannel
 from kehu.exchange.exporters import Column, write_csv, write_table
+from kehu.lib.labels import class_label
 from kehu.segments.models import CLASS_LABELS, CLASS_NAMES
 
 from .models import CampaignContact, TargetList
@@ -33,33 +36,39 @@ from .models import CampaignContact, TargetList
 # Which contact field reaches a customer on each channel.
 CONTACT_FIELD = {MarketingChannel.SMS: "mobile", MarketingChannel.EMAIL: "email", MarketingChannel.WECHAT: "wechat",
                  MarketingChannel.PHONE: "mobile"}
+_CODE, _NAME = Column(gettext_lazy("客户编号"), 12), Column(gettext_lazy("姓名"), 12)
+_OWNER = Column(gettext_lazy("负责人"), 10)
+# Headers and sheet names in the exporting user's language (these lists go out to be worked, not imported again).
 EXPORT_COLUMNS = {
-    MarketingChannel.SMS: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15)],
-    MarketingChannel.EMAIL: [Column("客户编号", 12), Column("姓名", 12), Column("电子邮箱", 28)],
-    MarketingChannel.WECHAT: [Column("客户编号", 12), Column("姓名", 12), Column("微信号", 16), Column("负责人", 10)],
-    MarketingChannel.PHONE: [Column("客户编号", 12), Column("姓名", 12), Column("手机", 15), Column("负责人", 10),
-                             Column("RFM分层", 13), Column("生命周期", 10), Column("通话结果", 24)],
+    MarketingChannel.SMS: [_CODE, _NAME, Column(gettext_lazy("手机"), 15)],
+    MarketingChannel.EMAIL: [_CODE, _NAME, Column(gettext_lazy("电子邮箱"), 28)],
+    MarketingChannel.WECHAT: [_CODE, _NAME, Column(gettext_lazy("微信号"), 16), _OWNER],
+    MarketingChannel.PHONE: [_CODE, _NAME, Column(gettext_lazy("手机"), 15), _OWNER,
+                             Column(gettext_lazy("RFM分层"), 13), Column(gettext_lazy("生命周期"), 10),
+                             Column(gettext_lazy("通话结果"), 24)],
 }
-EXPORT_NAMES = {MarketingChannel.SMS: "短信名单", MarketingChannel.EMAIL: "邮件名单",
-                MarketingChannel.WECHAT: "微信名单", MarketingChannel.PHONE: "电话回访表"}
+EXPORT_NAMES = {MarketingChannel.SMS: gettext_lazy("短信名单"), MarketingChannel.EMAIL: gettext_lazy("邮件名单"),
+                MarketingChannel.WECHAT: gettext_lazy("微信名单"), MarketingChannel.PHONE: gettext_lazy("电话回访表")}
 
 
 def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped choices "column:class" for the audience select."""
-    return [(CLASS_LABELS[col], [(f"{col}:{name}", name) for name in names]) for col, names in CLASS_NAMES.items()]
+    return [(CLASS_LABELS[col], [(f"{col}:{name}", class_label(name)) for name in names])
+            for col, names in CLASS_NAMES.items()]
 
 
 def describe(tl: TargetList) -> str:
     parts = []
     if tl.segment_class:
-        parts.append(f"{CLASS_LABELS.get(tl.segment_column, tl.segment_column)}：{tl.segment_class}")
+        parts.append(_("%(column)s：%(class)s") % {"column": CLASS_LABELS.get(tl.segment_column, tl.segment_column),
+                                                  "class": class_label(tl.segment_class)})
     if tl.filter_query:
         flt = CustomerFilter.from_params(QueryDict(tl.filter_query))
         # a contact value searched for is shown masked: whoever opens the list may not see contacts
         parts.append(replace(flt, q=masked_search(flt.q)).describe())
     if tl.exclude_days:
-        parts.append(f"排除最近 {tl.exclude_days} 天联系过的客户")
-    return "；".join(parts) or "全部客户"
+        parts.append(_("排除最近 %(n)s 天联系过的客户") % {"n": tl.exclude_days})
+    return _("；").join(parts) or _("全部客户")
 
 
 def forget_erased(sender, customer, values: list[tuple[str, str]], **kwargs) -> int:
@@ -111,19 +120,19 @@ def _rows(tl: TargetList, user) -> Iterator[list]:
         elif tl.channel == MarketingChannel.WECHAT:
             yield [c.code, c.name, contact["wechat"], owner]
         else:
-            yield [c.code, c.name, contact["mobile"], owner, segment.rfm_class if segment else "",
-                   segment.lifecycle if segment else "", ""]
+            yield [c.code, c.name, contact["mobile"], owner, class_label(segment.rfm_class) if segment else "",
+                   class_label(segment.lifecycle) if segment else "", ""]
 
 
 def check_export(user) -> None:
     if not user.sees_contact_details:
-        raise PermissionDenied("您的角色不能查看完整联系方式，不能导出营销名单。")
+        raise PermissionDenied(_("您的角色不能查看完整联系方式，不能导出营销名单。"))
 
 
 def export_xlsx(tl: TargetList, user, target: str | IO[bytes]) -> int:
     check_export(user)
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet(EXPORT_NAMES[tl.channel]), EXPORT_COLUMNS[tl.channel], _rows(tl, user))
+    count = write_table(wb.create_sheet(str(EXPORT_NAMES[tl.channel])), EXPORT_COLUMNS[tl.channel], _rows(tl, user))
     wb.save(target)
     return count
 

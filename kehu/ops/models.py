@@ -3,6 +3,7 @@ import socket
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from kehu.lib.crypto import key_fingerprint
 from kehu.lib.processes import process_exists
@@ -15,11 +16,11 @@ class StoreKey(models.Model):
     another key is refused instead of leaving a store whose contact fields cannot be decrypted.
     """
 
-    fingerprint = models.CharField("数据密钥指纹", max_length=16)
-    recorded_at = models.DateTimeField("记录时间", default=timezone.now)
+    fingerprint = models.CharField(_("数据密钥指纹"), max_length=16)
+    recorded_at = models.DateTimeField(_("记录时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = verbose_name_plural = "数据密钥指纹"
+        verbose_name = verbose_name_plural = _("数据密钥指纹")
 
     @classmethod
     def recorded(cls) -> str:
@@ -38,7 +39,7 @@ class CacheEntry(models.Model):
 
     class Meta:
         db_table = "kehu_cache"
-        verbose_name = verbose_name_plural = "共享缓存"
+        verbose_name = verbose_name_plural = _("共享缓存")
 
 
 class ServerPresenceQuerySet(models.QuerySet):
@@ -55,16 +56,16 @@ class ServerPresence(models.Model):
     STALE_AFTER = datetime.timedelta(seconds=45)
     HEARTBEAT_SECONDS = 15
 
-    host = models.CharField("主机", max_length=255)
-    pid = models.PositiveIntegerField("进程号")
-    address = models.CharField("地址", max_length=255)
-    started_at = models.DateTimeField("启动时间", default=timezone.now)
-    heartbeat_at = models.DateTimeField("最近心跳", default=timezone.now, db_index=True)
+    host = models.CharField(_("主机"), max_length=255)
+    pid = models.PositiveIntegerField(_("进程号"))
+    address = models.CharField(_("地址"), max_length=255)
+    started_at = models.DateTimeField(_("启动时间"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("最近心跳"), default=timezone.now, db_index=True)
 
     objects = ServerPresenceQuerySet.as_manager()
 
     class Meta:
-        verbose_name = verbose_name_plural = "运行中的服务"
+        verbose_name = verbose_name_plural = _("运行中的服务")
 
     def __str__(self) -> str:
         return f"{self.host} 进程 {self.pid}（{self.address}）"

@@ -11,11 +11,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.utils.translation import gettext_noop
 
 from kehu.accounts.models import Role
 from kehu.engagement.models import FeedbackDimension
 
-DEFAULT_DIMENSIONS = ["产品质量", "服务态度", "环境", "速度"]
+DEFAULT_DIMENSIONS = [gettext_noop("产品质量"), gettext_noop("服务态度"), gettext_noop("环境"), gettext_noop("速度")]
 
 
 def generate_password() -> str:

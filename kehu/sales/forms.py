@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from kehu.lib import money
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
@@ -11,9 +12,9 @@ from .models import Order, OrderLine, Product
 
 
 class OrderForm(forms.ModelForm):
-    amount = forms.DecimalField(label="金额（元）", required=False, min_value=Decimal("0"), max_digits=12,
-                                decimal_places=2, help_text="填写了明细时可留空，自动按明细合计",
-                                error_messages={"min_value": "金额不能为负数"})
+    amount = forms.DecimalField(label=_("金额（元）"), required=False, min_value=Decimal("0"), max_digits=12,
+                                decimal_places=2, help_text=_("填写了明细时可留空，自动按明细合计"),
+                                error_messages={"min_value": _("金额不能为负数")})
 
     class Meta:
         model = Order
@@ -35,13 +36,13 @@ class OrderForm(forms.ModelForm):
         cleaned = super().clean()
         has_lines = self.lines is not None and any(f.has_changed() for f in self.lines.forms)
         if cleaned.get("amount") is None and "amount" not in self.errors and not has_lines:
-            self.add_error("amount", "请填写金额，或填写商品明细")
+            self.add_error("amount", _("请填写金额，或填写商品明细"))
         return cleaned
 
 
 def order_time_problem(value) -> str | None:
     """The one rule on when an order may have happened (a Chinese message, or None)."""
-    return date_problem(value, "消费时间")
+    return date_problem(value, str(_("消费时间")))
 
 
 def clean_order_values(values: dict) -> tuple[dict, dict[str, str]]:
@@ -62,11 +63,11 @@ def clean_order_values(values: dict) -> tuple[dict, dict[str, str]]:
 
 
 class OrderLineForm(forms.ModelForm):
-    product = forms.ModelChoiceField(label="商品", queryset=Product.objects.select_related("category"),
+    product = forms.ModelChoiceField(label=_("商品"), queryset=Product.objects.select_related("category"),
                                      required=False)
-    product_name = forms.CharField(label="商品名称", required=False, max_length=100)
-    unit_price = forms.DecimalField(label="单价（元）", required=False, min_value=Decimal("0"), max_digits=12,
-                                    decimal_places=2, error_messages={"min_value": "单价不能为负数"})
+    product_name = forms.CharField(label=_("商品名称"), required=False, max_length=100)
+    unit_price = forms.DecimalField(label=_("单价（元）"), required=False, min_value=Decimal("0"), max_digits=12,
+                                    decimal_places=2, error_messages={"min_value": _("单价不能为负数")})
 
     class Meta:
         model = OrderLine
@@ -81,14 +82,14 @@ class OrderLineForm(forms.ModelForm):
         product = cleaned.get("product")
         if not product and not cleaned.get("product_name"):
             if self.has_changed():
-                raise forms.ValidationError("请选择商品或填写商品名称")
+                raise forms.ValidationError(_("请选择商品或填写商品名称"))
             return cleaned
         if product:
             cleaned["product_name"] = cleaned.get("product_name") or product.name
             if cleaned.get("unit_price") is None:
                 cleaned["unit_price"] = product.price
         if cleaned.get("unit_price") is None:
-            self.add_error("unit_price", "请填写单价")
+            self.add_error("unit_price", _("请填写单价"))
         return cleaned
 
     def save(self, commit: bool = True) -> OrderLine:

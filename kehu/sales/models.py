@@ -6,18 +6,19 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
 from kehu.lib import money
 
 
 class Category(models.Model):
-    name = models.CharField("品类", max_length=50, unique=True)
+    name = models.CharField(_("品类"), max_length=50, unique=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 
     class Meta:
-        verbose_name = "商品品类"
-        verbose_name_plural = "商品品类"
+        verbose_name = _("商品品类")
+        verbose_name_plural = _("商品品类")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -25,15 +26,15 @@ class Category(models.Model):
 
 
 class Product(models.Model):
-    name = models.CharField("商品", max_length=100, unique=True)
-    category = models.ForeignKey(Category, verbose_name="品类", null=True, blank=True,
+    name = models.CharField(_("商品"), max_length=100, unique=True)
+    category = models.ForeignKey(Category, verbose_name=_("品类"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="products")
-    price = models.DecimalField("标价", max_digits=12, decimal_places=2, default=Decimal("0"),
+    price = models.DecimalField(_("标价"), max_digits=12, decimal_places=2, default=Decimal("0"),
                                 validators=[MinValueValidator(Decimal("0"))])
 
     class Meta:
-        verbose_name = "商品"
-        verbose_name_plural = "商品"
+        verbose_name = _("商品")
+        verbose_name_plural = _("商品")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -41,26 +42,26 @@ class Product(models.Model):
 
 
 class PaymentMethod(models.TextChoices):
-    CASH = "cash", "现金"
-    CARD = "card", "银行卡"
-    WECHAT_PAY = "wechat_pay", "微信支付"
-    ALIPAY = "alipay", "支付宝"
-    TRANSFER = "transfer", "对公转账"
-    OTHER = "other", "其他"
+    CASH = "cash", _("现金")
+    CARD = "card", _("银行卡")
+    WECHAT_PAY = "wechat_pay", _("微信支付")
+    ALIPAY = "alipay", _("支付宝")
+    TRANSFER = "transfer", _("对公转账")
+    OTHER = "other", _("其他")
 
 
 class SalesChannel(models.TextChoices):
-    STORE = "store", "门店"
-    ONLINE = "online", "线上商城"
-    WECHAT = "wechat", "微信"
-    PLATFORM = "platform", "电商平台"
-    PHONE = "phone", "电话"
-    OTHER = "other", "其他"
+    STORE = "store", _("门店")
+    ONLINE = "online", _("线上商城")
+    WECHAT = "wechat", _("微信")
+    PLATFORM = "platform", _("电商平台")
+    PHONE = "phone", _("电话")
+    OTHER = "other", _("其他")
 
 
 class OrderStatus(models.TextChoices):
-    COMPLETED = "completed", "已完成"
-    REFUNDED = "refunded", "已退款"
+    COMPLETED = "completed", _("已完成")
+    REFUNDED = "refunded", _("已退款")
 
 
 class OrderQuerySet(models.QuerySet):
@@ -70,17 +71,17 @@ class OrderQuerySet(models.QuerySet):
 
 
 class Order(models.Model):
-    customer = models.ForeignKey(Customer, verbose_name="客户", on_delete=models.CASCADE, related_name="orders")
-    number = models.CharField("订单号", max_length=40, blank=True, default="")
-    ordered_at = models.DateTimeField("消费时间", default=timezone.now)
-    amount = models.DecimalField("金额（元）", max_digits=12, decimal_places=2,
+    customer = models.ForeignKey(Customer, verbose_name=_("客户"), on_delete=models.CASCADE, related_name="orders")
+    number = models.CharField(_("订单号"), max_length=40, blank=True, default="")
+    ordered_at = models.DateTimeField(_("消费时间"), default=timezone.now)
+    amount = models.DecimalField(_("金额（元）"), max_digits=12, decimal_places=2,
                                  validators=[MinValueValidator(Decimal("0"))])
-    payment_method = models.CharField("支付方式", max_length=16, choices=PaymentMethod.choices,
+    payment_method = models.CharField(_("支付方式"), max_length=16, choices=PaymentMethod.choices,
                                       default=PaymentMethod.WECHAT_PAY)
-    sales_channel = models.CharField("销售渠道", max_length=16, choices=SalesChannel.choices,
+    sales_channel = models.CharField(_("销售渠道"), max_length=16, choices=SalesChannel.choices,
                                      default=SalesChannel.STORE)
-    status = models.CharField("状态", max_length=12, choices=OrderStatus.choices, default=OrderStatus.COMPLETED)
-    note = models.CharField("备注", max_length=200, blank=True, default="")
+    status = models.CharField(_("状态"), max_length=12, choices=OrderStatus.choices, default=OrderStatus.COMPLETED)
+    note = models.CharField(_("备注"), max_length=200, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -88,8 +89,8 @@ class Order(models.Model):
     objects = OrderQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "消费记录"
-        verbose_name_plural = "消费记录"
+        verbose_name = _("消费记录")
+        verbose_name_plural = _("消费记录")
         ordering = ["-ordered_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "ordered_at"], name="order_customer_time_idx"),
@@ -102,17 +103,17 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    product = models.ForeignKey(Product, verbose_name="商品", null=True, blank=True, on_delete=models.SET_NULL)
-    product_name = models.CharField("商品名称", max_length=100)
-    category = models.ForeignKey(Category, verbose_name="品类", null=True, blank=True, on_delete=models.SET_NULL)
-    quantity = models.DecimalField("数量", max_digits=10, decimal_places=2, default=Decimal("1"),
+    product = models.ForeignKey(Product, verbose_name=_("商品"), null=True, blank=True, on_delete=models.SET_NULL)
+    product_name = models.CharField(_("商品名称"), max_length=100)
+    category = models.ForeignKey(Category, verbose_name=_("品类"), null=True, blank=True, on_delete=models.SET_NULL)
+    quantity = models.DecimalField(_("数量"), max_digits=10, decimal_places=2, default=Decimal("1"),
                                    validators=[MinValueValidator(Decimal("0"))])
-    unit_price = models.DecimalField("单价（元）", max_digits=12, decimal_places=2,
+    unit_price = models.DecimalField(_("单价（元）"), max_digits=12, decimal_places=2,
                                      validators=[MinValueValidator(Decimal("0"))])
 
     class Meta:
-        verbose_name = "订单明细"
-        verbose_name_plural = "订单明细"
+        verbose_name = _("订单明细")
+        verbose_name_plural = _("订单明细")
 
     def __str__(self) -> str:
         return f"{self.product_name} × {self.quantity}"

@@ -37,6 +37,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
 from kehu.lib import money
@@ -65,8 +66,8 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "lifecycle": LIFECYCLE_STAGES,
 }
 CLASS_LABELS = {
-    "rfm_class": "RFM分层", "rf_segment": "RF价值矩阵", "abc_class": "ABC分类", "frequency_tier": "频次等级",
-    "value_tier": "价值等级", "lifecycle": "生命周期",
+    "rfm_class": _("RFM分层"), "rf_segment": _("RF价值矩阵"), "abc_class": _("ABC分类"),
+    "frequency_tier": _("频次等级"), "value_tier": _("价值等级"), "lifecycle": _("生命周期"),
 }
 
 
@@ -84,35 +85,35 @@ def class_name(column: str, code: int) -> str:
 class CustomerMetrics(models.Model):
     """F, M and the purchase rhythm of one customer, kept current order by order (客户指标)."""
 
-    customer = models.OneToOneField(Customer, verbose_name="客户", primary_key=True, on_delete=models.CASCADE,
+    customer = models.OneToOneField(Customer, verbose_name=_("客户"), primary_key=True, on_delete=models.CASCADE,
                                     related_name="metrics")
-    first_order_at = models.DateTimeField("首次消费", null=True, blank=True)
-    last_order_at = models.DateTimeField("最近消费", null=True, blank=True)
-    frequency = models.PositiveIntegerField("订单数", default=0)
-    monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
+    first_order_at = models.DateTimeField(_("首次消费"), null=True, blank=True)
+    last_order_at = models.DateTimeField(_("最近消费"), null=True, blank=True)
+    frequency = models.PositiveIntegerField(_("订单数"), default=0)
+    monetary = models.DecimalField(_("消费金额（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
     # Σ (t[i] − t[i−1])² over the orders sorted by time, t in whole seconds: with first/last and F this
     # gives the mean gap and its spread, and one order's change only touches its two neighbours.
-    interval_sq_sum = models.BigIntegerField("消费间隔平方和（秒²）", default=0)
-    categories = models.PositiveIntegerField("购买品类数", default=0)
+    interval_sq_sum = models.BigIntegerField(_("消费间隔平方和（秒²）"), default=0)
+    categories = models.PositiveIntegerField(_("购买品类数"), default=0)
     # For the churn and value models (repeat purchases are counted on distinct local days): the number
     # of distinct purchase days, and what was spent on the first of them (the first purchase, which
     # the Gamma-Gamma spend model leaves out).
     # The category summary that category loyalty needs, so classifying reads one row per customer:
     # the spend over all categorised lines, and the category with the most spend (ties: smallest id).
-    category_spend = models.DecimalField("品类消费合计（元）", max_digits=14, decimal_places=2,
+    category_spend = models.DecimalField(_("品类消费合计（元）"), max_digits=14, decimal_places=2,
                                          default=Decimal("0"))
-    top_category = models.ForeignKey(Category, verbose_name="消费最多的品类", null=True, blank=True,
+    top_category = models.ForeignKey(Category, verbose_name=_("消费最多的品类"), null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+", db_index=False)
-    top_category_spend = models.DecimalField("最多品类消费（元）", max_digits=14, decimal_places=2,
+    top_category_spend = models.DecimalField(_("最多品类消费（元）"), max_digits=14, decimal_places=2,
                                              default=Decimal("0"))
-    purchase_days = models.PositiveIntegerField("消费天数", default=0)
-    first_day_spend = models.DecimalField("首日消费金额（元）", max_digits=14, decimal_places=2,
+    purchase_days = models.PositiveIntegerField(_("消费天数"), default=0)
+    first_day_spend = models.DecimalField(_("首日消费金额（元）"), max_digits=14, decimal_places=2,
                                           default=Decimal("0"))
-    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
-        verbose_name = "客户指标"
-        verbose_name_plural = "客户指标"
+        verbose_name = _("客户指标")
+        verbose_name_plural = _("客户指标")
         # The customer list sorts by these (customers.columns), key-set paged on (value, customer): one index
         # each serves both directions.
         indexes = [
@@ -166,12 +167,12 @@ class CustomerCategorySpend(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="category_spend")
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
-    spend = models.DecimalField("金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
-    lines = models.PositiveIntegerField("明细数", default=0)
+    spend = models.DecimalField(_("金额（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    lines = models.PositiveIntegerField(_("明细数"), default=0)
 
     class Meta:
-        verbose_name = "客户品类消费"
-        verbose_name_plural = "客户品类消费"
+        verbose_name = _("客户品类消费")
+        verbose_name_plural = _("客户品类消费")
         constraints = [
             models.UniqueConstraint(fields=["customer", "category"], name="segments_customer_category_uniq"),
         ]
@@ -183,46 +184,46 @@ class CustomerCategorySpend(models.Model):
 class CustomerSegment(models.Model):
     """The latest classes of one customer, and the numbers they came from (as of `as_of`)."""
 
-    customer = models.OneToOneField(Customer, verbose_name="客户", primary_key=True, on_delete=models.CASCADE,
+    customer = models.OneToOneField(Customer, verbose_name=_("客户"), primary_key=True, on_delete=models.CASCADE,
                                     related_name="segment")
-    as_of = models.DateField("分析日期")
-    recency_days = models.IntegerField("最近消费（天）", null=True, blank=True)
-    tenure_days = models.IntegerField("首次消费至今（天）", null=True, blank=True)
-    frequency = models.PositiveIntegerField("订单数", default=0)
-    monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
-    avg_order_value = models.DecimalField("客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
-    mean_interval_days = models.FloatField("平均消费间隔（天）", null=True, blank=True)
-    std_interval_days = models.FloatField("消费间隔标准差（天）", null=True, blank=True)
-    spend_recent = models.DecimalField("近期消费（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
-    spend_previous = models.DecimalField("前期消费（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
-    trend = models.CharField("消费趋势", max_length=4, blank=True, default="")
-    r_score = models.PositiveSmallIntegerField("R 评分", null=True, blank=True)
-    f_score = models.PositiveSmallIntegerField("F 评分", null=True, blank=True)
-    m_score = models.PositiveSmallIntegerField("M 评分", null=True, blank=True)
-    r_high = models.BooleanField("R 高", null=True, blank=True)
-    f_high = models.BooleanField("F 高", null=True, blank=True)
-    m_high = models.BooleanField("M 高", null=True, blank=True)
-    rfm_class = models.CharField("RFM分层", max_length=10, blank=True, default="")
-    rf_segment = models.CharField("RF价值矩阵", max_length=10, blank=True, default="")
-    abc_class = models.CharField("ABC分类", max_length=1, blank=True, default="")
-    frequency_tier = models.CharField("频次等级", max_length=4, blank=True, default="")
-    value_tier = models.CharField("价值等级", max_length=4, blank=True, default="")
-    lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
-    overdue = models.BooleanField("逾期未购", default=False)
-    category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
+    as_of = models.DateField(_("分析日期"))
+    recency_days = models.IntegerField(_("最近消费（天）"), null=True, blank=True)
+    tenure_days = models.IntegerField(_("首次消费至今（天）"), null=True, blank=True)
+    frequency = models.PositiveIntegerField(_("订单数"), default=0)
+    monetary = models.DecimalField(_("消费金额（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    avg_order_value = models.DecimalField(_("客单价（元）"), max_digits=14, decimal_places=2, null=True, blank=True)
+    mean_interval_days = models.FloatField(_("平均消费间隔（天）"), null=True, blank=True)
+    std_interval_days = models.FloatField(_("消费间隔标准差（天）"), null=True, blank=True)
+    spend_recent = models.DecimalField(_("近期消费（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    spend_previous = models.DecimalField(_("前期消费（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    trend = models.CharField(_("消费趋势"), max_length=4, blank=True, default="")
+    r_score = models.PositiveSmallIntegerField(_("R 评分"), null=True, blank=True)
+    f_score = models.PositiveSmallIntegerField(_("F 评分"), null=True, blank=True)
+    m_score = models.PositiveSmallIntegerField(_("M 评分"), null=True, blank=True)
+    r_high = models.BooleanField(_("R 高"), null=True, blank=True)
+    f_high = models.BooleanField(_("F 高"), null=True, blank=True)
+    m_high = models.BooleanField(_("M 高"), null=True, blank=True)
+    rfm_class = models.CharField(_("RFM分层"), max_length=10, blank=True, default="")
+    rf_segment = models.CharField(_("RF价值矩阵"), max_length=10, blank=True, default="")
+    abc_class = models.CharField(_("ABC分类"), max_length=1, blank=True, default="")
+    frequency_tier = models.CharField(_("频次等级"), max_length=4, blank=True, default="")
+    value_tier = models.CharField(_("价值等级"), max_length=4, blank=True, default="")
+    lifecycle = models.CharField(_("生命周期"), max_length=6, blank=True, default="")
+    overdue = models.BooleanField(_("逾期未购"), default=False)
+    category_loyalty = models.CharField(_("品类偏好"), max_length=60, blank=True, default="")
     # Churn and value forecast (the chosen purchase model + Gamma-Gamma, see SegmentRun.value_model); null when
     # not fitted.
-    p_alive = models.FloatField("活跃概率", null=True, blank=True)
-    expected_purchases_30d = models.FloatField("预计30天消费天数", null=True, blank=True)
-    expected_purchases_90d = models.FloatField("预计90天消费天数", null=True, blank=True)
-    expected_purchases_365d = models.FloatField("预计365天消费天数", null=True, blank=True)
-    expected_spend = models.DecimalField("预计客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
-    clv = models.DecimalField("未来12个月价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
-    value_at_risk = models.DecimalField("流失风险价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
+    p_alive = models.FloatField(_("活跃概率"), null=True, blank=True)
+    expected_purchases_30d = models.FloatField(_("预计30天消费天数"), null=True, blank=True)
+    expected_purchases_90d = models.FloatField(_("预计90天消费天数"), null=True, blank=True)
+    expected_purchases_365d = models.FloatField(_("预计365天消费天数"), null=True, blank=True)
+    expected_spend = models.DecimalField(_("预计客单价（元）"), max_digits=14, decimal_places=2, null=True, blank=True)
+    clv = models.DecimalField(_("未来12个月价值（元）"), max_digits=14, decimal_places=2, null=True, blank=True)
+    value_at_risk = models.DecimalField(_("流失风险价值（元）"), max_digits=14, decimal_places=2, null=True, blank=True)
 
     class Meta:
-        verbose_name = "客户分层"
-        verbose_name_plural = "客户分层"
+        verbose_name = _("客户分层")
+        verbose_name_plural = _("客户分层")
         indexes = [
             models.Index(fields=["rfm_class", "customer"], name="segment_rfm_idx"),
             models.Index(fields=["rf_segment", "customer"], name="segment_rf_idx"),
@@ -271,7 +272,7 @@ class SegmentSnapshot(models.Model):
     """The classes of one customer on one date, compact: codes are positions in CLASS_NAMES + 1."""
 
     pk = models.CompositePrimaryKey("as_of", "customer")
-    as_of = models.DateField("快照日期")
+    as_of = models.DateField(_("快照日期"))
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
     r_score = models.PositiveSmallIntegerField(null=True)
     f_score = models.PositiveSmallIntegerField(null=True)
@@ -285,8 +286,8 @@ class SegmentSnapshot(models.Model):
     overdue = models.BooleanField(default=False)
 
     class Meta:
-        verbose_name = "分层快照"
-        verbose_name_plural = "分层快照"
+        verbose_name = _("分层快照")
+        verbose_name_plural = _("分层快照")
         indexes = [models.Index(fields=["customer", "as_of"], name="snapshot_customer_idx")]
 
     def __str__(self) -> str:
@@ -299,13 +300,13 @@ class SegmentSnapshot(models.Model):
 class SegmentRun(models.Model):
     """One classification date: thresholds used, references quoted by explanations, class counts."""
 
-    as_of = models.DateField("分析日期", unique=True)
-    finished_at = models.DateTimeField("完成时间", auto_now=True)
-    thresholds = models.JSONField("阈值", default=dict)
-    references = models.JSONField("参照值", default=dict)
-    counts = models.JSONField("各分层人数", default=dict)
-    customers = models.PositiveIntegerField("客户数", default=0)
-    seconds = models.FloatField("用时（秒）", default=0)
+    as_of = models.DateField(_("分析日期"), unique=True)
+    finished_at = models.DateTimeField(_("完成时间"), auto_now=True)
+    thresholds = models.JSONField(_("阈值"), default=dict)
+    references = models.JSONField(_("参照值"), default=dict)
+    counts = models.JSONField(_("各分层人数"), default=dict)
+    customers = models.PositiveIntegerField(_("客户数"), default=0)
+    seconds = models.FloatField(_("用时（秒）"), default=0)
     # The churn and value models of this run: fitted parameters and log-likelihood per model, or why
     # they could not be fitted (see pipeline.value_model_summary for the shape):
     # {"purchases": {"model": "MBG/NBD", "fitted": true, "params": {...}, "log_likelihood": …} or
@@ -313,14 +314,14 @@ class SegmentRun(models.Model):
     #  "spend": {… Gamma-Gamma …}, "time_unit": "days", "months": 12, "monthly_discount": 0.01, …,
     #  "model_check": {… engine.model_check.ModelCheck.to_dict() …}}. Runs before MBG/NBD hold "BG/NBD";
     #  engine.clv.purchase_fit(model, params, time_unit) rebuilds a fit from either.
-    value_model = models.JSONField("预测模型", default=dict, blank=True)
+    value_model = models.JSONField(_("预测模型"), default=dict, blank=True)
     # Where the ranked classes begin (quintile scores, ABC, share tiers), so one customer can be placed
     # later without ranking everyone again: see engine.classify.cutoffs and segments.upkeep.
-    cutoffs = models.JSONField("分位点", default=dict, blank=True)
+    cutoffs = models.JSONField(_("分位点"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = "分层计算"
-        verbose_name_plural = "分层计算"
+        verbose_name = _("分层计算")
+        verbose_name_plural = _("分层计算")
         ordering = ["-as_of"]
 
     def __str__(self) -> str:
@@ -340,16 +341,16 @@ class RunLease(models.Model):
     time across processes and servers until it finishes or its lease runs out, so a crashed run cannot
     hold it for ever (see ``lease.py``). An empty owner means nobody."""
 
-    name = models.CharField("任务", max_length=50, primary_key=True)
-    owner = models.CharField("持有者", max_length=100, blank=True)
-    host = models.CharField("主机", max_length=255, blank=True)
-    pid = models.PositiveIntegerField("进程号", default=0)
-    started_at = models.DateTimeField("开始时间", null=True, blank=True)
-    expires_at = models.DateTimeField("到期时间", null=True, blank=True)
+    name = models.CharField(_("任务"), max_length=50, primary_key=True)
+    owner = models.CharField(_("持有者"), max_length=100, blank=True)
+    host = models.CharField(_("主机"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(_("进程号"), default=0)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("到期时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "运行租约"
-        verbose_name_plural = "运行租约"
+        verbose_name = _("运行租约")
+        verbose_name_plural = _("运行租约")
 
     def __str__(self) -> str:
         return f"{self.name}: {self.owner or '-'}"
@@ -358,15 +359,15 @@ class RunLease(models.Model):
 class SegmentSettings(models.Model):
     """The thresholds, one row (pk = 1), as JSON so an admin page can edit them without a migration."""
 
-    thresholds = models.JSONField("阈值", default=dict, blank=True)
-    age_bands = models.JSONField("年龄段分界", default=list, blank=True)
-    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    thresholds = models.JSONField(_("阈值"), default=dict, blank=True)
+    age_bands = models.JSONField(_("年龄段分界"), default=list, blank=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
 
     class Meta:
-        verbose_name = "分层设置"
-        verbose_name_plural = "分层设置"
+        verbose_name = _("分层设置")
+        verbose_name_plural = _("分层设置")
 
     def __str__(self) -> str:
         return "分层设置"
@@ -420,16 +421,16 @@ class RuleSegment(models.Model):
     match them (a sales rep passes their visible customers); ``/customers/?rule=<id>`` lists them.
     """
 
-    name = models.CharField("名称", max_length=60, unique=True)
-    rules = models.JSONField("规则", validators=[_validate_rules])
+    name = models.CharField(_("名称"), max_length=60, unique=True)
+    rules = models.JSONField(_("规则"), validators=[_validate_rules])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+", verbose_name="创建人")
-    created_at = models.DateTimeField("创建时间", auto_now_add=True)
-    updated_at = models.DateTimeField("更新时间", auto_now=True)
+                                   related_name="+", verbose_name=_("创建人"))
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
     class Meta:
-        verbose_name = "规则分群"
-        verbose_name_plural = "规则分群"
+        verbose_name = _("规则分群")
+        verbose_name_plural = _("规则分群")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -440,7 +441,7 @@ class RuleSegment(models.Model):
         from .rules import describe, validate
 
         if validate(self.rules):
-            return "（规则无效）"
+            return str(_("（规则无效）"))
         if user_names is None:
             user_names = self._owner_names()
         return describe(self.rules, user_names)

@@ -27,6 +27,7 @@ from kehu.customers.models import Customer, Kind
 from kehu.lib import ages, money
 from kehu.lib.ages import AgeBands
 from kehu.lib.dates import today
+from kehu.lib.labels import class_label
 from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
 from . import analysis, pipeline
@@ -135,8 +136,8 @@ FORMATS = {
 
 class Table:
     def __init__(self, table_id: str, title: str, columns: list[tuple[str, str]]):
-        self.id, self.title = table_id, title
-        self.columns = [{"label": label, "kind": kind, "num": kind != "text"} for label, kind in columns]
+        self.id, self.title = table_id, str(title)  # cached and exported as text, in the reader's language
+        self.columns = [{"label": str(label), "kind": kind, "num": kind != "text"} for label, kind in columns]
         self.rows: list[list[dict]] = []
 
     def add(self, *values, links: dict[int, str] | None = None) -> None:
@@ -165,11 +166,11 @@ def _distribution_table(report: Report, column: str, table_id: str) -> tuple[dic
         (_("分层"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"), (_("消费金额"), "money"),
         (_("金额占比"), "pct"), (_("人均消费"), "money")])
     for row in rows:
-        name = row["name"] or _("（无消费）")
+        name = class_label(row["name"]) or _("（无消费）")
         links = {0: customers_url(**{column: row["name"]})} if row["name"] else None
         table.add(name, row["customers"], row["customer_share"], row["revenue"], row["revenue_share"],
                   row["avg_revenue"], links=links)
-    chart = {"kind": "bars", "percent": True, "categories": [r["name"] or _("（无消费）") for r in rows],
+    chart = {"kind": "bars", "percent": True, "categories": [class_label(r["name"]) or _("（无消费）") for r in rows],
              "series": [{"name": _("客户占比"), "data": [r["customer_share"] for r in rows]},
                         {"name": _("金额占比"), "data": [r["revenue_share"] for r in rows]}]}
     return table.to_dict(), chart
@@ -233,7 +234,7 @@ def dashboard(report: Report) -> dict:
         n=Count("pk")).order_by()
     grid = analysis.rf_grid(cells)
     grid_chart = {"kind": "grid", "x": [f"F{f}" for f in range(1, 6)], "y": [f"R{r}" for r in range(1, 6)],
-                  "data": [[c["f"] - 1, row["r"] - 1, c["customers"], c["segment"]]
+                  "data": [[c["f"] - 1, row["r"] - 1, c["customers"], class_label(c["segment"])]
                            for row in grid for c in row["cells"]]}
 
     life = analysis.distribution(_class_counts(report, "lifecycle"), CLASS_NAMES["lifecycle"])
@@ -241,9 +242,9 @@ def dashboard(report: Report) -> dict:
                                                    (_("消费金额"), "money")])
     for row in life:
         if row["name"]:
-            lifecycle.add(row["name"], row["customers"], row["customer_share"], row["revenue"],
+            lifecycle.add(class_label(row["name"]), row["customers"], row["customer_share"], row["revenue"],
                           links={0: customers_url(lifecycle=row["name"])})
-    funnel_chart = {"kind": "funnel", "data": [{"name": r["name"], "value": r["customers"]} for r in life
+    funnel_chart = {"kind": "funnel", "data": [{"name": class_label(r["name"]), "value": r["customers"]} for r in life
                                                if r["name"]]}
 
     curve = derived["pareto"]
@@ -303,7 +304,7 @@ def trends(report: Report) -> dict:
                                         (_("前期消费"), "money"), (_("变化"), "money"), (_("RFM分层"), "text")])
         qs = segments.filter(trend=trend).annotate(change=change).order_by(order, "customer_id")
         _customer_rows(qs, table, lambda s: (float(s.spend_recent), float(s.spend_previous),
-                                             float(s.spend_recent - s.spend_previous), s.rfm_class))
+                                             float(s.spend_recent - s.spend_previous), class_label(s.rfm_class)))
         tables[table_id] = table.to_dict()
 
     thresholds = report.thresholds
@@ -319,7 +320,7 @@ def trends(report: Report) -> dict:
             table.add(c.code, c.name, row["orders"], row["monetary"], row["avg_order_value"],
                       links={0: c.get_absolute_url(), 1: c.get_absolute_url()})
     tables["big_ticket"] = table.to_dict()
-    chart = {"kind": "bars", "categories": ["上升", "持平", "下降"],
+    chart = {"kind": "bars", "categories": [class_label(t) for t in ("上升", "持平", "下降")],
              "series": [{"name": _("客户数"), "data": [counts.get(t, 0) for t in ("上升", "持平", "下降")]}]}
     named = {"rising": counts.get("上升", 0), "flat": counts.get("持平", 0), "falling": counts.get("下降", 0)}
     return {"run": _run_info(report), "trend_counts": named, "trend_months": thresholds.trend_months,
@@ -398,7 +399,7 @@ def preferences(report: Report) -> dict:
     for table, by_class in ((cat_table, categories), (pay_table, methods)):
         for name in names:
             for rank, row in enumerate(by_class.get(name, []), start=1):
-                table.add(name, rank, row["name"], row["revenue"], row["share"], row["customers"],
+                table.add(class_label(name), rank, row["name"], row["revenue"], row["share"], row["customers"],
                           links={0: customers_url(**{column: name})})
     return {"run": _run_info(report), "column": column, "classes": names,
             "categories": categories, "payments": methods,
@@ -448,7 +449,7 @@ def demographics(report: Report) -> dict:
     table = Table("demographics", _("各年龄段与性别"), [
         (_("年龄段"), "text"), (_("性别"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
         (_("消费金额"), "money"), (_("金额占比"), "pct"), (_("订单数"), "int"), (_("客单价"), "money"),
-        *((name, "int") for name in classes), (_("（无消费）"), "int")])
+        *((class_label(name), "int") for name in classes), (_("（无消费）"), "int")])
     for c in (c for c in cells if c["customers"]):
         band = ages.label(c["band"], _("未知"))
         links = None
@@ -468,7 +469,7 @@ def demographics(report: Report) -> dict:
     filled = [c for c in cells if c["customers"]]
     mix_chart = {"kind": "stacked", "percent": True,
                  "categories": [f"{ages.label(c['band'], _('未知'))} {_gender_label(c['gender'])}" for c in filled],
-                 "series": [{"name": name or _("（无消费）"),
+                 "series": [{"name": class_label(name) or _("（无消费）"),
                              "data": [analysis.share(c["classes"][name], c["customers"]) for c in filled]}
                             for name in [*classes, ""]]}
     companies = report.scope.customers().exclude(kind=Kind.PERSON).count()
@@ -510,19 +511,19 @@ def movement(report: Report) -> dict:
     else:
         matrix = scoped_matrix(report.scope.owner_id, from_date, to_date, column)
     targets = [n for n in [*CLASS_NAMES[column], pipeline.NO_CLASS] if any(n in row for row in matrix.values())]
-    table = Table("matrix", _("分层迁移矩阵"), [(_("从 \\ 到"), "text"), *[(t, "int") for t in targets],
+    table = Table("matrix", _("分层迁移矩阵"), [(_("从 \\ 到"), "text"), *[(class_label(t), "int") for t in targets],
                                                (_("合计"), "int")])
     for source, row in matrix.items():
         links = {i: movers_url(from_date, to_date, column, source, t) for i, t in enumerate(targets, start=1)
                  if row.get(t)}
-        table.add(source, *[row.get(t, 0) for t in targets], sum(row.values()), links=links)
+        table.add(class_label(source), *[row.get(t, 0) for t in targets], sum(row.values()), links=links)
     moves = analysis.movement_sentences(matrix)
     for move in moves:
         move["href"] = movers_url(from_date, to_date, column, move["from"], move["to"])
     sentences = Table("moves", _("客户迁移"), [(_("原分层"), "text"), (_("新分层"), "text"), (_("客户数"), "int")])
     for move in moves:
-        sentences.add(move["from"], move["to"], move["customers"], links={2: move["href"]})
-    heat = {"kind": "heatmap", "x": targets, "y": list(matrix),
+        sentences.add(class_label(move["from"]), class_label(move["to"]), move["customers"], links={2: move["href"]})
+    heat = {"kind": "heatmap", "x": [class_label(t) for t in targets], "y": [class_label(t) for t in matrix],
             "data": [[targets.index(t), i, n] for i, row in enumerate(matrix.values()) for t, n in row.items()]}
     stayed = sum(row.get(source, 0) for source, row in matrix.items())
     total = sum(sum(row.values()) for row in matrix.values())

@@ -61,7 +61,7 @@ def _parse_value(name: str, text: str):
             return text
         return int(number) if number == number.to_integral_value() else float(number)
     if kind == "bool":
-        return {"是": True, "否": False}.get(text, text)
+        return {"是": True, "否": False, "yes": True, "no": False}.get(text.lower(), text)
     if name == "age_band":
         return ages.key_from_label(text)
     if kind == "id":
@@ -78,7 +78,7 @@ def _values_text(name: str, values: list) -> str:
     if name == "age_band":
         return "、".join(ages.label(str(v)) for v in values)
     if FIELDS[name].kind == "bool":
-        return "、".join("是" if v is True else "否" if v is False else str(v) for v in values)
+        return _("、").join(_("是") if v is True else _("否") if v is False else str(v) for v in values)
     return "、".join(str(_LABELS.get(name, {}).get(v, v)) for v in values)
 
 

@@ -28,9 +28,12 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kehu.customers.models import CompanySize, Gender, Kind, age_bands
 from kehu.lib import ages, money
+from kehu.lib.labels import class_label
 
 from .models import CLASS_LABELS, CLASS_NAMES
 
@@ -44,28 +47,28 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "province": Field("省份", "province", "text"),
-    "city": Field("城市", "city", "text"),
-    "industry": Field("行业", "industry", "text"),
-    "company_size": Field("公司规模", "company_size", "text"),
-    "tags": Field("标签", "tags__name", "text"),
-    "grade": Field("客户评级", "grade", "text"),
-    "owner": Field("负责人", "owner_id", "id"),
-    "source": Field("来源渠道", "source", "text"),
-    "kind": Field("类型", "kind", "text"),
-    "registered_at": Field("注册时间", "registered_at", "date"),
-    "first_order_at": Field("首次消费日期", "metrics__first_order_at", "date"),
-    "last_order_at": Field("最近消费日期", "metrics__last_order_at", "date"),
-    "gender": Field("性别", "gender", "choice"),
+    "province": Field(gettext_lazy("省份"), "province", "text"),
+    "city": Field(gettext_lazy("城市"), "city", "text"),
+    "industry": Field(gettext_lazy("行业"), "industry", "text"),
+    "company_size": Field(gettext_lazy("公司规模"), "company_size", "text"),
+    "tags": Field(gettext_lazy("标签"), "tags__name", "text"),
+    "grade": Field(gettext_lazy("客户评级"), "grade", "text"),
+    "owner": Field(gettext_lazy("负责人"), "owner_id", "id"),
+    "source": Field(gettext_lazy("来源渠道"), "source", "text"),
+    "kind": Field(gettext_lazy("类型"), "kind", "text"),
+    "registered_at": Field(gettext_lazy("注册时间"), "registered_at", "date"),
+    "first_order_at": Field(gettext_lazy("首次消费日期"), "metrics__first_order_at", "date"),
+    "last_order_at": Field(gettext_lazy("最近消费日期"), "metrics__last_order_at", "date"),
+    "gender": Field(gettext_lazy("性别"), "gender", "choice"),
     # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
-    "age_band": Field("年龄段", "age_band", "choice"),
-    "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
-    "frequency": Field("订单数", "segment__frequency", "number", "笔"),
-    "monetary": Field("消费金额", "segment__monetary", "money"),
-    "avg_order_value": Field("客单价", "segment__avg_order_value", "money"),
+    "age_band": Field(gettext_lazy("年龄段"), "age_band", "choice"),
+    "recency_days": Field(gettext_lazy("最近消费"), "segment__recency_days", "days", gettext_lazy("天前")),
+    "frequency": Field(gettext_lazy("订单数"), "segment__frequency", "number", gettext_lazy("笔")),
+    "monetary": Field(gettext_lazy("消费金额"), "segment__monetary", "money"),
+    "avg_order_value": Field(gettext_lazy("客单价"), "segment__avg_order_value", "money"),
     **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
-    "trend": Field("消费趋势", "segment__trend", "choice"),
-    "overdue": Field("逾期未购", "segment__overdue", "bool"),
+    "trend": Field(gettext_lazy("消费趋势"), "segment__trend", "choice"),
+    "overdue": Field(gettext_lazy("逾期未购"), "segment__overdue", "bool"),
 }
 # Stored codes shown by their Chinese label ("个人", not "person").
 CHOICE_LABELS: dict[str, dict[str, str]] = {
@@ -75,8 +78,8 @@ CHOICE_LABELS: dict[str, dict[str, str]] = {
 }
 # Fields shown without their label when listed ("广东省" reads better than "省份：广东省").
 BARE = {"province", "city"}
-NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "=", "between": "介于"}
-DATE_OPS = {"before": "早于", "after": "晚于", "within_days": "最近 N 天内"}
+NUMBER_OPS = {"gte": "≥", "lte": "≤", "gt": ">", "lt": "<", "eq": "=", "between": gettext_lazy("介于")}
+DATE_OPS = {"before": gettext_lazy("早于"), "after": gettext_lazy("晚于"), "within_days": gettext_lazy("最近 N 天内")}
 LIST_OPS = ("in", "not_in")
 # The comparisons each kind of field offers (the builder shows only these).
 OPS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -93,7 +96,8 @@ def _number(field: Field, value: Any) -> Decimal:
     try:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise RuleError(f"{field.label}需要一个数字，而不是“{value}”") from None
+        raise RuleError(_("%(field)s需要一个数字，而不是“%(value)s”")
+                        % {"field": field.label, "value": value}) from None
 
 
 _DAY = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
@@ -105,63 +109,64 @@ def _date(field: Field, value: Any) -> datetime.date:
     if found:
         with contextlib.suppress(ValueError):  # 2024-02-30
             return datetime.date(*(int(part) for part in found.groups()))
-    raise RuleError(f"{field.label}需要一个日期（如 2024-01-31），而不是“{value}”")
+    raise RuleError(_("%(field)s需要一个日期（如 2024-01-31），而不是“%(value)s”")
+                    % {"field": field.label, "value": value})
 
 
 def _check(node: dict, depth: int = 0) -> None:
     if depth > 5:
-        raise RuleError("条件嵌套太深（最多 5 层）")
+        raise RuleError(_("条件嵌套太深（最多 5 层）"))
     if "items" in node:
         if node.get("op", "and") not in ("and", "or"):
-            raise RuleError("条件组只能是“且”或“或”")
+            raise RuleError(_("条件组只能是“且”或“或”"))
         if not node["items"]:
-            raise RuleError("条件组不能为空")
+            raise RuleError(_("条件组不能为空"))
         for item in node["items"]:
             _check(item, depth + 1)
         return
     name = node.get("field")
     if name not in FIELDS:
-        raise RuleError(f"未知字段：{name}")
+        raise RuleError(_("未知字段：%(name)s") % {"name": name})
     field, op, values = FIELDS[name], node.get("op", "in"), node.get("values") or []
     if not values:
-        raise RuleError(f"{field.label}至少需要一个值")
+        raise RuleError(_("%(field)s至少需要一个值") % {"field": field.label})
     if field.kind in ("number", "money", "days"):
         if op not in NUMBER_OPS:
-            raise RuleError(f"{field.label}只能用 ≥ ≤ > < = 或“介于”比较")
+            raise RuleError(_("%(field)s只能用 ≥ ≤ > < = 或“介于”比较") % {"field": field.label})
         if op == "between":
             if len(values) != 2:
-                raise RuleError(f"{field.label}“介于”需要两个数，如 3、10")
+                raise RuleError(_("%(field)s“介于”需要两个数，如 3、10") % {"field": field.label})
             low, high = (_number(field, v) for v in values)
             if low > high:
-                raise RuleError(f"{field.label}“介于”的第一个数不能大于第二个数")
+                raise RuleError(_("%(field)s“介于”的第一个数不能大于第二个数") % {"field": field.label})
         elif len(values) != 1:
-            raise RuleError(f"{field.label}只能和一个数比较")
+            raise RuleError(_("%(field)s只能和一个数比较") % {"field": field.label})
         else:
             _number(field, values[0])
     elif field.kind == "date":
         if op not in DATE_OPS:
-            raise RuleError(f"{field.label}只能用“早于”“晚于”或“最近 N 天内”")
+            raise RuleError(_("%(field)s只能用“早于”“晚于”或“最近 N 天内”") % {"field": field.label})
         if len(values) != 1:
-            raise RuleError(f"{field.label}只能和一个值比较")
+            raise RuleError(_("%(field)s只能和一个值比较") % {"field": field.label})
         if op == "within_days":
             days = _number(field, values[0])
             if days < 0 or days != days.to_integral_value():
-                raise RuleError(f"{field.label}“最近 N 天内”需要一个不小于 0 的整数")
+                raise RuleError(_("%(field)s“最近 N 天内”需要一个不小于 0 的整数") % {"field": field.label})
         else:
             _date(field, values[0])
     elif field.kind == "bool":
         if op != "in" or len(values) != 1 or not isinstance(values[0], bool):
-            raise RuleError(f"{field.label}只能是“是”或“否”")
+            raise RuleError(_("%(field)s只能是“是”或“否”") % {"field": field.label})
     else:
         if op not in LIST_OPS:
-            raise RuleError(f"{field.label}只能用“是”或“不是”")
+            raise RuleError(_("%(field)s只能用“是”或“不是”") % {"field": field.label})
         if field.kind == "choice":
             names = _choices(name)
             unknown = [v for v in values if v not in names]
             if unknown:
-                raise RuleError(f"{field.label}没有“{unknown[0]}”这一类")
+                raise RuleError(_("%(field)s没有“%(value)s”这一类") % {"field": field.label, "value": unknown[0]})
         if field.kind == "id" and not all(str(v).isdigit() for v in values):
-            raise RuleError(f"{field.label}需要用户编号")
+            raise RuleError(_("%(field)s需要用户编号") % {"field": field.label})
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -237,41 +242,49 @@ def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:
 
 
 def _describe(node: dict, user_names: dict[int, str], top: bool = False) -> str:
+    """In the reader's language (gettext; Chinese unless English is chosen)."""
     if "items" in node:
-        joiner = " 或 " if node.get("op", "and") == "or" else " 且 "
+        joiner = _(" 或 ") if node.get("op", "and") == "or" else _(" 且 ")
         text = joiner.join(_describe(item, user_names) for item in node["items"])
-        return text if top or len(node["items"]) == 1 else f"（{text}）"
+        return text if top or len(node["items"]) == 1 else _("（%(rules)s）") % {"rules": text}
     name, op, values = node["field"], node.get("op", "in"), node["values"]
     field = FIELDS[name]
     if field.kind == "days":
         if op == "between":
-            return f"最近一次消费在 {_number(field, values[0])}–{_number(field, values[1])} 天前"
-        value = _number(field, values[0])
+            return _("最近一次消费在 %(a)s–%(b)s 天前") % {"a": _number(field, values[0]),
+                                                        "b": _number(field, values[1])}
+        value = {"n": _number(field, values[0])}
         # recency ≤ 90 reads as "最近 90 天内有消费"; ≥ 90 as "90 天以上未消费"
         if op in ("lte", "lt"):
-            return f"最近 {value} 天内有消费" if op == "lte" else f"最近 {value} 天内（不含）有消费"
+            return (_("最近 %(n)s 天内有消费") if op == "lte" else _("最近 %(n)s 天内（不含）有消费")) % value
         if op in ("gte", "gt"):
-            return f"{value} 天以上未消费" if op == "gte" else f"超过 {value} 天未消费"
-        return f"最近一次消费在 {value} 天前"
+            return (_("%(n)s 天以上未消费") if op == "gte" else _("超过 %(n)s 天未消费")) % value
+        return _("最近一次消费在 %(n)s 天前") % value
     if field.kind == "date":
         if op == "within_days":
-            return f"{field.label}在最近 {_number(field, values[0])} 天内"
-        return f"{field.label}{DATE_OPS[op]} {_date(field, values[0]).isoformat()}"
+            return _("%(field)s在最近 %(n)s 天内") % {"field": field.label, "n": _number(field, values[0])}
+        return _("%(field)s%(op)s %(day)s") % {"field": field.label, "op": DATE_OPS[op],
+                                                "day": _date(field, values[0]).isoformat()}
     if field.kind in ("number", "money"):
         def shown(v):
             return _money(_number(field, v)) if field.kind == "money" else f"{_number(field, v)} {field.unit}".strip()
         if op == "between":
-            return f"{field.label}介于 {shown(values[0])} 和 {shown(values[1])} 之间"
+            return _("%(field)s介于 %(a)s 和 %(b)s 之间") % {"field": field.label, "a": shown(values[0]),
+                                                            "b": shown(values[1])}
         return f"{field.label} {NUMBER_OPS[op]} {shown(values[0])}"
     if field.kind == "bool":
-        return field.label if values[0] else f"非{field.label}"
+        return str(field.label) if values[0] else _("非%(field)s") % {"field": field.label}
     if field.kind == "id":
         shown = [user_names.get(int(v), f"#{v}") for v in values]
     elif name == "age_band":
-        shown = [ages.label(str(v)) for v in values]
+        shown = [ages.label(str(v), _("未知")) for v in values]
+    elif name in CLASS_NAMES or name == "trend":
+        shown = [class_label(str(v)) for v in values]
     else:
         labels = CHOICE_LABELS.get(name, {})
-        shown = [labels.get(str(v), str(v)) for v in values]
+        shown = [str(labels.get(str(v), str(v))) for v in values]
     if op == "not_in":
-        return f"{field.label}不是{'、'.join(shown)}"
-    return "或".join(shown) if name in BARE else f"{field.label}：{'、'.join(shown)}"
+        return _("%(field)s不是%(values)s") % {"field": field.label, "values": _("、").join(shown)}
+    if name in BARE:
+        return _("或").join(shown)
+    return _("%(field)s：%(values)s") % {"field": field.label, "values": _("、").join(shown)}

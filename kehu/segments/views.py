@@ -25,6 +25,7 @@ from kehu.accounts import audit
 from kehu.customers.models import Customer, refresh_age_bands
 from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
+from kehu.lib.labels import class_label
 
 from . import pipeline, reports, risk, upkeep
 from .forms import AgeBandsForm, ThresholdsForm
@@ -335,7 +336,7 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
             value = getattr(segment, column)
             if value:
                 href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
-                text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else value
+                text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else class_label(value)
                 item = {"key": column, "label": CLASS_LABELS[column], "value": text, "href": href}
                 (badges if column in PRIMARY_CLASSES else more).append(item)
         badges.sort(key=lambda b: PRIMARY_CLASSES.index(b["key"]))

@@ -14,9 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from kehu.customers.models import CustomField, Tag
 from kehu.engagement.models import FeedbackDimension
 from kehu.lib import money
+from kehu.lib.labels import class_label
 from kehu.marketing.automation import rules
 from kehu.marketing.models import FollowUpRule, Playbook
-from kehu.marketing.playbooks import COLUMN_LABELS, ensure_defaults
+from kehu.marketing.playbooks import COLUMN_LABELS, ensure_defaults, shown
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,16 @@ TABLES = {t.key: t for t in (
     Table("custom-fields", CustomField, _("自定义字段"), _("客户档案里商家自己加的字段（文本、数字、日期、选项）。"),
           ("label", "key", "type", "choices", "position"), ("label", "key", "type", "position"), order=40),
     Table("feedback-dimensions", FeedbackDimension, _("评价维度"), _("客户反馈打分的维度（口味、服务态度、环境…）。"),
-          ("name", "position", "active"), ("name", "position", "active"), order=50),
+          ("name", "position", "active"), ("name", "position", "active"), order=50,
+          cells={"name": lambda d: d.label}),
     Table("playbooks", Playbook, _("营销建议"), _("每个分层的建议动作，显示在客户页和流失风险名单上。"),
           ("action",), ("column", "class_name", "action"), managers=True, can_add=False, can_delete=False,
-          prepare=ensure_defaults, cells={"column": lambda p: COLUMN_LABELS.get(p.column, p.column)}, order=70),
+          prepare=ensure_defaults, cells={"column": lambda p: COLUMN_LABELS.get(p.column, p.column),
+                                          "class_name": lambda p: class_label(p.class_name),
+                                          "action": lambda p: shown(p.action)}, order=70),
     Table("follow-up-rules", FollowUpRule, _("自动跟进规则"), _("kehu followups 按这些规则生成跟进任务。"),
           ("enabled", "days", "due_days", "threshold", "min_value", "classes"),
           ("key", "enabled", "days", "due_days", "threshold", "min_value", "classes"),
-          managers=True, can_add=False, can_delete=False, prepare=rules, order=75),
+          managers=True, can_add=False, can_delete=False, prepare=rules, order=75,
+          cells={"classes": lambda r: ", ".join(class_label(c.split(":", 1)[-1]) for c in r.classes.split(",") if c)}),
 )}

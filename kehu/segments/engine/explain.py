@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from kehu.lib import money as _money
+from kehu.lib.labels import class_label
 
 from .classify import References, Thresholds
 
-REFERENCE_WORDS = {"mean": "平均", "median": "中位数"}
+REFERENCE_WORDS = {"mean": gettext_noop("平均"), "median": gettext_noop("中位数")}
 
 
 def number(value: float) -> str:
@@ -32,8 +36,10 @@ def money(value: float) -> str:
 
 
 def _compare(high: bool, equal: bool, better: str, worse: str) -> str:
+    """The comparison word (the sentences are in the reader's language: gettext, Chinese unless English is
+    chosen)."""
     if equal:
-        return "等于"
+        return _("等于")
     return better if high else worse
 
 
@@ -44,51 +50,62 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
     monetary = float(row["monetary"]) if row.get("monetary") is not None else int(row["monetary_cents"]) / 100
     r_high, f_high, m_high = bool(row["r_high"]), bool(row["f_high"]), bool(row["m_high"])
     if refs.method == "fixed":
+        days = number(refs.recency_days)
         parts = [
-            f"最近一次消费 {recency} 天前，"
-            + (f"在 {number(refs.recency_days)} 天以内" if r_high else f"超过 {number(refs.recency_days)} 天"),
-            f"共 {frequency} 笔订单，{'达到' if f_high else '未达到'} {number(refs.frequency)} 笔",
-            f"累计消费 {money(monetary)}，{'达到' if m_high else '未达到'} {money(refs.monetary)}",
+            (_("最近一次消费 %(recency)s 天前，在 %(days)s 天以内") if r_high
+             else _("最近一次消费 %(recency)s 天前，超过 %(days)s 天")) % {"recency": recency, "days": days},
+            (_("共 %(n)s 笔订单，达到 %(ref)s 笔") if f_high else _("共 %(n)s 笔订单，未达到 %(ref)s 笔"))
+            % {"n": frequency, "ref": number(refs.frequency)},
+            (_("累计消费 %(spend)s，达到 %(ref)s") if m_high else _("累计消费 %(spend)s，未达到 %(ref)s"))
+            % {"spend": money(monetary), "ref": money(refs.monetary)},
         ]
     else:
-        word = REFERENCE_WORDS[refs.method]
+        word = _(REFERENCE_WORDS[refs.method])
         parts = [
-            f"最近一次消费 {recency} 天前，"
-            f"{_compare(r_high, recency == refs.recency_days, '优于', '不如')}{word}的 {number(refs.recency_days)} 天",
-            f"共 {frequency} 笔订单，"
-            f"{_compare(f_high, frequency == refs.frequency, '高于', '低于')}{word}的 {number(refs.frequency)} 笔",
-            f"累计消费 {money(monetary)}，"
-            f"{_compare(m_high, round(monetary * 100) == round(refs.monetary * 100), '高于', '低于')}"
-            f"{word}的 {money(refs.monetary)}",
+            _("最近一次消费 %(recency)s 天前，%(compare)s%(word)s的 %(ref)s 天") % {
+                "recency": recency, "compare": _compare(r_high, recency == refs.recency_days, _("优于"), _("不如")),
+                "word": word, "ref": number(refs.recency_days)},
+            _("共 %(n)s 笔订单，%(compare)s%(word)s的 %(ref)s 笔") % {
+                "n": frequency, "compare": _compare(f_high, frequency == refs.frequency, _("高于"), _("低于")),
+                "word": word, "ref": number(refs.frequency)},
+            _("累计消费 %(spend)s，%(compare)s%(word)s的 %(ref)s") % {
+                "spend": money(monetary),
+                "compare": _compare(m_high, round(monetary * 100) == round(refs.monetary * 100), _("高于"), _("低于")),
+                "word": word, "ref": money(refs.monetary)},
         ]
-    return "；".join(parts) + f" → {row['rfm_class']}"
+    return _("；").join(parts) + f" → {class_label(row['rfm_class'])}"
 
 
 def explain_lifecycle(row: Mapping[str, Any], thresholds: Thresholds) -> str:
     """e.g. 沉睡客户：已 120 天未消费，超过 90 天"""
     stage = row["lifecycle"]
     if stage == "潜在客户":
-        return "潜在客户：还没有消费记录"
+        return _("潜在客户：还没有消费记录")
     recency, tenure, frequency = int(row["recency_days"]), int(row["tenure_days"]), int(row["frequency"])
     if stage == "流失客户":
-        text = f"流失客户：已 {recency} 天未消费，超过 {thresholds.lost_days} 天"
+        text = _("流失客户：已 %(recency)s 天未消费，超过 %(days)s 天") % {
+            "recency": recency, "days": thresholds.lost_days}
     elif stage == "沉睡客户":
-        text = f"沉睡客户：已 {recency} 天未消费，超过 {thresholds.sleeping_days} 天"
+        text = _("沉睡客户：已 %(recency)s 天未消费，超过 %(days)s 天") % {
+            "recency": recency, "days": thresholds.sleeping_days}
     elif stage == "新客户":
-        text = f"新客户：首次消费在 {tenure} 天前，不超过 {thresholds.new_days} 天"
+        text = _("新客户：首次消费在 %(tenure)s 天前，不超过 %(days)s 天") % {
+            "tenure": tenure, "days": thresholds.new_days}
     elif stage == "忠诚客户":
-        text = (f"忠诚客户：{thresholds.sleeping_days} 天内有消费，"
-                f"共 {frequency} 笔订单，达到 {thresholds.loyal_orders} 笔")
+        text = _("忠诚客户：%(days)s 天内有消费，共 %(n)s 笔订单，达到 %(loyal)s 笔") % {
+            "days": thresholds.sleeping_days, "n": frequency, "loyal": thresholds.loyal_orders}
     else:
-        text = f"活跃客户：{thresholds.sleeping_days} 天内有消费"
+        text = _("活跃客户：%(days)s 天内有消费") % {"days": thresholds.sleeping_days}
     if row.get("overdue"):
         mean, std = row.get("mean_interval_days"), row.get("std_interval_days")
         if mean is not None and std is not None:
             limit = float(mean) + thresholds.overdue_k * float(std)
-            usual = "常同一天多次消费" if float(mean) < 1 else f"约每 {number(float(mean))} 天消费一次"
-            text += f"；已逾期：平时{usual}，这次已隔 {recency} 天（超过 {number(limit)} 天）"
+            usual = (_("常同一天多次消费") if float(mean) < 1
+                     else _("约每 %(days)s 天消费一次") % {"days": number(float(mean))})
+            text += _("；已逾期：平时%(usual)s，这次已隔 %(recency)s 天（超过 %(limit)s 天）") % {
+                "usual": usual, "recency": recency, "limit": number(limit)}
         else:
-            text += "；已逾期"
+            text += _("；已逾期")
     return text
 
 
@@ -99,8 +116,8 @@ def percent(value: float) -> str:
 
 
 def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months: int = 12) -> str:
-    """e.g. 仍活跃的概率 85%，预计未来 90 天有消费的天数约 1.2 天，
-    未来 12 个月预计消费额（营收）约 ¥1,234（每月按 1% 折现）；若已流失，损失约 ¥210
+    """e.g. 仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1% 折现）；
+    若已流失，损失约 ¥210
 
     The value (CLV) is revenue: expected purchase days × expected spend per purchase day over ``months``
     months, discounted by ``monthly_discount`` a month. Empty when the churn model was not fitted
@@ -109,15 +126,16 @@ def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months
     p_alive = row.get("p_alive")
     if p_alive is None:
         return ""
-    text = f"仍活跃的概率 {percent(float(p_alive))}"
+    text = _("仍活跃的概率 %(p)s") % {"p": percent(float(p_alive))}
     if row.get("expected_purchases_90d") is not None:
         expected = float(row["expected_purchases_90d"])
-        text += f"，预计未来 90 天有消费的天数约 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 天"
+        text += _("，预计未来 90 天有消费的天数约 %(n)s 天") % {
+            "n": number(expected) if expected >= 0.1 else f"{expected:.2f}"}
     if row.get("clv") is not None:
-        text += (f"，未来 {months} 个月预计消费额（营收）约 {money(float(row['clv']))}"
-                 f"（每月按 {number(monthly_discount * 100)}% 折现）")
+        text += _("，未来 %(months)s 个月预计消费额（营收）约 %(clv)s（每月按 %(discount)s%% 折现）") % {
+            "months": months, "clv": money(float(row["clv"])), "discount": number(monthly_discount * 100)}
     if row.get("value_at_risk") is not None:
-        text += f"；若已流失，损失约 {money(float(row['value_at_risk']))}"
+        text += _("；若已流失，损失约 %(value)s") % {"value": money(float(row["value_at_risk"]))}
     return text
 
 
@@ -128,10 +146,11 @@ def explain_scores(row: Mapping[str, Any], thresholds: Thresholds) -> str:
     """
     if row.get("r_score") is None:
         return ""
-    scores = f"R分 {row['r_score']}、F分 {row['f_score']}、M分 {row['m_score']}"
+    scores = {"r": row["r_score"], "f": row["f_score"], "m": row["m_score"]}
     if thresholds.score_method == "fixed":
-        return f"{scores}：按设定的天数、次数和金额分档"
-    return f"{scores}：按全部有消费客户的排名五等分，数值相同的客户得分相同（取并列中最低的名次）"
+        return _("R分 %(r)s、F分 %(f)s、M分 %(m)s：按设定的天数、次数和金额分档") % scores
+    return _("R分 %(r)s、F分 %(f)s、M分 %(m)s：按全部有消费客户的排名五等分，"
+             "数值相同的客户得分相同（取并列中最低的名次）") % scores
 
 
 def explain(row: Mapping[str, Any], refs: References, thresholds: Thresholds | None = None) -> str:

@@ -52,6 +52,14 @@ def currency_code() -> str:
     return _money.current().code
 
 
+@register.filter(name="class_label")
+def class_label_filter(value) -> str:
+    """A stored class name in the reader's language (kehu.lib.labels.class_label)."""
+    from kehu.lib.labels import class_label
+
+    return class_label(value)
+
+
 @register.filter
 def percent(value) -> str:
     """0.4567 → '45.7%'; None → '—'."""

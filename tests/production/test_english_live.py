@@ -1,0 +1,75 @@
+"""English on the production path: a live `kehu serve` over a store with customers, orders and computed classes;
+the admin logs in in Chromium, picks English in the header's 中文 | English switch, and the main pages show no
+Chinese character — not in the text, the tooltips, the placeholders nor the chart data. The shop's own words are
+Latin here, so anything Chinese left is kehu's own."""
+
+import datetime
+import re
+
+from .harness import ADMIN_PASSWORD
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+PAGES = ["/", "/customers/", "/customers/EN-2/", "/engagement/follow-ups/", "/segments/",
+         "/segments/analysis/retention/", "/segments/analysis/trends/", "/segments/analysis/preferences/",
+         "/segments/analysis/regions/", "/segments/risk/", "/segments/rules/new/", "/marketing/",
+         "/marketing/lists/new/", "/marketing/campaigns/", "/exchange/import/", "/customers/health/", "/audit/",
+         "/settings/", "/settings/users/", "/settings/playbooks/", "/segments/settings/"]
+# What a person reads: the visible text, tooltips and labels read aloud, placeholders, and the data the charts draw;
+# the switch back to Chinese (中文) and the logo (客) are the only Chinese meant to be there.
+READ = """() => {
+  const skip = new Set([...document.querySelectorAll('.langswitch button[value="zh-hans"], .brand-mark')]);
+  const parts = [document.title];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    if (!el || el.closest('style') || [...skip].some(s => s.contains(el))) continue;
+    if (el.closest('script') && el.closest('script').type !== 'application/json') continue;
+    parts.push(node.textContent);
+  }
+  for (const el of document.querySelectorAll('[title], [aria-label], [placeholder], [data-confirm]')) {
+    for (const a of ['title', 'aria-label', 'placeholder', 'data-confirm']) parts.push(el.getAttribute(a) || '');
+  }
+  return parts.join('\\n');
+}"""
+
+
+def test_english_from_the_header_switch_leaves_no_chinese_on_the_main_pages(browser, server, ready_store):
+    api = server.session()
+    today = datetime.date.today()
+    for i, name in enumerate(["Alice Green", "Bob Stone", "Carol King"]):
+        assert api.post("/api/customers", json={"code": f"EN-{i}", "name": name, "mobile": f"1391111000{i}",
+                                                "notes": "Likes tea"}).status_code == 201
+        for k in range(i + 1):
+            day = today - datetime.timedelta(days=20 + 40 * k)
+            assert api.post(f"/api/customers/EN-{i}/orders", json={
+                "ordered_at": f"{day}T10:00:00", "amount": str(80 + 50 * i)}).status_code == 201
+    ready_store.kehu("segment")
+
+    context = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
+
+    switch = page.locator("header .langswitch")
+    assert switch.inner_text().split() == ["中文", "|", "English"]
+    switch.locator("text=English").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+
+    left = {}
+    for path in PAGES:
+        response = page.goto(path)
+        assert response.status == 200, path
+        found = sorted({m.group(0) for m in re.finditer(r"\S*[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+\S*",
+                                                          page.evaluate(READ))})
+        if found:
+            left[path] = found
+    assert page.locator("header .langswitch [aria-current=true]").inner_text() == "English"
+    assert "Alice Green" in (page.goto("/customers/") and page.content())
+    assert not left, left
+    context.close()
