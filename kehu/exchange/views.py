@@ -48,8 +48,7 @@ def _require_import(user) -> None:
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label=gettext_lazy("表格文件"),
-                           help_text=gettext_lazy("xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码）"))
+    file = forms.FileField(label=gettext_lazy("表格文件"))
     on_duplicate = forms.ChoiceField(label=gettext_lazy("遇到已有客户"), choices=list(DUPLICATE_LABELS.items()),
                                      initial="update")
     template = forms.ModelChoiceField(label=gettext_lazy("使用导入模板"), queryset=ImportTemplate.objects.all(),
@@ -57,7 +56,8 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["file"].help_text += f"，不超过 {settings.KEHU_UPLOAD_MAX_MB} MB"
+        self.fields["file"].help_text = _("xlsx、xls、ods 或 csv（UTF-8 或 GBK 编码），不超过 %(mb)s MB") % {
+            "mb": settings.KEHU_UPLOAD_MAX_MB}
 
     def clean_file(self):
         """A body without a length (chunked) passes UploadLimitMiddleware; its file is measured here."""
