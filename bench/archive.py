@@ -42,6 +42,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--postgres", default="", help="a postgres:// URL of a scratch database (dropped and recreated)")
     p.add_argument("--repeat", type=int, default=30, help="requests per measured page")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--load-only", action="store_true", help="load the store and stop (measure later with --home)")
     p.add_argument("--home", default="",
                    help="reuse the store an earlier run loaded with this KEHU_HOME (and the same --postgres): no load")
     return p.parse_args()
@@ -81,7 +82,7 @@ def load(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from kehu.accounts.models import Role, User
-    from kehu.customers.models import Counter
+    from kehu.customers.models import Counter, mobile_last4_index
     from kehu.lib.crypto import blind_index, encrypt
 
     rng = random.Random(args.seed)
@@ -91,7 +92,8 @@ def load(args: argparse.Namespace) -> dict:
     now = datetime.now(UTC)
     cols = ("code", "name", "kind", "gender", "birthday", "mobile", "mobile_hash", "email", "email_hash", "wechat",
             "wechat_hash", "province", "city", "district", "address", "registered_at", "source", "company",
-            "industry", "company_size", "grade", "owner_id", "notes", "extra", "version", "created_at", "updated_at")
+            "industry", "company_size", "grade", "owner_id", "notes", "extra", "version", "created_at", "updated_at",
+            "age_band", "mobile_last4_hash")
     order_cols = ("customer_id", "number", "ordered_at", "amount", "payment_method", "sales_channel", "status",
                   "note", "created_at")
     batch = 20_000
@@ -111,7 +113,7 @@ def load(args: argparse.Namespace) -> dict:
                     "company" if i % 5 == 0 else "person", rng.choice(("male", "female", "")), "",
                     encrypt(mobile), blind_index(mobile), "", "", encrypt(wechat) if wechat else "",
                     blind_index(wechat), province, city, "", "", registered, "门店", "", "", "",
-                    rng.choice("ABCD"), rng.choice(owners), "", "{}", 1, now, now,
+                    rng.choice("ABCD"), rng.choice(owners), "", "{}", 1, now, now, "", mobile_last4_index(mobile),
                 ))
             with transaction.atomic():
                 cur.executemany(insert_customer, rows)
@@ -136,6 +138,55 @@ def load(args: argparse.Namespace) -> dict:
             "load_customers_s": round(customers_done - started, 1), "load_orders_s": round(done - customers_done, 1)}
 
 
+def fill_metrics() -> None:
+    """The stored metrics and classes the list sorts by, straight from the orders in SQL (the bench loads orders
+    without the signals): F, M, first/last order per customer, and a churn forecast spread over (0, 1) with
+    one customer in 20 not fitted (null), so a sort meets ties and nulls as in a real store."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from kehu.segments.models import CustomerMetrics, CustomerSegment
+
+    now = timezone.now()
+    if not CustomerMetrics.objects.exists():
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO segments_customermetrics (customer_id, first_order_at, last_order_at, frequency, monetary,"
+                " interval_sq_sum, categories, category_spend, top_category_id, top_category_spend, purchase_days,"
+                " first_day_spend, updated_at) SELECT customer_id, MIN(ordered_at), MAX(ordered_at), COUNT(*),"
+                " SUM(amount), 0, 0, 0, NULL, 0, COUNT(*), 0, %s FROM sales_order WHERE status = 'completed'"
+                " GROUP BY customer_id", [now])
+    if not CustomerSegment.objects.exists():
+        classes = ("重要价值客户", "重要发展客户", "重要保持客户", "重要挽留客户",
+                   "一般价值客户", "一般发展客户", "一般保持客户", "一般挽留客户")
+        case = " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(classes))
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO segments_customersegment (customer_id, as_of, recency_days, frequency, monetary,"
+                " avg_order_value, spend_recent, spend_previous, trend, rfm_class, rf_segment, abc_class,"
+                " frequency_tier, value_tier, lifecycle, overdue, category_loyalty, p_alive, clv, value_at_risk)"
+                " SELECT customer_id, %s, 30, frequency, monetary, ROUND(monetary / frequency, 2), 0, 0, '',"
+                f" CASE customer_id % 8 {case} END, '', '', '', '', '活跃客户', FALSE, '',"
+                " CASE WHEN customer_id % 20 = 0 THEN NULL ELSE ((customer_id * 7919) % 1000) / 1000.0 END,"
+                " CASE WHEN customer_id % 20 = 0 THEN NULL ELSE ROUND(monetary * 0.4, 2) END,"
+                " CASE WHEN customer_id % 20 = 0 THEN NULL"
+                " ELSE ROUND(monetary * 0.4 * (1 - ((customer_id * 7919) % 1000) / 1000.0), 2) END"
+                " FROM segments_customermetrics", [now.date()])
+            cur.execute("ANALYZE")
+
+
+def deep_cursor(field: str, descending: bool, fraction: float, segment: bool = False) -> str:
+    """A cursor into a sorted list `fraction` of the way down (the non-null values; ties broken by id)."""
+    from kehu.lib.pagination import encode_cursor
+    from kehu.segments.models import CustomerMetrics, CustomerSegment
+
+    model = CustomerSegment if segment else CustomerMetrics
+    qs = model.objects.filter(**{f"{field}__isnull": False})
+    order = [f"-{field}", "-customer_id"] if descending else [field, "customer_id"]
+    value, pk = qs.order_by(*order).values_list(field, "customer_id")[int(qs.count() * fraction)]
+    return encode_cursor(value, pk, "after")
+
+
 def measure(args: argparse.Namespace) -> dict:
     from django.conf import settings
     from django.test import Client
@@ -157,6 +208,13 @@ def measure(args: argparse.Namespace) -> dict:
                                      "grade": "A"},
         "deep key-set page (90%)": {"cursor": encode_cursor(deep, deep, "after")},
         "search by mobile": {"q": mobile_for(args.customers // 2)[3:]},
+        "search by a mobile's last 4 digits": {"q": mobile_for(args.customers // 2)[-4:]},
+        "sorted by total spend": {"sort": "-total_spend"},
+        "sorted by churn probability": {"sort": "-churn_probability"},
+        "total spend, deep page (90%)": {"sort": "-total_spend", "cursor": deep_cursor("monetary", True, 0.9)},
+        "churn probability, deep page (90%)": {"sort": "-churn_probability",
+                                               "cursor": deep_cursor("p_alive", False, 0.9, segment=True)},
+        "sorted by total spend, 广东省 · 深圳市": {"sort": "-total_spend", "province": "广东省", "city": "深圳市"},
     }
     results = {}
     for label, params in cases.items():
@@ -193,6 +251,10 @@ def main() -> None:
         loaded = {"customers": args.customers, "orders": "reused", "load_customers_s": "-", "load_orders_s": "-"}
     else:
         loaded = load(args)
+    fill_metrics()
+    if args.load_only:
+        print("loaded; measure with --home and the same --postgres")
+        return
     pages = measure(args)
     print(f"\nkehu archive benchmark — {engine}, {loaded['customers']:,} customers, {loaded['orders']} orders")
     print(f"  load: customers {loaded['load_customers_s']} s, orders {loaded['load_orders_s']} s")

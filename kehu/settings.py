@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "ninja",
+    "django_tasks",
+    "django_tasks_db",
     "kehu.accounts",
     "kehu.customers",
     "kehu.sales",
@@ -116,8 +118,6 @@ TEMPLATES = [
 # is read (waitress refuses bodies a little larger on its own); a workbook (xlsx/ods are zip files) that would
 # unzip to more than KEHU_UNZIPPED_MAX_MB is refused before anything is decompressed; a sheet with more rows or
 # columns than the import limits is refused with a message saying how to split it.
-# The shop's currency, shown before amounts in pages, reports and explanations ("¥", "HK$", "£" …).
-KEHU_CURRENCY = os.environ.get("KEHU_CURRENCY", "¥")
 
 KEHU_UPLOAD_MAX_MB = envint("KEHU_UPLOAD_MAX_MB", 50)
 KEHU_UNZIPPED_MAX_MB = envint("KEHU_UNZIPPED_MAX_MB", 1000)
@@ -153,6 +153,14 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "kehu.lib.cache.StoreCache", "LOCATION": "kehu_cache",
                           "OPTIONS": {"MAX_ENTRIES": 5000}}}
+
+# Background jobs (web imports): queued in the store's own database and run by `kehu worker` (which `kehu serve`
+# starts beside itself unless --no-worker), so any server process shows their progress. "immediate" runs a job in
+# the request that starts it (tests on an in-memory database: KEHU_IMPORT_BACKGROUND = False).
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+    "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]},
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # 系统设置: pages of their own apps first, then the hub and its simple tables (/settings/<table>/)
     path("settings/users/", include("kehu.accounts.urls_settings")),
+    path("settings/shop/", include("kehu.accounts.urls_shop")),
     path("settings/system/", include("kehu.ops.urls")),
     path("settings/", include("kehu.web.urls_settings")),
 ]

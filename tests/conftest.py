@@ -55,6 +55,17 @@ def _no_audit_backlog():
         audit._backlog.entries.get_nowait()
 
 
+@pytest.fixture(autouse=True)
+def _currency_forgotten():
+    """The shop's currency is remembered a few seconds per process: a test that changed it (and rolled back)
+    must not leave it to the next."""
+    from kehu.accounts.models import ShopSettings
+
+    ShopSettings.forget()
+    yield
+    ShopSettings.forget()
+
+
 def make_user(username: str, role: str, **extra) -> User:
     return User.objects.create_user(username=username, password=PASSWORD, role=role, **extra)
 

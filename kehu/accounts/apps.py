@@ -18,3 +18,11 @@ class AccountsConfig(AppConfig):
 
         register(SettingsPage("users", _("用户与角色"), "users:list",
                               _("新建用户、分配角色、停用、重设密码、解除登录锁定、撤销 API 令牌。"), order=10))
+        register(SettingsPage("currency", _("币种"), "shop:currency",
+                              _("页面、说明、导出和图表中的金额所用的币种。"), order=20))
+
+        from kehu.lib import money
+
+        from .models import ShopSettings
+
+        money.register(ShopSettings.currency_code)

@@ -35,7 +35,7 @@ _through: ContextVar = ContextVar("kehu_audit_channel", default="")
 
 # Customer fields never worth an entry of their own (derived or bookkeeping).
 SKIPPED_FIELDS = {"id", "version", "created_at", "updated_at", "mobile_hash", "email_hash", "wechat_hash",
-                  "updated_by"}
+                  "mobile_last4_hash", "updated_by"}
 
 
 class AuditMiddleware:

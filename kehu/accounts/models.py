@@ -195,10 +195,71 @@ class AuditEntry(models.Model):
     def change_items(self) -> list[tuple[str, object, object]]:
         """(field label, before, after) of a recorded change, in the reader's language."""
         labels = _field_labels(self.target_type)
-        return [(gettext(labels[name]) if name in labels else name, *values)
-                for name, values in (self.details or {}).get("changes", {}).items()]
+        changes = (self.details or {}).get("changes", {})
+        return [(gettext(labels[name]) if name in labels else name, *changes[name])
+                for name in _in_label_order(changes, list(labels))]
 
     def detail_items(self) -> list[tuple[str, object]]:
         """(label, value) of the other details."""
-        return [(str(DETAIL_LABELS.get(key, key)), value) for key, value in (self.details or {}).items()
-                if key != "changes"]
+        details = {key: value for key, value in (self.details or {}).items() if key != "changes"}
+        return [(str(DETAIL_LABELS.get(key, key)), details[key])
+                for key in _in_label_order(details, list(DETAIL_LABELS))]
+
+
+def _in_label_order(keys, order: list[str]) -> list[str]:
+    """The keys in the labels' order, others after them alphabetically: PostgreSQL's jsonb keeps no key order."""
+    rank = {key: n for n, key in enumerate(order)}
+    return sorted(keys, key=lambda key: (rank.get(key, len(rank)), key))
+
+
+class ShopSettings(models.Model):
+    """Settings of the shop as a whole, one row (pk = 1): for now its currency, which every amount on screen, in
+    sentences, exports and charts is labelled with (kehu.lib.money)."""
+
+    currency = models.CharField("币种", max_length=3, default="CNY",
+                                help_text="所有金额（页面、说明、导出、图表）都以此币种显示；只改显示，不换算金额。")
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = "店铺设置"
+        verbose_name_plural = "店铺设置"
+
+    def __str__(self) -> str:
+        return "店铺设置"
+
+    CACHE_KEY = "kehu:accounts:currency"
+    MEMO_SECONDS = 5.0  # a process re-reads the shared cache at most this often
+    _memo: tuple[float, str] | None = None
+
+    @classmethod
+    def currency_code(cls) -> str:
+        """The shop's currency code (CNY if never set): remembered a few seconds per process, then the shared
+        cache, then the store — so a page of amounts does not read the setting once per amount."""
+        import time
+
+        from django.core.cache import cache
+
+        now = time.monotonic()
+        if cls._memo and cls._memo[0] > now:
+            return cls._memo[1]
+        code = cache.get(cls.CACHE_KEY)
+        if code is None:
+            code = cls.objects.filter(pk=1).values_list("currency", flat=True).first() or "CNY"
+            cache.set(cls.CACHE_KEY, code, 300)
+        cls._memo = (now + cls.MEMO_SECONDS, code)
+        return code
+
+    @classmethod
+    def store_currency(cls, code: str, user=None) -> None:
+        from django.core.cache import cache
+
+        cls.objects.update_or_create(pk=1, defaults={"currency": code, "updated_by": user})
+        cache.delete(cls.CACHE_KEY)
+        cls.forget()
+
+    @classmethod
+    def forget(cls) -> None:
+        """Drop this process's memo (tests, and after a change)."""
+        cls._memo = None

@@ -5,6 +5,8 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
+from kehu.lib import money
+
 from .models import Role, User
 
 
@@ -24,3 +26,8 @@ class UserEditForm(forms.ModelForm):
         model = User
         fields = ("last_name", "first_name", "email", "role")
         labels = {"last_name": _("姓"), "first_name": _("名"), "email": _("电子邮箱")}
+
+
+class CurrencyForm(forms.Form):
+    currency = forms.ChoiceField(label=_("币种"), choices=money.CHOICES,
+                                 help_text=_("所有金额（页面、说明、导出、图表）都以此币种显示；只改显示，不换算已有金额。"))

@@ -9,11 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from kehu.lib import money
 from kehu.lib.settings_menu import settings_view
 
-from . import users
-from .models import ApiToken, User
-from .settings_forms import UserCreateForm, UserEditForm
+from . import audit, users
+from .models import ApiToken, ShopSettings, User
+from .settings_forms import CurrencyForm, UserCreateForm, UserEditForm
 
 
 @settings_view()
@@ -106,3 +107,21 @@ def token_revoke(request: HttpRequest, pk: int, token_pk: int) -> HttpResponse:
     users.revoke_token(request.user, token)
     messages.success(request, _("已撤销令牌 %(prefix)s…。") % {"prefix": token.prefix})
     return redirect("users:detail", pk)
+
+
+@settings_view()
+@require_http_methods(["GET", "POST"])
+def currency(request: HttpRequest) -> HttpResponse:
+    """系统设置 → 币种: the shop's currency, used by every amount shown (kehu.lib.money). Admins only."""
+    before = ShopSettings.currency_code()
+    form = CurrencyForm(request.POST or None, initial={"currency": before})
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["currency"]
+        if code != before:
+            ShopSettings.store_currency(code, request.user)
+            audit.record(request.user, audit.AuditAction.UPDATE, "币种",
+                         {"settings": "currency", "changes": {"currency": [before, code]}})
+        messages.success(request, _("币种已保存：%(name)s。") % {"name": money.get(code).name})
+        return redirect("shop:currency")
+    return render(request, "accounts/settings/currency.html", {
+        "form": form, "currency": money.get(before), "currencies": money.CURRENCIES.values()})

@@ -1,5 +1,6 @@
 """Customers (客户): list with the page's filters and key-set paging, get, create, update, delete."""
 
+import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Max, Sum
@@ -9,10 +10,12 @@ from ninja import Query, Router, Status
 from kehu.accounts import audit
 from kehu.accounts.models import User
 from kehu.customers import probes
-from kehu.customers.filters import CustomerFilter
+from kehu.customers.columns import cell, parse_columns, with_columns
+from kehu.customers.filters import CustomerFilter, sort_ordering
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer
 from kehu.customers.services import EditConflict, save_customer_form
+from kehu.lib.counting import list_total
 from kehu.lib.pagination import keyset_page
 from kehu.lib.phones import InvalidMobile
 from kehu.sales.models import Order
@@ -109,17 +112,33 @@ def _reloaded(customer: Customer) -> Customer:
     return Customer.objects.select_related("owner").prefetch_related("tags").get(pk=customer.pk)
 
 
+def _json_cell(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value
+
+
 @router.get("/customers", response=CustomerPage, summary="客户列表",
-            description="与客户列表页相同的筛选条件和排序；按游标（key-set）翻页，不统计总数。"
+            description="与客户列表页相同的筛选条件、列（cols）和排序（可按消费金额、流失概率等任一列）；"
+                        "按游标（key-set）翻页。total 为总数（PostgreSQL 上超过 10,000 时为估计值，total_estimated）。"
                         "销售只能看到自己负责的客户；联系方式按角色掩码。")
 def list_customers(request: HttpRequest, params: Query[CustomerListParams]):
     flt = CustomerFilter.from_params(request.GET)
+    keys = parse_columns(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
-    qs = qs.select_related("owner").prefetch_related("tags")
-    page = keyset_page(qs, flt.sort, params.cursor, params.limit)
+    total = list_total(qs, whole_table=request.user.sees_all_customers and not flt.active())
+    qs = with_columns(qs, [*keys, "owner", "tags"])
+    page = keyset_page(qs, sort_ordering(flt.sort), params.cursor, params.limit)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
-    return {"items": [customer_out(c, request.user) for c in page.items],
+    items = []
+    for c in page.items:
+        out = customer_out(c, request.user)
+        out["cells"] = {key: _json_cell(cell(c, key, out)) for key in keys}
+        items.append(out)
+    return {"items": items, "columns": keys, "total": total.value, "total_estimated": total.estimated,
             "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor}
 
 

@@ -30,7 +30,7 @@ class RiskRow(Schema):
     province: str = Field(description="省份")
     rfm_class: str = Field(description="RFM分层（八类）")
     churn_probability: float = Field(description="流失概率 = 1 − 仍活跃的概率（0–1）")
-    expected_purchases_90d: float = Field(description="预计未来 90 天的购买次数（消费天数）")
+    expected_purchases_90d: float = Field(description="预计未来 90 天有消费的天数（一天内多笔订单算一天）")
     clv: Decimal = Field(description="若仍活跃，未来 12 个月的消费额（元，按月 1% 折现）")
     value_at_risk: Decimal = Field(description="流失风险价值 = 流失概率 × 未来 12 个月价值（元）")
     action: str = Field(description="建议行动（营销建议）")

@@ -7,7 +7,8 @@ from typing import Any
 from ninja import Field, P, PathEx, Schema
 from pydantic import ConfigDict
 
-from kehu.customers.filters import SORTS
+from kehu.customers.columns import COLUMNS, DEFAULT_COLUMNS
+from kehu.customers.filters import SORT_FIELDS, SORTS
 from kehu.customers.models import CompanySize, Gender, Grade, Kind
 from kehu.engagement.models import CommunicationMethod
 from kehu.sales.models import OrderStatus, PaymentMethod, SalesChannel
@@ -103,8 +104,16 @@ class CustomerDetail(CustomerOut):
     stats: CustomerStats = Field(description="关键数据")
 
 
+class CustomerRow(CustomerOut):
+    cells: dict[str, Any] = Field(description="所选列（cols）的值，键为列名：金额为字符串（两位小数），"
+                                              "时间为 ISO 8601，流失概率为百分数；没有该数据的客户为 null")
+
+
 class CustomerPage(Schema):
-    items: list[CustomerOut] = Field(description="本页客户")
+    items: list[CustomerRow] = Field(description="本页客户")
+    columns: list[str] = Field(description="cells 中的列，按所选顺序")
+    total: int = Field(description="符合条件的客户数；total_estimated 为 true 时是数据库的估计值")
+    total_estimated: bool = Field(description="total 是否为估计值（PostgreSQL 上超过 10,000 行时）")
     next_cursor: str = Field(description="下一页游标；为空表示没有下一页")
     prev_cursor: str = Field(description="上一页游标；为空表示没有上一页")
 
@@ -112,7 +121,8 @@ class CustomerPage(Schema):
 class CustomerListParams(Schema):
     """The same filters as the customer list page (CustomerFilter), plus key-set paging."""
 
-    q: str = Field("", description="搜索：客户编号、姓名、公司，或完整的手机号/微信号/邮箱")
+    q: str = Field("", description="搜索：客户编号、姓名、公司，或完整的手机号/微信号/邮箱，或手机号后4位；"
+                                   "联系方式只对能查看完整联系方式的角色（KEHU_CONTACT_ROLES）匹配，每次记入审计日志")
     province: str = Field("", description="省份")
     city: str = Field("", description="城市")
     industry: str = Field("", description="行业")
@@ -122,7 +132,7 @@ class CustomerListParams(Schema):
     owner: str = Field("", description="负责人的用户 ID；none 表示无负责人")
     kind: str = Field("", description=f"类型：{options(Kind.choices)}")
     rfm_class: str = Field("", description="RFM分层（八类），如 重要价值客户")
-    rf_segment: str = Field("", description="价值分层（RF 网格），如 冠军客户")
+    rf_segment: str = Field("", description="RF价值矩阵（RF 网格），如 冠军客户")
     abc_class: str = Field("", description="ABC分类：A、B、C")
     lifecycle: str = Field("", description="生命周期：潜在客户、新客户、活跃客户、忠诚客户、沉睡客户、流失客户")
     trend: str = Field("", description="消费趋势：上升、持平、下降")
@@ -131,7 +141,12 @@ class CustomerListParams(Schema):
                                           "（KEHU_CONTACT_ROLES）可用，其他角色返回 422")
     rule: str = Field("", description="规则分群的 ID；不存在的 ID 不匹配任何客户；"
                                       "按年龄段的规则分群同样只限能查看完整生日的角色")
-    sort: str = Field("-id", description=f"排序：{'，'.join(f'{k}={v}' for k, v in SORTS.items())}")
+    sort: str = Field("-id", description=(
+        f"排序：{'，'.join(f'{k}={v}' for k, v in SORTS.items())}；或任一可排序的列名（前加 - 为从大到小）："
+        f"{'、'.join(SORT_FIELDS)}，如 -total_spend、-churn_probability。没有该数据的客户排在最后。"))
+    cols: str = Field("", description=(
+        f"列（逗号分隔，按此顺序出现在 cells 中）：{'，'.join(f'{k}={v.label}' for k, v in COLUMNS.items())}；"
+        f"为空时为默认列 {','.join(DEFAULT_COLUMNS)}"))
     cursor: str = Field("", description="上一页响应中的 next_cursor 或 prev_cursor；为空表示第一页")
     limit: int = Field(50, ge=1, le=200, description="每页条数（1–200）")
 

@@ -28,7 +28,7 @@ from kehu.lib.masking import mask_email, mask_mobile, mask_text
 from kehu.lib.params import BadParameter, parse_id
 from kehu.lib.phones import InvalidMobile, normalize_mobile
 
-from .models import CompanySize, CustomerQuerySet, Gender, Grade, Kind
+from .models import CompanySize, CustomerQuerySet, Gender, Grade, Kind, mobile_last4_index
 
 SORTS = {
     "-id": "最新录入",
@@ -38,6 +38,41 @@ SORTS = {
     "name": "姓名",
     "code": "客户编号",
 }
+# Sorts by a column of the list (customers.columns): key → (what the database orders by, reversed?). The stored
+# metrics live in the segments app (`metrics__…`, `segment__…`, reached by name, never imported); customers
+# without them come last either way. "Days since" and churn probability (1 − P(alive)) run against their column.
+SORT_FIELDS = {
+    "id": ("id", False),
+    "registered_at": ("registered_at", False),
+    "name": ("name", False),
+    "code": ("code", False),
+    "grade": ("grade", False),
+    "orders": ("metrics__frequency", False),
+    "total_spend": ("metrics__monetary", False),
+    "average": ("segment__avg_order_value", False),
+    "last_purchase": ("metrics__last_order_at", False),
+    "days_since": ("metrics__last_order_at", True),
+    "rfm_class": ("segment__rfm_class", False),
+    "lifecycle": ("segment__lifecycle", False),
+    "churn_probability": ("segment__p_alive", True),
+    "clv": ("segment__clv", False),
+    "value_at_risk": ("segment__value_at_risk", False),
+}
+
+
+def valid_sort(sort: str) -> bool:
+    return sort.removeprefix("-") in SORT_FIELDS
+
+
+def sort_ordering(sort: str) -> str:
+    """The keyset ordering of a list sort: '-total_spend' → '-metrics__monetary', '-churn_probability' →
+    'segment__p_alive' (most likely lost first)."""
+    descending = sort.startswith("-")
+    path, reversed_ = SORT_FIELDS[sort.removeprefix("-")]
+    return ("-" if descending != reversed_ else "") + path
+# Four digits: the end of a mobile (138****8022 → "8022"), found through Customer.mobile_last4_hash by the roles
+# that search by contact, audited like any contact search; for other roles only codes, names and companies.
+_LAST4 = re.compile(r"^\d{4}$")
 _PHONE_LIKE = re.compile(r"^[+\d][\d\s\-]{6,}$")
 # What a WeChat ID can look like (letters, digits, _ and -; old IDs may be all digits): only such text is
 # compared with the WeChat hashes, so a search for a Chinese name is not a contact search.
@@ -84,7 +119,7 @@ class CustomerFilter:
         An `owner` or `rule` that is no id raises BadParameter (a 400 on the page, 422 in the API)."""
         # NUL cannot be in a PostgreSQL string: a q=%00 would be a server error instead of no match.
         values = {f.name: str(params.get(f.name, "") or "").replace("\x00", "").strip()[:100] for f in fields(cls)}
-        if values["sort"] not in SORTS:
+        if not valid_sort(values["sort"]):
             values["sort"] = "-id"
         if values["owner"] and values["owner"] != "none":
             parse_id("owner", values["owner"])
@@ -118,7 +153,7 @@ class CustomerFilter:
             qs = qs.filter(owner_id=int(self.owner))
         if self.q:
             contacts = bool(getattr(user, "sees_contact_details", False))
-            if contact_value(self.q):
+            if contact_value(self.q) or _LAST4.match(self.q):
                 record_contact_search(user, self.q)
             qs = qs.filter(self.search_condition(self.q, contacts=contacts))
         if self.rule:
@@ -147,9 +182,12 @@ class CustomerFilter:
 
     @staticmethod
     def search_condition(q: str, *, contacts: bool) -> Q:
-        """Code, name, company; with `contacts`, also an exact mobile, WeChat ID or e-mail (by keyed hash)."""
+        """Code, name, company; with `contacts`, also an exact mobile, WeChat ID or e-mail, or a mobile's last 4
+        digits (by keyed hash)."""
         q = q.strip()
         plain = Q(code__iexact=q) | Q(name__icontains=q) | Q(company__icontains=q)
+        if contacts and _LAST4.match(q):
+            return plain | Q(mobile_last4_hash=mobile_last4_index(q))
         found = contact_value(q)
         if not contacts or found is None:
             return plain
@@ -225,7 +263,7 @@ def masked_search(q: str) -> str:
 
 
 def record_contact_search(user, q: str) -> None:
-    field, value = contact_value(q)
+    field, value = contact_value(q) or ("mobile_last4", q.strip())
     masked = not getattr(user, "sees_contact_details", False)
     audit.record(user if isinstance(user, User) else None, audit.AuditAction.SEARCH, details={
         "field": field, "value_hash": audit_hash(value), "masked_role": masked})

@@ -144,16 +144,17 @@ class CustomerForm(forms.ModelForm):
         return code
 
     def clean(self):
-        """Duplicates by mobile, e-mail or WeChat. One the user may not see (a colleague's customer) is named
-        by no name, code or id; such hits are audited and limited per hour (see probes.py)."""
+        """Duplicates by mobile, e-mail or WeChat, for a new customer or a changed contact: a pair already stored
+        (waiting on the merge page) does not block editing either of them. One the user may not see (a colleague's
+        customer) is named by no name, code or id; such hits are audited and limited per hour (see probes.py)."""
         cleaned = super().clean()
         labels = {"mobile": "手机号码", "email": "电子邮箱", "wechat": "微信号"}
         exhausted = None
         for field, label in labels.items():
             value = cleaned.get(field, "") if field in self.fields else ""
-            if not value:
+            if not value or (self.instance.pk and field not in self.changed_data):
                 continue
-            if field in self.changed_data and probes.guarded(self.user):
+            if probes.guarded(self.user):
                 exhausted = probes.duplicate_probes_exhausted(self.user) if exhausted is None else exhausted
                 if exhausted:
                     self.add_error(field, forms.ValidationError(probes.duplicate_limit_message(),

@@ -18,6 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from kehu.accounts import audit
+from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
 from kehu.lib.crypto import audit_hash
 from kehu.lib.phones import national_digits
@@ -50,10 +51,11 @@ FIELD_LABELS = {
 
 
 def _label(f) -> str:
+    """The field's Chinese name, an amount's with the shop's currency unit (金额（港元）)."""
     name = str(f.verbose_name)
     if name == f.name.replace("_", " "):  # no verbose_name given
         return FIELD_LABELS.get(f.name, name)
-    return name
+    return money.unit_label(name)
 
 
 def _related_text(related: models.Model) -> str:
@@ -240,7 +242,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
             Customer.objects.filter(pk=pk).update(
                 name=label, gender="", birthday=None, birthday_md=None, age_band="", age_band_on=None, mobile="",
                 email="", wechat="", address="",
-                mobile_hash="", email_hash="", wechat_hash="", province="", city="", district="",
+                mobile_hash="", mobile_last4_hash="", email_hash="", wechat_hash="", province="", city="", district="",
                 company="", notes="", extra={}, version=models.F("version") + 1, updated_at=timezone.now())
             customer.tags.clear()
             Order.objects.filter(customer_id=pk).update(note="")

@@ -6,7 +6,9 @@ a sales rep gets 404 for a customer someone else owns, a viewer gets 403 on ever
 
 import datetime
 import json
+from dataclasses import fields
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -14,21 +16,23 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
 from kehu.lib import ages
+from kehu.lib.counting import list_total
 from kehu.lib.pagination import keyset_page
 
-from .filters import SORTS, CustomerFilter
+from .columns import COLUMNS, FIRST_DIRECTION, cell, cell_text, parse_columns, with_columns
+from .filters import SORTS, CustomerFilter, sort_ordering
 from .forms import CustomerForm
-from .models import CompanySize, Customer, CustomField, Grade, Kind, Tag, age_bands
+from .models import CompanySize, Customer, CustomField, Grade, Kind, SavedView, Tag, age_bands
 from .services import EditConflict, save_customer_form
 
 PAGE_SIZE = 50
@@ -116,24 +120,103 @@ def _filter_options(user, province: str) -> dict:
         "kinds": Kind.choices,
         "genders": [("male", _("男")), ("female", _("女")), ("unknown", _("未知"))],
         "age_bands": [(key, ages.label(key)) for key in age_bands().keys] + [("unknown", _("未知"))],
-        "sorts": [(value, _(label)) for value, label in SORTS.items()],
+        "sorts": sort_choices(),
     }
+
+
+def sort_choices() -> list[tuple[str, str]]:
+    """Every sort the list offers: the classic ones, then each sortable column both ways."""
+    choices = [(value, _(label)) for value, label in SORTS.items()]
+    for key, column in COLUMNS.items():
+        if not column.sortable:
+            continue
+        for value, arrow in ((f"-{key}", "↓"), (key, "↑")):
+            if value not in SORTS:
+                choices.append((value, f"{column.title()} {arrow}"))
+    return choices
+
+
+def column_headers(keys: list[str], sort: str) -> list[dict]:
+    """The table's header cells: label, and for a sortable column the sort a click gives (the other direction
+    when it is the current sort) and the arrow showing the current one."""
+    headers = []
+    for key in keys:
+        column = COLUMNS[key]
+        head = {"key": key, "label": column.title(), "numeric": column.numeric, "sort": "", "arrow": ""}
+        if column.sortable:
+            if sort == key:
+                head.update(sort=f"-{key}", arrow="↑")
+            elif sort == f"-{key}":
+                head.update(sort=key, arrow="↓")
+            else:
+                head["sort"] = f"{FIRST_DIRECTION.get(key, '-')}{key}"
+        headers.append(head)
+    return headers
+
+
+def list_rows(customers: list[Customer], keys: list[str], user) -> list[tuple[Customer, list[dict]]]:
+    rows = []
+    for customer in customers:
+        contact = customer.contact_for(user) if "mobile" in keys else {}
+        cells = []
+        for key in keys:
+            value = cell(customer, key, contact)
+            cells.append({"key": key, "value": value, "text": cell_text(value), "numeric": COLUMNS[key].numeric})
+        rows.append((customer, cells))
+    return rows
 
 
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     flt = CustomerFilter.from_params(request.GET)
+    keys = parse_columns(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
-    qs = qs.select_related("owner").prefetch_related("tags")
-    page = keyset_page(qs, flt.sort, request.GET.get("cursor", ""), PAGE_SIZE)
-    rows = [(c, c.contact_for(request.user)["mobile"]) for c in page.items]
+    total = list_total(qs, whole_table=request.user.sees_all_customers and not flt.active())
+    page = keyset_page(with_columns(qs, keys), sort_ordering(flt.sort), request.GET.get("cursor", ""), PAGE_SIZE)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
-    context = {"filter": flt, "page": page, "rows": rows, "is_first_page": not request.GET.get("cursor")}
+    context = {"filter": flt, "page": page, "rows": list_rows(page.items, keys, request.user),
+               "saved_views": list(SavedView.objects.filter(user=request.user)),
+               "view_query": saved_query(request.GET),
+               "is_first_page": not request.GET.get("cursor"), "total": total,
+               "headers": column_headers(keys, flt.sort), "cols": keys,
+               "chosen_cols": "cols" in request.GET,
+               "column_choices": [(c.key, c.title(), _(c.group), c.key in keys) for c in COLUMNS.values()]}
     if request.htmx and not request.htmx.boosted:
         return render(request, "customers/list.html#table", context)
     context.update(_filter_options(request.user, flt.province))
     return render(request, "customers/list.html", context)
+
+
+# ---------- saved views (我的视图): columns, filters and sort per user ----------
+
+def saved_query(params) -> str:
+    """The list's query string as a view keeps it: the filters, the columns and the sort; no page cursor."""
+    known = {f.name for f in fields(CustomerFilter)} | {"cols"}
+    pairs = [(key, value) for key, values in params.lists() if key in known for value in values if value]
+    return urlencode(pairs)
+
+
+@login_required
+@require_POST
+def saved_view_save(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "").strip()[:40]
+    if not name:
+        messages.error(request, _("请给视图起个名字"))
+        return redirect(reverse("customers:list") + "?" + request.POST.get("query", ""))
+    view, _created = SavedView.objects.update_or_create(
+        user=request.user, name=name, defaults={"query": saved_query(QueryDict(request.POST.get("query", "")))})
+    messages.success(request, _("已保存视图“%(name)s”") % {"name": view.name})
+    return redirect(view.get_absolute_url())
+
+
+@login_required
+@require_POST
+def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    view = get_object_or_404(SavedView, pk=pk, user=request.user)  # someone else's view is a 404
+    view.delete()
+    messages.success(request, _("已删除视图“%(name)s”") % {"name": view.name})
+    return redirect("customers:list")
 
 
 # ---------- the customer page ----------

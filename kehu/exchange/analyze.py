@@ -20,9 +20,8 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import BarChart, Reference
 
 from kehu.customers.models import Customer, Kind
-from kehu.lib import ages
+from kehu.lib import ages, money
 from kehu.lib.cells import neutralise
-from kehu.lib.money import money_format
 from kehu.segments.analysis import demographics
 from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
 from kehu.segments.engine.clv import forecast
@@ -35,11 +34,21 @@ from kehu.segments.pipeline import metrics_frame, read_orders
 from .exporters import DATE, HEADER_FILL, HEADER_FONT
 from .importer import ImportResult, import_file
 
-CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "消费次数", "消费总额", "平均客单价", "R分", "F分", "M分",
-                    "RFM分层", "价值分层", "ABC分类", "生命周期", "流失概率", "预计消费次数(90天)",
-                    "客户价值CLV(12个月)", "说明"]
+CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "订单数", "消费总额", "平均客单价", "R分", "F分", "M分",
+                    "RFM分层", "RF价值矩阵", "ABC分类", "生命周期", "流失概率", "预计90天消费天数",
+                    "12个月客户价值CLV", "说明"]
+MONEY_HEADERS = {"消费总额", "平均客单价", "客单价", "12个月客户价值CLV"}  # carry the currency's unit: 消费总额（港元）
 WIDTHS = [12, 12, 13, 9, 12, 12, 5, 5, 5, 13, 11, 8, 10, 9, 12, 14, 90]
-EXPECTED_PURCHASES = "expected_purchases_90d"  # the horizon of the 预计消费次数 column
+EXPECTED_PURCHASES = "expected_purchases_90d"  # the horizon of the 预计90天消费天数 column
+
+
+def _headers(names: list[str]) -> list[str]:
+    return [money.header_zh(n) if n in MONEY_HEADERS else n for n in names]
+
+
+def customer_headers() -> list[str]:
+    """The 客户分层 sheet's headers, the amounts' with the unit of the report's currency."""
+    return _headers(CUSTOMER_HEADERS)
 
 
 def use_scratch_database(path: Path) -> None:
@@ -73,6 +82,11 @@ def _cell(ws, value, fmt: str | None):
     if fmt and value is not None:
         cell.number_format = fmt
     return cell
+
+
+def _amount(ws, value):
+    """An amount cell that shows the currency (kehu analyze --currency) and stays a number."""
+    return _cell(ws, value, money.current().number_format)
 
 
 def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None, sheets=None) -> dict:
@@ -139,7 +153,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
     wb = Workbook(write_only=True)
 
     ws = wb.create_sheet("客户分层")
-    _header(ws, CUSTOMER_HEADERS, WIDTHS)
+    _header(ws, customer_headers(), WIDTHS)
     for row in table.iter_rows(named=True):
         bought = row.get("last_order_at") is not None
         monetary = (row["monetary_cents"] or 0) / 100 if bought else 0
@@ -148,22 +162,22 @@ def write_report(analysis: dict, output: str | Path) -> None:
         expected, clv = row.get(EXPECTED_PURCHASES), row.get("clv")
         ws.append([neutralise(v) for v in [
             row["code"], row["name"], _cell(ws, last, DATE), row["frequency"] or 0 if bought else 0,
-            _cell(ws, monetary, money_format()), _cell(ws, row["avg_order_value"] if bought else None, money_format()),
+            _amount(ws, monetary), _amount(ws, row["avg_order_value"] if bought else None),
             row.get("r_score"), row.get("f_score"), row.get("m_score"), row.get("rfm_class") or "",
             row.get("rf_segment") or "", row.get("abc_class") or "", row.get("lifecycle") or "",
             _cell(ws, None if p_alive is None or not bought else round(1 - p_alive, 4), "0.0%"),
             _cell(ws, None if expected is None or not bought else round(expected, 2), "0.00"),
-            _cell(ws, None if clv is None or not bought else round(clv, 2), money_format()),
+            _amount(ws, None if clv is None or not bought else round(clv, 2)),
             explain(row, refs, thresholds),
         ]])
     ws.auto_filter.ref = f"A1:Q{len(table) + 1}"
 
     ws = wb.create_sheet("分层汇总")
-    _header(ws, ["分类方式", "分层", "客户数", "消费总额", "客户占比", "消费额占比"], [10, 14, 9, 14, 10, 10])
+    _header(ws, _headers(["分类方式", "分层", "客户数", "消费总额", "客户占比", "消费额占比"]), [10, 14, 9, 14, 10, 10])
     buyers = table.filter(pl.col("last_order_at").is_not_null())
     total_customers = len(table) or 1
     total_revenue = (buyers["monetary_cents"].sum() or 0) / 100 or 1
-    groups = [("RFM分层", "rfm_class", RFM_CLASSES), ("价值分层", "rf_segment", RF_SEGMENT_NAMES),
+    groups = [("RFM分层", "rfm_class", RFM_CLASSES), ("RF价值矩阵", "rf_segment", RF_SEGMENT_NAMES),
               ("ABC分类", "abc_class", ABC_CLASSES), ("生命周期", "lifecycle", LIFECYCLE_STAGES)]
     row_no = 1
     chart_rows = (0, 0)
@@ -172,7 +186,7 @@ def write_report(analysis: dict, output: str | Path) -> None:
         for name in names:
             members = table.filter(pl.col(column) == name)
             revenue = (members["monetary_cents"].fill_null(0).sum() or 0) / 100
-            ws.append([label, name, len(members), _cell(ws, revenue, money_format()),
+            ws.append([label, name, len(members), _amount(ws, revenue),
                        _cell(ws, len(members) / total_customers, "0.0%"),
                        _cell(ws, revenue / total_revenue, "0.0%")])
             row_no += 1
@@ -194,9 +208,15 @@ def write_report(analysis: dict, output: str | Path) -> None:
     ws = wb.create_sheet("模型参数")
     _header(ws, ["参数", "值", "说明"], [28, 22, 60])
     ws.append(["分析日期", analysis["as_of"].isoformat(),
-               f"{as_of_note(analysis)}；最近消费天数、流失概率、预计消费次数与客户价值都按此日计算"])
-    ws.append(["预计消费次数", "未来 90 天", "按选用的购买模型预计的消费次数（一天内多笔订单算一次）"])
-    ws.append(["客户价值CLV", "未来 12 个月", "预计消费次数 × Gamma-Gamma 预计客单价，每月折现 1%"])
+               f"{as_of_note(analysis)}；最近消费天数、流失概率、预计消费天数与客户价值都按此日计算"])
+    currency = money.current()
+    ws.append(["币种", f"{currency.code} {currency.symbol}",
+               f"报告中的金额以{currency.name}（{currency.symbol}）表示；只标注币种，不换算"
+               "（kehu analyze --currency）"])
+    ws.append(["时间单位", "天", "模型以天为时间单位：参数、对数似然都按天计算；"
+               "一天内多笔订单算一次消费（1 个消费天数）"])
+    ws.append(["预计消费天数", "未来 90 天", "按选用的购买模型预计有消费的天数（一天内多笔订单算一天）"])
+    ws.append(["客户价值CLV", "未来 12 个月", "预计消费天数 × Gamma-Gamma 预计客单价（营业额，非利润），每月折现 1%"])
     if fitted is None:
         ws.append(["MBG/NBD", "未拟合", "没有可用的消费记录，无法拟合流失与价值模型"])
     else:
@@ -233,7 +253,7 @@ def _model_check_sheet(wb: Workbook, check: dict) -> None:
                f"{check['customers']} 位校准期已消费客户；一天内多笔订单算一次消费"])
     ws.append([])
     models = [m["model"] for m in check["models"]]
-    ws.append(["校准期重复消费次数", "客户数", "检验期实际", *(f"{m} 预测" for m in models)])
+    ws.append(["校准期重复消费天数", "客户数", "检验期实际", *(f"{m} 预测" for m in models)])
     for row in group_rows(check):
         ws.append([row[0], row[1], row[2], *(_cell(ws, v, "#,##0.0") for v in row[3:])])
     ws.append([])
@@ -264,13 +284,12 @@ def _demographics_sheet(wb: Workbook, table: pl.DataFrame, as_of: datetime.date)
                      (row["monetary_cents"] or 0) / 100 if bought else 0, row["frequency"] or 0 if bought else 0))
     cells = demographics(rows, bands.keys, tuple(DEMOGRAPHIC_GENDERS), RFM_CLASSES)
     ws = wb.create_sheet("年龄与性别")
-    _header(ws, ["年龄段", "性别", "客户数", "消费总额", "订单数", "客单价", *RFM_CLASSES, "无消费"],
+    _header(ws, _headers(["年龄段", "性别", "客户数", "消费总额", "订单数", "客单价", *RFM_CLASSES, "无消费"]),
             [8, 6, 8, 13, 8, 11, *[12] * len(RFM_CLASSES), 8])
     for c in (c for c in cells if c["customers"]):
         ws.append([neutralise(ages.label(c["band"])), neutralise(DEMOGRAPHIC_GENDERS.get(c["gender"], c["gender"])),
                    c["customers"],
-                   _cell(ws, c["revenue"], money_format()), c["orders"],
-                   _cell(ws, c["avg_order_value"], money_format()),
+                   _amount(ws, c["revenue"]), c["orders"], _amount(ws, c["avg_order_value"]),
                    *c["classes"].values()])
     ws.append([])
     ws.append([f"年龄段按生日在分析日期 {as_of:%Y-%m-%d} 的周岁计算（分界 {bands.text()}）；没有生日的客户为“未知”；"

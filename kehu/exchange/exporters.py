@@ -23,10 +23,13 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from kehu.customers import columns
+from kehu.customers.filters import sort_ordering
 from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Grade, Kind
 from kehu.engagement.models import CommunicationMethod, MarketingChannel
+from kehu.lib import money
 from kehu.lib.cells import neutralise
-from kehu.lib.money import money_format
+from kehu.lib.pagination import keyset_page
 from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
 from kehu.segments.engine.classify import RFM_CLASSES
 
@@ -52,7 +55,7 @@ CUSTOMER_COLUMNS = [
     Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
     Column("区县", 10), Column("详细地址", 30), Column("注册时间", 19, DATETIME), Column("来源渠道", 10),
     Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
-    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("价值分层", 11), Column("生命周期", 10),
+    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("RF价值矩阵", 11), Column("生命周期", 10),
 ]
 RFM_COLUMN = 22  # RFM分层, counted per class in the report
 ORDER_COLUMNS = [
@@ -60,6 +63,21 @@ ORDER_COLUMNS = [
     Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
     Column("订单状态", 8), Column("备注", 20),
 ]
+AMOUNT_COLUMN = 3  # 消费金额
+
+
+def money_format() -> str:
+    """Amount cells show the shop's currency symbol (系统设置 → 币种) and stay numbers."""
+    return money.current().number_format
+
+
+def order_columns() -> list[Column]:
+    """ORDER_COLUMNS with the amount in the shop's currency: header "消费金额（港元）" (an import still reads it: the
+    unit in brackets is ignored), cells "HK$1,200.00"."""
+    columns = list(ORDER_COLUMNS)
+    amount = columns[AMOUNT_COLUMN]
+    columns[AMOUNT_COLUMN] = Column(money.header_zh(amount.header), amount.width + 2, money_format())
+    return columns
 
 
 def _local(value: datetime.datetime | None) -> datetime.datetime | None:
@@ -182,7 +200,7 @@ def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
 
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(qs))
+    count = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(qs))
     wb.save(target)
     return count
 
@@ -214,8 +232,49 @@ def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
     return write_csv(target, columns, customer_rows(qs, user, custom))
 
 
+# ── the customer list as shown: the chosen columns (customers.columns) in the list's sort ─────────────────
+
+def list_columns(keys: list[str]) -> list[Column]:
+    formats = {"total_spend": MONEY, "average": MONEY, "clv": MONEY, "value_at_risk": MONEY,
+               "last_purchase": DATETIME, "registered_at": DATETIME}
+    return [Column(columns.header(key), 16 if key in formats else 12, formats.get(key)) for key in keys]
+
+
+def list_rows(qs: QuerySet, user, keys: list[str], sort: str) -> Iterator[list]:
+    """The list's rows for `keys`, in the list's order (key-set pages of 2,000, so memory stays flat)."""
+    qs = columns.with_columns(qs, keys)
+    cursor = ""
+    while True:
+        page = keyset_page(qs, sort_ordering(sort), cursor, 2000)
+        for c in page.items:
+            contact = c.contact_for(user) if "mobile" in keys else {}
+            row = []
+            for key in keys:
+                value = columns.cell(c, key, contact)
+                if isinstance(value, datetime.datetime):
+                    value = _local(value)
+                elif isinstance(value, list):
+                    value = "、".join(value)
+                row.append(value)
+            yield row
+        if not page.has_next:
+            return
+        cursor = page.next_cursor
+
+
+def export_customer_list_xlsx(qs: QuerySet, user, keys: list[str], sort: str, target: str | IO[bytes]) -> int:
+    wb = Workbook(write_only=True)
+    count = write_table(wb.create_sheet("客户列表"), list_columns(keys), list_rows(qs, user, keys, sort))
+    wb.save(target)
+    return count
+
+
+def export_customer_list_csv(qs: QuerySet, user, keys: list[str], sort: str, target: IO[str]) -> int:
+    return write_csv(target, list_columns(keys), list_rows(qs, user, keys, sort))
+
+
 def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
-    return write_csv(target, ORDER_COLUMNS, order_rows(qs))
+    return write_csv(target, order_columns(), order_rows(qs))
 
 
 # ── the report: data sheets plus a summary of live formulas and charts ───────────────────────
@@ -234,7 +293,8 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     wb = Workbook(write_only=True)
     summary = wb.create_sheet("汇总")
     n_customers = write_table(wb.create_sheet("客户信息"), columns, customer_rows(customers, user, custom))
-    n_orders = write_table(wb.create_sheet("消费记录"), ORDER_COLUMNS, order_rows(orders))
+    n_orders = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(orders))
+    amount_format = money_format()
 
     bounds = orders.order_by("ordered_at").values_list("ordered_at", flat=True)
     first, last = bounds.first(), orders.order_by("-ordered_at").values_list("ordered_at", flat=True).first()
@@ -269,7 +329,8 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         return out
 
     rows.append([title("按月消费（公式随数据更新）")])
-    rows.append(head("月份", "消费金额", "订单数", "退款额", "退款笔数"))  # not import headers: 汇总 is skipped
+    # not import headers: 汇总 is skipped
+    rows.append(head("月份", money.header_zh("消费金额"), "订单数", money.header_zh("退款额"), "退款笔数"))
     month_start = len(rows) + 1
     for m in months:
         r = len(rows) + 1
@@ -278,7 +339,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         within = f'{date_col},">="&A{r},{date_col},"<"&DATE(YEAR(A{r}),MONTH(A{r})+1,1)'
         amount = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{completed})")
         refund = WriteOnlyCell(summary, value=f"=SUMIFS({amount_col},{within},{refunded})")
-        amount.number_format = refund.number_format = MONEY
+        amount.number_format = refund.number_format = amount_format
         rows.append([month, amount, f"=COUNTIFS({within},{completed})", refund, f"=COUNTIFS({within},{refunded})"])
     month_end = len(rows)
     rows.append([])
@@ -306,16 +367,16 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     rows.append([])
     rows.append([title("合计")])
     rows.append(["客户数", f"={customers_count}"])
-    rows.append(["消费总额", f"=SUMIFS({amount_col},{completed})"])
+    rows.append([money.header_zh("消费总额"), f"=SUMIFS({amount_col},{completed})"])
     rows.append(["订单数", f"=COUNTIFS({completed})"])
-    rows.append(["退款额", f"=SUMIFS({amount_col},{refunded})"])
+    rows.append([money.header_zh("退款额"), f"=SUMIFS({amount_col},{refunded})"])
     rows.append(["退款笔数", f"=COUNTIFS({refunded})"])
     for row in rows:
         summary.append(row)
 
     if months:
         chart = LineChart()
-        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", "金额（元）", "月份"
+        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", money.header_zh("金额"), "月份"
         chart.add_data(Reference(summary, min_col=2, min_row=month_start - 1, max_row=month_end), titles_from_data=True)
         chart.set_categories(Reference(summary, min_col=1, min_row=month_start, max_row=month_end))
         chart.x_axis.number_format = "yyyy-mm"
@@ -448,7 +509,8 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     notes = wb.create_sheet("填写说明")
     for line in [
         ["第 2 行是示例，导入前请删除或改写。"],
-        ["日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、¥1,200.00 或 1200元。"],
+        [f"日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、{money.fmt(1200)} 或 "
+         f"1200{money.current().unit}。"],
         ["手机号码填写 11 位数字；多个标签或偏好品类用顿号（、）或逗号分隔。"],
         ["同一客户再次导入时按客户编号、手机号、邮箱或微信号识别，不会重复新建。"],
     ]:

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -65,6 +66,46 @@ class ImportBatch(models.Model):
 
     def total(self, key: str) -> int:
         return sum(c.get(key, 0) for c in self.counts.values())
+
+
+class ImportJob(models.Model):
+    """A web import handed to the background worker (`kehu worker`): its progress, outcome and the process
+    running it, kept in the database so that every server process of the store shows the same progress."""
+
+    STALE_AFTER = datetime.timedelta(minutes=5)  # a job on another host without a beat this long is dead
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "等待开始"
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导入人", null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    file_name = models.CharField("文件名", max_length=255)
+    path = models.CharField("上传的文件", max_length=500)  # under KEHU_HOME/imports (uploads.py)
+    sheets = models.JSONField("工作表映射", default=dict, blank=True)  # {sheet: {"kind", "mapping"}}
+    on_duplicate = models.CharField("重复客户处理", max_length=10, default="update")
+    on_conflict = models.CharField("编号冲突处理", max_length=10, default="error")
+    status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField("已处理行数", default=0)
+    total = models.PositiveIntegerField("总行数", default=0)
+    batch = models.ForeignKey(ImportBatch, verbose_name="导入批次", null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField("错误", blank=True, default="")
+    host = models.CharField("运行主机", max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField("运行进程号", null=True, blank=True)
+    created_at = models.DateTimeField("提交时间", default=timezone.now)
+    heartbeat_at = models.DateTimeField("最近进度时间", null=True, blank=True)
+    finished_at = models.DateTimeField("结束时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "后台导入任务"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name}（{self.get_status_display()}）"
 
 
 class ImportChange(models.Model):

@@ -225,7 +225,7 @@ class Tally:
     def notes(self, grouped: bool) -> list[str]:
         out = []
         if grouped:
-            out.append(f"按订单号把 {self.rows} 行归为 {self.orders} 笔订单；消费次数按订单计，"
+            out.append(f"按订单号把 {self.rows} 行归为 {self.orders} 笔订单；订单数按订单号计，"
                        f"计入消费的 {self.counted} 笔")
         else:
             out.append(f"没有订单号列：每行算一笔订单，共 {self.orders} 笔，计入消费的 {self.counted} 笔")
@@ -234,9 +234,9 @@ class Tally:
         if self.cancellations:
             examples = "、".join(self.cancellations[:10]) + ("……" if len(self.cancellations) > 10 else "")
             out.append(f"取消/退货单 {len(self.cancellations)} 张（合计 {self.cancelled_amount:.2f}），"
-                       f"记为已退款，不计入消费次数和金额：{examples}")
+                       f"记为已退款，不计入订单数和金额：{examples}")
         if self.refunded:
-            out.append(f"{self.refunded} 笔订单状态为退款或关闭，记为已退款，不计入消费次数和金额")
+            out.append(f"{self.refunded} 笔订单状态为退款或关闭，记为已退款，不计入订单数和金额")
         if self.left_out:
             out.append(f"{self.left_out} 笔订单未付款即关闭或取消，未导入")
         if self.anonymous:

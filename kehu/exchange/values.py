@@ -156,7 +156,10 @@ def parse_datetime(value: object) -> datetime.datetime:
     return timezone.make_aware(to_second(parse_datetime_naive(value)))
 
 
-_MONEY_NOISE = re.compile(r"[¥￥,，\s]|元|rmb|cny", re.IGNORECASE)
+# symbols and units of the currencies a shop may use (kehu.lib.money): "HK$1,200", "1200港元", "€12"
+_MONEY_NOISE = re.compile(r"(?:hk|mop|nt|us|s|jp)?[$¥]|[￥€£,，\s]"
+                          r"|港元|港币|澳门元|新台币|新加坡元|美元|欧元|英镑|日元|元"
+                          r"|rmb|cny|hkd|mop|twd|ntd|sgd|usd|eur|gbp|jpy", re.IGNORECASE)
 
 
 def parse_amount(value: object) -> Decimal:

@@ -18,6 +18,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from kehu.accounts import audit
+from kehu.customers.columns import parse_columns
 from kehu.customers.filters import CustomerFilter, audit_query, search_hash
 from kehu.customers.models import Customer
 from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
@@ -25,7 +26,7 @@ from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
 from . import exporters, profiles, uploads
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
-from .jobs import job_status, start_import
+from .jobs import job_status, load_sheets, sheet_overrides, start_import
 from .mappings import apply_template, load_template, save_template, template_json
 from .models import ImportBatch, ImportTemplate
 from .readers import Sheet, UnreadableFile, read_workbook, sample_rows
@@ -123,16 +124,11 @@ def mapping_template_upload(request: HttpRequest) -> HttpResponse:
 
 
 def _overrides(sheets: list[Sheet]) -> dict:
-    return {s.name: {"kind": s.kind or "", "mapping": {str(i): f for i, f in s.mapping.items()}} for s in sheets}
+    return sheet_overrides(sheets)
 
 
 def _load_sheets(state: dict) -> list[Sheet]:
-    sheets = read_workbook(state["path"], state["name"])
-    for s in sheets:
-        o = state["overrides"].get(s.name)
-        if o is not None:
-            s.remap(o["kind"] or None, {int(i): f for i, f in o["mapping"].items()})
-    return sheets
+    return load_sheets(state["path"], state["name"], state["overrides"])
 
 
 def _field_choices(kind: str | None) -> list[tuple[str, str]]:
@@ -361,6 +357,13 @@ def customers_export(request: HttpRequest, fmt: str) -> HttpResponse:
         raise Http404
     password = _password(request)
     _audit_export(request, "customers", fmt, password)
+    if "cols" in request.GET:  # the list as shown: its chosen columns, in its sort
+        keys, sort = parse_columns(request.GET), CustomerFilter.from_params(request.GET).sort
+        if fmt == "csv":
+            return _csv_download(lambda f: exporters.export_customer_list_csv(qs, request.user, keys, sort, f),
+                                 f"客户列表-{_stamp()}.csv")
+        return _xlsx_download(lambda f: exporters.export_customer_list_xlsx(qs, request.user, keys, sort, f),
+                              f"客户列表-{_stamp()}.xlsx", password)
     if fmt == "csv":
         return _csv_download(lambda f: exporters.export_customers_csv(qs, request.user, f), f"客户-{_stamp()}.csv")
     return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx",

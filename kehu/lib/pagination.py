@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from .params import BIGINT_MAX, BadParameter
@@ -70,31 +70,72 @@ def _sort_value(model_field, raw, connection):
     return value
 
 
+def _model_field(model, path: str):
+    """The field at the end of `path` ('name', 'metrics__monetary'), following relations."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        model = model._meta.get_field(hop).related_model
+    return model._meta.get_field(last)
+
+
+def _after(name: str, value, pk: int, op: str) -> Q:
+    """Rows after (value, pk) in the walk: `name op value`, or the same value and a later id. The first term
+    (≤ / ≥) repeats what the OR implies so the database can start its index scan at `value`."""
+    return Q(**{f"{name}__{op}e": value}) & (Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"pk__{op}": pk}))
+
+
 def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> KeysetPage:
-    """One page of `qs` ordered by `sort` ('name', '-registered_at', '-id', …) then id.
+    """One page of `qs` ordered by `sort` ('name', '-registered_at', '-id', '-metrics__monetary', …) then id.
+
+    A sort over a relation ('metrics__monetary', a one-to-one that a row may lack) puts the rows without a value last in
+    either direction (ordered by id, in the sort's direction): the rows with a value are one index walk, the
+    others a second one that starts only when the first runs out, and a cursor in the second holds no value.
 
     `cursor` comes from a previous page's next_cursor or prev_cursor; '' is the first page. A cursor that was
     not made here (edited, truncated, forged) raises BadParameter.
     """
     descending = sort.startswith("-")
     name = sort.lstrip("-")
-    model_field = qs.model._meta.get_field(name)
+    model_field = _model_field(qs.model, name)
+    related = "__" in name
+    nullable = related
     decoded = decode_cursor(cursor) if cursor else None
     backwards = decoded is not None and decoded[0] == "before"
     # Walking backwards is walking forwards over the reversed order.
     walk_desc = descending != backwards
-    order = [f"-{name}", "-pk"] if walk_desc else [name, "pk"]
-    if name in ("id", "pk"):
-        order = order[1:]
+    op = "lt" if walk_desc else "gt"
+    sign = "-" if walk_desc else ""
+    if related:
+        qs = qs.annotate(keyset_value=F(name))
+    # The walk: rows with a value, then (nullable sorts) rows without; reversed when walking backwards.
+    parts = ["valued", "null"] if nullable else ["valued"]
+    if backwards:
+        parts.reverse()
+    start, cond = 0, None
     if decoded:
         _, raw_value, pk = decoded
-        value = _sort_value(model_field, raw_value, connections[qs.db])
-        op = "lt" if walk_desc else "gt"
-        if name in ("id", "pk"):
-            qs = qs.filter(**{f"pk__{op}": pk})
+        if raw_value is None and nullable:
+            start, cond = parts.index("null"), Q(pk__lt=pk) if walk_desc else Q(pk__gt=pk)
+        elif name in ("id", "pk"):
+            cond = Q(**{f"pk__{op}": pk})
         else:
-            qs = qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"pk__{op}": pk}))
-    rows = list(qs.order_by(*order)[: size + 1])
+            value = _sort_value(model_field, raw_value, connections[qs.db])
+            start, cond = parts.index("valued"), _after(name, value, pk, op)
+    rows: list = []
+    for index, part in enumerate(parts[start:], start):
+        piece = qs
+        if part == "null":
+            piece = piece.filter(**{f"{name}__isnull": True})
+            order = [f"{sign}pk"]
+        else:
+            if nullable:
+                piece = piece.filter(**{f"{name}__isnull": False})
+            order = [f"{sign}pk"] if name in ("id", "pk") else [f"{sign}{name}", f"{sign}pk"]
+        if index == start and cond is not None:
+            piece = piece.filter(cond)
+        rows += list(piece.order_by(*order)[: size + 1 - len(rows)])
+        if len(rows) > size:
+            break
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -103,6 +144,8 @@ def keyset_page(qs: QuerySet, sort: str, cursor: str = "", size: int = 50) -> Ke
         return KeysetPage(items=[])
 
     def key(obj) -> tuple:
+        if related:
+            return obj.keyset_value, obj.pk
         return getattr(obj, name if name != "pk" else "id"), obj.pk
 
     first, last = rows[0], rows[-1]

@@ -1,6 +1,13 @@
 from django.apps import AppConfig
 
 
+def _forget_erased(sender, **kwargs) -> int:
+    """``targets.forget_erased``, imported when a person is erased: target lists bring the workbook writer."""
+    from . import targets
+
+    return targets.forget_erased(sender, **kwargs)
+
+
 class MarketingConfig(AppConfig):
     name = "kehu.marketing"
     label = "marketing"
@@ -10,7 +17,7 @@ class MarketingConfig(AppConfig):
         from kehu.customers import privacy
         from kehu.segments import risk
 
-        from . import playbooks, targets
+        from . import playbooks
 
-        privacy.erasing.connect(targets.forget_erased, dispatch_uid="marketing-forget-erased")
+        privacy.erasing.connect(_forget_erased, dispatch_uid="marketing-forget-erased")
         risk.register_action_lookup(playbooks.first_actions)

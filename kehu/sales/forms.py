@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
+from kehu.lib import money
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
 from .models import Order, OrderLine, Product
@@ -22,6 +23,7 @@ class OrderForm(forms.ModelForm):
     def __init__(self, *args, lines: "forms.BaseInlineFormSet | None" = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lines = lines
+        self.fields["amount"].label = money.unit_label(self.fields["amount"].label)  # 金额（港元）in HKD
 
     def clean_ordered_at(self):
         value = self.cleaned_data["ordered_at"]
@@ -69,6 +71,10 @@ class OrderLineForm(forms.ModelForm):
     class Meta:
         model = OrderLine
         fields = ["product", "product_name", "quantity", "unit_price"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["unit_price"].label = money.unit_label(self.fields["unit_price"].label)
 
     def clean(self):
         cleaned = super().clean()

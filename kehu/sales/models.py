@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from kehu.customers.models import Customer
+from kehu.lib import money
 
 
 class Category(models.Model):
@@ -96,9 +97,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        from kehu.lib.money import currency
-
-        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} {currency()}{self.amount}"
+        return f"{self.customer.code} {self.ordered_at:%Y-%m-%d} {money.fmt(self.amount)}"
 
 
 class OrderLine(models.Model):

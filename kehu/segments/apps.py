@@ -11,12 +11,6 @@ class SegmentsConfig(AppConfig):
 
         signals.connect()
 
-        from django.conf import settings
-
-        from .engine import explain
-
-        explain.CURRENCY = settings.KEHU_CURRENCY
-
         from kehu.customers.filters import register_rule_lookup
         from kehu.customers.models import register_age_bands
 
@@ -29,5 +23,5 @@ class SegmentsConfig(AppConfig):
         from kehu.lib.settings_menu import SettingsPage, register
 
         register(SettingsPage("thresholds", _("分层阈值"), "segments:settings",
-                              _("RFM、价值与频次分级、生命周期、流失预警用到的阈值。"), managers=True, order=20))
+                              _("RFM、价值与频次等级、生命周期、流失预警用到的阈值。"), managers=True, order=20))
         register_age_bands(SegmentSettings.load_age_bands)

@@ -11,6 +11,7 @@ import dataclasses
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from kehu.lib import money
 from kehu.lib.ages import AgeBands, BandError
 
 from .engine.classify import Thresholds
@@ -35,7 +36,7 @@ GROUPS = [
     (_("RFM 八类"), [
         ("rfm_reference", _("高低参照"), _("R、F、M 与全体有消费客户的平均值或中位数比较，或用固定阈值")),
         ("rfm_r_days", _("R 高：最近消费不超过（天）"), _("仅在“固定阈值”时使用")),
-        ("rfm_f_orders", _("F 高：消费次数至少"), _("仅在“固定阈值”时使用")),
+        ("rfm_f_orders", _("F 高：订单数至少"), _("仅在“固定阈值”时使用")),
         ("rfm_m_yuan", _("M 高：消费金额至少（元）"), _("仅在“固定阈值”时使用")),
         ("window_months", _("统计最近几个月"), _("留空表示全部历史；填 12 表示 F 和 M 只算最近 12 个月")),
     ]),
@@ -47,11 +48,11 @@ GROUPS = [
         ("abc_a_share", _("A 类累计金额占比"), _("如 0.8：贡献前 80% 金额的客户为 A 类；消费金额相同的客户归入同一类")),
         ("abc_b_share", _("B 类累计金额占比"), _("如 0.95：其后到 95% 为 B 类，其余为 C 类")),
     ]),
-    (_("频次与价值分级"), [
-        ("frequency_tier_method", _("频次分级方法"), ""),
-        ("freq_high_orders", _("高频：消费次数至少"), ""),
-        ("freq_mid_orders", _("中频：消费次数至少"), ""),
-        ("value_tier_method", _("价值分级方法"), ""),
+    (_("频次与价值等级"), [
+        ("frequency_tier_method", _("频次等级方法"), ""),
+        ("freq_high_orders", _("高频：订单数至少"), ""),
+        ("freq_mid_orders", _("中频：订单数至少"), ""),
+        ("value_tier_method", _("价值等级方法"), ""),
         ("value_high_yuan", _("高价值：消费金额至少（元）"), ""),
         ("value_mid_yuan", _("中价值：消费金额至少（元）"), ""),
         ("tier_high_share", _("按占比时“高”的客户占比"), _("如 0.2：前 20% 的客户；数值相同的客户分级相同")),
@@ -61,13 +62,13 @@ GROUPS = [
         ("new_days", _("新客户：首次消费不超过（天）"), ""),
         ("sleeping_days", _("沉睡客户：超过（天）未消费"), ""),
         ("lost_days", _("流失客户：超过（天）未消费"), ""),
-        ("loyal_orders", _("忠诚客户：消费次数至少"), ""),
+        ("loyal_orders", _("忠诚客户：订单数至少"), ""),
         ("overdue_k", _("逾期系数"), _("距上次消费超过 平均间隔 + 系数 × 标准差 即为逾期未购")),
-        ("overdue_min_orders", _("判断逾期所需最少消费次数"), ""),
+        ("overdue_min_orders", _("判断逾期所需最少订单数"), ""),
     ]),
     (_("品类偏好"), [
         ("category_loyal_share", _("某品类消费占比至少"), _("如 0.6：某一品类占 60% 以上即为该品类忠实客户")),
-        ("category_loyal_min_orders", _("品类忠实所需最少消费次数"), ""),
+        ("category_loyal_min_orders", _("品类忠实所需最少订单数"), ""),
     ]),
     (_("客户价值预测"), [
         ("monthly_discount", _("月折现率"), _("计算未来 12 个月客户价值（CLV）时每月的折现率，0.01 即 1%")),
@@ -105,7 +106,7 @@ class ThresholdsForm(forms.Form):
         for title, entries in GROUPS:
             names = []
             for name, label, help_text in entries:
-                self.fields[name] = _field(name, getattr(defaults, name), label, help_text)
+                self.fields[name] = _field(name, getattr(defaults, name), money.unit_label(label), help_text)
                 value = getattr(current, name)
                 self.initial[name] = ", ".join(_plain(v) for v in value) if isinstance(value, tuple) else value
                 names.append(name)

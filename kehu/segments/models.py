@@ -39,6 +39,7 @@ from django.core.cache import cache
 from django.db import models
 
 from kehu.customers.models import Customer
+from kehu.lib import money
 from kehu.lib.ages import AgeBands
 from kehu.sales.models import Category
 
@@ -64,8 +65,8 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "lifecycle": LIFECYCLE_STAGES,
 }
 CLASS_LABELS = {
-    "rfm_class": "RFM分层", "rf_segment": "价值分层", "abc_class": "ABC分类", "frequency_tier": "频次分级",
-    "value_tier": "价值分级", "lifecycle": "生命周期",
+    "rfm_class": "RFM分层", "rf_segment": "RF价值矩阵", "abc_class": "ABC分类", "frequency_tier": "频次等级",
+    "value_tier": "价值等级", "lifecycle": "生命周期",
 }
 
 
@@ -87,7 +88,7 @@ class CustomerMetrics(models.Model):
                                     related_name="metrics")
     first_order_at = models.DateTimeField("首次消费", null=True, blank=True)
     last_order_at = models.DateTimeField("最近消费", null=True, blank=True)
-    frequency = models.PositiveIntegerField("消费次数", default=0)
+    frequency = models.PositiveIntegerField("订单数", default=0)
     monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
     # Σ (t[i] − t[i−1])² over the orders sorted by time, t in whole seconds: with first/last and F this
     # gives the mean gap and its spread, and one order's change only touches its two neighbours.
@@ -112,6 +113,13 @@ class CustomerMetrics(models.Model):
     class Meta:
         verbose_name = "客户指标"
         verbose_name_plural = "客户指标"
+        # The customer list sorts by these (customers.columns), key-set paged on (value, customer): one index
+        # each serves both directions.
+        indexes = [
+            models.Index(fields=["frequency", "customer"], name="metrics_frequency_idx"),
+            models.Index(fields=["monetary", "customer"], name="metrics_monetary_idx"),
+            models.Index(fields=["last_order_at", "customer"], name="metrics_last_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: F={self.frequency} M={self.monetary}"
@@ -169,7 +177,7 @@ class CustomerCategorySpend(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}/{self.category_id}: ¥{self.spend}"
+        return f"{self.customer_id}/{self.category_id}: {money.fmt(self.spend)}"
 
 
 class CustomerSegment(models.Model):
@@ -180,7 +188,7 @@ class CustomerSegment(models.Model):
     as_of = models.DateField("分析日期")
     recency_days = models.IntegerField("最近消费（天）", null=True, blank=True)
     tenure_days = models.IntegerField("首次消费至今（天）", null=True, blank=True)
-    frequency = models.PositiveIntegerField("消费次数", default=0)
+    frequency = models.PositiveIntegerField("订单数", default=0)
     monetary = models.DecimalField("消费金额（元）", max_digits=14, decimal_places=2, default=Decimal("0"))
     avg_order_value = models.DecimalField("客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     mean_interval_days = models.FloatField("平均消费间隔（天）", null=True, blank=True)
@@ -195,19 +203,19 @@ class CustomerSegment(models.Model):
     f_high = models.BooleanField("F 高", null=True, blank=True)
     m_high = models.BooleanField("M 高", null=True, blank=True)
     rfm_class = models.CharField("RFM分层", max_length=10, blank=True, default="")
-    rf_segment = models.CharField("价值分层", max_length=10, blank=True, default="")
+    rf_segment = models.CharField("RF价值矩阵", max_length=10, blank=True, default="")
     abc_class = models.CharField("ABC分类", max_length=1, blank=True, default="")
-    frequency_tier = models.CharField("频次分级", max_length=4, blank=True, default="")
-    value_tier = models.CharField("价值分级", max_length=4, blank=True, default="")
+    frequency_tier = models.CharField("频次等级", max_length=4, blank=True, default="")
+    value_tier = models.CharField("价值等级", max_length=4, blank=True, default="")
     lifecycle = models.CharField("生命周期", max_length=6, blank=True, default="")
     overdue = models.BooleanField("逾期未购", default=False)
     category_loyalty = models.CharField("品类偏好", max_length=60, blank=True, default="")
     # Churn and value forecast (the chosen purchase model + Gamma-Gamma, see SegmentRun.value_model); null when
     # not fitted.
     p_alive = models.FloatField("活跃概率", null=True, blank=True)
-    expected_purchases_30d = models.FloatField("预计30天购买次数", null=True, blank=True)
-    expected_purchases_90d = models.FloatField("预计90天购买次数", null=True, blank=True)
-    expected_purchases_365d = models.FloatField("预计365天购买次数", null=True, blank=True)
+    expected_purchases_30d = models.FloatField("预计30天消费天数", null=True, blank=True)
+    expected_purchases_90d = models.FloatField("预计90天消费天数", null=True, blank=True)
+    expected_purchases_365d = models.FloatField("预计365天消费天数", null=True, blank=True)
     expected_spend = models.DecimalField("预计客单价（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     clv = models.DecimalField("未来12个月价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
     value_at_risk = models.DecimalField("流失风险价值（元）", max_digits=14, decimal_places=2, null=True, blank=True)
@@ -226,6 +234,11 @@ class CustomerSegment(models.Model):
             models.Index(fields=["overdue", "customer"], name="segment_overdue_idx"),
             models.Index(fields=["trend", "customer"], name="segment_trend_idx"),
             models.Index(fields=["-value_at_risk", "customer"], name="segment_risk_idx"),
+            # the customer list's sorts (key-set on (value, customer), both directions)
+            models.Index(fields=["avg_order_value", "customer"], name="segment_aov_sort_idx"),
+            models.Index(fields=["p_alive", "customer"], name="segment_p_alive_sort_idx"),
+            models.Index(fields=["clv", "customer"], name="segment_clv_sort_idx"),
+            models.Index(fields=["value_at_risk", "customer"], name="segment_risk_sort_idx"),
         ]
 
     def __str__(self) -> str:
@@ -423,7 +436,7 @@ class RuleSegment(models.Model):
         return self.name
 
     def describe(self, user_names: dict[int, str] | None = None) -> str:
-        """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次" (owners by name unless given)."""
+        """The rules in words, e.g. "广东省 且 订单数 ≥ 3 笔" (owners by name unless given)."""
         from .rules import describe, validate
 
         if validate(self.rules):

@@ -24,10 +24,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from kehu.customers.models import Customer, Kind
-from kehu.lib import ages
+from kehu.lib import ages, money
 from kehu.lib.ages import AgeBands
 from kehu.lib.dates import today
-from kehu.lib.money import money_text
 from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 
 from . import analysis, pipeline
@@ -118,7 +117,7 @@ class Report:
     def cache_key(self, page: str) -> str:
         run = f"{self.run.as_of}:{self.run.finished_at.timestamp()}" if self.run else "none"
         params = urlencode(sorted(self.params.items()))
-        raw = f"{page}|{run}|{self.scope.key}|{get_language()}|{params}"
+        raw = f"{page}|{run}|{self.scope.key}|{get_language()}|{money.current().code}|{params}"
         return "kehu:segments:" + hashlib.sha1(raw.encode()).hexdigest()
 
 
@@ -126,7 +125,7 @@ class Report:
 
 FORMATS = {
     "int": lambda v: f"{v:,}",
-    "yuan": lambda v: money_text(v, whole=False),
+    "money": lambda v: money.fmt(v),  # the shop's currency
     "pct": lambda v: f"{v:.1%}",
     "signed_pct": lambda v: f"{v:+.1%}",
     "decimal": lambda v: f"{v:,.1f}",
@@ -163,8 +162,8 @@ def _class_counts(report: Report, column: str) -> dict[str, tuple[int, float]]:
 def _distribution_table(report: Report, column: str, table_id: str) -> tuple[dict, dict]:
     rows = analysis.distribution(_class_counts(report, column), CLASS_NAMES[column])
     table = Table(table_id, CLASS_LABELS[column], [
-        (_("分层"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"), (_("消费金额"), "yuan"),
-        (_("金额占比"), "pct"), (_("人均消费"), "yuan")])
+        (_("分层"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"), (_("消费金额"), "money"),
+        (_("金额占比"), "pct"), (_("人均消费"), "money")])
     for row in rows:
         name = row["name"] or _("（无消费）")
         links = {0: customers_url(**{column: row["name"]})} if row["name"] else None
@@ -219,12 +218,12 @@ def dashboard(report: Report) -> dict:
     derived = _shared("orders", report, _from_orders)
     figures = derived["figures"]
     months = derived["monthly"]
-    monthly = Table("monthly", _("每月消费"), [(_("月份"), "text"), (_("消费金额"), "yuan"), (_("订单数"), "int"),
+    monthly = Table("monthly", _("每月消费"), [(_("月份"), "text"), (_("消费金额"), "money"), (_("订单数"), "int"),
                                               (_("新客户"), "int")])
     for row in months:
         monthly.add(row["month"], row["revenue"], row["orders"], row["new_customers"])
     monthly_chart = {"kind": "monthly", "categories": [r["month"] for r in months], "series": [
-        {"name": _("消费金额"), "type": "bar", "axis": 0, "data": [r["revenue"] for r in months]},
+        {"name": money.header(_("消费金额")), "type": "bar", "axis": 0, "data": [r["revenue"] for r in months]},
         {"name": _("订单数"), "type": "line", "axis": 1, "data": [r["orders"] for r in months]},
         {"name": _("新客户"), "type": "line", "axis": 1, "data": [r["new_customers"] for r in months]}]}
 
@@ -239,7 +238,7 @@ def dashboard(report: Report) -> dict:
 
     life = analysis.distribution(_class_counts(report, "lifecycle"), CLASS_NAMES["lifecycle"])
     lifecycle = Table("lifecycle", _("生命周期"), [(_("阶段"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
-                                                   (_("消费金额"), "yuan")])
+                                                   (_("消费金额"), "money")])
     for row in life:
         if row["name"]:
             lifecycle.add(row["name"], row["customers"], row["customer_share"], row["revenue"],
@@ -266,7 +265,7 @@ def retention(report: Report) -> dict:
     months = derived["new_returning"]
     table = Table("new_returning", _("新老客户"), [
         (_("月份"), "text"), (_("新客户"), "int"), (_("老客户"), "int"), (_("老客户占比"), "pct"),
-        (_("新客户消费"), "yuan"), (_("老客户消费"), "yuan")])
+        (_("新客户消费"), "money"), (_("老客户消费"), "money")])
     for r in months:
         table.add(r["month"], r["new"], r["returning"], r["returning_share"], r["new_revenue"],
                   r["returning_revenue"])
@@ -300,8 +299,8 @@ def trends(report: Report) -> dict:
     tables = {}
     for trend, table_id, title, order in (("上升", "rising", _("消费上升的客户"), "-change"),
                                           ("下降", "falling", _("消费下降的客户"), "change")):
-        table = Table(table_id, title, [(_("客户编号"), "text"), (_("姓名"), "text"), (_("近期消费"), "yuan"),
-                                        (_("前期消费"), "yuan"), (_("变化"), "yuan"), (_("RFM分层"), "text")])
+        table = Table(table_id, title, [(_("客户编号"), "text"), (_("姓名"), "text"), (_("近期消费"), "money"),
+                                        (_("前期消费"), "money"), (_("变化"), "money"), (_("RFM分层"), "text")])
         qs = segments.filter(trend=trend).annotate(change=change).order_by(order, "customer_id")
         _customer_rows(qs, table, lambda s: (float(s.spend_recent), float(s.spend_previous),
                                              float(s.spend_recent - s.spend_previous), s.rfm_class))
@@ -312,8 +311,8 @@ def trends(report: Report) -> dict:
     found = _shared("orders", report, _from_orders)["big_ticket"]
     by_id = {c.id: c for c in Customer.objects.filter(id__in=[r["customer_id"] for r in found["rows"]])}
     table = Table("big_ticket", _("潜力大单客户"), [(_("客户编号"), "text"), (_("姓名"), "text"),
-                                                   (_("消费次数"), "int"), (_("消费金额"), "yuan"),
-                                                   (_("客单价"), "yuan")])
+                                                   (_("订单数"), "int"), (_("消费金额"), "money"),
+                                                   (_("客单价"), "money")])
     for row in found["rows"]:
         c = by_id.get(row["customer_id"])
         if c:
@@ -391,10 +390,10 @@ def preferences(report: Report) -> dict:
     categories, methods = found["categories"], found["payments"]
     names = [n for n in CLASS_NAMES[column] if n in categories or n in methods]
     cat_table = Table("categories", _("各分层偏好品类"), [(_("分层"), "text"), (_("排名"), "int"), (_("品类"), "text"),
-                                                        (_("消费金额"), "yuan"), (_("占该层消费"), "pct"),
+                                                        (_("消费金额"), "money"), (_("占该层消费"), "pct"),
                                                         (_("购买客户"), "int")])
     pay_table = Table("payments", _("各分层支付方式"), [(_("分层"), "text"), (_("排名"), "int"),
-                                                       (_("支付方式"), "text"), (_("消费金额"), "yuan"),
+                                                       (_("支付方式"), "text"), (_("消费金额"), "money"),
                                                        (_("占该层消费"), "pct"), (_("客户数"), "int")])
     for table, by_class in ((cat_table, categories), (pay_table, methods)):
         for name in names:
@@ -417,14 +416,15 @@ def regions(report: Report) -> dict:
     total_m = sum(r["revenue"] for r in rows)
     table = Table("provinces", _("各省份客户与消费"), [
         (_("省份"), "text"), (_("客户数"), "int"), (_("有消费客户"), "int"), (_("客户占比"), "pct"),
-        (_("消费金额"), "yuan"), (_("金额占比"), "pct")])
+        (_("消费金额"), "money"), (_("金额占比"), "pct")])
     for r in rows:
         table.add(r["province"] or _("（未填写）"), r["customers"], r["buyers"],
                   analysis.share(r["customers"], total_n), r["revenue"], analysis.share(r["revenue"], total_m),
                   links={0: customers_url(province=r["province"])} if r["province"] else None)
     top = rows[:15][::-1]
-    chart = {"kind": "hbars", "categories": [r["province"] or _("（未填写）") for r in top], "series": [
-        {"name": _("消费金额"), "data": [round(r["revenue"], 2) for r in top]}]}
+    chart = {"kind": "hbars", "axisName": money.header(_("消费金额")),
+             "categories": [r["province"] or _("（未填写）") for r in top], "series": [
+                 {"name": money.header(_("消费金额")), "data": [round(r["revenue"], 2) for r in top]}]}
     return {"run": _run_info(report), "tables": {"provinces": table.to_dict()}, "charts": {"provinces": chart}}
 
 
@@ -447,7 +447,7 @@ def demographics(report: Report) -> dict:
     cells = analysis.demographics(rows, bands.keys, GENDERS, classes)
     table = Table("demographics", _("各年龄段与性别"), [
         (_("年龄段"), "text"), (_("性别"), "text"), (_("客户数"), "int"), (_("客户占比"), "pct"),
-        (_("消费金额"), "yuan"), (_("金额占比"), "pct"), (_("订单数"), "int"), (_("客单价"), "yuan"),
+        (_("消费金额"), "money"), (_("金额占比"), "pct"), (_("订单数"), "int"), (_("客单价"), "money"),
         *((name, "int") for name in classes), (_("（无消费）"), "int")])
     for c in (c for c in cells if c["customers"]):
         band = ages.label(c["band"], _("未知"))
@@ -461,7 +461,8 @@ def demographics(report: Report) -> dict:
     categories = [ages.label(b, _("未知")) for b in band_keys]
     customers_chart = {"kind": "bars", "categories": categories, "series": [
         {"name": _gender_label(g), "data": [by_cell[(b, g)]["customers"] for b in band_keys]} for g in GENDERS]}
-    aov_chart = {"kind": "bars", "categories": categories, "series": [
+    aov_chart = {"kind": "bars", "money": True, "axisName": money.header(_("客单价")), "categories": categories,
+                 "series": [
         {"name": _gender_label(g), "data": [by_cell[(b, g)]["avg_order_value"] for b in band_keys]}
         for g in GENDERS]}
     filled = [c for c in cells if c["customers"]]
@@ -553,15 +554,20 @@ def models(report: Report) -> dict:
     Shop-wide figures of a model fitted on every customer, so a sales rep (whose pages cover their own
     customers) is told so instead.
     """
-    check = (report.run.value_model or {}).get("model_check") if report.run else None
+    value_model = (report.run.value_model or {}) if report.run else {}
+    check = value_model.get("model_check")
     info = {"run": _run_info(report), "tables": {}, "charts": {}, "check": None}
-    if not check or report.scope.owner_id is not None:
-        return info | {"scoped": report.scope.owner_id is not None}
+    if report.scope.owner_id is not None:
+        return info | {"scoped": True}
+    if value_model.get("purchases"):
+        info["tables"]["params"] = _params_table(value_model).to_dict()
+    if not check:
+        return info | {"scoped": False}
     if not check["checked"]:
         return info | {"check": check, "reason": check["reason"] if _chinese() else check["reason_en"]}
     names = [m["model"] for m in check["models"]]
-    groups = Table("groups", _("检验期重复消费天数：按校准期重复消费次数分组"), [
-        (_("校准期重复消费次数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
+    groups = Table("groups", _("检验期重复消费天数：按校准期重复消费天数分组"), [
+        (_("校准期重复消费天数"), "text"), (_("客户数"), "int"), (_("实际"), "int"),
         *((_("%(model)s 预测") % {"model": name}, "decimal") for name in names)])
     for row in model_check.group_rows(check):
         groups.add(_("合计") if row[0] == "合计" else row[0], *row[1:])
@@ -585,8 +591,43 @@ def models(report: Report) -> dict:
         {"name": _("实际"), "data": check["actual_cumulative"]},
         *({"name": m["model"], "data": [round(v, 1) for v in m["predicted_cumulative"]]}
           for m in check["models"] if m["fitted"])]}
-    return info | {"check": check, "tables": {"groups": groups.to_dict(), "totals": totals.to_dict()},
-                   "charts": {"cumulative": chart}}
+    tables = {**info["tables"], "groups": groups.to_dict(), "totals": totals.to_dict()}
+    return info | {"check": check, "tables": tables, "charts": {"cumulative": chart}}
+
+
+TIME_UNITS = {"days": "天", "weeks": "周"}
+
+
+def _params_table(value_model: dict) -> Table:
+    """模型参数: the time unit first, then each fitted model's parameters and its log-likelihood, which for the
+    purchase models is on that time unit (the same data in weeks gives another value)."""
+    from .engine import clv
+
+    unit = _(TIME_UNITS.get(value_model.get("time_unit", "days"), "天"))
+    table = Table("params", _("模型参数"), [(_("参数"), "text"), (_("值"), "text"), (_("说明"), "text")])
+    table.add(_("时间单位"), unit,
+              _("模型以%(unit)s为时间单位：参数与对数似然都按%(unit)s计算；一天内多笔订单算一个消费天数")
+              % {"unit": unit})
+    table.add(_("币种"), f"{money.current().code} {money.current().symbol}",
+              _("预计消费额与客户价值的金额单位（系统设置 → 币种）"))
+    classes = {c.model: c for c in (clv.BGNBDFit, clv.MBGNBDFit, clv.ParetoNBDFit, clv.GammaGammaFit)}
+    for key in ("purchases", "spend"):
+        fit = value_model.get(key)
+        if not fit:
+            continue
+        name = fit["model"]
+        if not fit.get("fitted"):
+            table.add(name, _("未拟合"), fit.get("reason", "") if _chinese() else fit.get("reason_en", ""))
+            continue
+        labels = getattr(classes.get(name), "_labels", {})
+        for param, value in fit["params"].items():
+            zh, en = labels.get(param, (param, param))
+            table.add(f"{name} {param}", f"{value:.6g}", zh if _chinese() else en)
+        timed = getattr(classes.get(name), "_timed", True)
+        table.add(f"{name} {_('对数似然')}", f"{fit['log_likelihood']:.6g}",
+                  _("以%(unit)s为时间单位的对数似然；换用其他时间单位数值会变") % {"unit": unit} if timed else
+                  _("与时间单位无关"))
+    return table
 
 
 def _chinese() -> bool:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
+from kehu.lib import money
 from kehu.lib.pagination import KeysetPage, keyset_page
 
 from .models import CLASS_NAMES, CustomerSegment
@@ -36,17 +37,24 @@ SORTS = {
     "value_at_risk": (_("流失风险价值（低→高）"), "value_at_risk"),
     "-churn": (_("流失概率（高→低）"), "p_alive"),
     "churn": (_("流失概率（低→高）"), "-p_alive"),
-    "-expected": (_("预计90天购买次数（多→少）"), "-expected_purchases_90d"),
-    "expected": (_("预计90天购买次数（少→多）"), "expected_purchases_90d"),
+    "-expected": (_("预计90天消费天数（多→少）"), "-expected_purchases_90d"),
+    "expected": (_("预计90天消费天数（少→多）"), "expected_purchases_90d"),
     "-clv": (_("未来12个月价值（高→低）"), "-clv"),
     "clv": (_("未来12个月价值（低→高）"), "clv"),
 }
 DEFAULT_SORT = "-value_at_risk"
 COLUMNS = (
     ("code", _("客户编号")), ("name", _("姓名")), ("owner", _("负责人")), ("province", _("省份")),
-    ("rfm_class", _("RFM分层")), ("churn", _("流失概率（%）")), ("expected", _("预计90天购买次数")),
+    ("rfm_class", _("RFM分层")), ("churn", _("流失概率（%）")), ("expected", _("预计90天消费天数")),
     ("clv", _("未来12个月价值（元）")), ("value_at_risk", _("流失风险价值（元）")), ("action", _("建议行动")),
 )
+
+
+def columns() -> list[tuple[str, str]]:
+    """COLUMNS with the amounts' unit in the shop's currency (系统设置 → 币种)."""
+    return [(key, money.unit_label(label)) for key, label in COLUMNS]
+
+
 # What a row needs (the customer table has encrypted contact columns that the list never shows).
 ONLY = ("customer_id", "rfm_class", "frequency_tier", "value_tier", "lifecycle", "p_alive",
         "expected_purchases_90d", "clv", "value_at_risk", "customer__code", "customer__name",

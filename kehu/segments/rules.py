@@ -10,7 +10,7 @@ Rules are plain JSON, nested AND/OR groups of conditions; a condition may list s
         {"op": "or", "items": [{"field": "rfm_class", "op": "in", "values": ["重要价值客户"]},
                                {"field": "tags", "op": "in", "values": ["VIP"]}]}]}
 
-    describe(rules) → "广东省或浙江省 且 消费次数 ≥ 3 次 且 （RFM分层：重要价值客户 或 标签：VIP）"
+    describe(rules) → "广东省或浙江省 且 订单数 ≥ 3 笔 且 （RFM分层：重要价值客户 或 标签：VIP）"
     condition(rules) → a Q over Customer; Customer.objects.filter(condition(rules)).distinct()
 
 Metrics and classes come from the customer's latest classification (CustomerSegment, `segment__…`), so
@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kehu.customers.models import CompanySize, Gender, Kind, age_bands
-from kehu.lib import ages
+from kehu.lib import ages, money
 
 from .models import CLASS_LABELS, CLASS_NAMES
 
@@ -60,7 +60,7 @@ FIELDS: dict[str, Field] = {
     # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
     "age_band": Field("年龄段", "age_band", "choice"),
     "recency_days": Field("最近消费", "segment__recency_days", "days", "天前"),
-    "frequency": Field("消费次数", "segment__frequency", "number", "次"),
+    "frequency": Field("订单数", "segment__frequency", "number", "笔"),
     "monetary": Field("消费金额", "segment__monetary", "money"),
     "avg_order_value": Field("客单价", "segment__avg_order_value", "money"),
     **{column: Field(CLASS_LABELS[column], f"segment__{column}", "choice") for column in CLASS_NAMES},
@@ -228,13 +228,11 @@ def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:
 
 
 def _money(value: Decimal) -> str:
-    from kehu.lib.money import money_text
-
-    return money_text(value)
+    return money.fmt(value, trim=True)
 
 
 def describe(rules: dict, user_names: dict[int, str] | None = None) -> str:
-    """The rules in words, e.g. "广东省 且 消费次数 ≥ 3 次"."""
+    """The rules in words, e.g. "广东省 且 订单数 ≥ 3 笔"."""
     return _describe(rules, user_names or {}, top=True)
 
 

@@ -32,12 +32,19 @@ from kehu.customers.merge import customers_merged
 from kehu.sales.models import Order, OrderLine, OrderStatus
 
 from .models import CustomerCategorySpend, CustomerMetrics
-from .upkeep import follow
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 CENT = Decimal("0.01")
 _ORDERED_AT = Order._meta.get_field("ordered_at")
 _AMOUNT = Order._meta.get_field("amount")
+
+
+def follow(customer_id: int) -> None:
+    """``upkeep.follow``, imported at the first order change: the value models (SciPy) stay out of every
+    command and page that never writes an order."""
+    from .upkeep import follow as follow_at_commit
+
+    follow_at_commit(customer_id)
 
 
 def epoch_seconds(moment: datetime.datetime) -> int:

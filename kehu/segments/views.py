@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
 from kehu.customers.models import Customer, refresh_age_bands
+from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
 
 from . import pipeline, reports, risk, upkeep
@@ -247,7 +248,8 @@ def export(request: HttpRequest, page: str, table: str) -> HttpResponse:
         raise Http404
     report, data = found
     spec = data["tables"][table]
-    header = [neutralise(c["label"]) for c in spec["columns"]]
+    # money columns carry the unit in the file (the cells are plain numbers there)
+    header = [neutralise(money.header(c["label"]) if c["kind"] == "money" else c["label"]) for c in spec["columns"]]
     rows = [[_cell(cell) for cell in row] for row in spec["rows"]]
     return _table_file(request, spec["title"], f"{report.as_of:%Y%m%d}", header, rows)
 
@@ -288,7 +290,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     rows = [risk.row_values(s, page.extra["actions"]) for s in page.items]
     active = query.active()
     headers = []
-    for key, label in risk.COLUMNS:
+    for key, label in risk.columns():
         header = {"label": label, "href": "", "arrow": ""}
         if key in risk.SORTABLE:
             header["href"] = "?" + urlencode({**query.filters.active(),
@@ -298,7 +300,7 @@ def risk_list(request: HttpRequest) -> HttpResponse:
     return render(request, "segments/risk.html", {
         "tab": "risk", "run": reports.latest_run(), "scoped": not request.user.sees_all_customers,
         "query": query, "filters": query.filters, "rows": rows, "page": page, "headers": headers,
-        "columns": risk.COLUMNS, "sorts": [(key, label) for key, (label, _field) in risk.SORTS.items()],
+        "columns": risk.columns(), "sorts": [(key, label) for key, (label, _field) in risk.SORTS.items()],
         "choices": risk.choices(request.user), "export_query": urlencode(active),
         "page_query": urlencode(active)})
 
@@ -309,7 +311,7 @@ def risk_export(request: HttpRequest) -> HttpResponse:
     query = risk.RiskQuery.from_params(request.GET, request.user)
     segments = query.all_rows()
     actions = risk.suggested_actions(segments)
-    header = [neutralise(str(label)) for _key, label in risk.COLUMNS]
+    header = [neutralise(label) for _key, label in risk.columns()]
     rows = [[_cell({"value": value}) for value in risk.row_values(s, actions).values()] for s in segments]
     run = reports.latest_run()
     return _table_file(request, _("流失风险名单"), f"{run.as_of:%Y%m%d}" if run else "", header, rows)
@@ -317,17 +319,26 @@ def risk_export(request: HttpRequest) -> HttpResponse:
 
 # --- the customer page section ------------------------------------------------------------------------
 
+# The classes that lead on the customer page, as badges: the 8-class RFM layer and the lifecycle stage. Every
+# other classification (RF价值矩阵, 价值等级, 频次等级, ABC, 逾期未购, the churn figures) is in the panel
+# 更多分类与指标.
+PRIMARY_CLASSES = ("rfm_class", "lifecycle")
+
+
 def segment_context(request: HttpRequest, customer: Customer) -> dict:
-    """The customer's classes, scores and the sentence saying why; recent snapshots for its history."""
+    """The customer's two leading classes as badges, the rest of the classes and figures in a details panel,
+    the sentence saying why; recent snapshots for its history."""
     segment = CustomerSegment.objects.filter(customer=customer).first()
-    badges = []
+    badges, more = [], []
     if segment:
         for column in CLASS_NAMES:
             value = getattr(segment, column)
             if value:
                 href = reports.customers_url(**{column: value}) if column in LIST_FILTERS else ""
                 text = _("%(abc)s 类") % {"abc": value} if column == "abc_class" else value
-                badges.append({"label": CLASS_LABELS[column], "value": text, "href": href})
+                item = {"key": column, "label": CLASS_LABELS[column], "value": text, "href": href}
+                (badges if column in PRIMARY_CLASSES else more).append(item)
+        badges.sort(key=lambda b: PRIMARY_CLASSES.index(b["key"]))
     history = []
     if segment:
         snapshots = SegmentSnapshot.objects.filter(customer=customer).order_by("-as_of")[:6]
@@ -337,5 +348,7 @@ def segment_context(request: HttpRequest, customer: Customer) -> dict:
     run = segment.run if segment else reports.latest_run()
     metrics = CustomerMetrics.objects.filter(customer=customer).first()
     current = upkeep.describes(segment, metrics) if segment else not (metrics and metrics.frequency)
-    return {"customer": customer, "segment": segment, "badges": badges, "history": history, "run": run,
+    churn = None if segment is None or segment.p_alive is None else 1 - segment.p_alive
+    return {"customer": customer, "segment": segment, "badges": badges, "more": more, "churn": churn,
+            "history": history, "run": run,
             "current": current, "next": reverse("customers:detail", args=[customer.code])}

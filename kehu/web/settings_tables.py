@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import CustomField, Tag
 from kehu.engagement.models import FeedbackDimension
+from kehu.lib import money
 from kehu.marketing.automation import rules
 from kehu.marketing.models import FollowUpRule, Playbook
 from kehu.marketing.playbooks import COLUMN_LABELS, ensure_defaults
@@ -41,7 +42,7 @@ class Table:
 
     def label_of(self, name: str) -> str:
         """A field's label in the user's language (the models name their fields in Chinese)."""
-        return gettext(str(self.model._meta.get_field(name).verbose_name))
+        return money.unit_label(gettext(str(self.model._meta.get_field(name).verbose_name)))
 
     def headers(self) -> list[str]:
         return [self.label_of(name) for name in self.columns]

@@ -45,7 +45,8 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     book = read_xlsx(out)
     assert list(book) == ["客户分层", "分层汇总", "导入问题", "模型参数", "模型检验", "年龄与性别"]
     customers = book["客户分层"]
-    assert customers[0] == analyze.CUSTOMER_HEADERS
+    assert customers[0] == analyze.customer_headers()
+    assert customers[0][4:6] == ["消费总额（元）", "平均客单价（元）"]  # no --currency: yuan
     assert len(customers) == 301
     assert {r[9] for r in customers[1:]} <= set(RFM_CLASSES)
     assert all(r[16] and "→" in r[16] for r in customers[1:])
@@ -80,7 +81,7 @@ def test_it_turns_a_purchases_only_workbook_into_a_segmented_report(tmp_path):
     calibration_end = (AS_OF - datetime.timedelta(days=holdout)).isoformat()
     actual = sum(1 for customer, day in days if day > calibration_end and first[customer] <= calibration_end)
     assert actual > 0 and all(r[2] == actual for r in check[1:4])
-    groups = check[check.index(["校准期重复消费次数", "客户数", "检验期实际", "MBG/NBD 预测", "Pareto/NBD 预测",
+    groups = check[check.index(["校准期重复消费天数", "客户数", "检验期实际", "MBG/NBD 预测", "Pareto/NBD 预测",
                                 "BG/NBD 预测"]) + 1:]
     assert groups[8][0] == "合计" and groups[8][2] == actual
     assert sum(r[1] for r in groups[:8]) == sum(1 for d in first.values() if d <= calibration_end)
@@ -107,6 +108,9 @@ def test_the_command_writes_a_report_and_exits_0_or_fails_clearly(tmp_path):
     assert "分析日期 2024-06-30：由 --as-of 指定" in done.stdout
 
 
+CLV = "12个月客户价值CLV（港元）"
+
+
 def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(tmp_path):
     env = {**os.environ, "KEHU_HOME": str(tmp_path / "home")}
     env.pop("KEHU_DATABASE_URL", None)
@@ -114,7 +118,7 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
     last = max(r[1] for r in rows[1:])
     path = write_csv(tmp_path / "orders.csv", rows)
     out = tmp_path / "report.xlsx"
-    done = subprocess.run([KEHU, "analyze", str(path), "-o", str(out)], env={**env, "KEHU_CURRENCY": "HK$"},
+    done = subprocess.run([KEHU, "analyze", str(path), "-o", str(out), "--currency", "HKD"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     day_after = (datetime.date.fromisoformat(last) + datetime.timedelta(days=1)).isoformat()
@@ -123,7 +127,7 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
     params = {r[0]: r[1:] for r in book["模型参数"][1:]}
     assert params["分析日期"][0] == day_after and "最后一次消费的次日" in params["分析日期"][1]
     customers = book["客户分层"]
-    at = {h: customers[0].index(h) for h in ("最近消费日期", "流失概率", "预计消费次数(90天)", "客户价值CLV(12个月)")}
+    at = {h: customers[0].index(h) for h in ("最近消费日期", "流失概率", "预计90天消费天数", CLV)}
     # the most recent buyers bought the day before the analysis: none of them counts as long gone
     recent = [r for r in customers[1:] if r[at["最近消费日期"]] and r[at["最近消费日期"]].date().isoformat() == last]
     assert recent and all(r[at["流失概率"]] < 0.5 for r in recent)
@@ -133,8 +137,8 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
     import openpyxl
 
     sheet = openpyxl.load_workbook(out)["客户分层"]
-    assert sheet.cell(row=2, column=at["客户价值CLV(12个月)"] + 1).number_format == '"HK$"#,##0.00'
-    values = [r[at["客户价值CLV(12个月)"]] for r in customers[1:]]
+    assert sheet.cell(row=2, column=at[CLV] + 1).number_format == '"HK$"#,##0.00;-"HK$"#,##0.00'
+    values = [r[at[CLV]] for r in customers[1:]]
     assert all(isinstance(v, int | float) and v >= 0 for v in values), values
     garbage = tmp_path / "x.xlsx"
     garbage.write_bytes(b"PK\x03\x04 not really a workbook")

@@ -42,7 +42,7 @@ def test_it_serves_pages_and_static_files(tmp_path):
             try:
                 status, body = get(f"{base}/accounts/login/")
                 break
-            except (ConnectionError, urllib.error.URLError):
+            except (ConnectionError, TimeoutError, urllib.error.URLError):  # refused, or slow under load
                 time.sleep(0.1)
         else:
             raise AssertionError("kehu serve did not start")

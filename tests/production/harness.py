@@ -123,8 +123,9 @@ def _drop_database(name: str) -> None:
 class LiveServer:
     """`kehu serve` on a free port of 127.0.0.1, started, stopped and restarted like a real one."""
 
-    def __init__(self, store: Store, port: int | None = None):
+    def __init__(self, store: Store, port: int | None = None, args: tuple[str, ...] = ()):
         self.store = store
+        self.args = args  # more options of `kehu serve` (--no-worker)
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self.log = store.home.parent / f"serve-{self.port}.log"
@@ -135,7 +136,8 @@ class LiveServer:
 
     def start(self, timeout: float = 30) -> LiveServer:
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - kept open for the server's lifetime
-        self.process = subprocess.Popen([kehu_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+        self.process = subprocess.Popen([kehu_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                         *self.args],
                                         env=self.store.env, stdout=self._log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -186,6 +188,41 @@ class LiveServer:
         self.stop()
 
 
+class Worker:
+    """`kehu worker` as a process of its own (what a team runs beside `kehu serve --no-worker`)."""
+
+    def __init__(self, store: Store, name: str = "worker"):
+        self.store = store
+        self.log = store.home.parent / f"{name}-{next(_numbers)}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        self._log_file = open(self.log, "ab")  # noqa: SIM115 - kept open for the worker's lifetime
+        self.process = subprocess.Popen([kehu_command(), "worker"], env=self.store.env, stdout=self._log_file,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "worker started" not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"kehu worker did not start:\n{self.output()}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        self.process.kill() if kill else self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        self._log_file.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
 class WebSession(requests.Session):
     """A requests session that sends Django's CSRF token the way HTMX does, and knows its base URL."""
 
@@ -203,6 +240,18 @@ class WebSession(requests.Session):
             headers.setdefault("Referer", self.base + "/")
         kwargs.setdefault("timeout", 60)
         return super().request(method, url, *args, **kwargs)
+
+
+def follow_import(web: WebSession, progress: str, timeout: float = 60) -> str:
+    """Poll a web import's progress page (as the page itself does) until it leads to the batch; its URL."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = web.get(progress, allow_redirects=False)
+        if answer.status_code == 302:
+            return answer.headers["Location"]
+        assert answer.status_code == 200 and "导入失败" not in answer.text, answer.text[-800:]
+        time.sleep(0.2)
+    raise AssertionError(f"the import did not finish within {timeout} s")
 
 
 def log_in(base: str, username: str, password: str) -> WebSession:

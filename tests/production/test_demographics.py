@@ -239,7 +239,7 @@ def test_kehu_analyze_of_a_workbook_with_birthdays_has_the_demographics_sheet(re
     ready_store.kehu("analyze", str(source), "-o", str(out), "--as-of", as_of.isoformat())
 
     rows = list(openpyxl.load_workbook(out)["年龄与性别"].iter_rows(values_only=True))
-    assert rows[0][:6] == ("年龄段", "性别", "客户数", "消费总额", "订单数", "客单价")
+    assert rows[0][:6] == ("年龄段", "性别", "客户数", "消费总额（元）", "订单数", "客单价（元）")
     found = {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows[1:] if r and r[2]}
     expected: dict = defaultdict(lambda: [0, 0, 0])
     for _code, gender, birthday, amounts in people:

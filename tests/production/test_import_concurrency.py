@@ -68,12 +68,13 @@ def work(server, token: str, codes: list[str], stop: threading.Event, outcomes: 
             with lock:
                 outcomes.append((kind, status, expected, time.monotonic() - started))
         got = requests.get(f"{server.url}/api/customers/{code}", headers=api, timeout=60)
-        status = got.status_code
+        status, answer = got.status_code, got.text[:300]
         if status == 200:
-            status = requests.patch(f"{server.url}/api/customers/{code}", headers=api, timeout=60,
-                                    json={"version": got.json()["version"], "notes": f"第{n}次修改"}).status_code
+            edited = requests.patch(f"{server.url}/api/customers/{code}", headers=api, timeout=60,
+                                    json={"version": got.json()["version"], "notes": f"第{n}次修改"})
+            status, answer = edited.status_code, edited.text[:300]
         with lock:
-            outcomes.append(("edit", status, 200, 0.0))
+            outcomes.append(("edit", status, 200, answer))
 
 
 def test_it_serves_reads_and_writes_during_kehu_import_and_reverts_the_whole_import(ready_store, tmp_path):

@@ -334,7 +334,7 @@ def test_kehu_analyze_gives_each_customer_the_orders_spend_and_layer_of_the_file
     ws = openpyxl.load_workbook(report, read_only=True)["客户分层"]
     rows = list(ws.iter_rows(values_only=True))
     header = rows[0]
-    at = {h: header.index(h) for h in ("客户编号", "姓名", "消费次数", "消费总额", "RFM分层")}
+    at = {h: header.index(h) for h in ("客户编号", "姓名", "订单数", "消费总额（元）", "RFM分层")}
     by_key: dict[tuple[str, str], tuple] = {}
     for row in rows[1:]:
         by_key[("code", str(row[at["客户编号"]]))] = row
@@ -346,7 +346,7 @@ def test_kehu_analyze_gives_each_customer_the_orders_spend_and_layer_of_the_file
     assert len(rows) - 1 == len(expected), run.stdout
     for key, want in expected.items():
         row = by_key[key] if key[0] in ("code", "name") else by_key[("name", names[key])]
-        got = (row[at["消费次数"]], money(row[at["消费总额"]]), row[at["RFM分层"]] or "")
+        got = (row[at["订单数"]], money(row[at["消费总额（元）"]]), row[at["RFM分层"]] or "")
         assert got == (want["orders"], want["spend"], classes.get(key, "")), (name, key)
 
 
@@ -361,7 +361,7 @@ def test_kehu_analyze_without_as_of_analyses_as_of_the_day_after_the_files_last_
     params = {r[0]: r[1] for r in book["模型参数"].iter_rows(values_only=True)}
     assert params["分析日期"] == f"{day_after:%Y-%m-%d}"
     header = next(book["客户分层"].iter_rows(values_only=True))
-    assert {"流失概率", "预计消费次数(90天)", "客户价值CLV(12个月)"} <= set(header)
+    assert {"流失概率", "预计90天消费天数", "12个月客户价值CLV（元）"} <= set(header)
 
 
 def receivers(name: str) -> dict[tuple[str, str], str]:

@@ -92,7 +92,7 @@ def test_it_shows_the_demo_shops_own_holdout_as_counted_from_its_orders(ready_st
     groups, totals = tables["table-groups"], tables["table-totals"]
 
     assert f"在 {expected['calibration_end']:%Y-%m-%d} 分开" in html and f"把 {expected['start']:%Y-%m-%d} 至" in html
-    assert groups[0][:3] == ["校准期重复消费次数", "客户数", "实际"]
+    assert groups[0][:3] == ["校准期重复消费天数", "客户数", "实际"]
     assert [row[0] for row in groups[1:]] == ["0", "1", "2", "3", "4", "5", "6", "7+", "合计"]
     assert [int(number(row[1])) for row in groups[1:9]] == expected["customers"]
     assert [int(number(row[2])) for row in groups[1:9]] == expected["actual"]

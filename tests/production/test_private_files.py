@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .harness import ON_POSTGRES, LiveServer, kehu_command
+from .harness import ON_POSTGRES, LiveServer, follow_import, kehu_command
 
 
 def mode(path: Path) -> int:
@@ -83,12 +83,10 @@ def test_an_upload_is_private_in_the_wizard_and_deleted_once_its_import_is_commi
         "kind-0": "customers", "col-0-0": "code", "col-0-1": "name", "col-0-2": "mobile",
         "on_duplicate": "update", "action": "run"}, allow_redirects=False)
     assert run.status_code == 302
-    deadline = time.monotonic() + 30
-    while "/exchange/import/progress/" in run.headers.get("Location", "") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        run = web.get(run.headers["Location"], allow_redirects=False)
-    assert re.search(r"/exchange/import/\d+/$", run.headers["Location"])
-    batch = web.get(run.headers["Location"]).text
+    assert "/exchange/import/progress/" in run.headers["Location"]
+    batch_url = follow_import(web, run.headers["Location"])
+    assert re.search(r"/exchange/import/\d+/$", batch_url)
+    batch = web.get(batch_url).text
     assert "撤销这次导入" in batch
 
     assert [p for p in (home / "imports").rglob("*") if p.is_file()] == []

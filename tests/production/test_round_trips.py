@@ -205,7 +205,7 @@ def test_an_order_with_a_known_number_is_that_order_updated_never_a_duplicate(sh
     wb = openpyxl.load_workbook(ws_path)
     ws = wb.worksheets[0]
     header = [c.value for c in ws[1]]
-    amount, number = header.index("消费金额"), header.index("订单号")
+    amount, number = header.index("消费金额（元）"), header.index("订单号")  # the unit of the shop's currency
     row = ws[2]
     changed_number = row[number].value
     row[amount].value = float(row[amount].value) + 10

@@ -19,7 +19,7 @@ from kehu.segments.engine.classify import (
     classify,
     rfm_class_name,
 )
-from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, yuan
+from kehu.segments.engine.explain import explain, explain_lifecycle, explain_rfm, explain_value, money
 
 SOME_TIME = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -316,7 +316,7 @@ def test_lifecycle_and_overdue_reasons():
                     "已逾期：平时常同一天多次消费，这次已隔 200 天（超过 0.7 天）")
     assert explain({"lifecycle": "潜在客户", "recency_days": None}, References("mean", 0, 0, 0, 0)) \
         == "潜在客户：还没有消费记录"
-    assert yuan(1800.5) == "¥1,800.50" and yuan(5200) == "¥5,200"
+    assert money(1800.5) == "¥1,800.50" and money(5200) == "¥5,200"
 
 
 # --- equal customers, equal scores --------------------------------------------------------------------------
@@ -365,6 +365,7 @@ def test_the_explanation_gives_the_scores_and_the_tie_rule():
 def test_the_value_sentence_says_purchase_days_revenue_horizon_and_discount():
     row = {"p_alive": 0.853, "expected_purchases_90d": 1.24, "clv": 1234.0, "value_at_risk": 210.0}
     assert explain_value(row, monthly_discount=0.015) == (
-        "仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1.5% 折现）；"
+        "仍活跃的概率 85%，预计未来 90 天有消费的天数约 1.2 天，"
+        "未来 12 个月预计消费额（营收）约 ¥1,234（每月按 1.5% 折现）；"
         "若已流失，损失约 ¥210")
     assert explain_value({"p_alive": None}) == ""

@@ -98,7 +98,7 @@ def test_it_describes_itself_in_words(db, sam):
         {"field": "province", "op": "in", "values": ["广东省", "浙江省"]},
         {"field": "frequency", "op": "gte", "values": [3]},
         {"field": "owner", "op": "in", "values": [sam.pk]}]})
-    assert rule.describe() == f"广东省或浙江省 且 消费次数 ≥ 3 次 且 负责人：{sam.display_name}"
+    assert rule.describe() == f"广东省或浙江省 且 订单数 ≥ 3 笔 且 负责人：{sam.display_name}"
 
 
 def test_it_uses_the_latest_classes_for_class_rules(db, shop):
@@ -144,7 +144,7 @@ def test_it_rejects_a_bad_row_naming_it_in_chinese(client, alice, db):
     response = client.post(reverse("segments:rule_create"), builder(
         field_1="province", op_1="in", values_1="广东省", field_2="frequency", op_2="gte", values_2="三次"))
     assert response.status_code == 200
-    assert "第 2 行：消费次数需要一个数字，而不是“三次”" in response.content.decode()
+    assert "第 2 行：订单数需要一个数字，而不是“三次”" in response.content.decode()
     assert not RuleSegment.objects.exists()
 
 
@@ -229,7 +229,7 @@ def test_it_lists_rules_in_words_with_a_live_count_per_user(client, alice, sam, 
     response = client.get(reverse("segments:rules"))
     assert response.status_code == 200
     page = response.content.decode()
-    assert "广东省或浙江省 且 消费次数 ≥ 3 次" in page
+    assert "广东省或浙江省 且 订单数 ≥ 3 笔" in page
     assert f"?rule={rule.pk}\">2</a>" in page
     CustomerSegment.objects.filter(customer=shop["b"]).update(frequency=4)   # live: B now matches
     assert f"?rule={rule.pk}\">3</a>" in client.get(reverse("segments:rules")).content.decode()

@@ -13,7 +13,7 @@ GUANGDONG_REGULARS = {"op": "and", "items": [
 
 
 def test_it_describes_rules_in_words():
-    assert rules.describe(GUANGDONG_REGULARS) == "广东省 且 消费次数 ≥ 3 次"
+    assert rules.describe(GUANGDONG_REGULARS) == "广东省 且 订单数 ≥ 3 笔"
     nested = {"op": "and", "items": [
         {"field": "province", "op": "in", "values": ["广东省", "浙江省"]},
         {"field": "recency_days", "op": "lte", "values": [90]},
@@ -89,7 +89,7 @@ def test_numbers_compare_between_two_values_and_dates_before_after_or_within_day
         {"field": "last_order_at", "op": "within_days", "values": [30]},
     ]}
     assert rules.describe(spec) == (
-        "消费金额介于 ¥100 和 ¥500 之间 且 消费次数介于 2 次 和 5 次 之间 且 最近一次消费在 30–90 天前"
+        "消费金额介于 ¥100 和 ¥500 之间 且 订单数介于 2 笔 和 5 笔 之间 且 最近一次消费在 30–90 天前"
         " 且 注册时间早于 2024-01-31 且 首次消费日期晚于 2023-06-01 且 最近消费日期在最近 30 天内")
 
 

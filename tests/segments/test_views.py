@@ -233,7 +233,7 @@ def test_it_exports_a_table_as_xlsx(client, alice, shop):
     response = client.get(reverse("segments:export", args=["dashboard", "lifecycle"]) + "?format=xlsx")
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     values = list(sheet.values)
-    assert values[0] == ("阶段", "客户数", "客户占比", "消费金额")
+    assert values[0] == ("阶段", "客户数", "客户占比", "消费金额（元）")  # the unit of the shop's currency
     assert ("潜在客户", 1, 0.2, 0) in values
 
 

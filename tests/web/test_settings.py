@@ -25,7 +25,8 @@ def settings_urls(alice) -> dict[str, bool]:
             f"/settings/users/{alice.pk}/password/": False, f"/settings/users/{alice.pk}/active/": False,
             f"/settings/users/{alice.pk}/unlock/": False, f"/settings/users/{alice.pk}/tokens/1/revoke/": False,
             "/settings/system/backups/": False, "/settings/system/backups/new/": False,
-            "/settings/system/backups/verify/": False, "/settings/system/mail/": False}
+            "/settings/system/backups/verify/": False, "/settings/system/mail/": False,
+            "/settings/shop/currency/": False}
     for key in TABLES:
         urls[f"/settings/{key}/"] = key in MANAGER_TABLES
     urls[f"/settings/tags/{tag.pk}/"] = urls[f"/settings/tags/{tag.pk}/delete/"] = True
@@ -53,7 +54,7 @@ def test_strangers_are_sent_to_log_in(client):
 
 def test_the_hub_lists_what_each_role_may_change(alice, mary):
     admin = client_for(alice).get("/settings/").content.decode()
-    for key in ("users", "thresholds", *TABLES, "mail", "backups"):
+    for key in ("users", "currency", "thresholds", *TABLES, "mail", "backups"):
         assert f'data-settings="{key}"' in admin, key
     manager = client_for(mary).get("/settings/").content.decode()
     shown = {key for key in ("users", "thresholds", *TABLES, "mail", "backups") if f'data-settings="{key}"' in manager}

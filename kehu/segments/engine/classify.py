@@ -19,7 +19,7 @@ Rules, in words (the same words the explanations use):
   (recency below it, F or M above it; equal counts as low) — or ``fixed`` — R high when the last
   order is at most ``rfm_r_days`` days ago, F high from ``rfm_f_orders`` orders, M high from
   ``rfm_m_yuan`` yuan. F and M cover the whole history, or the last ``window_months`` months if set.
-* **RF grid (价值分层).** Every (R score, F score) cell maps to exactly one of ten segments, see
+* **RF grid (RF价值矩阵).** Every (R score, F score) cell maps to exactly one of ten segments, see
   :data:`RF_GRID`.
 * **ABC.** Customers sorted by spend (largest first, ties by id): A while the spend of the customers
   before them is under ``abc_a_share`` of the total (so the customer who crosses 80 % is still A), B

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kehu.lib import money as _money
+
 from .classify import References, Thresholds
 
 REFERENCE_WORDS = {"mean": "平均", "median": "中位数"}
-# The shop's currency; the engine knows no settings, so kehu.segments' AppConfig sets it from KEHU_CURRENCY.
-CURRENCY = "¥"
 
 
 def number(value: float) -> str:
@@ -26,10 +26,9 @@ def number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def yuan(value: float) -> str:
-    """5200 → "¥5,200", 1800.5 → "¥1,800.50" (in CURRENCY)."""
-    text = f"{value:,.2f}"
-    return CURRENCY + (text[:-3] if text.endswith(".00") else text)
+def money(value: float) -> str:
+    """5200 → "¥5,200", 1800.5 → "¥1,800.50" — in the shop's currency (kehu.lib.money)."""
+    return _money.fmt(value, trim=True)
 
 
 def _compare(high: bool, equal: bool, better: str, worse: str) -> str:
@@ -49,7 +48,7 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
             f"最近一次消费 {recency} 天前，"
             + (f"在 {number(refs.recency_days)} 天以内" if r_high else f"超过 {number(refs.recency_days)} 天"),
             f"共 {frequency} 笔订单，{'达到' if f_high else '未达到'} {number(refs.frequency)} 笔",
-            f"累计消费 {yuan(monetary)}，{'达到' if m_high else '未达到'} {yuan(refs.monetary)}",
+            f"累计消费 {money(monetary)}，{'达到' if m_high else '未达到'} {money(refs.monetary)}",
         ]
     else:
         word = REFERENCE_WORDS[refs.method]
@@ -58,9 +57,9 @@ def explain_rfm(row: Mapping[str, Any], refs: References) -> str:
             f"{_compare(r_high, recency == refs.recency_days, '优于', '不如')}{word}的 {number(refs.recency_days)} 天",
             f"共 {frequency} 笔订单，"
             f"{_compare(f_high, frequency == refs.frequency, '高于', '低于')}{word}的 {number(refs.frequency)} 笔",
-            f"累计消费 {yuan(monetary)}，"
+            f"累计消费 {money(monetary)}，"
             f"{_compare(m_high, round(monetary * 100) == round(refs.monetary * 100), '高于', '低于')}"
-            f"{word}的 {yuan(refs.monetary)}",
+            f"{word}的 {money(refs.monetary)}",
         ]
     return "；".join(parts) + f" → {row['rfm_class']}"
 
@@ -100,8 +99,8 @@ def percent(value: float) -> str:
 
 
 def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months: int = 12) -> str:
-    """e.g. 仍活跃的概率 85%，预计未来 90 天有 1.2 个消费天数，未来 12 个月预计消费额约 ¥1,234（每月按 1% 折现）；
-    若已流失，损失约 ¥210
+    """e.g. 仍活跃的概率 85%，预计未来 90 天有消费的天数约 1.2 天，
+    未来 12 个月预计消费额（营收）约 ¥1,234（每月按 1% 折现）；若已流失，损失约 ¥210
 
     The value (CLV) is revenue: expected purchase days × expected spend per purchase day over ``months``
     months, discounted by ``monthly_discount`` a month. Empty when the churn model was not fitted
@@ -113,12 +112,12 @@ def explain_value(row: Mapping[str, Any], monthly_discount: float = 0.01, months
     text = f"仍活跃的概率 {percent(float(p_alive))}"
     if row.get("expected_purchases_90d") is not None:
         expected = float(row["expected_purchases_90d"])
-        text += f"，预计未来 90 天有 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 个消费天数"
+        text += f"，预计未来 90 天有消费的天数约 {number(expected) if expected >= 0.1 else f'{expected:.2f}'} 天"
     if row.get("clv") is not None:
-        text += (f"，未来 {months} 个月预计消费额约 {yuan(float(row['clv']))}"
+        text += (f"，未来 {months} 个月预计消费额（营收）约 {money(float(row['clv']))}"
                  f"（每月按 {number(monthly_discount * 100)}% 折现）")
     if row.get("value_at_risk") is not None:
-        text += f"；若已流失，损失约 {yuan(float(row['value_at_risk']))}"
+        text += f"；若已流失，损失约 {money(float(row['value_at_risk']))}"
     return text
 
 

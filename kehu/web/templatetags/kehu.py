@@ -5,12 +5,12 @@ one way). Each of those apps renders its own section; `{% customer_section %}` (
 layer) stitches them into the page at render time.
 """
 
-from decimal import Decimal
-
 from django import template
 from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils.html import format_html
+
+from kehu.lib import money as _money
 
 register = template.Library()
 
@@ -24,13 +24,32 @@ def settings_menu(context, current: str = "") -> dict:
 
 
 @register.filter
-def yuan(value) -> str:
-    """Decimal('1234.5') → '¥1,234.50' (in KEHU_CURRENCY); None → '—'."""
-    from kehu.lib.money import money_text
+def money(value) -> str:
+    """An amount in the shop's currency (kehu.lib.money): Decimal('1234.5') → '¥1,234.50' (JPY: 'JP¥1,235');
+    None → '—'."""
+    return _money.fmt(value)
 
-    if value in (None, ""):
-        return "—"
-    return money_text(Decimal(value), whole=False)
+
+@register.simple_tag
+def money_unit(label: str) -> str:
+    """A header or axis name with the shop's unit: {% money_unit "消费金额" %} → '消费金额（元）'."""
+    return _money.header(label)
+
+
+@register.filter
+def money_label(label) -> str:
+    """A label written for yuan in the shop's currency: '单价（元）' → '单价（港元）'."""
+    return _money.unit_label(label)
+
+
+@register.simple_tag
+def currency_symbol() -> str:
+    return _money.symbol()
+
+
+@register.simple_tag
+def currency_code() -> str:
+    return _money.current().code
 
 
 @register.filter

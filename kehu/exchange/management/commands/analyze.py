@@ -1,4 +1,4 @@
-"""kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE]"""
+"""kehu analyze INPUT -o OUTPUT.xlsx [--as-of DATE] [--currency CODE]"""
 
 import tempfile
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from kehu.exchange.readers import UnreadableFile, read_workbook
+from kehu.lib import money
 
 
 class Command(BaseCommand):
@@ -15,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("input", help="xlsx 或 csv：至少要有客户编号、消费日期、消费金额")
         parser.add_argument("-o", "--output", required=True, help="报告文件（.xlsx）")
         parser.add_argument("--as-of", help="分析日期，如 2024-06-30（默认：文件中最后一次消费的次日）")
+        parser.add_argument("--currency", default=money.DEFAULT, type=str.upper, choices=list(money.CURRENCIES),
+                            help="报告中金额的币种（默认 CNY 人民币；只改显示，不换算）："
+                                 + "、".join(f"{c.code} {c.symbol}" for c in money.CURRENCIES.values()))
 
     def handle(self, *args, **opts):
         from kehu.exchange import analyze
@@ -29,7 +33,7 @@ class Command(BaseCommand):
         path = Path(opts["input"])
         if not path.exists():
             raise CommandError(f"找不到文件“{path}”")
-        with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch, money.using(opts["currency"]):
             analyze.use_scratch_database(Path(scratch) / "analyze.sqlite3")
             # read once, in the scratch store (a workbook's sheets are loaded whole: reading twice cost seconds)
             try:

@@ -1,5 +1,11 @@
 """kehu serve: run the web app with waitress, a real WSGI server (static files through whitenoise)."""
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+
 from django.core.management.base import BaseCommand, CommandError
 
 from kehu.ops.backup import key_mismatch
@@ -22,8 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1；局域网访问用 0.0.0.0）")
         parser.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
         parser.add_argument("--threads", type=int, default=8, help="工作线程数（默认 8）")
+        parser.add_argument("--no-worker", action="store_true",
+                            help="不在本进程旁启动后台任务进程（另行运行 kehu worker 时使用）"
+                                 "(do not start a `kehu worker` beside this server)")
 
-    def handle(self, *args, host: str, port: int, threads: int, **options):
+    def handle(self, *args, host: str, port: int, threads: int, no_worker: bool = False, **options):
         from django.db import OperationalError
 
         try:
@@ -48,6 +57,9 @@ class Command(BaseCommand):
         self.stdout.flush()
         from kehu.ops import presence
 
+        worker = None if no_worker else BesideWorker().start()
+        # SIGTERM (systemd, `kill`) stops the server like Ctrl+C: its worker stopped, its presence removed.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             with presence.serving(f"http://{shown}:{port}/"):  # `kehu restore` refuses while any server is alive
                 serve(application, host=host, port=port, threads=threads, ident="kehu", _quiet=True,
@@ -55,3 +67,36 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"无法在 {host}:{port} 启动：{exc.strerror or exc}。"
                                "端口可能已被占用，请用 --port 换一个端口。") from exc
+        finally:
+            if worker is not None:
+                worker.stop()
+
+
+class BesideWorker:
+    """`kehu worker --parent <this server>` as a child process, started again should it die (a job it was running
+    is then found interrupted and reverted by the new one). It stops with the server; a server killed outright
+    leaves it to notice its parent is gone and stop after the job under way."""
+
+    def __init__(self):
+        self.process: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "kehu.cli", "worker", "--parent", str(os.getpid())])
+
+    def start(self) -> "BesideWorker":
+        self._spawn()
+        threading.Thread(target=self._supervise, name="kehu-worker-supervisor", daemon=True).start()
+        return self
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.process is not None and self.process.poll() is not None:
+                print(f"后台任务进程已退出（{self.process.returncode}），重新启动 (worker exited, restarting)",
+                      file=sys.stderr, flush=True)
+                self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # the worker finishes the job under way, then exits

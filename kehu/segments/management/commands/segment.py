@@ -7,14 +7,14 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from kehu.customers.models import refresh_age_bands
-from kehu.lib.money import money_text
+from kehu.lib import money
 from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
 from kehu.segments.pipeline import refresh
 
 HELP = """\
-客户分层：按分析日期给每位客户计算 RFM 分层、价值分层、ABC、频次/价值分级和生命周期，保存快照并打印分布。
+客户分层：按分析日期给每位客户计算 RFM 分层、RF价值矩阵、ABC、频次/价值等级和生命周期，保存快照并打印分布。
 Classify every customer as of a date and print the class distribution.
 
 客户指标随每笔订单自动更新；--full 从全部订单重新计算指标（批量导入后或每周一次核对）。
@@ -56,10 +56,10 @@ def distribution_table(counts: dict[str, list]) -> str:
     total_n = sum(n for n, _ in counts.values()) or 1
     total_m = sum(m for _, m in counts.values()) or 1
     rows = [
-        [name or "（无）", f"{n:,}", f"{n / total_n:.1%}", money_text(m, whole=False), f"{m / total_m:.1%}"]
+        [name or "（无）", f"{n:,}", f"{n / total_n:.1%}", money.fmt(m), f"{m / total_m:.1%}"]
         for name, (n, m) in counts.items()
     ]
-    return format_table(["分层", "客户数", "占比", "消费金额", "金额占比"], rows, numeric={1, 2, 3, 4})
+    return format_table(["分层", "客户数", "占比", money.header_zh("消费金额"), "金额占比"], rows, numeric={1, 2, 3, 4})
 
 
 def value_model_text(model: dict) -> str:
@@ -102,7 +102,7 @@ def model_check_text(check: dict) -> str:
     models = [m["model"] for m in check["models"]]
     rows = [[str(row[0]), f"{row[1]:,}", f"{row[2]:,}", *("—" if v is None else f"{v:,.1f}" for v in row[3:])]
             for row in model_check.group_rows(check)]
-    lines.append("检验期重复消费天数，按校准期重复消费次数分组 Holdout repeat purchase days by calibration frequency")
+    lines.append("检验期重复消费天数，按校准期重复消费天数分组 Holdout repeat purchase days by calibration frequency")
     lines.append(format_table(["次数 x", "客户 Customers", "实际 Actual", *models], rows,
                               numeric=set(range(1, 3 + len(models)))))
     return "\n".join(lines)

@@ -6,18 +6,20 @@
   const BRAND = ["#c2410c", "#2563eb", "#15803d", "#b45309", "#7c3aed", "#0e7490", "#be185d", "#4b5563",
     "#65a30d", "#9a3412"];
   const pct = (v) => (v == null ? "—" : (v * 100).toFixed(1) + "%");
-  const money = (v) => "¥" + Number(v).toLocaleString("zh-CN", { maximumFractionDigits: 0 });
+  // The shop's currency symbol (系统设置 → 币种), written on <body data-currency-symbol> by base.html.
+  const SYMBOL = (document.body && document.body.dataset.currencySymbol) || "¥";
+  const money = (v) => SYMBOL + Number(v).toLocaleString("zh-CN", { maximumFractionDigits: 0 });
   const base = { color: BRAND, textStyle: { fontFamily: "inherit" }, animationDuration: 300 };
   const grid = { left: 56, right: 56, top: 36, bottom: 48, containLabel: true };
 
   function bars(spec, stacked) {
     return {
       ...base,
-      tooltip: { trigger: "axis", valueFormatter: spec.percent ? pct : undefined },
+      tooltip: { trigger: "axis", valueFormatter: spec.percent ? pct : spec.money ? money : undefined },
       legend: { top: 0 },
       grid,
       xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 6 ? 30 : 0 } },
-      yAxis: { type: "value", axisLabel: { formatter: spec.percent ? pct : undefined } },
+      yAxis: { type: "value", name: spec.axisName, axisLabel: { formatter: spec.percent ? pct : spec.money ? money : undefined } },
       series: spec.series.map((s) => ({ type: "bar", name: s.name, data: s.data, stack: stacked ? "all" : undefined })),
     };
   }
@@ -51,7 +53,7 @@
       ...base,
       tooltip: { trigger: "axis", valueFormatter: money },
       grid: { ...grid, top: 16 },
-      xAxis: { type: "value", axisLabel: { formatter: money } },
+      xAxis: { type: "value", name: spec.axisName, nameLocation: "middle", nameGap: 28, axisLabel: { formatter: money } },
       yAxis: { type: "category", data: spec.categories },
       series: spec.series.map((s) => ({ type: "bar", name: s.name, data: s.data })),
     }),

@@ -31,3 +31,11 @@ document.addEventListener("kehu-saved", (event) => {
   document.body.append(toast);
   setTimeout(() => toast.remove(), 2500);
 });
+
+// Filters that fold on a phone (details[data-open-wide]) start open on a wide screen: below 768 px the list
+// comes first and the filters are one tap away.
+function openWide() {
+  if (!window.matchMedia("(min-width: 768px)").matches) return;
+  for (const details of document.querySelectorAll("details[data-open-wide]")) details.open = true;
+}
+document.addEventListener("DOMContentLoaded", openWide);
