@@ -89,13 +89,13 @@ def _amount(ws, value):
     return _cell(ws, value, money.current().number_format)
 
 
-def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None) -> dict:
+def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None, sheets=None) -> dict:
     """Import into the (scratch) store and run the engine; returns everything the report needs.
 
     Without `as_of` the analysis is as of the day after the file's last purchase (today when it has none), so
     an old file is not judged by how long ago it was kept: `as_of_source` says which ("file", "today", "given").
     """
-    result: ImportResult = import_file(path, progress=progress, unknown_customers="create")
+    result: ImportResult = import_file(path, progress=progress, unknown_customers="create", sheets=sheets)
     as_of_source = "given"
     if as_of is None:
         last = last_purchase_day()

@@ -31,15 +31,18 @@ class Command(BaseCommand):
             except BadValue as exc:
                 raise CommandError(f"--as-of：{exc}") from exc
         path = Path(opts["input"])
-        try:
-            sheets = read_workbook(path, shop_fields=False)
-        except UnreadableFile as exc:
-            raise CommandError(str(exc)) from exc
-        if not any(s.kind for s in sheets):
-            raise CommandError(f"“{path.name}”里没有可识别的表格：请确认有“客户编号”“消费日期”“消费金额”等表头")
+        if not path.exists():
+            raise CommandError(f"找不到文件“{path}”")
         with tempfile.TemporaryDirectory(prefix="kehu-analyze-") as scratch, money.using(opts["currency"]):
             analyze.use_scratch_database(Path(scratch) / "analyze.sqlite3")
-            result = analyze.analyze(path, as_of)
+            # read once, in the scratch store (a workbook's sheets are loaded whole: reading twice cost seconds)
+            try:
+                sheets = read_workbook(path)
+            except UnreadableFile as exc:
+                raise CommandError(str(exc)) from exc
+            if not any(s.kind for s in sheets):
+                raise CommandError(f"“{path.name}”里没有可识别的表格：请确认有“客户编号”“消费日期”“消费金额”等表头")
+            result = analyze.analyze(path, as_of, sheets=sheets)
             analyze.write_report(result, opts["output"])
         imported = result["result"]
         self.stdout.write(imported.summary())
