@@ -156,3 +156,15 @@ def pytest_collection_modifyitems(config, items):
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    """Before a test's database goes away, let the audit backlog thread (entries a busy store deferred) finish:
+    left running, it writes into the next test's database or holds a lock on SQLite's shared in-memory one."""
+    from kehu.accounts import audit
+
+    thread = audit._backlog.thread
+    if thread is not None:
+        thread.join(timeout=5)
+    yield

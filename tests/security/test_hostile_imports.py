@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import pytest
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
@@ -13,6 +14,7 @@ from openpyxl import Workbook
 from kehu.customers.models import Customer
 from kehu.exchange.exporters import export_customers_csv, export_customers_xlsx
 from kehu.exchange.importer import import_file
+from kehu.exchange.readers import UnreadableFile
 from tests.exchange.helpers import write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
@@ -51,10 +53,14 @@ def test_a_hostile_row_next_to_a_valid_one_loses_nothing(tmp_path, alice, hostil
     assert_valid_row_kept(result)
 
 
-def test_a_row_with_100k_columns_is_read_without_crashing(tmp_path, alice):
+def test_a_row_with_100k_columns_is_refused_clearly_or_read_under_a_raised_limit(tmp_path, alice):
     path = tmp_path / "wide.csv"
     write_csv(path, [HEADER, ["宽行客户", "", "", "x"] + ["y"] * 100_000, VALID])
-    result = import_file(path, user=alice)
+    with pytest.raises(UnreadableFile) as refused:
+        import_file(path, user=alice)
+    assert "100,004 列" in str(refused.value) and "KEHU_IMPORT_MAX_COLUMNS" in str(refused.value)
+    with override_settings(KEHU_IMPORT_MAX_COLUMNS=200_000):
+        result = import_file(path, user=alice)
     assert_valid_row_kept(result)
 
 
