@@ -42,15 +42,9 @@ def server(ready_store):
 @pytest.fixture
 def browser_page(browser, server):
     """A Chromium page on the live server, logged in as the admin."""
-    from .harness import ADMIN_PASSWORD
+    from .harness import signed_in_page
 
-    context = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    page = signed_in_page(browser, server.url)
+    context = page.context
     yield page
     context.close()

@@ -265,6 +265,21 @@ def log_in(base: str, username: str, password: str) -> WebSession:
     return session
 
 
+def signed_in_page(browser, base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD,
+                   viewport: dict | None = None, **options):
+    """A Chromium page of a new context (zh-CN, 1366 px unless told), signed in through the login form."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN",
+                                  viewport=viewport or {"width": 1366, "height": 900}, **options)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    return page
+
+
 def open_files(pid: int) -> list[str]:
     """What a process has open, as `ls -l /proc/PID/fd` shows it (a deleted file ends in ' (deleted)')."""
     found = []

@@ -8,7 +8,7 @@ import json
 import re
 from decimal import Decimal
 
-from .harness import ADMIN_PASSWORD, LiveServer
+from .harness import LiveServer, signed_in_page
 
 STORED = """
 import json
@@ -45,14 +45,8 @@ def test_a_merchant_picks_columns_sorts_pages_and_saves_a_view(browser, ready_st
     assert [r[0] for r in rows[1:]] == expected
 
     with LiveServer(ready_store) as server:
-        context = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", ADMIN_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login" not in url)
+        page = signed_in_page(browser, server.url)
+        context = page.context
 
         page.goto("/customers/")
         assert page.locator("#filters-more").get_attribute("open") is not None  # wide: filters shown

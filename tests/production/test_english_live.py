@@ -6,7 +6,7 @@ Latin here, so anything Chinese left is kehu's own."""
 import datetime
 import re
 
-from .harness import ADMIN_PASSWORD
+from .harness import signed_in_page
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 PAGES = ["/", "/customers/", "/customers/EN-2/", "/engagement/follow-ups/", "/segments/",
@@ -46,14 +46,8 @@ def test_english_from_the_header_switch_leaves_no_chinese_on_the_main_pages(brow
                 "ordered_at": f"{day}T10:00:00", "amount": str(80 + 50 * i)}).status_code == 201
     ready_store.kehu("segment")
 
-    context = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    page = signed_in_page(browser, server.url)
+    context = page.context
 
     switch = page.locator("header .langswitch")
     assert switch.inner_text().split() == ["中文", "|", "English"]

@@ -5,7 +5,7 @@ import os
 import re
 from pathlib import Path
 
-from .harness import ADMIN_PASSWORD
+from .harness import signed_in_page
 
 SECTIONS = ["首页", "客户", "我的跟进", "分层分析", "精准营销", "导入", "数据质量", "审计日志"]
 PHONE = {"width": 390, "height": 844}
@@ -26,15 +26,8 @@ def fits(page, selector: str) -> bool:
 
 def test_at_390_px_the_menu_button_reaches_every_section_and_the_header_switches_language(browser, server):
     server.session().post("/api/customers", json={"code": "PH-1", "name": "手机端客户", "mobile": "13911112222"})
-    context = browser.new_context(base_url=server.url, locale="zh-CN", viewport=PHONE, is_mobile=True,
-                                  has_touch=True)
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login" not in url)
+    page = signed_in_page(browser, server.url, viewport=PHONE, is_mobile=True, has_touch=True)
+    context = page.context
 
     nav = page.locator("#mainnav")
     assert not nav.is_visible()
