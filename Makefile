@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CUSTOMERS ?= 2000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/kehu
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 # Test processes (the suite is CPU-bound: one per core).
 WORKERS ?= 2
 RESET ?=
