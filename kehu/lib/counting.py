@@ -9,6 +9,7 @@ only up to `EXACT_UP_TO` + 1 ("more than 10,000" if that many). SQLite has no es
 import json
 from dataclasses import dataclass
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -33,7 +34,10 @@ def list_total(qs: QuerySet, *, whole_table: bool = False) -> Total:
             row = cursor.fetchone()
         guess = int(row[0]) if row and row[0] and row[0] > 0 else 0
     else:
-        sql, params = qs.order_by().values("pk").query.sql_with_params()
+        try:
+            sql, params = qs.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # a filter that can match nothing (an unknown rule: pk IN ()) has no SQL at all
+            return Total(0)
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]

@@ -104,9 +104,9 @@ def test_it_runs_a_constant_number_of_queries(alice, django_assert_max_num_queri
         c.get(LIST, {"province": "广东省"})
     with django_assert_max_num_queries(len(few.captured_queries)):
         c.get(LIST)
-    # 13 with the merchant's table: it adds the total (a COUNT, or on PostgreSQL the planner's estimate) and the
-    # user's saved views, one query each whatever the page holds
-    with django_assert_max_num_queries(13):
+    # 13 with the merchant's table: it adds the total (a COUNT) and the user's saved views, one query each whatever
+    # the page holds; PostgreSQL asks the planner's estimate first, then counts a small list (capped): one more
+    with django_assert_max_num_queries(13 if connection.vendor == "sqlite" else 14):
         c.get(LIST)
 
 
