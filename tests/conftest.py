@@ -44,6 +44,48 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def initialised_template(tmp_path_factory):
+    """One store per test process after a real `kehu init` (admin `admin`, password harness.ADMIN_PASSWORD), on
+    the engine of this pass; tests copy it (`Store.clone`) instead of paying for the migrations again."""
+    from tests.production.harness import Store
+
+    made = Store.create(tmp_path_factory.mktemp("template"))
+    made.init()
+    yield made
+    made.drop()
+
+
+@pytest.fixture
+def ready_store(initialised_template, tmp_path):
+    """A store as `kehu init` leaves it (admin `admin`, password harness.ADMIN_PASSWORD): a copy of a store
+    initialised once per test process. Tests of `kehu init` itself use `store` and run it."""
+    made = initialised_template.clone(tmp_path)
+    yield made
+    made.drop()
+
+
+DEMO_CUSTOMERS = 150  # `kehu demo --customers 150 --seed 5` in demo_template
+
+
+@pytest.fixture(scope="session")
+def demo_template(initialised_template, tmp_path_factory):
+    """`initialised_template` plus `kehu demo --customers 150 --seed 5`, once per test process."""
+    made = initialised_template.clone(tmp_path_factory.mktemp("demo-template"))
+    made.kehu("demo", "--customers", str(DEMO_CUSTOMERS), "--seed", "5", "-v", "0")
+    yield made
+    made.drop()
+
+
+@pytest.fixture
+def demo_copy(demo_template, tmp_path):
+    """A store of this test's own holding the demo data of `demo_template` (its folder, and its database on
+    PostgreSQL)."""
+    made = demo_template.clone(tmp_path)
+    yield made
+    made.drop()
+
+
 @pytest.fixture(autouse=True)
 def _no_audit_backlog():
     """Audit entries a busy test database deferred (live-server tests on SQLite) die with their test: the
@@ -51,8 +93,7 @@ def _no_audit_backlog():
     yield
     from kehu.accounts import audit
 
-    while not audit._backlog.entries.empty():
-        audit._backlog.entries.get_nowait()
+    audit.discard_deferred()
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +205,5 @@ def pytest_runtest_teardown(item):
     left running, it writes into the next test's database or holds a lock on SQLite's shared in-memory one."""
     from kehu.accounts import audit
 
-    thread = audit._backlog.thread
-    if thread is not None:
-        thread.join(timeout=5)
+    audit.settle_deferred(timeout=5)
     yield

@@ -197,6 +197,22 @@ class _Backlog:
 _backlog = _Backlog()
 
 
+def settle_deferred(timeout: float = 5) -> None:
+    """Wait (at most `timeout` seconds) for the writer thread of deferred entries to finish its work."""
+    thread = _backlog.thread
+    if thread is not None:
+        thread.join(timeout=timeout)
+
+
+def discard_deferred() -> None:
+    """Forget entries still waiting to be written (a test's database is going away with them)."""
+    while True:
+        try:
+            _backlog.entries.get_nowait()
+        except queue.Empty:
+            return
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()

@@ -1,22 +1,18 @@
 """kehu backup / kehu restore: a restored store is identical, on SQLite and on PostgreSQL."""
 
-import os
 import sqlite3
 
 import pytest
 
 from kehu.ops.backup import BackupError, backup_sqlite, check_backup, check_sqlite_backup, restore_sqlite
+from tests.conftest import DEMO_CUSTOMERS
 
-from .cli import MUTATE_SCRIPT, env_for, kehu, postgres_pass_only, sqlite_pass_only, state
-
-SCRATCH_PG = f"kehu_ops_scratch_{os.getpid()}"  # unique: parallel runs must not drop each other's store
+from .cli import MUTATE_SCRIPT, kehu, postgres_pass_only, sqlite_pass_only, state
 
 
 def round_trip(env: dict, backup_file) -> None:
-    kehu(env, "init", "--password", "Backup-test-2024")
-    kehu(env, "demo", "--customers", "40", "--seed", "5", "-v", "0")
     before = state(env)
-    assert before["counts"]["Customer"] == 40 and before["counts"]["Communication"] > 0
+    assert before["counts"]["Customer"] == DEMO_CUSTOMERS and before["counts"]["Communication"] > 0
     assert before["first"][0][2].startswith("+86")  # contact fields decrypt
 
     made = kehu(env, "backup", "-o", str(backup_file))
@@ -38,37 +34,24 @@ def round_trip(env: dict, backup_file) -> None:
 
 
 @sqlite_pass_only
-def test_it_restores_an_identical_sqlite_store(tmp_path):
-    env = env_for(tmp_path / "home")
-    round_trip(env, tmp_path / "shop.sqlite3")
+def test_it_restores_an_identical_sqlite_store(demo_copy, tmp_path):
+    round_trip(demo_copy.env, tmp_path / "shop.sqlite3")
     # the store before the restore was kept, just in case
-    safety = list((tmp_path / "home" / "backups").glob("kehu-*.kehu-backup"))
+    safety = list((demo_copy.home / "backups").glob("kehu-*.kehu-backup"))
     assert len(safety) == 1
     assert oct(safety[0].stat().st_mode & 0o777) == "0o600"
 
 
 @postgres_pass_only
-def test_it_restores_an_identical_postgres_store(tmp_path):
-    import psycopg
-
-    def drop():
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG} WITH (FORCE)")
-
-    drop()  # `kehu init` creates it
-    try:
-        env = env_for(tmp_path / "home", f"postgres://postgres@127.0.0.1:5432/{SCRATCH_PG}")
-        round_trip(env, tmp_path / "shop.dump")
-    finally:
-        drop()
+def test_it_restores_an_identical_postgres_store(demo_copy, tmp_path):
+    round_trip(demo_copy.env, tmp_path / "shop.dump")
 
 
 @sqlite_pass_only
-def test_it_backs_up_to_the_default_place(tmp_path):
-    env = env_for(tmp_path / "home")
-    kehu(env, "init", "--password", "Backup-test-2024")
+def test_it_backs_up_to_the_default_place(ready_store):
+    env = ready_store.env
     out = kehu(env, "backup").stdout
-    files = list((tmp_path / "home" / "backups").glob("kehu-*.kehu-backup"))
+    files = list((ready_store.home / "backups").glob("kehu-*.kehu-backup"))
     assert len(files) == 1 and str(files[0]) in out
     assert "备份完好" in kehu(env, "backup", "--verify").stdout
 

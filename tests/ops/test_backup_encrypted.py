@@ -2,6 +2,7 @@
 and never restored from under a running server."""
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -13,18 +14,10 @@ from kehu.ops.backup import MAGIC, BackupError, decrypt_file, encrypt_file
 from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only, state
 from .test_serve import free_port
 
-SCRATCH_PG = f"kehu_audit_backup_{os.getpid()}"
-
-
-def demo_store(env: dict, customers: int = 30) -> None:
-    kehu(env, "init", "--password", "Backup-test-2024")
-    kehu(env, "demo", "--customers", str(customers), "--seed", "7", "-v", "0")
-
 
 @sqlite_pass_only
-def test_an_encrypted_backup_shows_no_mobile_and_not_even_the_sqlite_header(tmp_path):
-    env = env_for(tmp_path / "home")
-    demo_store(env)
+def test_an_encrypted_backup_shows_no_mobile_and_not_even_the_sqlite_header(demo_copy, tmp_path):
+    env = demo_copy.env
     mobile = state(env)["first"][0][2]
     made = kehu(env, "backup", "-o", str(tmp_path / "shop.kehu-backup"))
     assert "shop.kehu-backup" in made.stdout
@@ -36,18 +29,16 @@ def test_an_encrypted_backup_shows_no_mobile_and_not_even_the_sqlite_header(tmp_
 
 
 @sqlite_pass_only
-def test_backup_then_verify_round_trip_on_sqlite(tmp_path):
-    env = env_for(tmp_path / "home")
-    demo_store(env)
+def test_backup_then_verify_round_trip_on_sqlite(demo_copy):
+    env = demo_copy.env
     kehu(env, "backup")
     verified = kehu(env, "backup", "--verify")
     assert "备份完好" in verified.stdout and "行与备份时一致" in verified.stdout
 
 
 @sqlite_pass_only
-def test_verify_fails_on_a_tampered_file_and_with_another_key(tmp_path):
-    env = env_for(tmp_path / "home")
-    demo_store(env, customers=5)
+def test_verify_fails_on_a_tampered_file_and_with_another_key(demo_copy, tmp_path):
+    env = demo_copy.env
     path = tmp_path / "shop.kehu-backup"
     kehu(env, "backup", "-o", str(path))
     data = bytearray(path.read_bytes())
@@ -59,9 +50,8 @@ def test_verify_fails_on_a_tampered_file_and_with_another_key(tmp_path):
     truncated = tmp_path / "short.kehu-backup"
     truncated.write_bytes(path.read_bytes()[: len(data) // 2])
     assert kehu(env, "backup", "--verify", str(truncated), check=False).returncode != 0
-    other = env_for(tmp_path / "other-home")
-    kehu(other, "init", "--password", "Backup-test-2024")
-    run = kehu(other, "backup", "--verify", str(path), check=False)
+    another_shop = {**env, "KEHU_DATA_KEY": secrets.token_urlsafe(48)}  # another store's data key
+    run = kehu(another_shop, "backup", "--verify", str(path), check=False)
     assert run.returncode != 0 and "密钥" in run.stderr
 
 
@@ -81,10 +71,9 @@ def test_encryption_round_trips_many_chunks_in_process(tmp_path, settings):
 
 
 @sqlite_pass_only
-def test_it_keeps_only_the_newest_backups(tmp_path):
-    env = env_for(tmp_path / "home")
-    kehu(env, "init", "--password", "Backup-test-2024")
-    folder = tmp_path / "home" / "backups"
+def test_it_keeps_only_the_newest_backups(ready_store, tmp_path):
+    env = ready_store.env
+    folder = ready_store.home / "backups"
     for _ in range(4):
         kehu(env, "backup", "--keep", "2")
     files = sorted(folder.glob("kehu-*.kehu-backup"))
@@ -97,10 +86,9 @@ def test_help_shows_a_schedulable_line(tmp_path):
 
 
 @sqlite_pass_only
-def test_restore_refuses_while_the_app_is_serving_unless_forced(tmp_path):
+def test_restore_refuses_while_the_app_is_serving_unless_forced(ready_store, tmp_path):
     """(Two servers, PostgreSQL and a killed server: tests/production/test_two_servers.py.)"""
-    env = env_for(tmp_path / "home")
-    kehu(env, "init", "--password", "Backup-test-2024")
+    env = ready_store.env
     backup_file = tmp_path / "shop.kehu-backup"
     kehu(env, "backup", "-o", str(backup_file))
     server = subprocess.Popen([sys.executable, "-m", "kehu.cli", "serve", "--port", str(free_port())], env=env,
@@ -121,9 +109,8 @@ def test_restore_refuses_while_the_app_is_serving_unless_forced(tmp_path):
 
 
 @sqlite_pass_only
-def test_a_restore_is_audited(tmp_path):
-    env = env_for(tmp_path / "home")
-    kehu(env, "init", "--password", "Backup-test-2024")
+def test_a_restore_is_audited(ready_store, tmp_path):
+    env = ready_store.env
     backup_file = tmp_path / "shop.kehu-backup"
     kehu(env, "backup", "-o", str(backup_file))
     kehu(env, "restore", str(backup_file), "--yes", "--no-safety-backup")
@@ -133,29 +120,20 @@ def test_a_restore_is_audited(tmp_path):
 
 
 @postgres_pass_only
-def test_backup_then_verify_round_trip_on_postgres(tmp_path):
+def test_backup_then_verify_round_trip_on_postgres(demo_copy, tmp_path):
     import psycopg
 
-    def drop():
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG} WITH (FORCE)")
-
-    drop()
-    try:
-        env = env_for(tmp_path / "home", f"postgres://postgres@127.0.0.1:5432/{SCRATCH_PG}")
-        demo_store(env, customers=20)
-        before = state(env)
-        path = tmp_path / "shop.kehu-backup"
-        kehu(env, "backup", "-o", str(path))
-        raw = path.read_bytes()
-        assert b"PGDMP" not in raw and before["first"][0][2].encode() not in raw
-        assert "备份完好" in kehu(env, "backup", "--verify", str(path)).stdout
-        kehu(env, "shell", "-c", "from kehu.customers.models import Customer; Customer.objects.all().delete()")
-        kehu(env, "restore", str(path), "--yes", "--no-safety-backup")
-        assert state(env) == before
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
-            left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                (f"{SCRATCH_PG}_verify_%",)).fetchall()
-        assert left == []  # the scratch database is dropped
-    finally:
-        drop()
+    env = demo_copy.env
+    before = state(env)
+    path = tmp_path / "shop.kehu-backup"
+    kehu(env, "backup", "-o", str(path))
+    raw = path.read_bytes()
+    assert b"PGDMP" not in raw and before["first"][0][2].encode() not in raw
+    assert "备份完好" in kehu(env, "backup", "--verify", str(path)).stdout
+    kehu(env, "shell", "-c", "from kehu.customers.models import Customer; Customer.objects.all().delete()")
+    kehu(env, "restore", str(path), "--yes", "--no-safety-backup")
+    assert state(env) == before
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (f"{demo_copy.database_name}_verify_%",)).fetchall()
+    assert left == []  # the scratch database is dropped

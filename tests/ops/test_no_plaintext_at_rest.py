@@ -1,15 +1,13 @@
 """No demo mobile number, e-mail or WeChat ID appears anywhere in the database file (or a pg_dump of it)."""
 
 import json
-import os
 import shutil
 import subprocess
 
 import pytest
 
-from .cli import env_for, kehu, postgres_pass_only, sqlite_pass_only
+from .cli import kehu, postgres_pass_only, sqlite_pass_only
 
-SCRATCH = f"kehu_plaintext_scratch_{os.getpid()}"
 CONTACTS_SCRIPT = """
 import json
 from kehu.customers.models import Customer
@@ -26,13 +24,10 @@ def plaintexts(env: dict) -> set[str]:
 
 
 @sqlite_pass_only
-def test_the_sqlite_file_holds_no_plaintext_contact_detail(tmp_path):
-    env = env_for(tmp_path)
-    kehu(env, "init", "--password", "Plain-text-check-1")
-    kehu(env, "demo", "--customers", "120", "--seed", "3", "-v", "0")
-    secrets = plaintexts(env)
+def test_the_sqlite_file_holds_no_plaintext_contact_detail(demo_copy):
+    secrets = plaintexts(demo_copy.env)
     # Everything the store holds, including what is still in the write-ahead log.
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("kehu.sqlite3*"))
+    raw = b"".join(p.read_bytes() for p in demo_copy.home.glob("kehu.sqlite3*"))
     assert b"KH000001" in raw  # the scan does see what is stored in clear
     leaked = [s for s in secrets if s.encode() in raw]
     assert leaked == []
@@ -40,22 +35,9 @@ def test_the_sqlite_file_holds_no_plaintext_contact_detail(tmp_path):
 
 @pytest.mark.skipif(not shutil.which("pg_dump"), reason="pg_dump is not installed")
 @postgres_pass_only
-def test_a_postgres_dump_holds_no_plaintext_contact_detail(tmp_path):
-    import psycopg
-
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
-    except psycopg.OperationalError:
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    url = f"postgres://postgres@127.0.0.1:5432/{SCRATCH}"
-    env = env_for(tmp_path, url)
-    kehu(env, "init", "--password", "Plain-text-check-1")
-    kehu(env, "demo", "--customers", "120", "--seed", "3", "-v", "0")
-    secrets = plaintexts(env)
-    dump = subprocess.run(["pg_dump", "--data-only", url.replace("postgres://", "postgresql://")],
-                          capture_output=True, check=True).stdout
+def test_a_postgres_dump_holds_no_plaintext_contact_detail(demo_copy):
+    secrets = plaintexts(demo_copy.env)
+    url = demo_copy.database_url.replace("postgres://", "postgresql://")
+    dump = subprocess.run(["pg_dump", "--data-only", url], capture_output=True, check=True).stdout
     assert b"KH000001" in dump
     assert [s for s in secrets if s.encode() in dump] == []
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-        c.execute(f"DROP DATABASE {SCRATCH} WITH (FORCE)")

@@ -30,9 +30,8 @@ def test_it_refuses_to_serve_before_init(tmp_path):
     assert "请先运行 kehu init" in run.stderr
 
 
-def test_it_serves_pages_and_static_files(tmp_path):
-    env = env_for(tmp_path / "home")
-    kehu(env, "init", "--password", "Serve-test-2024")
+def test_it_serves_pages_and_static_files(ready_store):
+    env = ready_store.env
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "kehu.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

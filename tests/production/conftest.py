@@ -13,24 +13,6 @@ def store(tmp_path):
     made.drop()
 
 
-@pytest.fixture(scope="session")
-def initialised_template(tmp_path_factory):
-    """One store per test process after a real `kehu init`, copied by `ready_store`."""
-    made = Store.create(tmp_path_factory.mktemp("template"))
-    made.init()
-    yield made
-    made.drop()
-
-
-@pytest.fixture
-def ready_store(initialised_template, tmp_path):
-    """A store as `kehu init` leaves it (admin `admin`, password harness.ADMIN_PASSWORD): a copy of a store
-    initialised once per test process. Tests of `kehu init` itself use `store` and run it."""
-    made = initialised_template.clone(tmp_path)
-    yield made
-    made.drop()
-
-
 @pytest.fixture
 def server(ready_store):
     """`kehu serve` on a free port over `ready_store`."""

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from .harness import ADMIN_PASSWORD, ON_POSTGRES, Store, kehu_command
+from tests.conftest import DEMO_CUSTOMERS
+
+from .harness import ADMIN_PASSWORD, ON_POSTGRES, LiveServer, Store, kehu_command
 
 CLASSES = ("customer_id", "rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle",
            "frequency", "monetary")
@@ -73,9 +75,17 @@ def form_fields(html: str) -> dict:
 
 
 @pytest.fixture
-def demo_store(ready_store):
-    ready_store.kehu("demo", "--customers", "150", "--seed", "5")
-    return ready_store
+def demo_store(demo_copy):
+    assert DEMO_CUSTOMERS == 150  # the counts in the messages below
+    return demo_copy
+
+
+@pytest.fixture
+def server(demo_store):
+    """Here the live server (and the browser page on it) serves the demo store."""
+    live = LiveServer(demo_store).start()
+    yield live
+    live.stop()
 
 
 def test_it_classifies_a_fresh_demo_store_twice_with_and_without_full_like_a_full_rebuild(demo_store):
@@ -174,8 +184,6 @@ def test_both_web_buttons_reclassify_like_a_full_rebuild(demo_store, browser_pag
 
 
 def test_the_buttons_say_that_a_run_is_going_on(demo_store):
-    from .harness import LiveServer
-
     with LiveServer(demo_store) as server:
         web = server.session("admin", ADMIN_PASSWORD)
         first = start_segment(demo_store)
