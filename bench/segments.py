@@ -62,6 +62,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--min-day-orders", type=int, default=400, help="at least this many orders on the new day")
     p.add_argument("--mid-history", type=float, default=0.3, help="share of the day's orders dated in the past")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--home-root", default=None, help="where the scratch KEHU_HOME is made (default: the temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the scratch store (printed) instead of deleting it")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     return p.parse_args()
@@ -74,7 +75,8 @@ def load_average() -> float:
 # --- the store ------------------------------------------------------------------------------------------
 
 def setup_django(args: argparse.Namespace) -> tuple[str, Path]:
-    home = Path(tempfile.mkdtemp(prefix="kehu-bench-segments-"))
+    os.umask(0o077)  # as the kehu command: the store is for this account's eyes only
+    home = Path(tempfile.mkdtemp(prefix="kehu-bench-segments-", dir=args.home_root))
     os.environ["KEHU_HOME"] = str(home)
     if args.postgres:
         import psycopg
