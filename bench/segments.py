@@ -272,6 +272,7 @@ def measure_child(report: str, argv: list[str]) -> None:
     proc = subprocess.Popen(argv)
     _, status, usage = os.wait4(proc.pid, 0)
     Path(report).write_text(json.dumps({"seconds": round(time.perf_counter() - started, 3),
+                                        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
                                         "peak_rss_mb": round(usage.ru_maxrss / 1024),
                                         "exit": os.waitstatus_to_exitcode(status)}))
 
@@ -300,7 +301,8 @@ def kehu_segment(label: str, options: list[str], log: Path) -> dict:
     result = child([sys.executable, __file__, "_kehu", str(stamps), "segment", *options, "--no-progress"], log)
     result["command"] = "kehu segment " + " ".join(options)
     result["stages_s"] = json.loads(stamps.read_text()) if stamps.exists() else {}
-    print(f"  {label:<34} {result['seconds']:8.2f} s  peak {result['peak_rss_mb']:>6} MB  "
+    print(f"  {label:<34} {result['seconds']:8.2f} s  CPU {result['cpu_s']:7.2f} s  "
+          f"peak {result['peak_rss_mb']:>6} MB  "
           f"load {result['load_before']}→{result['load_after']}  exit {result['exit']}", flush=True)
     return result
 
@@ -360,23 +362,23 @@ def day_of_orders(args: argparse.Namespace, d1: dt.date) -> dict:
     start_of_day = dt.datetime.combine(d1, dt.time(9), tzinfo=zone)
     history_start = start_of_day - dt.timedelta(days=HISTORY_DAYS)
 
-    def save(customer_id: int, on: bool) -> float:
+    def save(customer_id: int, on: bool) -> tuple[float, float]:
         mid = rng.random() < args.mid_history
         moment = (history_start + dt.timedelta(seconds=rng.randrange(HISTORY_DAYS * 86_400)) if mid
                   else start_of_day + dt.timedelta(seconds=rng.randrange(12 * 3600)))
         post = order_post(rng, moment.astimezone(zone).replace(tzinfo=None), products)
         customer = Customer.objects.get(pk=customer_id)
         set_segment_signals(on)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         lines = OrderLineFormSet(post, prefix="lines", instance=Order())
         form = OrderForm(post, prefix="order", lines=lines)
         if not (form.is_valid() and lines.is_valid()):
             raise SystemExit(f"the order form refused the bench's order: {form.errors} {lines.errors}")
         save_order(form, lines, customer)
-        return (time.perf_counter() - t) * 1000
+        return (time.perf_counter() - t) * 1000, (time.process_time() - cpu) * 1000
 
     before = load_average()
-    with_signals, without, differences, untracked = [], [], [], []
+    with_signals, without, differences, cpu_differences, untracked = [], [], [], [], []
     try:
         for i in range(0, n - 1, 2):
             first_on = rng.random() < 0.5
@@ -385,15 +387,18 @@ def day_of_orders(args: argparse.Namespace, d1: dt.date) -> dict:
                 times[on] = save(customer_id, on)
                 if not on:
                     untracked.append(customer_id)
-            with_signals.append(times[True])
-            without.append(times[False])
-            differences.append(times[True] - times[False])
+            with_signals.append(times[True][0])
+            without.append(times[False][0])
+            differences.append(times[True][0] - times[False][0])
+            cpu_differences.append(times[True][1] - times[False][1])
     finally:
         set_segment_signals(True)
     after = load_average()
     refresh_customers(untracked)  # as an import does for what it wrote without the signals
     return {"orders": 2 * len(differences), "pairs": len(differences), "mid_history_share": args.mid_history,
             "upkeep_median_ms": round(statistics.median(differences), 3),
+            # CPU of this process: on SQLite all the work, on PostgreSQL without the server's share
+            "upkeep_cpu_median_ms": round(statistics.median(cpu_differences), 3),
             "save_with_upkeep_median_ms": round(statistics.median(with_signals), 3),
             "save_without_upkeep_median_ms": round(statistics.median(without), 3),
             "load_before": before, "load_after": after}
@@ -521,11 +526,11 @@ def floor_child(engine: str, path: str, as_of: str, zone: str, out: str) -> None
         import duckdb  # noqa: F401
     if engine == "pandas":
         import pandas  # noqa: F401
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = FLOORS[engine](path, dt.date.fromisoformat(as_of), zone)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     result.write_parquet(out)
-    print(json.dumps({"seconds": round(seconds, 3), "customers": len(result)}))
+    print(json.dumps({"seconds": round(seconds, 3), "cpu_s": round(cpu, 3), "customers": len(result)}))
 
 
 def run_floor(engine: str, parquet: Path, as_of: dt.date, log: Path) -> dict:
@@ -539,8 +544,11 @@ def run_floor(engine: str, parquet: Path, as_of: dt.date, log: Path) -> dict:
     if result["exit"] != 0:
         print(f"  floor {engine}: failed, see {log}")
         return {"failed": True}
-    result |= {"process_s": result["seconds"], **json.loads(report.read_text()), "output": str(out)}
-    print(f"  floor {engine:<28} {result['seconds']:8.2f} s  peak {result['peak_rss_mb']:>6} MB  "
+    # seconds and CPU from the read to the result (the child's own clocks); process_*: with start-up and imports
+    result |= {"process_s": result["seconds"], "process_cpu_s": result["cpu_s"], **json.loads(report.read_text()),
+               "output": str(out)}
+    print(f"  floor {engine:<28} {result['seconds']:8.2f} s  CPU {result['cpu_s']:7.2f} s  "
+          f"peak {result['peak_rss_mb']:>6} MB  "
           f"load {result['load_before']}→{result['load_after']}", flush=True)
     return result
 
@@ -582,21 +590,22 @@ def mismatches(stored, floor) -> dict:
 
 def table(results: dict) -> str:
     floor = results["floor_s"]
-    lines = [f"{'':<36}{'seconds':>9}{'× floor':>9}{'peak MB':>9}   load (1 min)"]
+    lines = [f"{'':<36}{'seconds':>9}{'× floor':>9}{'CPU s':>9}{'peak MB':>9}   load (1 min)"]
     for key, label in (("first_build", "first build (--full, fresh store)"), ("nightly", "nightly new day (--full)"),
                        ("same_day_rerun", "same-day re-run (--full)"),
                        ("reclassify_same_day", "re-classification, same day"),
                        ("reclassify_new_day", "re-classification, new day")):
         r = results["runs"][key]
         ratio = f"{r['seconds'] / floor:9.1f}" if floor else f"{'—':>9}"
-        lines.append(f"{label:<36}{r['seconds']:9.2f}{ratio}{r['peak_rss_mb']:9}   "
+        lines.append(f"{label:<36}{r['seconds']:9.2f}{ratio}{r['cpu_s']:9.2f}{r['peak_rss_mb']:9}   "
                      f"{r['load_before']}→{r['load_after']}")
     for engine, r in results["floor"].items():
         if "seconds" in r:
             lines.append(f"{'floor: ' + engine + ' from Parquet':<36}{r['seconds']:9.2f}{r['seconds'] / floor:9.1f}"
-                         f"{r['peak_rss_mb']:9}   {r['load_before']}→{r['load_after']}")
+                         f"{r['cpu_s']:9.2f}{r['peak_rss_mb']:9}   {r['load_before']}→{r['load_after']}")
     u = results["upkeep"]
-    lines.append(f"per-order upkeep (median of {u['pairs']} pair differences): {u['upkeep_median_ms']} ms "
+    lines.append(f"per-order upkeep (median of {u['pairs']} pair differences): {u['upkeep_median_ms']} ms, "
+                 f"CPU {u['upkeep_cpu_median_ms']} ms "
                  f"(save {u['save_with_upkeep_median_ms']} ms with, {u['save_without_upkeep_median_ms']} ms without; "
                  f"load {u['load_before']}→{u['load_after']})")
     for engine, m in results["mismatches"].items():
@@ -626,7 +635,8 @@ def main() -> None:
     runs["first_build"] = kehu_segment("first build", ["--full", "--as-of", str(d0)], log)
     results["upkeep"] = day_of_orders(args, d1)
     u = results["upkeep"]
-    print(f"  a day of orders: {u['orders']} saved, upkeep {u['upkeep_median_ms']} ms per order (median of "
+    print(f"  a day of orders: {u['orders']} saved, upkeep {u['upkeep_median_ms']} ms per order, CPU "
+          f"{u['upkeep_cpu_median_ms']} ms (median of "
           f"{u['pairs']} pair differences)", flush=True)
     runs["nightly"] = kehu_segment("nightly new day", ["--full", "--as-of", str(d1)], log)
     runs["same_day_rerun"] = kehu_segment("same-day re-run", ["--full", "--as-of", str(d1)], log)
