@@ -1,6 +1,11 @@
 """Workbooks and CSV files out: customers (the list's current filter), orders, a report with live formulas and
 charts, and blank import templates with Excel data validation.
 
+Files are written in the language active when they are written (the user's on the web, `kehu export --lang`):
+headers are the fields' labels (headers.LABELS), sheet names the kinds' names (headers.KINDS) and choices the
+models' labels, all translated; the importer recognises each of them in every language kehu speaks, so an
+English export imports back as a Chinese one does.
+
 Every customer export goes through `Customer.contact_for(user)`, so a role that sees masked contact
 details on screen gets them masked in the file too; the querysets come from the caller, already limited by
 `visible_to(user)` and the CustomerFilter (same rows as the list page).
@@ -8,16 +13,17 @@ details on screen gets them masked in the file too; the querysets come from the 
 
 import csv
 import datetime
-import functools
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -32,12 +38,13 @@ from kehu.customers.models import CompanySize, Customer, CustomField, Gender, Gr
 from kehu.engagement.models import CommunicationMethod, MarketingChannel
 from kehu.lib import money
 from kehu.lib.cells import neutralise
+from kehu.lib.labels import class_label
 from kehu.lib.pagination import keyset_page
 from kehu.sales.models import Order, OrderLine, OrderStatus, PaymentMethod, SalesChannel
 from kehu.segments.engine.classify import RFM_CLASSES
 
 from . import headers as h
-from .values import to_second
+from .values import NO, YES, to_second
 
 DATE = "yyyy-mm-dd"
 DATETIME = "yyyy-mm-dd hh:mm:ss"  # seconds shown, so a program saving the sheet as CSV keeps them
@@ -48,24 +55,31 @@ HEADER_FILL = PatternFill("solid", fgColor="4472C4")
 
 @dataclass
 class Column:
-    header: str
+    header: str | Promise  # a lazy label is written in the language active when the file is written
     width: int = 12
     number_format: str | None = None
+    field: str | None = None  # the import field the header names (headers.FIELDS), if any
+
+
+def field_column(field: str, width: int = 12, number_format: str | None = None) -> Column:
+    """A column an import reads back: its header is the field's label (headers.LABELS), translated."""
+    return Column(gettext_lazy(h.LABELS[field]), width, number_format, field)
 
 
 CUSTOMER_COLUMNS = [
-    Column("客户编号", 12), Column("姓名", 12), Column("类型", 6), Column("性别", 6), Column("生日", 12, DATE),
-    Column("手机", 15), Column("电子邮箱", 24), Column("微信号", 14), Column("省份", 10), Column("城市", 10),
-    Column("区县", 10), Column("详细地址", 30), Column("注册时间", 19, DATETIME), Column("来源渠道", 10),
-    Column("公司", 20), Column("行业", 10), Column("公司规模", 10), Column("客户评级", 8), Column("负责人", 10),
-    Column("标签", 18), Column("备注", 24), Column("RFM分层", 13), Column("RF价值矩阵", 11), Column("生命周期", 10),
+    *(field_column(f, w, fmt) for f, w, fmt in (
+        ("code", 12, None), ("name", 12, None), ("kind", 8, None), ("gender", 6, None), ("birthday", 12, DATE),
+        ("mobile", 15, None), ("email", 24, None), ("wechat", 14, None), ("province", 10, None),
+        ("city", 10, None), ("district", 10, None), ("address", 30, None), ("registered_at", 19, DATETIME),
+        ("source", 10, None), ("company", 20, None), ("industry", 10, None), ("company_size", 10, None),
+        ("grade", 8, None), ("owner", 10, None), ("tag_names", 18, None), ("notes", 24, None))),
+    Column(gettext_lazy("RFM分层"), 13), Column(gettext_lazy("RF价值矩阵"), 11), Column(gettext_lazy("生命周期"), 10),
 ]
 RFM_COLUMN = 22  # RFM分层, counted per class in the report
-ORDER_COLUMNS = [
-    Column("客户编号", 12), Column("姓名", 12), Column("消费日期", 19, DATETIME), Column("消费金额", 12, MONEY),
-    Column("消费项目", 24), Column("品类", 12), Column("支付方式", 10), Column("销售渠道", 10), Column("订单号", 16),
-    Column("订单状态", 8), Column("备注", 20),
-]
+ORDER_COLUMNS = [field_column(f, w, fmt) for f, w, fmt in (
+    ("code", 12, None), ("name", 12, None), ("ordered_at", 19, DATETIME), ("amount", 12, MONEY),
+    ("product", 24, None), ("category", 12, None), ("payment_method", 10, None), ("sales_channel", 10, None),
+    ("number", 16, None), ("status", 8, None), ("note", 20, None))]
 AMOUNT_COLUMN = 3  # 消费金额
 
 
@@ -75,11 +89,11 @@ def money_format() -> str:
 
 
 def order_columns() -> list[Column]:
-    """ORDER_COLUMNS with the amount in the shop's currency: header "消费金额（港元）" (an import still reads it: the
-    unit in brackets is ignored), cells "HK$1,200.00"."""
+    """ORDER_COLUMNS with the amount in the shop's currency: header "消费金额（港元）" / "Revenue (HKD)" (an import
+    still reads it: the unit in brackets is ignored), cells "HK$1,200.00"."""
     columns = list(ORDER_COLUMNS)
     amount = columns[AMOUNT_COLUMN]
-    columns[AMOUNT_COLUMN] = Column(money.header_zh(amount.header), amount.width + 2, money_format())
+    columns[AMOUNT_COLUMN] = Column(money.header(str(amount.header)), amount.width + 2, money_format(), amount.field)
     return columns
 
 
@@ -98,16 +112,9 @@ def _date(text: str) -> datetime.date | str:
 
 # ── rows ──────────────────────────────────────────────────────────────────────────────────────
 
-def in_store_language(export: Callable) -> Callable:
-    """Files that go out to be edited and imported again keep the store's language (简体中文): their headers,
-    sheet names and choice labels are what the importer recognises, whatever language the exporting user reads."""
-
-    @functools.wraps(export)
-    def wrapped(*args, **kwargs):
-        with translation.override(settings.LANGUAGE_CODE):
-            return export(*args, **kwargs)
-
-    return wrapped
+def joined(items: Iterable[str]) -> str:
+    """Several names in one cell: 老客户、VIP in Chinese, "Regular, VIP" in English (the importer splits both)."""
+    return _("、").join(items)
 
 
 def customer_columns() -> tuple[list[Column], list[CustomField]]:
@@ -139,9 +146,9 @@ def customer_rows(qs: QuerySet, user, custom: list[CustomField]) -> Iterator[lis
             contact["mobile"], contact["email"], contact["wechat"], c.province, c.city, c.district,
             contact["address"], _local(c.registered_at), c.source, c.company, c.industry,
             CompanySize(c.company_size).label if c.company_size in CompanySize.values else c.company_size,
-            c.grade, c.owner.display_name if c.owner else "", "、".join(t.name for t in c.tags.all()), c.notes,
-            segment.rfm_class if segment else "", segment.rf_segment if segment else "",
-            segment.lifecycle if segment else "",
+            c.grade, c.owner.display_name if c.owner else "", joined(t.name for t in c.tags.all()), c.notes,
+            class_label(segment.rfm_class) if segment else "", class_label(segment.rf_segment) if segment else "",
+            class_label(segment.lifecycle) if segment else "",
             *[_custom_value(cf, c.extra or {}) for cf in custom],
         ]
 
@@ -154,7 +161,7 @@ def order_rows(qs: QuerySet) -> Iterator[list]:
         categories = list(dict.fromkeys(line.category.name for line in items if line.category))
         yield [
             o.customer.code, o.customer.name, _local(o.ordered_at), o.amount,
-            "、".join(line.product_name for line in items), "、".join(categories),
+            joined(line.product_name for line in items), joined(categories),
             PaymentMethod(o.payment_method).label if o.payment_method in PaymentMethod.values else o.payment_method,
             SalesChannel(o.sales_channel).label if o.sales_channel in SalesChannel.values else o.sales_channel,
             o.number, OrderStatus(o.status).label if o.status in OrderStatus.values else o.status, o.note,
@@ -207,19 +214,22 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
     return count
 
 
-@in_store_language
+def sheet_name(kind: str) -> str:
+    """The sheet of `kind` as kehu names it (客户信息, Customers): the importer knows the name in every language."""
+    return _(h.KINDS[kind])
+
+
 def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet("客户信息"), columns, customer_rows(qs, user, custom))
+    count = write_table(wb.create_sheet(sheet_name(h.CUSTOMERS)), columns, customer_rows(qs, user, custom))
     wb.save(target)
     return count
 
 
-@in_store_language
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(qs))
+    count = write_table(wb.create_sheet(sheet_name(h.PURCHASES)), order_columns(), order_rows(qs))
     wb.save(target)
     return count
 
@@ -238,7 +248,7 @@ def csv_value(value: object) -> str:
 def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> int:
     """UTF-8 with BOM (the caller opens `target` with encoding='utf-8-sig') so Excel shows Chinese right."""
     writer = csv.writer(target)
-    writer.writerow([csv_value(c.header) for c in columns])
+    writer.writerow([csv_value(str(c.header)) for c in columns])
     count = 0
     for row in rows:
         writer.writerow([csv_value(v) for v in row])
@@ -246,7 +256,6 @@ def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> i
     return count
 
 
-@in_store_language
 def export_customers_csv(qs: QuerySet, user, target: IO[str]) -> int:
     columns, custom = customer_columns()
     return write_csv(target, columns, customer_rows(qs, user, custom))
@@ -274,7 +283,7 @@ def list_rows(qs: QuerySet, user, keys: list[str], sort: str) -> Iterator[list]:
                 if isinstance(value, datetime.datetime):
                     value = _local(value)
                 elif isinstance(value, list):
-                    value = "、".join(value)
+                    value = joined(value)
                 row.append(value)
             yield row
         if not page.has_next:
@@ -282,20 +291,17 @@ def list_rows(qs: QuerySet, user, keys: list[str], sort: str) -> Iterator[list]:
         cursor = page.next_cursor
 
 
-@in_store_language
 def export_customer_list_xlsx(qs: QuerySet, user, keys: list[str], sort: str, target: str | IO[bytes]) -> int:
     wb = Workbook(write_only=True)
-    count = write_table(wb.create_sheet("客户列表"), list_columns(keys), list_rows(qs, user, keys, sort))
+    count = write_table(wb.create_sheet(_("客户列表")), list_columns(keys), list_rows(qs, user, keys, sort))
     wb.save(target)
     return count
 
 
-@in_store_language
 def export_customer_list_csv(qs: QuerySet, user, keys: list[str], sort: str, target: IO[str]) -> int:
     return write_csv(target, list_columns(keys), list_rows(qs, user, keys, sort))
 
 
-@in_store_language
 def export_orders_csv(qs: QuerySet, target: IO[str]) -> int:
     return write_csv(target, order_columns(), order_rows(qs))
 
@@ -310,14 +316,21 @@ def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
     return months
 
 
-@in_store_language
+def _column_ref(sheet: str, column: int) -> str:
+    """客户信息!$I:$I; a sheet name other than letters and digits in quotes: 'Customer list'!$I:$I."""
+    letter = get_column_letter(column)
+    name = sheet if re.fullmatch(r"\w+", sheet) else "'" + sheet.replace("'", "''") + "'"
+    return f"{name}!${letter}:${letter}"
+
+
 def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str | IO[bytes]) -> dict:
     """客户信息 and 消费记录 as tables, 汇总 with SUMIFS/COUNTIFS over them and native charts."""
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
-    summary = wb.create_sheet("汇总")
-    n_customers = write_table(wb.create_sheet("客户信息"), columns, customer_rows(customers, user, custom))
-    n_orders = write_table(wb.create_sheet("消费记录"), order_columns(), order_rows(orders))
+    summary = wb.create_sheet(_("汇总"))
+    customer_sheet, order_sheet = sheet_name(h.CUSTOMERS), sheet_name(h.PURCHASES)
+    n_customers = write_table(wb.create_sheet(customer_sheet), columns, customer_rows(customers, user, custom))
+    n_orders = write_table(wb.create_sheet(order_sheet), order_columns(), order_rows(orders))
     amount_format = money_format()
 
     bounds = orders.order_by("ordered_at").values_list("ordered_at", flat=True)
@@ -326,13 +339,12 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
     provinces = list(customers.exclude(province="").order_by("province").values_list("province", flat=True)
                      .distinct())
 
-    date_col, amount_col, status_col = "消费记录!$C:$C", "消费记录!$D:$D", "消费记录!$J:$J"
+    date_col, amount_col, status_col = (_column_ref(order_sheet, n) for n in (3, 4, 10))
     # Counted like the dashboard: completed orders are purchases; refunded ones are shown on their own.
     completed = f'{status_col},"{OrderStatus.COMPLETED.label}"'
     refunded = f'{status_col},"{OrderStatus.REFUNDED.label}"'
-    customers_count = 'COUNTIFS(客户信息!$A:$A,"<>")-1'   # the header row is not a customer
-    grade_col = f"客户信息!${get_column_letter(18)}:${get_column_letter(18)}"
-    province_col = "客户信息!$I:$I"
+    customers_count = f'COUNTIFS({_column_ref(customer_sheet, 1)},"<>")-1'   # the header row is not a customer
+    grade_col, province_col = _column_ref(customer_sheet, 18), _column_ref(customer_sheet, 9)
     summary.column_dimensions["A"].width = 14
     summary.column_dimensions["B"].width = 14
     for letter in "CDE":
@@ -352,9 +364,9 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
             out.append(cell)
         return out
 
-    rows.append([title("按月消费（公式随数据更新）")])
+    rows.append([title(_("按月消费（公式随数据更新）"))])
     # not import headers: 汇总 is skipped
-    rows.append(head("月份", money.header_zh("消费金额"), "订单数", money.header_zh("退款额"), "退款笔数"))
+    rows.append(head(_("月份"), money.header(_("消费金额")), _("订单数"), money.header(_("退款额")), _("退款笔数")))
     month_start = len(rows) + 1
     for m in months:
         r = len(rows) + 1
@@ -367,47 +379,47 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         rows.append([month, amount, f"=COUNTIFS({within},{completed})", refund, f"=COUNTIFS({within},{refunded})"])
     month_end = len(rows)
     rows.append([])
-    rows.append([title("按客户评级")])
-    rows.append(head("客户评级", "客户数"))
+    rows.append([title(_("按客户评级"))])
+    rows.append(head(_("客户评级"), _("客户数")))
     grade_start = len(rows) + 1
     for grade in [*Grade.values, ""]:
         r = len(rows) + 1
-        rows.append([grade or "未评级", f'=COUNTIFS({grade_col},"{grade}")' if grade else
+        rows.append([grade or _("未评级"), f'=COUNTIFS({grade_col},"{grade}")' if grade else
                      f"={customers_count}-SUM(B{grade_start}:B{r - 1})"])
     grade_end = len(rows)
     rows.append([])
-    rows.append([title("按RFM分层")])
-    rows.append(head("RFM分层", "客户数"))
-    rfm_col = f"客户信息!${get_column_letter(RFM_COLUMN)}:${get_column_letter(RFM_COLUMN)}"
+    rows.append([title(_("按RFM分层"))])
+    rows.append(head(_("RFM分层"), _("客户数")))
+    rfm_col = _column_ref(customer_sheet, RFM_COLUMN)
     for name in RFM_CLASSES:
         r = len(rows) + 1
-        rows.append([name, f"=COUNTIFS({rfm_col},A{r})"])
+        rows.append([class_label(name), f"=COUNTIFS({rfm_col},A{r})"])
     rows.append([])
-    rows.append([title("按省份")])
-    rows.append(head("省份", "客户数"))
+    rows.append([title(_("按省份"))])
+    rows.append(head(_("省份"), _("客户数")))
     for province in provinces:
         r = len(rows) + 1
         rows.append([neutralise(province), f"=COUNTIFS({province_col},A{r})"])
     rows.append([])
-    rows.append([title("合计")])
-    rows.append(["客户数", f"={customers_count}"])
-    rows.append([money.header_zh("消费总额"), f"=SUMIFS({amount_col},{completed})"])
-    rows.append(["订单数", f"=COUNTIFS({completed})"])
-    rows.append([money.header_zh("退款额"), f"=SUMIFS({amount_col},{refunded})"])
-    rows.append(["退款笔数", f"=COUNTIFS({refunded})"])
+    rows.append([title(_("合计"))])
+    rows.append([_("客户数"), f"={customers_count}"])
+    rows.append([money.header(_("消费总额")), f"=SUMIFS({amount_col},{completed})"])
+    rows.append([_("订单数"), f"=COUNTIFS({completed})"])
+    rows.append([money.header(_("退款额")), f"=SUMIFS({amount_col},{refunded})"])
+    rows.append([_("退款笔数"), f"=COUNTIFS({refunded})"])
     for row in rows:
         summary.append(row)
 
     if months:
         chart = LineChart()
-        chart.title, chart.y_axis.title, chart.x_axis.title = "按月消费金额", money.header_zh("金额"), "月份"
+        chart.title, chart.y_axis.title, chart.x_axis.title = _("按月消费金额"), money.header(_("金额")), _("月份")
         chart.add_data(Reference(summary, min_col=2, min_row=month_start - 1, max_row=month_end), titles_from_data=True)
         chart.set_categories(Reference(summary, min_col=1, min_row=month_start, max_row=month_end))
         chart.x_axis.number_format = "yyyy-mm"
         chart.height, chart.width = 8, 16
         summary.add_chart(chart, "G2")
     bars = BarChart()
-    bars.title, bars.y_axis.title = "各评级客户数", "客户数"
+    bars.title, bars.y_axis.title = _("各评级客户数"), _("客户数")
     bars.add_data(Reference(summary, min_col=2, min_row=grade_start - 1, max_row=grade_end), titles_from_data=True)
     bars.set_categories(Reference(summary, min_col=1, min_row=grade_start, max_row=grade_end))
     bars.height, bars.width = 8, 16
@@ -424,35 +436,45 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
 
 def _hint(title: str, prompt: str) -> DataValidation:
     dv = DataValidation(allow_blank=True, showErrorMessage=False, showInputMessage=True)
-    dv.promptTitle, dv.prompt = title, prompt
+    dv.promptTitle, dv.prompt = _(title), _(prompt)
     return dv
 
 
-def _list(values: list[str], prompt: str = "可从下拉列表选择，也可填写其他常见说法") -> DataValidation:
-    dv = DataValidation(type="list", formula1='"' + ",".join(str(v) for v in values) + '"', allow_blank=True,
+_LIST_PROMPT = gettext_noop("可从下拉列表选择，也可填写其他常见说法")
+
+
+def _list(values: Iterable, prompt: str = _LIST_PROMPT) -> DataValidation:
+    """A drop-down of `values` (labels in the user's language): an Excel list cannot hold a comma, so "1,000" is
+    written "1000" (the importer reads both)."""
+    items = (_THOUSANDS.sub("", str(v)) for v in values)
+    dv = DataValidation(type="list", formula1='"' + ",".join(items) + '"', allow_blank=True,
                         showErrorMessage=False, showInputMessage=True)
-    dv.promptTitle, dv.prompt = "可选值", prompt
+    dv.promptTitle, dv.prompt = _("可选值"), _(prompt)
     return dv
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3})")
 
 
 def _mobile() -> DataValidation:
-    return _hint("手机号码", "11 位手机号码，如 13812345678；也可写 138 1234 5678 或 +86 13812345678")
+    return _hint(gettext_noop("手机号码"),
+                 gettext_noop("11 位手机号码，如 13812345678；也可写 138 1234 5678 或 +86 13812345678"))
 
 
 def _not_future() -> DataValidation:
-    return _hint("日期", "如 2024-01-05、2024/1/5 或 2024年1月5日；不能晚于今天")
+    return _hint(gettext_noop("日期"), gettext_noop("如 2024-01-05、2024/1/5 或 2024年1月5日；不能晚于今天"))
 
 
 def _positive() -> DataValidation:
-    return _hint("金额", "如 1200、¥1,200.00 或 1200元；不能为负数")
+    return _hint(gettext_noop("金额"), gettext_noop("如 1200、¥1,200.00 或 1200元；不能为负数"))
 
 
 def _quantity() -> DataValidation:
-    return _hint("数量", "如 1、2.5；不能为负数")
+    return _hint(gettext_noop("数量"), gettext_noop("如 1、2.5；不能为负数"))
 
 
-TEXT_COLUMNS = {"客户编号", "手机", "订单号"}  # text-formatted, so Excel keeps leading zeros and long numbers whole
-MONEY_COLUMNS = {"消费金额"}
+TEXT_COLUMNS = {"code", "mobile", "number"}  # text-formatted, so Excel keeps leading zeros and long numbers whole
+MONEY_COLUMNS = {"amount"}
 
 
 def _width(value: object) -> int:
@@ -462,49 +484,56 @@ def _width(value: object) -> int:
 
 
 _EXAMPLE_DAY = datetime.date(2024, 5, 1)
+_CODE, _NAME = ("code", "VIP0001", None), ("name", gettext_lazy("王芳"), None)
 TEMPLATES: dict[str, list[tuple[str, object, Any]]] = {
-    # kind: [(header, example value, validation factory or None)]
+    # kind: [(field, example value in the user's language, validation factory or None)]
     h.CUSTOMERS: [
-        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("性别", "女", lambda: _list(["男", "女"])),
-        ("生日", datetime.date(1990, 5, 1), _not_future), ("手机", "13812345678", _mobile),
-        ("电子邮箱", "wangfang@example.com", None), ("微信号", "wangfang88", None), ("省份", "广东省", None),
-        ("城市", "深圳市", None), ("区县", "南山区", None), ("详细地址", "科技园路1号", None),
-        ("注册时间", _EXAMPLE_DAY, _not_future), ("来源渠道", "门店", None), ("公司", "", None), ("行业", "", None),
-        ("公司规模", "", lambda: _list(CompanySize.labels)), ("客户评级", "A", lambda: _list(Grade.values)),
-        ("标签", "老客户、VIP", None), ("备注", "", None),
+        _CODE, _NAME, ("gender", Gender.FEMALE.label, lambda: _list([Gender.MALE.label, Gender.FEMALE.label])),
+        ("birthday", datetime.date(1990, 5, 1), _not_future), ("mobile", "13812345678", _mobile),
+        ("email", "wangfang@example.com", None), ("wechat", "wangfang88", None),
+        ("province", gettext_lazy("广东省"), None), ("city", gettext_lazy("深圳市"), None),
+        ("district", gettext_lazy("南山区"), None), ("address", gettext_lazy("科技园路1号"), None),
+        ("registered_at", _EXAMPLE_DAY, _not_future), ("source", SalesChannel.STORE.label, None),
+        ("company", "", None), ("industry", "", None), ("company_size", "", lambda: _list(CompanySize.labels)),
+        ("grade", "A", lambda: _list(Grade.values)), ("tag_names", gettext_lazy("老客户、VIP"), None),
+        ("notes", "", None),
     ],
     h.PURCHASES: [
-        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("消费日期", _EXAMPLE_DAY, _not_future),
-        ("消费金额", 1200, _positive), ("消费项目", "连衣裙", None), ("品类", "服装", None), ("数量", 1, _quantity),
-        ("支付方式", "微信支付", lambda: _list(PaymentMethod.labels, "可从下拉列表选择，也可写 微信转账、刷卡 等说法")),
-        ("销售渠道", "门店", lambda: _list(SalesChannel.labels)), ("订单号", "DD20240501001", None),
-        ("备注", "", None),
+        _CODE, _NAME, ("ordered_at", _EXAMPLE_DAY, _not_future), ("amount", 1200, _positive),
+        ("product", gettext_lazy("连衣裙"), None), ("category", gettext_lazy("服装"), None),
+        ("quantity", 1, _quantity),
+        ("payment_method", PaymentMethod.WECHAT_PAY.label,
+         lambda: _list(PaymentMethod.labels, gettext_noop("可从下拉列表选择，也可写 微信转账、刷卡 等说法"))),
+        ("sales_channel", SalesChannel.STORE.label, lambda: _list(SalesChannel.labels)),
+        ("number", "DD20240501001", None), ("note", "", None),
     ],
     h.PREFERENCES: [
-        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("商品偏好", "服装、化妆品", None),
-        ("营销渠道偏好", "微信/公众号", lambda: _list(MarketingChannel.labels)),
-        ("营销授权", "是", lambda: _list(["是", "否"])), ("偏好说明", "", None),
+        _CODE, _NAME, ("categories", gettext_lazy("服装、化妆品"), None),
+        ("preferred_channel", MarketingChannel.WECHAT.label, lambda: _list(MarketingChannel.labels)),
+        ("consent", gettext_lazy(YES), lambda: _list([_(YES), _(NO)])), ("pref_notes", "", None),
     ],
     h.COMMUNICATIONS: [
-        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("沟通日期", _EXAMPLE_DAY, _not_future),
-        ("沟通方式", "微信", lambda: _list(CommunicationMethod.labels, "可从下拉列表选择，也可写 电联、当面 等说法")),
-        ("沟通内容", "介绍夏季新品", None),
-        ("沟通结果", "有兴趣，下周到店", None), ("下次跟进日期", datetime.date(2024, 5, 8), None),
+        _CODE, _NAME, ("occurred_at", _EXAMPLE_DAY, _not_future),
+        ("method", CommunicationMethod.WECHAT.label,
+         lambda: _list(CommunicationMethod.labels, gettext_noop("可从下拉列表选择，也可写 电联、当面 等说法"))),
+        ("content", gettext_lazy("介绍夏季新品"), None),
+        ("outcome", gettext_lazy("有兴趣，下周到店"), None), ("next_follow_up", datetime.date(2024, 5, 8), None),
     ],
     h.FEEDBACK: [
-        ("客户编号", "VIP0001", None), ("姓名", "王芳", None), ("反馈日期", _EXAMPLE_DAY, _not_future),
-        ("评价内容", "服务很好", None),
+        _CODE, _NAME, ("received_at", _EXAMPLE_DAY, _not_future), ("comment", gettext_lazy("服务很好"), None),
     ],
 }
 TEMPLATE_ROWS = 1000  # validations cover this many rows below the header
 
 
-@in_store_language
 def template_workbook(kind: str, target: str | IO[bytes]) -> None:
-    """A blank sheet for one kind: Chinese headers, one example row, validation on the first 1000 rows."""
+    """A blank sheet for one kind: the fields' labels as headers, one example row, validation on the first
+    1000 rows; all in the language active (the importer reads either)."""
     from kehu.engagement.models import FeedbackDimension
 
-    spec = list(TEMPLATES[kind])
+    spec: list[tuple[str, object, Any]] = [(str(gettext_lazy(h.LABELS[f])), example, make)
+                                           for f, example, make in TEMPLATES[kind]]
+    fields = [f for f, _example, _make in TEMPLATES[kind]]
     if kind == h.FEEDBACK:
         for dim in FeedbackDimension.objects.filter(active=True):
             spec.append((dim.name, 5, lambda: _list(["1", "2", "3", "4", "5"])))
@@ -512,15 +541,18 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
         spec.extend((cf.label, "", None) for cf in CustomField.objects.all())
     wb = Workbook()
     ws = wb.active
-    ws.title = h.KINDS[kind]
+    ws.title = sheet_name(kind)
     for i, (header, example, make) in enumerate(spec, start=1):
         letter = get_column_letter(i)
+        field = fields[i - 1] if i <= len(fields) else None
+        if isinstance(example, Promise):
+            example = str(example)
         top = ws.cell(row=1, column=i, value=neutralise(header))
         top.font, top.fill = HEADER_FONT, HEADER_FILL
         cell = ws.cell(row=2, column=i, value=example)
         if isinstance(example, datetime.date):
             cell.number_format = DATE
-        column_format = "@" if header in TEXT_COLUMNS else money_format() if header in MONEY_COLUMNS else None
+        column_format = "@" if field in TEXT_COLUMNS else money_format() if field in MONEY_COLUMNS else None
         if column_format:
             for r in range(2, TEMPLATE_ROWS + 2):
                 ws.cell(row=r, column=i).number_format = column_format
@@ -531,15 +563,15 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
             ws.add_data_validation(dv)
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(spec))}1"
-    notes = wb.create_sheet("填写说明")
+    notes = wb.create_sheet(_("填写说明"))
     for line in [
-        ["第 2 行是示例，导入前请删除或改写。"],
-        [f"日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、{money.fmt(1200)} 或 "
-         f"1200{money.current().unit}。"],
-        ["手机号码填写 11 位数字；多个标签或偏好品类用顿号（、）或逗号分隔。"],
-        ["同一客户再次导入时按客户编号、手机号、邮箱或微信号识别，不会重复新建。"],
+        _("第 2 行是示例，导入前请删除或改写。"),
+        _("日期可写作 2024-01-05、2024/1/5 或 2024年1月5日；金额可写作 1200、%(money)s 或 1200%(unit)s。")
+        % {"money": money.fmt(1200), "unit": money.current().unit, "code": money.current().code},
+        _("手机号码填写 11 位数字；多个标签或偏好品类用顿号（、）或逗号分隔。"),
+        _("同一客户再次导入时按客户编号、手机号、邮箱或微信号识别，不会重复新建。"),
     ]:
-        notes.append(line)
+        notes.append([line])
     notes.column_dimensions["A"].width = 90
     wb.save(target)
 

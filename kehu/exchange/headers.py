@@ -5,9 +5,13 @@ or whose headers include a date and an amount holds purchases. Field keys are th
 use (CustomerForm, OrderForm, …), so a mapping can be handed straight to validation.
 """
 
+import functools
 import re
 
-from django.utils.translation import gettext_noop
+from django.conf import settings
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_noop
 
 CUSTOMERS = "customers"
 PURCHASES = "purchases"
@@ -131,11 +135,14 @@ DISTINCTIVE = {
     FEEDBACK: {"comment"},
 }
 
-LABELS = {  # gettext_noop: the catalogue holds them; the mapping page shows them translated
+# The one name of each field: the mapping page shows it, and exports and blank templates write it as the
+# column's header, in the user's language. The importer recognises it in every language kehu speaks
+# (translated()), so whatever kehu writes it reads back.
+LABELS = {  # gettext_noop: the catalogue holds them; shown and written translated
     "code": gettext_noop("客户编号"), "name": gettext_noop("姓名"), "mobile": gettext_noop("手机"),
     "email": gettext_noop("电子邮箱"), "wechat": gettext_noop("微信号"), "kind": gettext_noop("客户类型"),
     "gender": gettext_noop("性别"), "birthday": gettext_noop("生日"), "province": gettext_noop("省份"),
-    "city": gettext_noop("城市"), "district": gettext_noop("区县"), "address": gettext_noop("地址"),
+    "city": gettext_noop("城市"), "district": gettext_noop("区县"), "address": gettext_noop("详细地址"),
     "registered_at": gettext_noop("注册时间"), "source": gettext_noop("来源渠道"), "company": gettext_noop("公司"),
     "industry": gettext_noop("行业"), "company_size": gettext_noop("公司规模"), "grade": gettext_noop("客户评级"),
     "owner": gettext_noop("负责人"), "tag_names": gettext_noop("标签"), "notes": gettext_noop("备注"),
@@ -167,15 +174,28 @@ def normalize_header(text: object) -> str:
     return s
 
 
-def _index(fields: dict[str, list[str]]) -> dict[str, str]:
-    index = {}
-    for key, synonyms in fields.items():
+def translated(message: str | Promise) -> list[str]:
+    """A message (a msgid or a lazy label) in every language kehu speaks, 简体中文 first: what kehu may have
+    written for it."""
+    out = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            out.append(gettext(message) if isinstance(message, str) else str(message))
+    return list(dict.fromkeys(out))
+
+
+@functools.cache
+def _index(kind: str) -> dict[str, str]:
+    """Normalised header → field for a sheet of `kind`: the synonyms first, then each field's label in every
+    language (built on first use, when the catalogues are loaded)."""
+    index: dict[str, str] = {}
+    for key, synonyms in FIELDS[kind].items():
         for syn in synonyms:
             index.setdefault(normalize_header(syn), key)
+    for key in FIELDS[kind]:
+        for label in translated(LABELS[key]):
+            index.setdefault(normalize_header(label), key)
     return index
-
-
-_INDEXES = {kind: _index(fields) for kind, fields in FIELDS.items()}
 
 
 def extra_fields(kind: str) -> dict[str, str]:
@@ -195,7 +215,7 @@ def field_for(header: object, kind: str, extra: dict[str, str] | None = None) ->
     h = normalize_header(header)
     if not h:
         return None
-    index = _INDEXES[kind]
+    index = _index(kind)
     for candidate in (h, _PAREN.sub("", h).strip()):
         if extra and candidate in extra:
             return extra[candidate]
@@ -221,6 +241,13 @@ def recognised_count(headers: list[object]) -> int:
     return sum(1 for h in headers if any(field_for(h, kind) for kind in KIND_ORDER))
 
 
+@functools.cache
+def _sheet_hints(kind: str) -> list[str]:
+    """Words a sheet's name holds when it is of `kind`: the hints, and the name kehu gives such a sheet in every
+    language (客户信息, Customers)."""
+    return SHEET_NAME_HINTS[kind] + [name.lower() for name in translated(KINDS[kind])]
+
+
 def guess_kind(sheet_name: str, headers: list[object]) -> str | None:
     """The kind of a sheet from its name and headers; None when it looks like nothing we know."""
     name = (sheet_name or "").lower()
@@ -228,7 +255,7 @@ def guess_kind(sheet_name: str, headers: list[object]) -> str | None:
     for kind in KIND_ORDER:
         fields = set(map_headers(headers, kind).values())
         score = 2 * len(fields & DISTINCTIVE[kind])
-        if any(hint in name for hint in SHEET_NAME_HINTS[kind]):
+        if any(hint in name for hint in _sheet_hints(kind)):
             score += 3
         scores[kind] = score
     # Purchases need a date and an amount (or a unit price); customer sheets need a way to name the customer.

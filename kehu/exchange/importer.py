@@ -219,6 +219,7 @@ class Importer:
         self.created: dict[str, list[int]] = {}
         self.batch: ImportBatch | None = None
         self._owners: dict[str, int | None] = {}
+        self._tag_names: set[str] | None = None  # the store's tags, read once per import
         self._names: dict[str, int | None] = {}
         self._products: dict[str, tuple[int, int | None]] = {}
         self._categories: dict[str, int] = {}
@@ -427,6 +428,16 @@ class Importer:
             self._owners[text] = match[0] if match else None
         return self._owners[text]
 
+    def _tag_list(self, raw: object) -> list[str]:
+        """Tags as a cell lists them: 、 , ; separate them, and so does a space, except inside a tag the store already
+        has — an export writes "VIP、Tea lover" (English: "VIP, Tea lover") and reads back the same two tags."""
+        if self._tag_names is None:
+            self._tag_names = set(Tag.objects.values_list("name", flat=True))
+        names: list[str] = []
+        for item in v.parse_list(raw, spaces=False):
+            names.extend([item] if item in self._tag_names else v.parse_list(item))
+        return list(dict.fromkeys(names))
+
     def _customer_value(self, key: str, raw: object) -> object:
         if key in ("birthday",) or (key.startswith("cf_") and isinstance(raw, datetime.date)):
             return v.parse_date(raw).isoformat()
@@ -445,7 +456,7 @@ class Importer:
         if key == "grade":
             return v.parse_grade(raw)
         if key == "tag_names":
-            return v.parse_list(raw)
+            return self._tag_list(raw)
         if key == "mobile":
             try:
                 normalize_mobile(raw)

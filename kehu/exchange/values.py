@@ -6,15 +6,24 @@ in the future, amounts not negative, …) stays with the forms; these only read.
 """
 
 import datetime
+import functools
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import Choices
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from kehu.customers.models import CompanySize, Gender, Kind
+from kehu.engagement.models import CommunicationMethod, MarketingChannel
 from kehu.lib.cells import restore
+from kehu.sales.models import OrderStatus, PaymentMethod, SalesChannel
 
 from . import words
+from .headers import translated
+
+YES, NO = gettext_noop("是"), gettext_noop("否")  # what exports and templates write for a yes/no field
 
 EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
 
@@ -210,24 +219,36 @@ def parse_list(value: object, spaces: bool = True) -> list[str]:
 
 
 def _key(text: str) -> str:
-    """What matching compares: full width as half (ＷＸ → wx), lower case, no spaces, dashes as "-"."""
+    """What matching compares: full width as half (ＷＸ → wx), lower case, no spaces, dashes as "-", no
+    thousands separators (1,000 → 1000)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return _DASHES.sub("-", re.sub(r"\s+", "", text))
+    return _DASHES.sub("-", _THOUSANDS.sub("", re.sub(r"\s+", "", text)))
 
 
 _DASHES = re.compile(r"[–—―~〜～至]")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3})")
 
 
-def _choice(table: dict[str, list[str]], label: str, contains: bool = True):
-    """A parser for one field's words (see words.py): exact word first, then the longest word the cell contains."""
-    index: dict[str, str] = {}
-    for code, names in table.items():
-        index[_key(code)] = code
-        for n in names:
-            index[_key(n)] = code
-    inside = sorted(((k, c) for k, c in index.items() if len(k) >= 2), key=lambda kc: -len(kc[0]))
+def _choice(table: dict[str, list[str]], label: str, contains: bool = True, choices: type[Choices] | None = None):
+    """A parser for one field's words (see words.py): exact word first, then the longest word the cell contains.
+    With `choices`, the field's labels in every language kehu speaks are words too (男, Male): what an export
+    writes reads back."""
+
+    @functools.cache
+    def lookup() -> tuple[dict[str, str], list[tuple[str, str]]]:  # built on first use, catalogues loaded
+        index: dict[str, str] = {}
+        for code, names in table.items():
+            index[_key(code)] = code
+            for n in names:
+                index[_key(n)] = code
+        for code, choice_label in (choices.choices if choices else []):
+            for text in translated(choice_label):
+                index.setdefault(_key(text), code)
+        inside = sorted(((k, c) for k, c in index.items() if len(k) >= 2), key=lambda kc: -len(kc[0]))
+        return index, inside
 
     def parse(value: object) -> str:
+        index, inside = lookup()
         text = cell_text(value)
         key = _key(text)
         if key in index:
@@ -243,15 +264,15 @@ def _choice(table: dict[str, list[str]], label: str, contains: bool = True):
     return parse
 
 
-parse_payment_method = _choice(words.PAYMENT_METHODS, "支付方式")
-parse_sales_channel = _choice(words.SALES_CHANNELS, "销售渠道")
-parse_marketing_channel = _choice(words.MARKETING_CHANNELS, "营销渠道")
-parse_communication_method = _choice(words.COMMUNICATION_METHODS, "沟通方式")
-parse_gender = _choice(words.GENDERS, "性别")
-parse_customer_kind = _choice(words.CUSTOMER_KINDS, "客户类型")
-parse_company_size = _choice(words.COMPANY_SIZES, "公司规模")
+parse_payment_method = _choice(words.PAYMENT_METHODS, "支付方式", choices=PaymentMethod)
+parse_sales_channel = _choice(words.SALES_CHANNELS, "销售渠道", choices=SalesChannel)
+parse_marketing_channel = _choice(words.MARKETING_CHANNELS, "营销渠道", choices=MarketingChannel)
+parse_communication_method = _choice(words.COMMUNICATION_METHODS, "沟通方式", choices=CommunicationMethod)
+parse_gender = _choice(words.GENDERS, "性别", choices=Gender)
+parse_customer_kind = _choice(words.CUSTOMER_KINDS, "客户类型", choices=Kind)
+parse_company_size = _choice(words.COMPANY_SIZES, "公司规模", choices=CompanySize)
 # "未完成" contains "完成": a status is matched by its whole words only.
-parse_order_status = _choice(words.ORDER_STATUSES, "订单状态", contains=False)
+parse_order_status = _choice(words.ORDER_STATUSES, "订单状态", contains=False, choices=OrderStatus)
 _province = _choice({p: [p, *names] for p, names in words.PROVINCES.items()}, "省份")
 
 
@@ -275,11 +296,17 @@ _YES = {"是", "同意", "允许", "接受", "y", "yes", "true", "1", "√", "�
 _NO = {"否", "不同意", "拒绝", "不接受", "n", "no", "false", "0", "×", "✗", "未授权", "退订"}
 
 
+@functools.cache
+def _yes_no() -> tuple[set[str], set[str]]:
+    return (_YES | {t.lower() for t in translated(YES)}), (_NO | {t.lower() for t in translated(NO)})
+
+
 def parse_bool(value: object) -> bool:
     text = cell_text(value).lower()
-    if text in _YES:
+    yes, no = _yes_no()
+    if text in yes:
         return True
-    if text in _NO:
+    if text in no:
         return False
     raise BadValue(f"“{cell_text(value)}”应填写“是”或“否”")
 

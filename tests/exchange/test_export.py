@@ -26,7 +26,7 @@ def test_it_exports_customers_with_chinese_headers_formats_and_a_frozen_filtered
     data = xlsx_bytes(exporters.export_customers_xlsx, Customer.objects.all(), alice)
     wb = load_workbook(io.BytesIO(data))
     ws = wb["客户信息"]
-    assert [c.value for c in ws[1]][:6] == ["客户编号", "姓名", "类型", "性别", "生日", "手机"]
+    assert [c.value for c in ws[1]][:6] == ["客户编号", "姓名", "客户类型", "性别", "生日", "手机"]
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref == "A1:X3"
     rows = {r[1]: r for r in ws.iter_rows(min_row=2, values_only=True)}

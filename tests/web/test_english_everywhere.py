@@ -8,6 +8,7 @@ English — labels, choices, class names, chart names, messages, full-width punc
 """
 
 import datetime
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -346,31 +347,69 @@ def test_the_scan_sees_chinese_that_is_not_the_shops_own(store, db):
     assert "重要价值客户" not in store["values"] and store["customer"].name in store["values"]
 
 
-def test_a_marketing_list_exports_in_the_readers_language_and_an_importable_export_stays_in_the_stores(store, db):
+def _download(client, path: str) -> bytes:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_a_marketing_list_exports_in_the_readers_language(store, db):
     """Item 4: a call sheet goes out to be worked, so its headers and sheet name follow the exporting user's
-    language; the customer export is read back by the importer, so it keeps the store's (Chinese) headers."""
+    language."""
     import io
 
     from openpyxl import load_workbook
 
-    def workbook(client, path):
-        response = client.get(path)
-        assert response.status_code == 200, path
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        return load_workbook(io.BytesIO(body))
-
     admin = store["users"]["admin"]
-    english = english_client(admin)
-    book = workbook(english, f"/marketing/lists/{store['target'].pk}/export.xlsx")
+    export = f"/marketing/lists/{store['target'].pk}/export.xlsx"
+    book = load_workbook(io.BytesIO(_download(english_client(admin), export)))
     sheet = book.worksheets[0]
     header = [c.value for c in next(sheet.iter_rows(max_row=1))]
     assert sheet.title == "Call sheet" and header[:3] == ["Customer code", "Name", "Mobile"]
     assert not any(CJK.search(str(v)) for row in sheet.iter_rows(values_only=True) for v in row[3:6] if v
                    and v not in store["values"])
-    customers = workbook(english, "/exchange/customers.xlsx").worksheets[0]
-    assert next(customers.iter_rows(max_row=1, values_only=True))[0] == "客户编号"
 
     chinese = Client()
     chinese.force_login(admin, backend=BACKEND)
-    book = workbook(chinese, f"/marketing/lists/{store['target'].pk}/export.xlsx")
+    book = load_workbook(io.BytesIO(_download(chinese, export)))
     assert book.worksheets[0].title == "电话回访表"
+
+
+EXPORTS = ["/exchange/customers.xlsx", "/exchange/customers.csv", "/exchange/orders.xlsx", "/exchange/orders.csv",
+           "/exchange/report.xlsx", "/exchange/customers.xlsx?cols=code,name,kind,gender,rfm_class,lifecycle,tags",
+           *(f"/exchange/templates/{kind}.xlsx" for kind in ("customers", "purchases", "preferences",
+                                                             "communications", "feedback"))]
+
+
+def export_text(body: bytes) -> str:
+    """Everything a workbook (or CSV) holds that a person may read: every part of the xlsx package — sheet names,
+    headers, cells, drop-down lists and their prompts, formulas, chart titles — with XML entities undone (the
+    theme, which names East Asian fallback fonts no one reads, left out)."""
+    import html
+    import zipfile
+
+    if not body.startswith(b"PK"):
+        return body.decode("utf-8-sig")
+    with zipfile.ZipFile(io.BytesIO(body)) as package:
+        return "\n".join(html.unescape(package.read(name).decode("utf-8")) for name in package.namelist()
+                         if name.endswith(".xml") and not name.startswith("xl/theme/"))
+
+
+def test_every_export_and_blank_template_is_in_english_in_english_mode(store, db):
+    """Item 4: the files the importer reads back — customer and order exports, the list as shown, the summary
+    report, the blank templates — carry English headers, sheet names, choices, class names, prompts and chart
+    titles in English mode; only the shop's own words (names, places, products, tags) stay as typed."""
+    import html
+
+    client = english_client(store["users"]["admin"])
+    left = {}
+    for path in EXPORTS:
+        text = export_text(_download(client, path))
+        found = chinese_left(html.escape(text), store["values"])
+        if found:
+            left[path] = found[:20]
+    assert not left, "Chinese in English exports:\n" + "\n".join(f"{p}: {' '.join(w)}" for p, w in left.items())
+    chinese = Client()  # the scan itself: the same file in Chinese mode is found out
+    chinese.force_login(store["users"]["admin"], backend=BACKEND)
+    found = chinese_left(html.escape(export_text(_download(chinese, "/exchange/report.xlsx"))), store["values"])
+    assert all(any(word in snippet for snippet in found) for word in ("汇总", "按月消费金额", "退款笔数")), found

@@ -1,10 +1,17 @@
-"""kehu export customers|orders|report|template|mapping -o FILE [--user NAME] [--filter "province=广东省&grade=A"]"""
+"""kehu export customers|orders|report|template|mapping -o FILE [--user NAME] [--filter "province=广东省&grade=A"]
+[--lang en]
+
+Files are written in Chinese unless `--lang en` asks for English headers, sheet names and choice labels; either
+imports back (`kehu import` recognises both languages).
+"""
 
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from kehu.accounts import audit
 from kehu.customers.columns import parse_columns
@@ -39,8 +46,15 @@ class Command(BaseCommand):
                             help="只导出客户列表的这些列（逗号分隔，如 code,name,total_spend），"
                                  "按 --filter 中的 sort 排序")
         parser.add_argument("--name", help="要导出的导入模板（列映射）名称（仅 mapping）")
+        parser.add_argument("--lang", choices=[code for code, _name in settings.LANGUAGES],
+                            default=settings.LANGUAGE_CODE,
+                            help="表头、工作表名和选项的语言（默认简体中文；en 为英文，两者都可再导入）")
 
     def handle(self, *args, **opts):
+        with translation.override(opts["lang"]):
+            self._export(opts)
+
+    def _export(self, opts):
         out = Path(opts["output"])
         if opts["what"] == "mapping":
             template = ImportTemplate.objects.filter(name=opts["name"] or "").first()
