@@ -15,7 +15,6 @@ import os
 from collections import defaultdict
 from dataclasses import astuple
 
-import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -25,7 +24,6 @@ from kehu.segments.engine import metrics as engine
 from kehu.segments.engine.classify import RFM_CLASSES, References, Thresholds, classify, cutoffs, references
 
 AS_OF = dt.date(2024, 6, 30)
-SHANGHAI = 8 * 3600  # the shop's zone has no daylight saving: local day = (UTC seconds + 8 h) // 1 day
 ORDERS = 20_000
 CUSTOMERS = 4_000   # some never buy, some buy only after AS_OF
 
@@ -54,23 +52,9 @@ def backend(request):
 
 @pytest.fixture(scope="module")
 def orders() -> pl.DataFrame:
-    """20,000 orders: UTC epoch µs, the local day, cents, a category (some none); orders in the same second
-    and on the same day; 5 % after AS_OF."""
-    rng = np.random.default_rng(20_000)
-    customer = rng.zipf(1.6, ORDERS) % CUSTOMERS + 1
-    start = int(dt.datetime(2021, 7, 1, tzinfo=dt.UTC).timestamp())
-    end = int(dt.datetime(2024, 8, 15, tzinfo=dt.UTC).timestamp())
-    seconds = rng.integers(start, end, ORDERS)
-    seconds[::97] = seconds[1::97][: len(seconds[::97])]  # some orders in the very same second
-    micros = seconds * 1_000_000 + rng.integers(0, 1_000_000, ORDERS)
-    category = rng.integers(1, 9, ORDERS).astype(float)
-    category[::13] = np.nan
-    frame = pl.DataFrame({
-        "customer_id": customer.astype(np.int64), "ordered_us": micros.astype(np.int64),
-        "amount_cents": rng.lognormal(9, 1.2, ORDERS).astype(np.int64) + 1,
-        "category": pl.Series(category).fill_nan(None).cast(pl.Int64),
-    })
-    return frame.with_columns(order_day=(pl.col("ordered_us") // 1_000_000 + SHANGHAI) // 86_400)
+    """20,000 orders (UTC epoch µs, the local day in Shanghai, cents, a category or none), some in the same
+    second, many on the same day, 5 % after AS_OF."""
+    return backends.synthetic_orders(ORDERS, CUSTOMERS, 20_000)
 
 
 @pytest.fixture(scope="module")

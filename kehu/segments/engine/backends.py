@@ -7,11 +7,13 @@ PySpark are optional (the ``spark`` extra): they are imported only when asked fo
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import polars as pl
 
 BACKENDS = ("polars", "polars-lazy", "duckdb", "spark")
@@ -72,3 +74,24 @@ def to_polars(native: Any) -> pl.DataFrame:
     if isinstance(frame, nw.LazyFrame):
         frame = frame.collect(backend="polars")
     return frame.to_polars()
+
+
+def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int = 8) -> pl.DataFrame:
+    """`n` seeded orders as the engine takes them: customer_id (1..`customers`, few with many orders, as a
+    Zipf law), ordered_us (UTC µs, July 2021 to mid-August 2024, some in the very same second), order_day
+    (the local day at `utc_offset_hours`), amount_cents (log-normal), category (1..8, every 13th none)."""
+    rng = np.random.default_rng(seed)
+    customer = rng.zipf(1.6, n) % customers + 1
+    start = int(datetime.datetime(2021, 7, 1, tzinfo=datetime.UTC).timestamp())
+    end = int(datetime.datetime(2024, 8, 15, tzinfo=datetime.UTC).timestamp())
+    seconds = rng.integers(start, end, n)
+    seconds[::97] = seconds[1::97][: len(seconds[::97])]
+    micros = seconds * 1_000_000 + rng.integers(0, 1_000_000, n)
+    category = rng.integers(1, 9, n).astype(float)
+    category[::13] = np.nan
+    frame = pl.DataFrame({
+        "customer_id": customer.astype(np.int64), "ordered_us": micros.astype(np.int64),
+        "amount_cents": rng.lognormal(9, 1.2, n).astype(np.int64) + 1,
+        "category": pl.Series(category).fill_nan(None).cast(pl.Int64),
+    })
+    return frame.with_columns(order_day=(pl.col("ordered_us") // 1_000_000 + utc_offset_hours * 3600) // 86_400)
