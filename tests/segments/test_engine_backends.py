@@ -45,8 +45,7 @@ def backend(request):
             _require('DuckDB is not installed (pip install -e ".[spark]")')
     if request.param == "spark":
         _require(backends.spark_missing())
-        os.environ.setdefault("KEHU_SPARK_PARTITIONS", "1")
-        backends.spark_session("local[1]")
+        backends.spark_session("local[1]", partitions=1)
     return request.param
 
 

@@ -31,19 +31,19 @@ def spark_missing() -> str | None:
     return None
 
 
-def spark_session(master: str | None = None) -> Any:
-    """The process's SparkSession: `master` (default KEHU_SPARK_MASTER or local[2]), the UI off, few shuffle
-    partitions (one machine), session time zone UTC (the engine gets UTC epochs and local day numbers)."""
+def spark_session(master: str | None = None, partitions: int = 2) -> Any:
+    """The process's SparkSession (made by the first call): `master` (default KEHU_SPARK_MASTER or local[2]),
+    the UI off, `partitions` shuffle partitions (one machine), session time zone UTC (the engine gets UTC
+    epochs and local day numbers)."""
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("KEHU_SPARK_MASTER") or SPARK_MASTER
-    partitions = os.environ.get("KEHU_SPARK_PARTITIONS", "2")
     session = (
         SparkSession.builder.master(master).appName("kehu")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", partitions)
-        .config("spark.default.parallelism", partitions)
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.default.parallelism", str(partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -Xss4m")
@@ -77,11 +77,12 @@ def to_polars(native: Any) -> pl.DataFrame:
 
 
 def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int = 8) -> pl.DataFrame:
-    """`n` seeded orders as the engine takes them: customer_id (1..`customers`, few with many orders, as a
-    Zipf law), ordered_us (UTC µs, July 2021 to mid-August 2024, some in the very same second), order_day
-    (the local day at `utc_offset_hours`), amount_cents (log-normal), category (1..8, every 13th none)."""
+    """`n` seeded orders as the engine takes them: customer_id (1..`customers`: half of the orders spread
+    evenly, half after a Zipf law, so a few customers have very many orders), ordered_us (UTC µs, July 2021 to
+    mid-August 2024, some in the very same second), order_day (the local day at `utc_offset_hours`),
+    amount_cents (log-normal), category (1..8, every 13th none)."""
     rng = np.random.default_rng(seed)
-    customer = rng.zipf(1.6, n) % customers + 1
+    customer = np.where(rng.random(n) < 0.5, rng.integers(1, customers + 1, n), rng.zipf(1.6, n) % customers + 1)
     start = int(datetime.datetime(2021, 7, 1, tzinfo=datetime.UTC).timestamp())
     end = int(datetime.datetime(2024, 8, 15, tzinfo=datetime.UTC).timestamp())
     seconds = rng.integers(start, end, n)

@@ -53,7 +53,9 @@ Rules, in words (the same words the explanations use):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import narwhals as nw
@@ -245,10 +247,17 @@ def _quantile_score(position: str, n: int) -> nw.Expr:
     return (nw.col(position) * 5 // max(n, 1) + 1).cast(nw.Int8)
 
 
+def _limit(share: float, whole: int) -> int:
+    """The integer limit of `count / whole < share` as `count < limit`, the share taken as the decimal it is
+    written as: exact, where dividing in floats would depend on the backend's division at the boundary."""
+    return math.ceil(Fraction(str(share)) * whole)
+
+
 def _share_tier(position: str, n: int, high: float, mid: float, names: tuple[str, str, str]) -> nw.Expr:
-    share = nw.col(position).cast(nw.Float64) / max(n, 1)
-    return nw.when(share < high).then(nw.lit(names[0])).when(share < high + mid).then(nw.lit(names[1])) \
-        .otherwise(nw.lit(names[2]))
+    n = max(n, 1)
+    high_limit, mid_limit = _limit(high, n), math.ceil((Fraction(str(high)) + Fraction(str(mid))) * n)
+    return nw.when(nw.col(position) < high_limit).then(nw.lit(names[0])) \
+        .when(nw.col(position) < mid_limit).then(nw.lit(names[1])).otherwise(nw.lit(names[2]))
 
 
 # --- the rules, written once ----------------------------------------------------------------------------
@@ -422,12 +431,12 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     scored = scored.with_columns(
         _through=nw.col("monetary_cents").cast(nw.Int64).cum_sum().over(order_by=["_less", "customer_id"]),
     ).with_columns(
-        _before=(nw.col("_through").max().over("monetary_cents") - nw.col("monetary_cents")).cast(nw.Float64),
+        _before=nw.col("_through").max().over("monetary_cents") - nw.col("monetary_cents"),
     )
     if total > 0:
-        share = nw.col("_before") / total
-        abc = nw.when(share < t.abc_a_share).then(nw.lit("A")).when(share < t.abc_b_share).then(nw.lit("B")) \
-            .otherwise(nw.lit("C"))
+        before = nw.col("_before")
+        abc = nw.when(before < _limit(t.abc_a_share, total)).then(nw.lit("A")) \
+            .when(before < _limit(t.abc_b_share, total)).then(nw.lit("B")).otherwise(nw.lit("C"))
     else:
         abc = nw.lit("C")
     scored = scored.with_columns(abc_class=abc, _mpos=_tier_position("monetary_cents"))

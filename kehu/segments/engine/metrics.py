@@ -99,10 +99,8 @@ def half_even(numerator: nw.Expr, denominator: nw.Expr) -> nw.Expr:
     return nw.when(up).then(whole + 1).otherwise(whole)
 
 
-def cents(columns: list[str] | Any, name: str = "amount_cents") -> nw.Expr:
-    """Money as integer cents: `amount_cents` as given, or `amount` (yuan) rounded half-to-even to the cent."""
-    if not isinstance(columns, list):
-        columns = names(lazy(columns)[0])
+def cents(columns: list[str], name: str = "amount_cents") -> nw.Expr:
+    """Money as integer cents: `amount_cents` when among `columns`, or `amount` (yuan) rounded half-to-even."""
     if name in columns:
         return nw.col(name).cast(nw.Int64)
     hundredths = nw.col("amount").cast(nw.Float64) * 100
