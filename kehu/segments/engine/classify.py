@@ -53,10 +53,14 @@ Rules, in words (the same words the explanations use):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import narwhals as nw
+
+from .metrics import lazy, names, result
 
 RFM_CLASSES = (
     "重要价值客户", "重要发展客户", "重要保持客户", "重要挽留客户",
@@ -243,10 +247,17 @@ def _quantile_score(position: str, n: int) -> nw.Expr:
     return (nw.col(position) * 5 // max(n, 1) + 1).cast(nw.Int8)
 
 
+def _limit(share: float, whole: int) -> int:
+    """The integer limit of `count / whole < share` as `count < limit`, the share taken as the decimal it is
+    written as: exact, where dividing in floats would depend on the backend's division at the boundary."""
+    return math.ceil(Fraction(str(share)) * whole)
+
+
 def _share_tier(position: str, n: int, high: float, mid: float, names: tuple[str, str, str]) -> nw.Expr:
-    share = nw.col(position).cast(nw.Float64) / max(n, 1)
-    return nw.when(share < high).then(nw.lit(names[0])).when(share < high + mid).then(nw.lit(names[1])) \
-        .otherwise(nw.lit(names[2]))
+    n = max(n, 1)
+    high_limit, mid_limit = _limit(high, n), math.ceil((Fraction(str(high)) + Fraction(str(mid))) * n)
+    return nw.when(nw.col(position) < high_limit).then(nw.lit(names[0])) \
+        .when(nw.col(position) < mid_limit).then(nw.lit(names[1])).otherwise(nw.lit(names[2]))
 
 
 # --- the rules, written once ----------------------------------------------------------------------------
@@ -333,38 +344,56 @@ def trend_word(recent_cents: Any, previous_cents: Any, t: Thresholds) -> Any:
     ], "持平")
 
 
-def references(buyers: Any, thresholds: Thresholds) -> References:
-    """The mean or median of recency, F and M (yuan) over buying customers, or the fixed thresholds."""
-    frame = nw.from_native(buyers, eager_only=True)
-    n = len(frame)
-    if thresholds.rfm_reference == "fixed":
-        return References("fixed", float(thresholds.rfm_r_days), float(thresholds.rfm_f_orders),
-                          float(thresholds.rfm_m_yuan), n)
-    if n == 0:
-        return References(thresholds.rfm_reference, 0.0, 0.0, 0.0, 0)
-    agg = "mean" if thresholds.rfm_reference == "mean" else "median"
-    row = frame.select(
+def _reference_values(buyers: nw.LazyFrame, thresholds: Thresholds) -> tuple[References, int]:
+    """(the references, the buyers' total spend in cents): every scalar the ranking needs, in one small collect."""
+    agg = "median" if thresholds.rfm_reference == "median" else "mean"
+    row = buyers.select(
+        nw.len().alias("n"),
+        nw.col("monetary_cents").sum().alias("total"),
         getattr(nw.col("recency_days").cast(nw.Float64), agg)().alias("r"),
         getattr(nw.col("frequency").cast(nw.Float64), agg)().alias("f"),
         getattr(nw.col("monetary_cents").cast(nw.Float64), agg)().alias("m"),
-    ).row(0)
-    return References(thresholds.rfm_reference, float(row[0]), float(row[1]), float(row[2]) / 100, n)
+    ).collect().row(0)
+    n, total = int(row[0] or 0), int(row[1] or 0)
+    if thresholds.rfm_reference == "fixed":
+        refs = References("fixed", float(thresholds.rfm_r_days), float(thresholds.rfm_f_orders),
+                          float(thresholds.rfm_m_yuan), n)
+    elif n == 0:
+        refs = References(thresholds.rfm_reference, 0.0, 0.0, 0.0, 0)
+    else:
+        refs = References(thresholds.rfm_reference, float(row[2]), float(row[3]), float(row[4]) / 100, n)
+    return refs, total
+
+
+def references(buyers: Any, thresholds: Thresholds) -> References:
+    """The mean or median of recency, F and M (yuan) over buying customers, or the fixed thresholds."""
+    return _reference_values(lazy(buyers)[0], thresholds)[0]
+
+
+def _buyer_column(frame: nw.LazyFrame) -> str:
+    return "last_order_at" if "last_order_at" in names(frame) else "last_us"
 
 
 def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, References]:
     """Add the class columns to a metrics table; returns (table sorted by customer id, references).
 
-    Needs ``customer_id``, ``last_order_at`` (null for customers who never bought), ``frequency``,
-    ``monetary_cents``, ``recency_days``, ``tenure_days``; uses ``mean_interval_days`` /
+    Needs ``customer_id``, ``last_order_at`` or ``last_us`` (null for customers who never bought),
+    ``frequency``, ``monetary_cents``, ``recency_days``, ``tenure_days``; uses ``mean_interval_days`` /
     ``std_interval_days``, ``top_category`` / ``top_category_cents`` / ``category_cents`` and
     ``spend_recent_cents`` / ``spend_previous_cents`` when present.
     Customers who never bought get lifecycle 潜在客户, empty text in the other class columns and null scores.
+    The table comes back eager or lazy as it came in; the references (and the ranks' count) are the one
+    small collect.
+
+    Rankings (quintile scores, share tiers) and the ABC running sum are windows over all buying customers:
+    on a distributed backend they run in one partition.
     """
     t = thresholds or Thresholds()
-    frame = nw.from_native(metrics, eager_only=True)
-    buyers = frame.filter(~nw.col("last_order_at").is_null())
-    n = len(buyers)
-    refs = references(buyers, t)
+    frame, eager = lazy(metrics)
+    bought = ~nw.col(_buyer_column(frame)).is_null()
+    buyers = frame.filter(bought)
+    refs, total = _reference_values(buyers, t)
+    n = refs.customers
     recency, frequency, monetary = nw.col("recency_days"), nw.col("frequency"), nw.col("monetary_cents")
 
     if t.score_method == "quantile":
@@ -383,29 +412,31 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
         )
 
     r_high, f_high, m_high = high_flags(recency, frequency, monetary, refs)
-    scored = scored.with_columns(r_high=r_high, f_high=f_high, m_high=m_high)
-    rfm_code = (
-        (~nw.col("m_high")).cast(nw.Int8) * 4 + (~nw.col("r_high")).cast(nw.Int8) * 2
-        + (~nw.col("f_high")).cast(nw.Int8)
+    scored = scored.with_columns(r_high=r_high, f_high=f_high, m_high=m_high).with_columns(
+        _rfm_code=((~nw.col("m_high")).cast(nw.Int64) * 4 + (~nw.col("r_high")).cast(nw.Int64) * 2
+                   + (~nw.col("f_high")).cast(nw.Int64)),
+        _grid_code=(nw.col("r_score").cast(nw.Int64) - 1) * 5 + nw.col("f_score").cast(nw.Int64) - 1,
     )
-    grid_code = (nw.col("r_score").cast(nw.Int16) - 1) * 5 + nw.col("f_score").cast(nw.Int16) - 1
     grid_names = [RF_GRID[(r, f)] for r in range(1, 6) for f in range(1, 6)]
     scored = scored.with_columns(
-        rfm_class=rfm_code.replace_strict(list(range(8)), list(RFM_CLASSES), return_dtype=nw.String),
-        rf_segment=grid_code.replace_strict(list(range(25)), grid_names, return_dtype=nw.String),
+        rfm_class=nw.col("_rfm_code").replace_strict(list(range(8)), list(RFM_CLASSES), default="",
+                                                     return_dtype=nw.String),
+        rf_segment=nw.col("_grid_code").replace_strict(list(range(25)), grid_names, default="",
+                                                       return_dtype=nw.String),
+        _less=-nw.col("monetary_cents").cast(nw.Int64),
     )
 
-    # ABC by cumulative spend; equal spend, equal class (that of the tie's last member).
-    total = int(scored.select(nw.col("monetary_cents").sum()).item() or 0) if n else 0
-    scored = scored.sort(["monetary_cents", "customer_id"], descending=[True, False]).with_columns(
-        _through=nw.col("monetary_cents").cum_sum(),
+    # ABC by cumulative spend, largest first; equal spend, equal class (that of the tie's last member, whose
+    # running sum is the spend of everyone with at least as much: the same whatever order the tie ran in).
+    scored = scored.with_columns(
+        _through=nw.col("monetary_cents").cast(nw.Int64).cum_sum().over(order_by=["_less", "customer_id"]),
     ).with_columns(
-        _before=(nw.col("_through").max().over("monetary_cents") - nw.col("monetary_cents")).cast(nw.Float64),
+        _before=nw.col("_through").max().over("monetary_cents") - nw.col("monetary_cents"),
     )
     if total > 0:
-        share = nw.col("_before") / total
-        abc = nw.when(share < t.abc_a_share).then(nw.lit("A")).when(share < t.abc_b_share).then(nw.lit("B")) \
-            .otherwise(nw.lit("C"))
+        before = nw.col("_before")
+        abc = nw.when(before < _limit(t.abc_a_share, total)).then(nw.lit("A")) \
+            .when(before < _limit(t.abc_b_share, total)).then(nw.lit("B")).otherwise(nw.lit("C"))
     else:
         abc = nw.lit("C")
     scored = scored.with_columns(abc_class=abc, _mpos=_tier_position("monetary_cents"))
@@ -424,7 +455,7 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     scored = scored.with_columns(frequency_tier=frequency_tier, value_tier=value_tier)
 
     # Lifecycle, overdue, category loyalty, trend.
-    columns = scored.columns
+    columns = names(scored)
     if "std_interval_days" in columns:
         orders = nw.col("lifetime_frequency" if "lifetime_frequency" in columns else "frequency")
         overdue = is_overdue(recency, nw.col("mean_interval_days"), nw.col("std_interval_days"), orders, t)
@@ -443,17 +474,15 @@ def classify(metrics: Any, thresholds: Thresholds | None = None) -> tuple[Any, R
     scored = scored.with_columns(
         lifecycle=lifecycle_stage(recency, nw.col("tenure_days"), frequency, t), overdue=overdue,
         category_loyalty=category_loyalty, trend=trend,
-    ).drop("_r", "_f", "_m", "_through", "_before", "_mpos", *(["_fpos"] if "_fpos" in scored.columns else []))
+    ).drop(*(c for c in names(scored) if c.startswith("_")))
 
-    others = frame.filter(nw.col("last_order_at").is_null())
-    if len(others):
-        class_columns = [c for c in scored.columns if c not in frame.columns]
-        others = others.with_columns(
-            *((nw.lit("") if scored.schema[c] == nw.String else nw.lit(None).cast(scored.schema[c])).alias(c)
-              for c in class_columns),
-        ).with_columns(lifecycle=nw.lit("潜在客户"), overdue=nw.lit(False))
-        scored = nw.concat([scored, others.select(scored.columns)], how="vertical")
-    return scored.sort("customer_id").to_native(), refs
+    schema = scored.collect_schema()
+    class_columns = [c for c in schema.names() if c not in names(frame)]
+    others = frame.filter(~bought).with_columns(
+        *((nw.lit("") if schema[c] == nw.String else nw.lit(None).cast(schema[c])).alias(c) for c in class_columns),
+    ).with_columns(lifecycle=nw.lit("潜在客户"), overdue=nw.lit(False))
+    everyone = nw.concat([scored, others.select(schema.names())], how="vertical")
+    return result(everyone.sort("customer_id"), eager), refs
 
 
 # --- one customer against a run's cut-offs --------------------------------------------------------------
@@ -480,24 +509,24 @@ def cutoffs(classified: Any, thresholds: Thresholds) -> dict[str, list]:
     Per column of :func:`_rankings`, for each class after the first: ``[value]`` of the first buying
     customers, in ranking order, who are in that class or a later one (equal values are never split
     between classes); None when there is none. Plain JSON, stored with the run, so one customer can be
-    placed later (:func:`classify_customer`).
+    placed later (:func:`classify_customer`). One small collect, on any backend.
     """
-    frame = nw.from_native(classified, eager_only=True)
+    frame = lazy(classified)[0]
+    ranked = _rankings(thresholds)
+    firsts = []
+    for column, (by, descending, classes) in ranked.items():
+        for i, name in enumerate(classes):
+            value = nw.when(nw.col(column) == name).then(nw.col(by))
+            firsts.append((value.max() if descending else value.min()).alias(f"{column}:{i}"))
+    row = frame.select(*firsts).collect().row(0)
     found: dict[str, list] = {}
-    for column, (by, descending, classes) in _rankings(thresholds).items():
-        firsts: list[list[int] | None] = []
-        for name in classes:
-            members = frame.filter(nw.col(column) == name)
-            if not len(members):
-                firsts.append(None)
-                continue
-            value = members[by].max() if descending else members[by].min()
-            firsts.append([int(value)])
+    position = 0
+    for column, (_, _, classes) in ranked.items():
+        values = [None if value is None else [int(value)] for value in row[position:position + len(classes)]]
+        position += len(classes)
         # Classes are runs of the ranking, so a class or a later one begins where the next non-empty one does.
-        bounds = []
-        for i in range(1, len(classes)):
-            bounds.append(next((first for first in firsts[i:] if first is not None), None))
-        found[column] = bounds
+        found[column] = [next((first for first in values[i:] if first is not None), None)
+                         for i in range(1, len(classes))]
     return found
 
 

@@ -129,7 +129,8 @@ def summary_from_metrics(
     """The same summary as :func:`build_summary`, from per-customer metrics instead of transactions.
 
     ``metrics`` has one row per buying customer with ``first_order_at`` and ``last_order_at``
-    (datetimes in the shop's zone, or dates), ``purchase_days`` (distinct purchase days),
+    (datetimes in the shop's zone, or dates) or ``first_day`` and ``last_day`` (local days since 1970-01-01),
+    ``purchase_days`` (distinct purchase days),
     ``monetary_cents`` (total spend in cents) and ``first_day_cents`` (spend on the first purchase
     day) — what :func:`kehu.segments.engine.metrics.aggregate_orders` gives and kehu keeps current
     order by order — so the models can be fitted without reading the orders again. Money comes out
@@ -139,14 +140,25 @@ def summary_from_metrics(
         as_of = as_of.date()
     per_unit = unit_days(time_unit) * _MINUTES_PER_DAY
     frame = nw.from_native(metrics)
-    first, last = _local_date(frame, "first_order_at"), _local_date(frame, "last_order_at")
+    schema = frame.collect_schema() if hasattr(frame, "collect_schema") else frame.schema
+    if "first_day" in schema and "last_day" in schema:
+        # Local day numbers (days since 1970-01-01, as the engine's aggregates have them): plain integers on
+        # any backend, in minutes as below so the floats are the same.
+        first, last = nw.col("first_day").cast(nw.Int64), nw.col("last_day").cast(nw.Int64)
+        today = (as_of - datetime.date(1970, 1, 1)).days
+        recency = (last - first) * 1440 / per_unit
+        age = (today - first) * 1440 / per_unit
+    else:
+        first, last = _local_date(frame, "first_order_at"), _local_date(frame, "last_order_at")
+        recency = (last - first).dt.total_minutes() / per_unit
+        age = (nw.lit(as_of, dtype=nw.Date) - first).dt.total_minutes() / per_unit
     repeats = nw.col("purchase_days").cast(nw.Int64) - 1
     repeat_spend = (nw.col("monetary_cents") - nw.col("first_day_cents")).cast(nw.Float64) / 100
     summary = frame.select(
         nw.col(customer_col),
         repeats.alias("frequency"),
-        ((last - first).dt.total_minutes() / per_unit).alias("recency"),
-        ((nw.lit(as_of, dtype=nw.Date) - first).dt.total_minutes() / per_unit).alias("T"),
+        recency.alias("recency"),
+        age.alias("T"),
         nw.when(repeats > 0).then(repeat_spend / repeats).otherwise(0.0).alias("monetary_value"),
     )
     return summary.sort(customer_col).to_native()

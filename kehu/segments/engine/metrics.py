@@ -1,19 +1,28 @@
 """Per-customer purchase metrics (客户指标) from a table of orders.
 
-Pure functions over data frames, written with Narwhals so the same code runs on Polars today and on
-another backend (Spark, DuckDB…) later. Nothing here imports Django.
+Pure functions over data frames, written against Narwhals' lazy frames so the same code runs on Polars
+(eager or lazy), DuckDB and PySpark: a function given an eager frame returns an eager frame of the same
+library, a lazy one (a Polars LazyFrame, a DuckDB relation, a Spark DataFrame) a lazy one. Work that
+depends on row order goes through windows with an explicit order (``over(..., order_by=...)``), never a
+sort followed by ``shift``. Nothing here imports Django.
 
 Input tables
 ------------
-``orders``: one row per *counted* order (refunds already left out), columns
-    ``customer_id`` (int), ``ordered_at`` (datetime; tz-aware, in the shop's zone, or naive local),
-    and either ``amount`` (yuan; float or decimal) or ``amount_cents`` (int); optionally ``category``
-    (the order's category, used when no ``lines`` table is given).
+``orders``: one row per *counted* order (refunds already left out), columns ``customer_id`` (int), the
+    order's time, and either ``amount`` (yuan; float or decimal) or ``amount_cents`` (int); optionally
+    ``category`` (the order's category, used when no ``lines`` table is given). The time is either
+
+    * ``ordered_us`` (int, microseconds since 1970-01-01 UTC) and ``order_day`` (int, the local calendar
+      day as days since 1970-01-01): what any backend can compute with, or
+    * ``ordered_at`` (datetime; tz-aware, in the shop's zone, or naive local), turned into the two
+      columns above on entry (Polars; Spark and DuckDB read time zones from their session).
+
 ``lines``: optional, one row per order line of a counted order: ``customer_id``, ``category``,
     and ``amount`` or ``amount_cents``. Lines without a category are ignored.
 
 Money is rounded to whole cents (分) first and kept as integers, so sums are exact and rankings do not
-depend on float noise. Days are calendar days in the zone of ``ordered_at``.
+depend on float noise; ratios of cents are rounded half-to-even in integers. Days are calendar days in
+the shop's zone (of ``ordered_at``, or as given in ``order_day``).
 
 The numbers split in two stages, matching what kehu stores:
 
@@ -38,6 +47,8 @@ AGGREGATE_COLUMNS = (
     "customer_id", "first_order_at", "last_order_at", "frequency", "monetary_cents", "interval_sq_sum",
     "purchase_days", "first_day_cents",
 )
+# The first and last order as the engine computes with them: UTC microseconds and local day numbers.
+EPOCH_COLUMNS = ("first_us", "last_us", "first_day", "last_day")
 CATEGORY_COLUMNS = ("customer_id", "categories", "category_cents", "top_category", "top_category_cents")
 
 
@@ -59,11 +70,44 @@ def months_before(day: datetime.date, months: int) -> datetime.date:
     raise ValueError(day)  # pragma: no cover
 
 
-def cents(frame: nw.DataFrame, name: str = "amount_cents") -> nw.Expr:
-    """Money as integer cents: `amount_cents` as given, or `amount` (yuan) rounded to the cent."""
-    if name in frame.columns:
+# --- frames in and out ------------------------------------------------------------------------------------
+
+def lazy(native: Any) -> tuple[nw.LazyFrame, bool]:
+    """(the frame as a Narwhals LazyFrame, whether it came in eager)."""
+    frame = nw.from_native(native)
+    if isinstance(frame, nw.DataFrame):
+        return frame.lazy(), True
+    return frame, False
+
+
+def result(frame: nw.LazyFrame, eager: bool) -> Any:
+    """The native frame to hand back: collected when the input was eager."""
+    return (frame.collect() if eager else frame).to_native()
+
+
+def names(frame: nw.LazyFrame) -> list[str]:
+    return frame.collect_schema().names()
+
+
+# --- money --------------------------------------------------------------------------------------------------
+
+def half_even(numerator: nw.Expr, denominator: nw.Expr) -> nw.Expr:
+    """numerator / denominator rounded half-to-even, in integers (both integer expressions, denominator > 0)."""
+    whole = numerator // denominator
+    twice_rest = (numerator - whole * denominator) * 2
+    up = (twice_rest > denominator) | ((twice_rest == denominator) & (whole % 2 == 1))
+    return nw.when(up).then(whole + 1).otherwise(whole)
+
+
+def cents(columns: list[str], name: str = "amount_cents") -> nw.Expr:
+    """Money as integer cents: `amount_cents` when among `columns`, or `amount` (yuan) rounded half-to-even."""
+    if name in columns:
         return nw.col(name).cast(nw.Int64)
-    return (nw.col("amount").cast(nw.Float64) * 100).round(0).cast(nw.Int64)
+    hundredths = nw.col("amount").cast(nw.Float64) * 100
+    floor = hundredths.floor()
+    rest = hundredths - floor
+    up = (rest > 0.5) | ((rest == 0.5) & (floor % 2 == 1))
+    return nw.when(up).then(floor + 1).otherwise(floor).cast(nw.Int64)
 
 
 def line_cents(quantity_hundredths: nw.Expr, unit_price_cents: nw.Expr) -> nw.Expr:
@@ -72,50 +116,82 @@ def line_cents(quantity_hundredths: nw.Expr, unit_price_cents: nw.Expr) -> nw.Ex
     Both inputs are integers in hundredths, so the product is in 1/10000 yuan and exact.
     """
     product = quantity_hundredths.cast(nw.Int64) * unit_price_cents.cast(nw.Int64)
-    whole = product // 100
-    rest = product - whole * 100
-    return (
-        nw.when(rest > 50).then(whole + 1)
-        .when((rest == 50) & (whole % 2 == 1)).then(whole + 1)
-        .otherwise(whole)
+    return half_even(product, nw.lit(100))
+
+
+# --- time ---------------------------------------------------------------------------------------------------
+
+def with_epoch(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """The orders with ``ordered_us`` and ``order_day`` (from ``ordered_at`` when they are not given)."""
+    columns = names(frame)
+    if "ordered_us" in columns and "order_day" in columns:
+        return frame
+    moment = nw.col("ordered_at")
+    return frame.with_columns(ordered_us=moment.dt.timestamp("us"), order_day=moment.dt.date().cast(nw.Int32))
+
+
+def _with_time_columns(orders: nw.LazyFrame) -> nw.LazyFrame:
+    frame = with_epoch(orders)
+    return frame.with_columns(
+        _cents=cents(names(frame)), _us=nw.col("ordered_us").cast(nw.Int64),
+        _second=nw.col("ordered_us").cast(nw.Int64) // US_PER_SECOND, _day=nw.col("order_day").cast(nw.Int64),
     )
 
 
-def _with_time_columns(orders: nw.DataFrame, *, day: bool = True) -> nw.DataFrame:
-    columns = {"_cents": cents(orders), "_second": nw.col("ordered_at").dt.timestamp("us") // US_PER_SECOND}
-    if day:
-        columns["_day"] = nw.col("ordered_at").dt.date().cast(nw.Int32)
-    return orders.with_columns(**columns)
-
-
-def select_period(orders: Any, as_of: datetime.date, window_months: int | None = None) -> Any:
-    """Orders on or before `as_of` (local calendar day), and after the window's start if one is given."""
-    frame = nw.from_native(orders, eager_only=True)
-    day = nw.col("ordered_at").dt.date().cast(nw.Int32)
+def _period(orders: nw.LazyFrame, as_of: datetime.date, window_months: int | None = None) -> nw.LazyFrame:
+    day = nw.col("order_day")
     keep = day <= day_number(as_of)
     if window_months:
         keep = keep & (day > day_number(months_before(as_of, window_months)))
-    return frame.filter(keep).to_native()
+    return with_epoch(orders).filter(keep)
 
 
-def _sort_by_customer_and_second(frame: nw.DataFrame) -> nw.DataFrame:
-    """Sorted by customer, then second: on one packed integer key when it fits (twice as fast as two keys).
+def select_period(orders: Any, as_of: datetime.date, window_months: int | None = None) -> Any:
+    """Orders on or before `as_of` (local calendar day), and after the window's start if one is given.
 
-    Orders of one customer in the same second may come in any order; nothing computed from the
-    sorted rows depends on that.
-    """
-    if len(frame):
-        low, high = frame["_second"].min(), frame["_second"].max()
-        first, last = frame["customer_id"].min(), frame["customer_id"].max()
-        if high - low < 2**32 and first >= 0 and last < 2**31:
-            key = nw.col("customer_id").cast(nw.Int64) * 2**32 + (nw.col("_second") - low)
-            return frame.with_columns(_key=key).sort("_key").drop("_key")
-    return frame.sort("customer_id", "_second")
+    The result has ``ordered_us`` and ``order_day`` besides the columns given."""
+    frame, eager = lazy(orders)
+    return result(_period(frame, as_of, window_months), eager)
+
+
+# --- the stored aggregates ---------------------------------------------------------------------------------
+
+def _aggregate(orders: nw.LazyFrame) -> nw.LazyFrame:
+    frame = _with_time_columns(orders)
+    has_datetime = "ordered_at" in names(frame)
+    # Each order against the customer's previous one in time (orders in the same second may come in any
+    # order: the gaps are the same), and the customer's first day.
+    frame = frame.with_columns(
+        _previous=nw.col("_second").shift(1).over("customer_id", order_by="_us"),
+        _first_day=nw.col("_day").min().over("customer_id"),
+    ).with_columns(
+        _gap_sq=(nw.col("_second") - nw.col("_previous")) * (nw.col("_second") - nw.col("_previous")),
+        _first_day_cents=nw.when(nw.col("_day") == nw.col("_first_day")).then(nw.col("_cents")).otherwise(0),
+    )
+    out = frame.group_by("customer_id").agg(
+        *((nw.col("ordered_at").min().alias("first_order_at"), nw.col("ordered_at").max().alias("last_order_at"))
+          if has_datetime else ()),
+        nw.col("_us").min().alias("first_us"),
+        nw.col("_us").max().alias("last_us"),
+        nw.col("_day").min().alias("first_day"),
+        nw.col("_day").max().alias("last_day"),
+        nw.len().alias("frequency"),
+        nw.col("_cents").sum().alias("monetary_cents"),
+        nw.col("_gap_sq").sum().alias("interval_sq_sum"),
+        nw.col("_day").n_unique().alias("purchase_days"),
+        nw.col("_first_day_cents").sum().alias("first_day_cents"),
+    )
+    integers = ("frequency", "monetary_cents", "interval_sq_sum", "purchase_days", "first_day_cents",
+                *EPOCH_COLUMNS)
+    return out.with_columns(nw.col(c).cast(nw.Int64) for c in integers).with_columns(
+        nw.col("interval_sq_sum").fill_null(0))
 
 
 def aggregate_orders(orders: Any) -> Any:
     """The stored part of the metrics, one row per customer with at least one order.
 
+    Columns: ``first_us``/``last_us`` and ``first_day``/``last_day`` (:data:`EPOCH_COLUMNS`), and
+    ``first_order_at``/``last_order_at`` when the orders have ``ordered_at``; ``frequency``, ``monetary_cents``;
     `purchase_days` is the number of distinct (local) days with an order and `first_day_cents` what was
     spent on the first of them: with first/last order, F and M they give the churn and value models'
     summary (repeat purchases on distinct days, the mean value of the repeat purchases).
@@ -123,39 +199,34 @@ def aggregate_orders(orders: Any) -> Any:
     seconds since the epoch: with first/last time and F it gives the mean gap and its spread, and it
     can be kept current when one order is added or removed (only its two neighbours matter).
     """
-    frame = _sort_by_customer_and_second(_with_time_columns(nw.from_native(orders, eager_only=True)))
-    # One sort, then each row compared with the previous row of the same customer (no window function):
-    # the gap in seconds, and whether it starts a new purchase day. Days follow seconds in that order,
-    # so the customer's first day is the day of their first row, carried forward.
-    same = (nw.col("customer_id") == nw.col("customer_id").shift(1)).fill_null(False)
-    new_day = ~same | (nw.col("_day") != nw.col("_day").shift(1)).fill_null(True)
-    first_day = nw.when(~same).then(nw.col("_day")).otherwise(None).fill_null(strategy="forward")
-    gaps = frame.with_columns(
-        _gap=nw.when(same).then(nw.col("_second") - nw.col("_second").shift(1)),
-        _new_day=new_day.cast(nw.Int64),
-        _first_day_cents=nw.when(nw.col("_day") == first_day).then(nw.col("_cents")).otherwise(0),
-    )
-    out = gaps.group_by("customer_id").agg(
-        nw.col("ordered_at").min().alias("first_order_at"),
-        nw.col("ordered_at").max().alias("last_order_at"),
-        nw.len().cast(nw.Int64).alias("frequency"),
-        nw.col("_cents").sum().cast(nw.Int64).alias("monetary_cents"),
-        (nw.col("_gap") * nw.col("_gap")).sum().cast(nw.Int64).alias("interval_sq_sum"),
-        nw.col("_new_day").sum().cast(nw.Int64).alias("purchase_days"),
-        nw.col("_first_day_cents").sum().cast(nw.Int64).alias("first_day_cents"),
-    )
-    return out.with_columns(nw.col("interval_sq_sum").fill_null(0)).to_native()
+    frame, eager = lazy(orders)
+    return result(_aggregate(frame), eager)
+
+
+def _category_spend(lines: nw.LazyFrame) -> nw.LazyFrame:
+    frame = lines.filter(~nw.col("category").is_null()).with_columns(_cents=cents(names(lines)))
+    return frame.group_by("customer_id", "category").agg(
+        nw.col("_cents").sum().cast(nw.Int64).alias("spend_cents"), nw.len().cast(nw.Int64).alias("lines"))
 
 
 def category_spend(lines: Any) -> Any:
     """Spend per (customer, category) in cents, and how many lines made it: what kehu stores."""
-    frame = nw.from_native(lines, eager_only=True)
-    frame = frame.filter(~nw.col("category").is_null()).with_columns(_cents=cents(frame))
-    return (
-        frame.group_by("customer_id", "category")
-        .agg(nw.col("_cents").sum().cast(nw.Int64).alias("spend_cents"), nw.len().cast(nw.Int64).alias("lines"))
-        .to_native()
+    frame, eager = lazy(lines)
+    return result(_category_spend(frame), eager)
+
+
+def _category_summary(spend: nw.LazyFrame) -> nw.LazyFrame:
+    totals = spend.group_by("customer_id").agg(
+        nw.len().cast(nw.Int64).alias("categories"),
+        nw.col("spend_cents").sum().cast(nw.Int64).alias("category_cents"),
     )
+    best = spend.with_columns(_best=nw.col("spend_cents").max().over("customer_id")).filter(
+        nw.col("spend_cents") == nw.col("_best"))
+    top = best.group_by("customer_id").agg(
+        nw.col("category").min().alias("top_category"),
+        nw.col("spend_cents").max().cast(nw.Int64).alias("top_category_cents"),
+    )
+    return totals.join(top, on="customer_id", how="left")
 
 
 def category_summary(spend: Any) -> Any:
@@ -163,77 +234,97 @@ def category_summary(spend: Any) -> Any:
 
     The top category is the one with the most spend; on a tie, the smallest category key.
     """
-    frame = nw.from_native(spend, eager_only=True)
-    totals = frame.group_by("customer_id").agg(
-        nw.len().cast(nw.Int64).alias("categories"),
-        nw.col("spend_cents").sum().cast(nw.Int64).alias("category_cents"),
-    )
-    best = frame.filter(nw.col("spend_cents") == nw.col("spend_cents").max().over("customer_id"))
-    top = best.group_by("customer_id").agg(
-        nw.col("category").min().alias("top_category"),
-        nw.col("spend_cents").max().alias("top_category_cents"),
-    )
-    return totals.join(top, on="customer_id", how="left").to_native()
+    frame, eager = lazy(spend)
+    return result(_category_summary(frame), eager)
 
 
-def trend_spend(orders: Any, as_of: datetime.date, months: int) -> Any:
-    """Spend in the last `months` months up to `as_of` and in the `months` before that, in cents."""
-    frame = _with_time_columns(nw.from_native(orders, eager_only=True))
+def _trend(orders: nw.LazyFrame, as_of: datetime.date, months: int) -> nw.LazyFrame:
+    frame = _with_time_columns(orders)
     end = day_number(as_of)
     mid = day_number(months_before(as_of, months))
     start = day_number(months_before(as_of, 2 * months))
     recent = (nw.col("_day") > mid) & (nw.col("_day") <= end)
-    previous = (nw.col("_day") > start) & (nw.col("_day") <= mid)
     return (
         frame.filter((nw.col("_day") > start) & (nw.col("_day") <= end))
+        .with_columns(_recent=nw.when(recent).then(nw.col("_cents")).otherwise(0),
+                      _previous=nw.when(~recent).then(nw.col("_cents")).otherwise(0))
         .group_by("customer_id")
-        .agg(
-            nw.when(recent).then(nw.col("_cents")).otherwise(0).sum().cast(nw.Int64).alias("spend_recent_cents"),
-            nw.when(previous).then(nw.col("_cents")).otherwise(0).sum().cast(nw.Int64)
-            .alias("spend_previous_cents"),
-        )
-        .to_native()
+        .agg(nw.col("_recent").sum().cast(nw.Int64).alias("spend_recent_cents"),
+             nw.col("_previous").sum().cast(nw.Int64).alias("spend_previous_cents"))
     )
+
+
+def trend_spend(orders: Any, as_of: datetime.date, months: int) -> Any:
+    """Spend in the last `months` months up to `as_of` and in the `months` before that, in cents."""
+    frame, eager = lazy(orders)
+    return result(_trend(frame, as_of, months), eager)
+
+
+# --- the analysis date ---------------------------------------------------------------------------------------
+
+def _with_epoch_aggregates(frame: nw.LazyFrame) -> tuple[nw.LazyFrame, list[str]]:
+    """The aggregates with :data:`EPOCH_COLUMNS` (from ``first_order_at``/``last_order_at`` when missing),
+    and the names of the columns added here (dropped again at the end)."""
+    if set(EPOCH_COLUMNS) <= set(names(frame)):
+        return frame, []
+    first, last = nw.col("first_order_at"), nw.col("last_order_at")
+    return frame.with_columns(
+        first_us=first.dt.timestamp("us"), last_us=last.dt.timestamp("us"),
+        first_day=first.dt.date().cast(nw.Int32), last_day=last.dt.date().cast(nw.Int32),
+    ), list(EPOCH_COLUMNS)
+
+
+def _derive(frame: nw.LazyFrame, as_of: datetime.date, categories: nw.LazyFrame | None,
+            trend: nw.LazyFrame | None) -> nw.LazyFrame:
+    frame, added = _with_epoch_aggregates(frame)
+    today = day_number(as_of)
+    # In a window, F counts the window's orders; the purchase rhythm still uses the whole history.
+    orders = nw.col("lifetime_frequency") if "lifetime_frequency" in names(frame) else nw.col("frequency")
+    frame = frame.with_columns(
+        _span=((nw.col("last_us") // US_PER_SECOND) - (nw.col("first_us") // US_PER_SECOND)).cast(nw.Float64),
+        _gaps=(orders - 1).cast(nw.Float64),
+    )
+    span, n_gaps = nw.col("_span"), nw.col("_gaps")
+    frame = frame.with_columns(
+        _variance=(nw.when(orders >= 3).then(nw.col("interval_sq_sum").cast(nw.Float64) - span * span / n_gaps)
+                   / (n_gaps - 1)),
+    )
+    variance = nw.col("_variance")
+    frequency = nw.col("frequency").cast(nw.Int64)
+    frame = frame.with_columns(
+        monetary=nw.col("monetary_cents").cast(nw.Float64) / 100,
+        avg_order_value=nw.when(frequency > 0)
+        .then(half_even(nw.col("monetary_cents").cast(nw.Int64), frequency).cast(nw.Float64) / 100),
+        recency_days=(today - nw.col("last_day")).cast(nw.Int64),
+        tenure_days=(today - nw.col("first_day")).cast(nw.Int64),
+        mean_interval_days=nw.when(orders >= 2).then(span / n_gaps / SECONDS_PER_DAY),
+        std_interval_days=nw.when(orders >= 3)
+        .then(nw.when(variance > 0).then(variance).otherwise(0.0).sqrt() / SECONDS_PER_DAY),
+    ).drop("_span", "_gaps", "_variance", *added)
+    if categories is not None:
+        frame = frame.join(categories, on="customer_id", how="left").with_columns(
+            nw.col("categories").fill_null(0), nw.col("category_cents").fill_null(0),
+        )
+    if trend is not None:
+        frame = frame.join(trend, on="customer_id", how="left").with_columns(
+            nw.col("spend_recent_cents").fill_null(0), nw.col("spend_previous_cents").fill_null(0),
+        )
+    return frame.sort("customer_id")
 
 
 def derive_metrics(aggregates: Any, as_of: datetime.date, *, categories: Any = None, trend: Any = None) -> Any:
     """Add the analysis-date and ratio columns to the stored aggregates.
 
-    Adds ``monetary`` and ``avg_order_value`` (yuan), ``recency_days`` and ``tenure_days`` (calendar days
-    from the last / first order to `as_of`), ``mean_interval_days`` and ``std_interval_days`` (sample
-    standard deviation of the gaps; null below two and three orders respectively), and, when given,
-    the category summary and trend columns (zero / null where a customer has none).
+    Adds ``monetary`` and ``avg_order_value`` (yuan, the cents rounded half-to-even), ``recency_days`` and
+    ``tenure_days`` (calendar days from the last / first order to `as_of`), ``mean_interval_days`` and
+    ``std_interval_days`` (sample standard deviation of the gaps; null below two and three orders
+    respectively), and, when given, the category summary and trend columns (zero / null where a customer
+    has none). The aggregates need :data:`EPOCH_COLUMNS` or ``first_order_at``/``last_order_at``.
     """
-    frame = nw.from_native(aggregates, eager_only=True)
-    today = day_number(as_of)
-    # In a window, F counts the window's orders; the purchase rhythm still uses the whole history.
-    orders = nw.col("lifetime_frequency") if "lifetime_frequency" in frame.columns else nw.col("frequency")
-    n_gaps = (orders - 1).cast(nw.Float64)
-    span = ((nw.col("last_order_at").dt.timestamp("us") // US_PER_SECOND)
-            - (nw.col("first_order_at").dt.timestamp("us") // US_PER_SECOND)).cast(nw.Float64)
-    mean_gap = span / n_gaps
-    variance = (nw.col("interval_sq_sum").cast(nw.Float64) - span * span / n_gaps) / (n_gaps - 1)
-    frame = frame.with_columns(
-        monetary=nw.col("monetary_cents").cast(nw.Float64) / 100,
-        avg_order_value=nw.when(nw.col("frequency") > 0)
-        .then((nw.col("monetary_cents").cast(nw.Float64) / nw.col("frequency") / 100).round(2)),
-        recency_days=(today - nw.col("last_order_at").dt.date().cast(nw.Int32)).cast(nw.Int64),
-        tenure_days=(today - nw.col("first_order_at").dt.date().cast(nw.Int32)).cast(nw.Int64),
-        mean_interval_days=nw.when(orders >= 2).then(mean_gap / SECONDS_PER_DAY),
-        std_interval_days=nw.when(orders >= 3)
-        .then(variance.clip(lower_bound=0).sqrt() / SECONDS_PER_DAY),
-    )
-    if categories is not None:
-        cats = nw.from_native(categories, eager_only=True)
-        frame = frame.join(cats, on="customer_id", how="left").with_columns(
-            nw.col("categories").fill_null(0), nw.col("category_cents").fill_null(0),
-        )
-    if trend is not None:
-        tr = nw.from_native(trend, eager_only=True)
-        frame = frame.join(tr, on="customer_id", how="left").with_columns(
-            nw.col("spend_recent_cents").fill_null(0), nw.col("spend_previous_cents").fill_null(0),
-        )
-    return frame.sort("customer_id").to_native()
+    frame, eager = lazy(aggregates)
+    cats = lazy(categories)[0] if categories is not None else None
+    tr = lazy(trend)[0] if trend is not None else None
+    return result(_derive(frame, as_of, cats, tr), eager)
 
 
 def compute_metrics(
@@ -251,18 +342,19 @@ def compute_metrics(
     first/last order and the purchase rhythm still look at the whole history; a customer who bought
     before the window but not in it has F = 0. A separate `lines` table is used as given.
     """
-    everything = select_period(orders, as_of)
-    aggregates = nw.from_native(aggregate_orders(everything), eager_only=True)
+    frame, eager = lazy(orders)
+    everything = _period(frame, as_of)
+    aggregates = _aggregate(everything)
     if window_months:
-        window = aggregate_orders(select_period(orders, as_of, window_months))
-        window = nw.from_native(window, eager_only=True).select("customer_id", "frequency", "monetary_cents")
+        window = _aggregate(_period(frame, as_of, window_months)).select("customer_id", "frequency",
+                                                                          "monetary_cents")
         aggregates = (
             aggregates.rename({"frequency": "lifetime_frequency"}).drop("monetary_cents")
             .join(window, on="customer_id", how="left")
             .with_columns(nw.col("frequency").fill_null(0), nw.col("monetary_cents").fill_null(0))
         )
-    if lines is None and "category" in nw.from_native(orders, eager_only=True).columns:
-        lines = select_period(orders, as_of, window_months)
-    categories = category_summary(category_spend(lines)) if lines is not None else None
-    trend = trend_spend(everything, as_of, trend_months)
-    return derive_metrics(aggregates.to_native(), as_of, categories=categories, trend=trend)
+    line_frame = lazy(lines)[0] if lines is not None else None
+    if line_frame is None and "category" in names(frame):
+        line_frame = _period(frame, as_of, window_months)
+    categories = _category_summary(_category_spend(line_frame)) if line_frame is not None else None
+    return result(_derive(aggregates, as_of, categories, _trend(everything, as_of, trend_months)), eager)
