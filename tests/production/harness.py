@@ -57,6 +57,7 @@ class Store:
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env["KEHU_HOME"] = str(home)
         env["PYTHONUNBUFFERED"] = "1"
+        env["KEHU_NIGHTLY"] = "off"  # a worker would run the day's nightly jobs (a backup…) at once: a test sets it
         if url:
             env["KEHU_DATABASE_URL"] = url
         return cls(home=home, database_url=url, database_name=name, env=env)
