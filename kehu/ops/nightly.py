@@ -86,7 +86,7 @@ def _segment() -> str:
     from kehu.segments import runs
     from kehu.segments.models import SegmentJob
 
-    job = runs.run_now(SegmentJob.Reason.NIGHTLY, full=True, wait=600)  # waits for a run started from a page
+    job = runs.run_now(SegmentJob.Reason.NIGHTLY, full=True)  # waits for a run started from a page to end
     if job.status != SegmentJob.Status.DONE:
         raise RuntimeError(runs.outcome(job))
     return str(runs.outcome(job))

@@ -3,7 +3,8 @@
 The page queues a django-tasks task naming a :class:`SegmentJob` row and returns at once to a status page that polls
 the row: `kehu worker` runs `pipeline.refresh` and writes each stage into the row, so every server process of the
 store shows the same progress. One run at a time across processes and hosts (the run lease, ``lease.py``): a second
-start while one is queued or running is refused with a message that says so.
+start while one is queued or running is refused with a message that says so; a queued run that finds `kehu segment`
+started meanwhile on the command line waits for it (LEASE_WAIT).
 
 A run never leaves half-written classes: the pipeline writes every class row and the run's SegmentRun in one
 transaction (with --full the metrics are rewritten before, in a transaction of their own, with the values the order
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 STALE_AFTER = lease.LEASE  # a run on another host renews its lease (and beats here) at every stage
 QUEUED_FOR_AT_MOST = datetime.timedelta(minutes=10)  # a queued run no worker took by then blocks nobody
 INTERRUPTED = gettext_noop("分层计算被中断（后台进程已停止），客户分层仍是上次计算的结果，请重新计算")
+WAITING = gettext_noop("等待另一次分层结束")
+LEASE_WAIT = 600.0  # seconds a queued run waits for one started meanwhile on the command line (≤ 5 min at 1M)
 ACTIVE = (SegmentJob.Status.QUEUED, SegmentJob.Status.RUNNING)
 
 
@@ -78,15 +81,15 @@ def start(user, reason: str) -> SegmentJob:
     return job
 
 
-def run_now(reason: str, full: bool, wait: float) -> SegmentJob:
+def run_now(reason: str, full: bool) -> SegmentJob:
     """Classify everyone in this process (the nightly jobs), recorded as a SegmentJob the pages show."""
     job = SegmentJob.objects.create(reason=reason, full=full)
-    run(str(job.pk), wait=wait)
+    run(str(job.pk))
     job.refresh_from_db()
     return job
 
 
-def run(job_id: str, wait: float = 0) -> int | None:
+def run(job_id: str, wait: float = LEASE_WAIT) -> int | None:
     """Run a queued job (the task's body): the SegmentRun id, or None when it failed or was not queued."""
     claimed = SegmentJob.objects.filter(pk=job_id, status=SegmentJob.Status.QUEUED).update(
         status=SegmentJob.Status.RUNNING, host=socket.gethostname()[:255], pid=os.getpid(),
@@ -94,6 +97,8 @@ def run(job_id: str, wait: float = 0) -> int | None:
     if not claimed:
         return None
     job = SegmentJob.objects.get(pk=job_id)
+    if lease.holder(pipeline.JOB) is not None:  # `kehu segment` started after the button was pressed
+        SegmentJob.objects.filter(pk=job.pk).update(stage=WAITING)
     started = 0
 
     def progress(stage: str) -> None:  # called as each stage begins, outside the pipeline's transactions

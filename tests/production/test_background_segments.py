@@ -11,6 +11,7 @@ import time
 import zoneinfo
 
 from .harness import LiveServer, Worker, follow_run
+from .test_segment_runs import classes, start_segment
 
 STATE = ("import json; from kehu.customers.models import Customer; from kehu.segments.models import CustomerSegment, "
          "SegmentJob, SegmentRun; from kehu.ops.models import NightlyRun; "
@@ -100,3 +101,36 @@ def test_the_nightly_jobs_run_once_with_two_workers_and_restore_waits_for_the_wo
     restored = ready_store.kehu("restore", str(ready_store.home / "before.kehu-backup"), "--yes",
                                 "--no-safety-backup")
     assert "Restored" in restored.stdout
+
+
+def test_a_run_whose_worker_is_killed_is_marked_failed_and_the_classes_stay(ready_store):
+    ready_store.shell(SHOP)
+    ready_store.kehu("segment", "--no-progress")
+    before = classes(ready_store)
+    server = LiveServer(ready_store, args=("--no-worker",)).start()
+    try:
+        web = server.session()
+        status = web.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)
+        status = status.headers["Location"]  # queued: no worker yet
+        command_line = start_segment(ready_store)  # `kehu segment --full`, holding the lease…
+        os.kill(command_line.pid, signal.SIGSTOP)  # …and stopped: the queued run will wait for it
+        worker = Worker(ready_store).start()
+        deadline = time.monotonic() + 30
+        while "等待另一次分层结束" not in (page := web.get(status).text):
+            assert time.monotonic() < deadline, page[-500:]
+            time.sleep(0.2)
+        assert 'data-status="running"' in page
+        worker.stop(kill=True)  # SIGKILL while running
+        next_worker = Worker(ready_store).start()  # finds the run of a dead process at its start
+        try:
+            page = web.get(status).text
+            assert 'data-status="failed"' in page and "客户分层仍是上次计算的结果" in page
+            assert classes(ready_store) == before
+        finally:
+            os.kill(command_line.pid, signal.SIGCONT)
+            command_line.communicate(timeout=120)
+            next_worker.stop()
+        assert command_line.returncode == 0
+        assert state(ready_store)["jobs"] == [["recompute", "failed"]]
+    finally:
+        server.stop()
