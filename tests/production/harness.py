@@ -150,6 +150,7 @@ class LiveServer:
             except requests.RequestException:  # refused, or too slow to answer under load
                 pass
             time.sleep(0.1)
+        self.stop(kill=True)  # never left running (with the worker it restarts) after the test gave up on it
         raise AssertionError(f"kehu serve did not answer within {timeout} s:\n{self.output()}")
 
     def stop(self, kill: bool = False) -> None:
