@@ -162,6 +162,14 @@ TASKS = {
     "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]},
 }
 
+# Classifications started from a page run on that worker too (tests on an in-memory database: KEHU_SEGMENT_BACKGROUND
+# = False runs them in the request).
+# Nightly jobs (classification with the metrics rebuilt, follow-ups, backup keeping 14, health), run once a day at this
+# local time (TIME_ZONE) by a `kehu worker`: "HH:MM", or "off" (then schedule `kehu segment --full` etc. with cron, see
+# the README). A worker that starts after that time on a day they have not run yet (a laptop off at night) runs them
+# at once.
+KEHU_NIGHTLY = os.environ.get("KEHU_NIGHTLY", "02:15")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

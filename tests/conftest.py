@@ -87,6 +87,12 @@ def demo_copy(demo_template, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _segment_runs_in_the_request(settings):
+    """No worker runs beside an in-process test: a classification started from a page runs in its request."""
+    settings.KEHU_SEGMENT_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _no_audit_backlog():
     """Audit entries a busy test database deferred (live-server tests on SQLite) die with their test: the
     writer thread must not carry them into the next test's database, nor write them at exit."""

@@ -17,11 +17,11 @@ import time
 import uuid
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from kehu.accounts import audit
-from kehu.lib.processes import process_exists
+from kehu.lib import tasks
+from kehu.lib.processes import claimant_gone
 
 from . import uploads
 from .importer import import_file, revert_batch
@@ -55,12 +55,7 @@ def start_import(path: str, name: str, sheets, user, on_duplicate: str, on_confl
     total = sum(max((s.total_rows or 0) - s.header_row, 0) for s in sheets if s.kind)
     job = ImportJob.objects.create(user=user, file_name=name[:255], path=str(path), sheets=sheet_overrides(sheets),
                                    on_duplicate=on_duplicate, on_conflict=on_conflict, total=total)
-    background = getattr(settings, "KEHU_IMPORT_BACKGROUND", True)
-    task = run_import if background else run_import.using(backend="immediate")
-    if background:  # queued once the job row is committed, so a worker never looks for a row it cannot see
-        transaction.on_commit(lambda: task.enqueue(str(job.pk)))
-    else:
-        task.enqueue(str(job.pk))
+    tasks.enqueue(run_import, str(job.pk), background=getattr(settings, "KEHU_IMPORT_BACKGROUND", True))
     return job.pk.hex
 
 
@@ -114,17 +109,11 @@ def _fail(job: ImportJob, error: str) -> None:
                                                finished_at=timezone.now())
 
 
-def _dead(job: ImportJob) -> bool:
-    if job.host == socket.gethostname() and job.pid and not process_exists(job.pid):
-        return True
-    return timezone.now() - (job.heartbeat_at or job.created_at) > ImportJob.STALE_AFTER
-
-
 def recover_interrupted() -> list[str]:
     """Jobs whose worker died midway (killed, a restart): marked failed, their batch reverted. Returns their ids."""
     recovered = []
     for job in ImportJob.objects.filter(status=ImportJob.Status.RUNNING).select_related("user", "batch"):
-        if not _dead(job):
+        if not claimant_gone(job.host, job.pid, job.heartbeat_at or job.created_at, ImportJob.STALE_AFTER):
             continue
         # Claimed by one recoverer only: the first to move it from running.
         if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, pid=job.pid).update(
@@ -133,19 +122,10 @@ def recover_interrupted() -> list[str]:
         log.warning("import job %s (%s) was interrupted: reverting what it wrote", job.pk, job.file_name)
         with audit.through("web"):  # the revert of a web import
             _fail(job, INTERRUPTED)
-        _fail_task_of(job)
+        tasks.fail_running([str(job.pk)], INTERRUPTED)
         uploads.discard(job.path)
         recovered.append(job.pk.hex)
     return recovered
-
-
-def _fail_task_of(job: ImportJob) -> None:
-    """The task result of a job whose worker died stays 'running' in django-tasks' table: mark it failed."""
-    from django_tasks_db.models import DBTaskResult
-
-    for result in DBTaskResult.objects.running():
-        if result.args_kwargs.get("args") == [str(job.pk)]:
-            result.set_failed(RuntimeError(INTERRUPTED))
 
 
 def job_status(job: str, user) -> dict | None:

@@ -50,8 +50,8 @@ class ServerPresenceQuerySet(models.QuerySet):
 
 
 class ServerPresence(models.Model):
-    """One running `kehu serve` of this store (any host): written at start, refreshed by a heartbeat, removed
-    at a clean stop. `kehu restore` refuses while any is alive."""
+    """One running `kehu serve` or `kehu worker` (address "kehu worker") of this store, on any host: written at start,
+    refreshed by a heartbeat, removed at a clean stop. `kehu restore` refuses while any is alive."""
 
     STALE_AFTER = datetime.timedelta(seconds=45)
     HEARTBEAT_SECONDS = 15
@@ -69,3 +69,36 @@ class ServerPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} 进程 {self.pid}（{self.address}）"
+
+
+class NightlyRun(models.Model):
+    """The nightly jobs of one day (classification with metrics rebuilt, follow-ups, backup, health; see
+    ``nightly.py``). Its day is unique: the first worker to create the row runs that day's jobs, so two workers on two
+    hosts run them once."""
+
+    STALE_AFTER = datetime.timedelta(minutes=30)  # a run on another host silent this long (between steps) is dead
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("等待开始")
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    day = models.DateField(_("日期"), unique=True)
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # [{"step": "segment", "ok": true, "summary": "…", "seconds": 1.2}, …] in the order run
+    steps = models.JSONField(_("各步骤结果"), default=list, blank=True)
+    error = models.TextField(_("错误"), blank=True, default="")
+    host = models.CharField(_("运行主机"), max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(_("运行进程号"), null=True, blank=True)
+    created_at = models.DateTimeField(_("排定时间"), default=timezone.now)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = _("每晚自动任务")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}（{self.get_status_display()}）"

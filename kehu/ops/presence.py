@@ -1,8 +1,9 @@
-"""Which servers of this store are running, kept in the database so every host and process sees them.
+"""Which servers and workers of this store are running, kept in the database so every host and process sees them.
 
-`kehu serve` registers itself (`serving`), refreshes a heartbeat every HEARTBEAT_SECONDS from a thread, and
-removes its row when it stops; a server killed outright goes stale after STALE_AFTER (at once when it ran on
-this host, whose process table tells). `kehu restore` refuses while any server is alive (`running`).
+`kehu serve` and `kehu worker` register themselves (`serving`; a worker's address is "kehu worker"), refresh a
+heartbeat every HEARTBEAT_SECONDS from a thread, and remove their row when they stop; one killed outright goes stale
+after STALE_AFTER (at once when it ran on this host, whose process table tells). `kehu restore` refuses while any of
+them is alive (`running`).
 """
 
 import contextlib

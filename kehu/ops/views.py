@@ -1,4 +1,4 @@
-"""系统设置 → 备份 and 邮件服务器: list, make and verify backups; the SMTP settings as configured.
+"""系统设置 → 备份 and 邮件服务器: list, make and verify backups, the last nightly run; the SMTP settings as configured.
 
 Restoring stays a console command (`kehu restore FILE`): no web address replaces the store. Admins only.
 SMTP is set in the environment (KEHU_SMTP_*), not in the database: the password stays out of the store and its
@@ -20,6 +20,7 @@ from kehu.accounts import audit
 from kehu.lib.settings_menu import settings_view
 
 from . import backup as backups
+from . import nightly
 from .store import database_label
 
 SMTP_SETTINGS = (
@@ -33,8 +34,13 @@ def backup_list(request: HttpRequest) -> HttpResponse:
     files = [{"name": path.name, "size": path.stat().st_size,
               "made": datetime.datetime.fromtimestamp(path.stat().st_mtime, tz=datetime.UTC),
               "encrypted": backups.is_encrypted(path)} for path in reversed(backups.stored_backups())]
+    night = nightly.last()
+    steps = [{**step, "label": nightly.STEP_LABELS.get(step["step"], step["step"])} for step in night.steps] \
+        if night else []
     return render(request, "ops/backups.html", {"files": files, "folder": backups.backup_dir(),
-                                                "database": database_label(), "key": backups.key_location()})
+                                                "database": database_label(), "key": backups.key_location(),
+                                                "night": night, "night_steps": steps,
+                                                "nightly_at": nightly.scheduled_time(), "zone": settings.TIME_ZONE})
 
 
 @settings_view()

@@ -77,6 +77,12 @@ def _alive(holder: RunLease) -> bool:
     return holder.host != HOST or not holder.pid or process_exists(holder.pid)
 
 
+def holder(name: str) -> RunLease | None:
+    """Who holds the lease of job `name` now, or None when it is free."""
+    seen = RunLease.objects.filter(name=name).first()
+    return seen if seen is not None and _alive(seen) else None
+
+
 def _take(name: str, owner: str) -> RunLease | None:
     """Take the lease if nobody holds it; None when taken, else the holder.
 

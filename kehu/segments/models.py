@@ -24,6 +24,8 @@ What is stored where:
   fitted purchase-model (MBG/NBD or Pareto/NBD, named in ``model``) and Gamma-Gamma parameters with
   their log-likelihood, or why they were not fitted, and the holdout check that chose the model.
 * :class:`RunLease` — who runs the classification now, so two runs never overlap (``lease.py``).
+* :class:`SegmentJob` — a classification started from a page (or by the nightly jobs) and run by ``kehu worker``:
+  its stage and outcome, so every server process shows the same progress (``runs.py``).
 * :class:`SegmentSettings` — one row: the :class:`~kehu.segments.engine.classify.Thresholds` as JSON, and the
   age-band boundaries (:class:`~kehu.lib.ages.AgeBands`) that ``Customer.age_band`` is derived with.
 """
@@ -32,11 +34,13 @@ from __future__ import annotations
 
 import datetime
 import math
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
@@ -354,6 +358,61 @@ class RunLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.owner or '-'}"
+
+
+class SegmentJob(models.Model):
+    """A classification handed to the background worker (`kehu worker`): who started it and why, the stage it is
+    at, its outcome and the process running it, in the database so every server process shows the same state."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("等待开始")
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    class Reason(models.TextChoices):
+        RECOMPUTE = "recompute", _("重新计算分层")
+        THRESHOLDS = "thresholds", _("保存并重新计算")
+        NIGHTLY = "nightly", _("每晚自动任务")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reason = models.CharField(_("原因"), max_length=12, choices=Reason.choices, default=Reason.RECOMPUTE)
+    full = models.BooleanField(_("从全部订单重新计算指标"), default=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("发起人"), null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(_("当前步骤"), max_length=50, blank=True, default="")
+    steps_done = models.PositiveSmallIntegerField(_("已完成步骤"), default=0)
+    run = models.ForeignKey(SegmentRun, verbose_name=_("分层计算"), null=True, blank=True,
+                            on_delete=models.SET_NULL, related_name="+")
+    customers = models.PositiveIntegerField(_("客户数"), default=0)
+    error = models.TextField(_("错误"), blank=True, default="")
+    host = models.CharField(_("运行主机"), max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(_("运行进程号"), null=True, blank=True)
+    created_at = models.DateTimeField(_("提交时间"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = _("后台分层任务")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="segmentjob_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}（{self.get_status_display()}）"
+
+    @property
+    def steps_total(self) -> int:
+        """Stages of the run (see pipeline.refresh): 7 with the metrics rebuilt from all orders, else 5."""
+        return 7 if self.full else 5
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.steps_done / self.steps_total))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class SegmentSettings(models.Model):

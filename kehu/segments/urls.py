@@ -7,6 +7,7 @@ app_name = "segments"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("recompute/", views.recompute, name="recompute"),
+    path("runs/<str:job>/", views.run_status, name="run"),
     path("analysis/<slug:page>/", views.analysis, name="analysis"),
     path("movement/", views.movement, name="movement"),
     path("movement/customers/", views.movers, name="movers"),

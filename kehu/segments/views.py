@@ -22,15 +22,23 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kehu.accounts import audit
-from kehu.customers.models import Customer, refresh_age_bands
+from kehu.customers.models import Customer
 from kehu.lib import money
 from kehu.lib.cells import neutralise, sheet_title
 from kehu.lib.labels import class_label
 
-from . import pipeline, reports, risk, upkeep
+from . import pipeline, reports, risk, runs, upkeep
 from .forms import AgeBandsForm, ThresholdsForm
 from .lease import JobRunning
-from .models import CLASS_LABELS, CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentSettings, SegmentSnapshot
+from .models import (
+    CLASS_LABELS,
+    CLASS_NAMES,
+    CustomerMetrics,
+    CustomerSegment,
+    SegmentJob,
+    SegmentSettings,
+    SegmentSnapshot,
+)
 
 ANALYSIS_PAGES = {
     "retention": ("segments/retention.html", "新老客户与留存"),
@@ -160,24 +168,65 @@ def movers(request: HttpRequest) -> HttpResponse:
         "more": total > len(customers), "back": reverse("segments:movement") + "?" + request.GET.urlencode()})
 
 
+def _next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "") or request.GET.get("next", "")
+    return target if url_has_allowed_host_and_scheme(target, {request.get_host()}) else default
+
+
+def _start_run(request: HttpRequest, reason: str, target: str, said: str = "") -> HttpResponse:
+    """Queue a classification of everyone and show its progress; `said` goes before a refusal (设置已保存。)."""
+    try:
+        job = runs.start(request.user, reason)
+    except JobRunning as exc:  # `kehu segment` on the command line
+        messages.warning(request, f"{said} {exc.message()}".strip())
+        return redirect(target)
+    except runs.AlreadyRunning as exc:
+        messages.warning(request, f"{said} {exc.message()}".strip())
+        return redirect(_run_page(exc.job, target))
+    if job.finished:  # run in this request (KEHU_SEGMENT_BACKGROUND = False)
+        _announce(request, job)
+        return redirect(target)
+    return redirect(_run_page(job, target))
+
+
+def _run_page(job: SegmentJob, target: str) -> str:
+    return reverse("segments:run", args=[job.pk.hex]) + "?" + urlencode({"next": target})
+
+
+def _announce(request: HttpRequest, job: SegmentJob) -> None:
+    if job.status == SegmentJob.Status.DONE:
+        messages.success(request, runs.outcome(job))
+    else:
+        messages.error(request, runs.outcome(job))
+
+
 @login_required
 @require_POST
 def recompute(request: HttpRequest) -> HttpResponse:
-    """Classify everyone now (what `kehu segment` does), then go back."""
+    """Classify everyone (what `kehu segment` does) in the background, showing its progress."""
     require_manager(request.user)
-    try:
-        result = pipeline.refresh()
-    except JobRunning as exc:
-        messages.warning(request, exc.message())
-    else:
-        refresh_age_bands()  # as `kehu segment` does: the stored age bands follow the birthdays passed
-        reports.warm(result.run)
-        messages.success(request, _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
-            "n": result.run.customers, "date": result.run.as_of, "s": result.run.seconds})
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        target = reverse("segments:dashboard")
-    return redirect(target)
+    return _start_run(request, SegmentJob.Reason.RECOMPUTE, _next(request, reverse("segments:dashboard")))
+
+
+@login_required
+def run_status(request: HttpRequest, job: str) -> HttpResponse:
+    """The stage of a classification (HTMX polls it every second, from any server process); once done, on to the
+    page it was started from with what it did."""
+    require_manager(request.user)
+    found = runs.find(job)
+    if found is None:
+        raise Http404
+    target = _next(request, reverse("segments:dashboard"))
+    if found.status == SegmentJob.Status.DONE:
+        _announce(request, found)
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    template = "segments/run.html#status" if request.htmx else "segments/run.html"
+    return render(request, template, {"job": found, "next": target,
+                                      "error": runs.outcome(found) if found.finished else ""})
 
 
 @login_required
@@ -193,16 +242,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             audit.record(request.user, audit.AuditAction.UPDATE, "分层阈值", {"settings": "thresholds",
                                                                               "changes": changes})
         if "recompute" in request.POST:
-            try:
-                result = pipeline.refresh()
-            except JobRunning as exc:
-                messages.warning(request, _("设置已保存。") + " " + exc.message())
-            else:
-                reports.warm(result.run)
-                messages.success(request, _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {
-                    "n": result.run.customers})
-        else:
-            messages.success(request, _("设置已保存。重新计算后生效。"))
+            return _start_run(request, SegmentJob.Reason.THRESHOLDS, reverse("segments:settings"),
+                              said=_("设置已保存。"))
+        messages.success(request, _("设置已保存。重新计算后生效。"))
         return redirect("segments:settings")
     run = reports.latest_run()
     return render(request, "segments/settings.html", {

@@ -57,6 +57,7 @@ class Store:
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env["KEHU_HOME"] = str(home)
         env["PYTHONUNBUFFERED"] = "1"
+        env["KEHU_NIGHTLY"] = "off"  # a worker would run the day's nightly jobs (a backup…) at once: a test sets it
         if url:
             env["KEHU_DATABASE_URL"] = url
         return cls(home=home, database_url=url, database_name=name, env=env)
@@ -149,6 +150,7 @@ class LiveServer:
             except requests.RequestException:  # refused, or too slow to answer under load
                 pass
             time.sleep(0.1)
+        self.stop(kill=True)  # never left running (with the worker it restarts) after the test gave up on it
         raise AssertionError(f"kehu serve did not answer within {timeout} s:\n{self.output()}")
 
     def stop(self, kill: bool = False) -> None:
@@ -244,14 +246,23 @@ class WebSession(requests.Session):
 
 def follow_import(web: WebSession, progress: str, timeout: float = 60) -> str:
     """Poll a web import's progress page (as the page itself does) until it leads to the batch; its URL."""
+    return follow_progress(web, progress, "导入失败", timeout)
+
+
+def follow_run(web: WebSession, status: str, timeout: float = 60) -> str:
+    """Poll a classification's status page until it leads back to the page it was started from; that URL."""
+    return follow_progress(web, status, 'data-status="failed"', timeout)
+
+
+def follow_progress(web: WebSession, page: str, failure: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = web.get(progress, allow_redirects=False)
+        answer = web.get(page, allow_redirects=False)
         if answer.status_code == 302:
             return answer.headers["Location"]
-        assert answer.status_code == 200 and "导入失败" not in answer.text, answer.text[-800:]
+        assert answer.status_code == 200 and failure not in answer.text, answer.text[-800:]
         time.sleep(0.2)
-    raise AssertionError(f"the import did not finish within {timeout} s")
+    raise AssertionError(f"{page} did not finish within {timeout} s")
 
 
 def log_in(base: str, username: str, password: str) -> WebSession:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import DEMO_CUSTOMERS
 
-from .harness import ADMIN_PASSWORD, ON_POSTGRES, LiveServer, Store, kehu_command
+from .harness import ADMIN_PASSWORD, ON_POSTGRES, LiveServer, Store, follow_run, kehu_command
 
 CLASSES = ("customer_id", "rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle",
            "frequency", "monetary")
@@ -203,5 +203,5 @@ def test_the_buttons_say_that_a_run_is_going_on(demo_store):
             assert "另一次客户分层正在运行" in answer.text and f"进程 {first.pid}" in answer.text
         assert "设置已保存。" in saved.text
         assert f"Another classification is running (process {first.pid} on" in english.text
-        again = web.post("/segments/recompute/", data={"next": "/segments/"})
-        assert "分层已重新计算：150 位客户" in again.text
+        again = web.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)
+        assert web.get(follow_run(web, again.headers["Location"])).text.count("分层已重新计算：150 位客户") == 1

@@ -4,6 +4,7 @@ alive — told by the database, not by a file one of them wrote."""
 
 import re
 import socket
+import time
 
 import pytest
 
@@ -56,6 +57,11 @@ def test_an_edit_on_one_server_shows_on_the_other_and_restore_waits_for_both(rea
     finally:
         first.stop()
         second.stop(kill=True)  # killed outright: no clean goodbye, its row stays but its process is gone
-    restored = ready_store.kehu("restore", str(ready_store.home / "before.kehu-backup"), "--yes",
-                                "--no-safety-backup")
-    assert "Restored" in restored.stdout
+    # The worker the killed server started is a process of the store too: restore waits until it has seen its
+    # server gone and stopped (within seconds).
+    deadline = time.monotonic() + 20
+    while "kehu worker" in (restored := ready_store.kehu("restore", str(ready_store.home / "before.kehu-backup"),
+                                                         "--yes", "--no-safety-backup", check=False)).stderr:
+        assert time.monotonic() < deadline, restored.stderr
+        time.sleep(0.5)
+    assert "Restored" in restored.stdout, restored.stderr

@@ -138,6 +138,7 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
     from kehu.ops.demo import load_demo
     from kehu.segments.models import RuleSegment
     from kehu.segments.pipeline import refresh
+    from kehu.segments.runs import INTERRUPTED
     from tests.exchange.helpers import write_xlsx
 
     with django_db_blocker.unblock(), transaction.atomic():
@@ -164,7 +165,10 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
                  .order_by("id").first() or Customer.objects.filter(owner=users["sales"]).order_by("id").first())
         data = {"users": users, "customer": owned, "rule": rule, "target": target, "campaign": campaign,
                 "batch": apps.get_model("exchange", "ImportBatch").objects.latest("id"),
-                "feedback": Feedback.objects.first()}
+                "feedback": Feedback.objects.first(),
+                "segment_jobs": [apps.get_model("segments", "SegmentJob").objects.create(
+                    status=status, stage="读取客户指标", steps_done=2, error=error, user=admin)
+                    for status, error in (("running", ""), ("failed", INTERRUPTED))]}
         data["values"] = user_values()
         yield data
         transaction.set_rollback(True)
@@ -250,6 +254,7 @@ def paths_of(name: str, store: dict) -> list[str]:
         "segments:settings": ["/segments/settings/"],
         "segments:age_bands": ["/segments/settings/age-bands/"],
         "segments:rules": ["/segments/rules/"],
+        "segments:run": [f"/segments/runs/{job.pk.hex}/" for job in store["segment_jobs"]],
         "segments:rule_create": ["/segments/rules/new/"],
         "segments:rule_edit": [f"/segments/rules/{store['rule'].pk}/edit/"],
         "segments:rule_delete": [f"/segments/rules/{store['rule'].pk}/delete/"],

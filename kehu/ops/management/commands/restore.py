@@ -24,14 +24,16 @@ class Command(BaseCommand):
         parser.add_argument("file", metavar="FILE", help="kehu backup 生成的备份文件")
         parser.add_argument("--yes", action="store_true", help="不再询问，直接恢复")
         parser.add_argument("--no-safety-backup", action="store_true", help="恢复前不自动备份当前数据")
-        parser.add_argument("--force", action="store_true", help="即使 kehu serve 正在运行也恢复（不建议）")
+        parser.add_argument("--force", action="store_true",
+                            help="即使 kehu serve 或 kehu worker 正在运行也恢复（不建议）")
 
     def handle(self, *args, file: str, yes: bool, no_safety_backup: bool, force: bool, **options):
         target = database_label()
         if (servers := self._running_servers()) and not force:
-            raise CommandError(f"kehu serve 正在运行（{presence.describe(servers)}），恢复会替换它正在使用的数据。"
-                               "请先停止全部服务再恢复，或确认无人使用后加 --force。\n"
-                               f"kehu serve is running ({len(servers)} server(s)): stop them first, or add --force.")
+            raise CommandError(f"kehu serve 或 kehu worker 正在运行（{presence.describe(servers)}），恢复会替换它们正在"
+                               "使用的数据。请先停止全部服务和后台任务进程再恢复，或确认无人使用后加 --force。\n"
+                               f"kehu serve or kehu worker is running ({len(servers)} process(es)): stop them first, "
+                               "or add --force.")
         try:
             check_backup(file)
         except BackupError as exc:

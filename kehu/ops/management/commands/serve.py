@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -86,6 +87,7 @@ class BesideWorker:
 
     def _spawn(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "kehu.cli", "worker", "--parent", str(os.getpid())])
+        self.spawned = time.monotonic()
 
     def start(self) -> "BesideWorker":
         self._spawn()
@@ -93,8 +95,11 @@ class BesideWorker:
         return self
 
     def _supervise(self) -> None:
-        while not self.stopping.wait(1.0):
+        pause = 1.0
+        while not self.stopping.wait(pause):
             if self.process is not None and self.process.poll() is not None:
+                # A worker that exits at once (the store unreachable) is restarted less and less often, up to a minute.
+                pause = min(pause * 2, 60.0) if time.monotonic() - self.spawned < 10 else 1.0
                 print(f"后台任务进程已退出（{self.process.returncode}），重新启动 (worker exited, restarting)",
                       file=sys.stderr, flush=True)
                 self._spawn()
