@@ -38,10 +38,11 @@ from typing import Any, ClassVar, Literal
 import narwhals.stable.v2 as nw
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special
 
 from kehu.segments.engine.clv_data import TimeUnit, unit_days
 
+# SciPy (about half a second to import) is imported inside the functions that use it: every `kehu` process
+# loads the URL conf, which reaches this module, and few of them fit or apply a model.
 Array = NDArray[np.float64]
 
 MIN_CUSTOMERS = 50
@@ -125,6 +126,7 @@ class _PurchaseFit(_Fit):
 
     def p_alive(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
         """Probability that a customer with history (x, t_x, T) is still active at T."""
+        from scipy import special
         x, t_x, T = _arrays(x, t_x, T)
         return special.expit(-self._log_odds_inactive(x, t_x, T))
 
@@ -173,6 +175,7 @@ class _BetaGeometricFit(_PurchaseFit):
         return _bgnbd_log_odds_inactive(self.r, self.alpha, self.a, self.b, x, t_x, T, self._first_dropout)
 
     def expected_purchases_if_alive(self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+        from scipy import special
         x, t_x, T = _arrays(x, t_x, T)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         if abs(a - 1.0) < 1e-7:  # the closed form divides by a − 1; its limit at a = 1 is continuous
@@ -659,6 +662,7 @@ class _BGNBDLikelihood:
         self.n0, self.n1 = float(self.w0.sum()), float(self.w1.sum())
 
     def __call__(self, log_params: Array, *, gradient: bool = True) -> tuple[float, Array]:
+        from scipy import special
         r, alpha, a, b = np.exp(log_params)
         gl, dg = special.gammaln, special.digamma
         ln_alpha = np.log(alpha)
@@ -704,6 +708,7 @@ def _log_hyp2f1_pareto(rsx: Array, t: Array, z: Array) -> Array:
     For t > 1 the series grows like (1−z)^(1−t); Euler's transformation
     2F1(a, b; c; z) = (1−z)^(c−a−b) 2F1(c−a, c−b; c; z) pulls that factor out into logs.
     """
+    from scipy import special
     euler = t > 1.0
     direct = special.hyp2f1(rsx, t, rsx + 1.0, np.where(euler, 0.0, z))
     turned = special.hyp2f1(1.0, rsx + 1.0 - t, rsx + 1.0, np.where(euler, z, 0.0))
@@ -751,6 +756,7 @@ class _ParetoLikelihood:
         (self.x_T, self.Tp), _, self.T_index = _unique_rows(self.x, self.T)
 
     def __call__(self, log_params: Array) -> float:
+        from scipy import special
         r, alpha, s, beta = np.exp(log_params)
         x, T = self.x, self.T
         at_tx = _pareto_log_a0_part(r, alpha, s, beta, self.x_tx, self.tx)[self.tx_index]
@@ -785,6 +791,7 @@ class _GammaGammaLikelihood:
         self.sum_ln_m = float(w @ ln_m)
 
     def __call__(self, log_params: Array, *, gradient: bool = True) -> tuple[float, Array]:
+        from scipy import special
         p, q, gamma = np.exp(log_params)
         px = p * self.x_levels
         gl, dg = special.gammaln, special.digamma
@@ -917,6 +924,7 @@ def _maximise(
 
     With ``max_seconds``, a search still running after that long gives up (not converged).
     """
+    from scipy import optimize
     if max_seconds is not None:
         deadline, plain = time.monotonic() + max_seconds, objective
 
