@@ -260,6 +260,9 @@ class Customer(models.Model):
             models.Index(fields=["company_size", "id"], name="customer_size_idx"),
             models.Index(fields=["grade", "id"], name="customer_grade_idx"),
             models.Index(fields=["owner", "id"], name="customer_owner_idx"),
+            # a sales rep's filter menus (customers.menus): provinces and cities, industries
+            models.Index(fields=["owner", "province", "city"], name="customer_owner_place_idx"),
+            models.Index(fields=["owner", "industry"], name="customer_owner_industry_idx"),
             models.Index(fields=["kind", "id"], name="customer_kind_idx"),
             models.Index(fields=["registered_at", "id"], name="customer_registered_idx"),
             models.Index(fields=["company"], name="customer_company_idx"),
