@@ -2,7 +2,7 @@
 
 Built here, not in the template: 50 rows of a dozen cells, each chosen among seven {% if %} branches, cost the
 template engine more than everything else on the page. Each cell's value comes from `columns.cell`, so the page
-shows what the JSON API and the export give; the contact fields not shown are never read (`unshown_contacts`),
+shows what the JSON API and the export give; the contact fields not shown are never read (`unshown_fields`),
 and the mobile is decrypted only when its column is chosen, masked for a role that may not see it.
 """
 
@@ -19,9 +19,10 @@ from .converters import CustomerCodeConverter
 from .models import Customer
 
 
-def unshown_contacts(keys: list[str]) -> list[str]:
-    """The encrypted contact fields the list's columns do not show: deferred, so they are never decrypted."""
-    return [name for name in Customer.CONTACT_FIELDS if name not in keys]
+def unshown_fields(keys: list[str]) -> list[str]:
+    """The fields a page of the list does not read: the encrypted contact fields its columns do not show (so they
+    are never decrypted), the notes and the custom fields' JSON."""
+    return [name for name in Customer.CONTACT_FIELDS if name not in keys] + ["notes", "extra"]
 
 
 def detail_url_maker() -> Callable[[str], str]:

@@ -34,7 +34,7 @@ from .forms import CustomerForm
 from .menus import distinct_values
 from .models import CompanySize, Customer, CustomField, Grade, Kind, SavedView, Tag, age_bands
 from .services import EditConflict, save_customer_form
-from .table import list_rows, unshown_contacts
+from .table import list_rows, unshown_fields
 
 PAGE_SIZE = 50
 # The sort labels live in filters.SORTS (Chinese); listed here so makemessages offers them for translation.
@@ -143,7 +143,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     keys = parse_columns(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
     total = list_total(qs, whole_table=request.user.sees_all_customers and not flt.active())
-    shown = with_columns(qs, keys).defer(*unshown_contacts(keys))
+    shown = with_columns(qs, keys).defer(*unshown_fields(keys))
     page = keyset_page(shown, sort_ordering(flt.sort), request.GET.get("cursor", ""), PAGE_SIZE)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
