@@ -11,16 +11,18 @@ column a user can sort by has an index that keeps a key-set page fast at a milli
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, TextChoices
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from kehu.lib import ages, money
 from kehu.lib.labels import class_label
 
 from .filters import SORT_FIELDS
+from .models import Gender, Kind
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,16 @@ def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.01"))
 
 
+@lru_cache(maxsize=256)
+def _choice_label_in(choices: type[TextChoices], value: str, language: str) -> str:
+    return str(choices(value).label) if value in choices.values else value
+
+
+def _choice_label(choices: type[TextChoices], value: str) -> str:
+    """What get_FOO_display() gives, without rebuilding the field's choices for every cell of a page."""
+    return _choice_label_in(choices, value, get_language())
+
+
 def cell(customer, key: str, contact: dict):
     """The value of one column for one customer, as data (numbers, dates, text; None for no value). `contact` is
     `customer.contact_for(user)`, so the mobile is masked exactly as on the customer page."""
@@ -122,11 +134,11 @@ def cell(customer, key: str, contact: dict):
         case "mobile":
             return contact["mobile"]
         case "company":
-            return customer.company or customer.get_kind_display()
+            return customer.company or _choice_label(Kind, customer.kind)
         case "kind":
-            return customer.get_kind_display()
+            return _choice_label(Kind, customer.kind)
         case "gender":
-            return customer.get_gender_display()
+            return _choice_label(Gender, customer.gender)
         case "age_band":
             return ages.label(customer.age_band)
         case "place":

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Sum
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -29,11 +28,13 @@ from kehu.lib import ages
 from kehu.lib.counting import list_total
 from kehu.lib.pagination import keyset_page
 
-from .columns import COLUMNS, FIRST_DIRECTION, cell, cell_text, parse_columns, with_columns
+from .columns import COLUMNS, FIRST_DIRECTION, parse_columns, with_columns
 from .filters import SORTS, CustomerFilter, sort_ordering
 from .forms import CustomerForm
+from .menus import distinct_values
 from .models import CompanySize, Customer, CustomField, Grade, Kind, SavedView, Tag, age_bands
 from .services import EditConflict, save_customer_form
+from .table import list_rows, unshown_fields
 
 PAGE_SIZE = 50
 # The sort labels live in filters.SORTS (Chinese); listed here so makemessages offers them for translation.
@@ -87,34 +88,16 @@ def key_figures(customer: Customer) -> dict:
 
 # ---------- list ----------
 
-FILTER_OPTIONS_SECONDS = 300
-
-
-def _distinct_values(user, field: str, **filters) -> list[str]:
-    """Distinct non-empty values of a field among the customers the user sees.
-
-    A DISTINCT over a million rows costs a few hundred milliseconds, so the answer is cached for a few
-    minutes per scope (all customers, or one sales rep's): a new province shows up in the menu a little later.
-    """
-    scope = "all" if user.sees_all_customers else f"owner-{user.pk}"
-    key = f"customer-distinct:{scope}:{field}:" + ",".join(f"{k}={v}" for k, v in sorted(filters.items()))
-
-    def query() -> list[str]:
-        qs = Customer.objects.visible_to(user).filter(**filters).exclude(**{field: ""})
-        return list(qs.order_by(field).values_list(field, flat=True).distinct())
-
-    return cache.get_or_set(key, query, FILTER_OPTIONS_SECONDS)
-
-
 def _filter_options(user, province: str) -> dict:
     """Choices for the filter form, only on full-page loads."""
     return {
-        "provinces": _distinct_values(user, "province"),
-        "cities": _distinct_values(user, "city", **({"province": province} if province else {})),
-        "industries": _distinct_values(user, "industry"),
+        "provinces": distinct_values(user, "province"),
+        "cities": distinct_values(user, "city", province),
+        "industries": distinct_values(user, "industry"),
         "tags": list(Tag.objects.values_list("name", flat=True)),
-        "owners": list(get_user_model().objects.filter(is_active=True).order_by("username"))
+        "owners": [(u.pk, u.display_name) for u in get_user_model().objects.filter(is_active=True).order_by("username")]
         if user.sees_all_customers else [],
+        "abc_classes": [(c, f"{c} {_('类')}") for c in "ABC"],
         "sizes": CompanySize.choices,
         "grades": Grade.choices,
         "kinds": Kind.choices,
@@ -154,25 +137,14 @@ def column_headers(keys: list[str], sort: str) -> list[dict]:
     return headers
 
 
-def list_rows(customers: list[Customer], keys: list[str], user) -> list[tuple[Customer, list[dict]]]:
-    rows = []
-    for customer in customers:
-        contact = customer.contact_for(user) if "mobile" in keys else {}
-        cells = []
-        for key in keys:
-            value = cell(customer, key, contact)
-            cells.append({"key": key, "value": value, "text": cell_text(value), "numeric": COLUMNS[key].numeric})
-        rows.append((customer, cells))
-    return rows
-
-
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     flt = CustomerFilter.from_params(request.GET)
     keys = parse_columns(request.GET)
     qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
     total = list_total(qs, whole_table=request.user.sees_all_customers and not flt.active())
-    page = keyset_page(with_columns(qs, keys), sort_ordering(flt.sort), request.GET.get("cursor", ""), PAGE_SIZE)
+    shown = with_columns(qs, keys).defer(*unshown_fields(keys))
+    page = keyset_page(shown, sort_ordering(flt.sort), request.GET.get("cursor", ""), PAGE_SIZE)
     if request.user.sees_contact_details and page.items:
         audit.record(request.user, audit.AuditAction.VIEW_LIST, codes=[c.code for c in page.items])
     context = {"filter": flt, "page": page, "rows": list_rows(page.items, keys, request.user),
