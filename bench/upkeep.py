@@ -50,21 +50,27 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--middle", type=float, default=0.3, help="share of the orders put in the middle of a history")
     p.add_argument("--postgres", default="", help="a postgres:// URL of a scratch database (dropped and created)")
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--home", default="", help="KEHU_HOME of the SQLite store (default: a new temporary folder)")
+    p.add_argument("--reuse", action="store_true",
+                   help="measure on the store left by an earlier run with the same --home / --postgres (no load):"
+                        " two versions of the code measured on one store")
     p.add_argument("--cache-mib", type=int, default=0,
                    help="SQLite page cache of the connection in MiB (PRAGMA cache_size); 0: SQLite's default, 2 MiB")
     return p.parse_args()
 
 
 def setup_django(args: argparse.Namespace) -> str:
-    home = Path(tempfile.mkdtemp(prefix="kehu-bench-upkeep-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="kehu-bench-upkeep-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ["KEHU_HOME"] = str(home)
-    if args.postgres:
+    if args.postgres and not args.reuse:
         import psycopg
 
         dbname = args.postgres.rsplit("/", 1)[1]
         with psycopg.connect(args.postgres.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
             conn.execute(f'CREATE DATABASE "{dbname}"')
+    if args.postgres:
         os.environ["KEHU_DATABASE_URL"] = args.postgres
     else:
         os.environ.pop("KEHU_DATABASE_URL", None)
@@ -241,8 +247,14 @@ def main() -> None:
     rng = random.Random(args.seed)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    load(args, rng)
+    from kehu.segments.models import SegmentRun
+
+    if not (args.reuse and SegmentRun.objects.exists()):
+        load(args, rng)
     loaded = round(time.perf_counter() - started, 1)
+    import kehu
+
+    print(f"code: {Path(kehu.__file__).parent}")
     result = {"engine": engine, "customers": args.customers,
               "orders": args.customers * args.orders_per_customer, "load_and_first_run_s": loaded,
               "load_average_before": load_before,
