@@ -14,8 +14,10 @@ class counts of the dashboard — stays that run's, and the customer page says f
 who had no class row (new, or classified before any run) gets one as soon as a run exists. A run made
 before cut-offs were stored has none: its customers keep their classes until the next run.
 
-Work per customer: three indexed reads (the run is cached until another one finishes), the engine's
-rules on plain values, and one or two writes.
+Work per customer: one statement reads everything (the latest run's key — its thresholds, cut-offs and
+fits are parsed once per run and process —, the metrics, the sums of the recent orders, the stored class
+row and snapshot line); the engine's rules run on plain values and the forecast curve is one vectorised
+call; then only the columns that changed are written (no write, or one or two UPDATEs).
 """
 
 from __future__ import annotations
