@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from kehu.lib import money
@@ -108,8 +109,13 @@ OrderLineFormSet = forms.inlineformset_factory(
 )
 
 
+@transaction.atomic(savepoint=False)
 def save_order(order_form: OrderForm, lines: OrderLineFormSet | None, customer, user=None) -> Order:
-    """Save an order and its lines; with lines and no amount, the amount is their total."""
+    """Save an order and its lines, together; with lines and no amount, the amount is their total.
+
+    One transaction: an order is never left without some of its lines, and the customer's classes follow
+    once, at the commit, not once per line.
+    """
     order = order_form.save(commit=False)
     order.customer = customer
     if user is not None and user.is_authenticated:

@@ -14,13 +14,16 @@ class counts of the dashboard — stays that run's, and the customer page says f
 who had no class row (new, or classified before any run) gets one as soon as a run exists. A run made
 before cut-offs were stored has none: its customers keep their classes until the next run.
 
-Work per customer: three indexed reads (the run is cached until another one finishes), the engine's
-rules on plain values, and one or two writes.
+Work per customer: one statement reads everything (the latest run's key — its thresholds, cut-offs and
+fits are parsed once per run and process —, the metrics, the sums of the recent orders, the stored class
+row and snapshot line); the engine's rules run on plain values and the forecast curve is one vectorised
+call; then only the columns that changed are written (no write, or one or two UPDATEs).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, get_args
 
+import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -39,7 +43,10 @@ from .engine import clv
 from .engine import metrics as engine_metrics
 from .engine.classify import References, Thresholds, classify_customer
 from .engine.clv_data import unit_days
+from .engine.metrics import SECONDS_PER_DAY
 from .models import CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
+from .pipeline import _cents as cents_sql
+from .signals import epoch_seconds
 
 CENT = Decimal("0.01")
 HORIZONS_DAYS = clv.DEFAULT_HORIZONS_DAYS
@@ -63,6 +70,7 @@ class RunBasis:
 
 
 _cache: dict[tuple, RunBasis | None] = {}
+_days: dict[datetime.date, Day] = {}   # the days classified against the cached run
 
 
 def _fit(summary: dict | None, time_unit: str) -> Any:
@@ -82,15 +90,23 @@ def _fit(summary: dict | None, time_unit: str) -> Any:
                n_customers=summary.get("n_customers", 0), n_repeat_buyers=summary.get("n_repeat_buyers", 0))
 
 
+def _run_key_sql() -> str:
+    return (f"SELECT id, finished_at, as_of FROM {SegmentRun._meta.db_table} WHERE as_of <= %s"
+            " ORDER BY as_of DESC LIMIT 1")
+
+
 def latest_basis(day: datetime.date | None = None) -> RunBasis | None:
     """The latest run on or before `day` (default today) as a RunBasis; None without one or its cut-offs."""
     day = day or today()
-    with connection.cursor() as cursor:  # on every order: the cursor, without the ORM's cost
-        cursor.execute(f"SELECT id, finished_at FROM {SegmentRun._meta.db_table} WHERE as_of <= %s"
-                       " ORDER BY as_of DESC LIMIT 1", [connection.ops.adapt_datefield_value(day)])
+    with connection.cursor() as cursor:  # on every call: the cursor, without the ORM's cost
+        cursor.execute(_run_key_sql(), [connection.ops.adapt_datefield_value(day)])
         key = cursor.fetchone()
-    if key is None:
-        return None
+    return None if key is None else _basis(key[:2])
+
+
+def _basis(key: tuple) -> RunBasis | None:
+    """The RunBasis of a run by its (id, finished_at): parsed once, kept until another run is asked for
+    (a run finishing again changes its finished_at, so every process sees a new run at its next order)."""
     if key not in _cache:
         run = SegmentRun.objects.get(pk=key[0])
         basis = None
@@ -102,6 +118,7 @@ def latest_basis(day: datetime.date | None = None) -> RunBasis | None:
                              int(model.get("months", 12)),
                              float(model.get("monthly_discount", run.threshold_values.monthly_discount)))
         _cache.clear()
+        _days.clear()
         _cache[key] = basis
     return _cache[key]
 
@@ -140,10 +157,26 @@ class Day:
         return cls(as_of, zone, start(t.trend_months), start(2 * t.trend_months),
                    start(t.window_months) if t.window_months else None)
 
+    @classmethod
+    def cached(cls, as_of: datetime.date, basis: RunBasis) -> Day:
+        """Day.of for the run of `basis`, computed once per day."""
+        if as_of not in _days:
+            _days[as_of] = cls.of(as_of, basis.thresholds)
+        return _days[as_of]
+
     @property
     def since(self) -> datetime.datetime:
         """The earliest moment whose orders matter."""
         return min(self.trend_since, self.window_since or self.trend_since)
+
+    @functools.cached_property
+    def bounds(self) -> list:
+        """The moments of the order sums of :func:`_read` and the earliest one, as the database takes them
+        (computed once)."""
+        at = connection.ops.adapt_datetimefield_value
+        window = self.window_since or self.since
+        return [at(self.trend_middle), at(self.trend_since), at(self.trend_middle), at(window), at(window),
+                at(self.since)]
 
     def local(self, moment: datetime.datetime) -> datetime.date:
         return moment.astimezone(self.zone).date()
@@ -162,58 +195,107 @@ def _marks(ids: list[int]) -> str:
     return ", ".join(["%s"] * len(ids))
 
 
-_METRIC_FIELDS = ("customer_id", "first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum",
-                  "category_spend", "top_category_id", "top_category_spend", "purchase_days", "first_day_spend")
+_METRIC_FIELDS = ("first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum", "category_spend",
+                  "top_category_spend", "purchase_days", "first_day_spend")
+_SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
+_SNAPSHOT_FIELDS = [SegmentSnapshot._meta.get_field(name) for name in ("r_score", "f_score", "m_score", *CLASS_NAMES,
+                                                                        "overdue")]
+_ORDER_SUMS = ("recent", "previous", "window_orders", "window_cents")
 
 
-def _read_metrics(customer_ids: list[int]) -> dict[int, tuple[CustomerMetrics, str | None]]:
-    """The maintained metrics of some customers and the name of each one's top category: one query."""
-    sql = (f"SELECT {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name FROM {CustomerMetrics._meta.db_table} m"
-           f" LEFT JOIN {Category._meta.db_table} c ON c.id = m.top_category_id"
-           f" WHERE m.customer_id IN ({_marks(customer_ids)})")
+@dataclass
+class Found:
+    """What the one read of :func:`_read` gives of one customer."""
+
+    run_key: tuple                  # (id, finished_at) of the latest run
+    metrics: dict[str, Any] | None  # the maintained metrics (None: no row)
+    top_category: str | None
+    sums: dict[str, int]            # cents of the counted orders in the trend and F/M windows (_ORDER_SUMS)
+    segment: tuple | None           # the stored class row (_SEGMENT_FIELDS), None if there is none
+    snapshot: tuple | None          # its line in the snapshot of the run's day (_SNAPSHOT_FIELDS)
+
+
+def _read_sql(n: int) -> str:
+    """One statement for everything the upkeep of `n` customers reads: the latest run's key, each customer's
+    metrics and top category, the sums of its orders in the windows of the day, its class row and its line
+    of the run's snapshot. Customers that no longer exist give no row."""
+    cents, marks = cents_sql("amount"), _marks(list(range(n)))
+    from_run = _run_key_sql()
+    return (
+        f"SELECT cu.id, r.id, r.finished_at, {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name,"
+        f" {', '.join('o.' + f for f in _ORDER_SUMS)},"
+        f" s.customer_id, {', '.join('s.' + f.column for f in _SEGMENT_FIELDS)},"
+        f" sn.customer_id, {', '.join('sn.' + f.column for f in _SNAPSHOT_FIELDS)}"
+        f" FROM {Customer._meta.db_table} cu CROSS JOIN ({from_run}) r"
+        f" LEFT JOIN {CustomerMetrics._meta.db_table} m ON m.customer_id = cu.id"
+        f" LEFT JOIN {Category._meta.db_table} c ON c.id = m.top_category_id"
+        f" LEFT JOIN (SELECT customer_id,"
+        f" SUM(CASE WHEN ordered_at >= %s THEN {cents} ELSE 0 END) AS recent,"
+        f" SUM(CASE WHEN ordered_at >= %s AND ordered_at < %s THEN {cents} ELSE 0 END) AS previous,"
+        f" SUM(CASE WHEN ordered_at >= %s THEN 1 ELSE 0 END) AS window_orders,"
+        f" SUM(CASE WHEN ordered_at >= %s THEN {cents} ELSE 0 END) AS window_cents"
+        f" FROM {Order._meta.db_table} WHERE customer_id IN ({marks}) AND status = %s AND ordered_at >= %s"
+        f" GROUP BY customer_id) o ON o.customer_id = cu.id"
+        f" LEFT JOIN {CustomerSegment._meta.db_table} s ON s.customer_id = cu.id"
+        f" LEFT JOIN {SegmentSnapshot._meta.db_table} sn ON sn.customer_id = cu.id AND sn.as_of = r.as_of"
+        f" WHERE cu.id IN ({marks})"
+    )
+
+
+def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
+    """The one read of the upkeep of some customers (see :func:`_read_sql`), as of `day`."""
+    *sums, since = day.bounds
+    params = [connection.ops.adapt_datefield_value(day.as_of), *sums, *customer_ids, OrderStatus.COMPLETED, since,
+              *customer_ids]
+    n_metrics, n_segment = len(_METRIC_FIELDS), len(_SEGMENT_FIELDS)
     found = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, customer_ids)
+        cursor.execute(_read_sql(len(customer_ids)), params)
         for row in cursor.fetchall():
-            values = dict(zip(_METRIC_FIELDS, row[:-1], strict=True))
-            for name in ("first_order_at", "last_order_at"):
-                values[name] = _moment(values[name])
-            for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
-                values[name] = _money(values[name])
-            found[values["customer_id"]] = (CustomerMetrics(**values), row[-1])
+            customer_id, run_key, row = row[0], row[1:3], row[3:]
+            metrics, top_category, row = row[:n_metrics], row[n_metrics], row[n_metrics + 1:]
+            sums, row = row[:len(_ORDER_SUMS)], row[len(_ORDER_SUMS):]
+            segment, snapshot = row[:n_segment + 1], row[n_segment + 1:]
+            if metrics[0] is None:
+                metrics = None
+            else:
+                metrics = dict(zip(_METRIC_FIELDS, metrics, strict=True))
+                for name in ("first_order_at", "last_order_at"):
+                    metrics[name] = _moment(metrics[name])
+                for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
+                    metrics[name] = _money(metrics[name])
+            sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
+            found[customer_id] = Found(
+                run_key, metrics, top_category, sums,
+                segment[1:] if segment[0] is not None else None, snapshot[1:] if snapshot[0] is not None else None)
     return found
 
 
-def _orders_since(customer_ids: list[int], since: datetime.datetime) -> dict[int, list[tuple]]:
-    """(ordered_at, amount cents) of the counted orders of some customers since a moment: one indexed query."""
-    sql = (f"SELECT customer_id, ordered_at, amount FROM {Order._meta.db_table}"
-           f" WHERE customer_id IN ({_marks(customer_ids)}) AND ordered_at >= %s AND status = %s")
-    found: dict[int, list[tuple]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*customer_ids, connection.ops.adapt_datetimefield_value(since), OrderStatus.COMPLETED])
-        for customer_id, moment, amount in cursor.fetchall():
-            found.setdefault(customer_id, []).append((_moment(moment), _cents(_money(amount))))
-    return found
-
-
-def _metric_row(customer_id: int, metrics: CustomerMetrics | None, top_category: str | None, day: Day,
-                recent: list[tuple]) -> dict[str, Any]:
-    """The engine's metric columns of one customer (as engine.metrics.derive_metrics gives them), from its
-    maintained metrics and its recent orders."""
-    if metrics is None or not metrics.frequency:
+def _metric_row(customer_id: int, found: Found, day: Day) -> dict[str, Any]:
+    """The engine's metric columns of one customer (as engine.metrics.derive_metrics gives them, with its
+    float arithmetic), from its maintained metrics and the sums of its recent orders."""
+    metrics = found.metrics
+    if metrics is None or not metrics["frequency"]:
         return {"customer_id": customer_id, "recency_days": None, "frequency": 0, "monetary_cents": 0}
+    orders = metrics["frequency"]
+    gaps = float(orders - 1)
+    span = float(epoch_seconds(metrics["last_order_at"]) - epoch_seconds(metrics["first_order_at"]))
+    std = None
+    if orders >= 3:
+        variance = (float(metrics["interval_sq_sum"]) - span * span / gaps) / (gaps - 1)
+        std = math.sqrt(max(variance, 0.0)) / SECONDS_PER_DAY
     row = {
-        "customer_id": customer_id, "recency_days": (day.as_of - day.local(metrics.last_order_at)).days,
-        "tenure_days": (day.as_of - day.local(metrics.first_order_at)).days, "frequency": metrics.frequency,
-        "monetary_cents": _cents(metrics.monetary), "mean_interval_days": metrics.mean_interval_days,
-        "std_interval_days": metrics.std_interval_days, "category_cents": _cents(metrics.category_spend),
-        "top_category_cents": _cents(metrics.top_category_spend), "top_category": top_category,
-        "spend_recent_cents": sum(c for moment, c in recent if moment >= day.trend_middle),
-        "spend_previous_cents": sum(c for moment, c in recent if day.trend_since <= moment < day.trend_middle),
+        "customer_id": customer_id, "recency_days": (day.as_of - day.local(metrics["last_order_at"])).days,
+        "tenure_days": (day.as_of - day.local(metrics["first_order_at"])).days, "frequency": orders,
+        "monetary_cents": _cents(metrics["monetary"]),
+        "mean_interval_days": span / gaps / SECONDS_PER_DAY if orders >= 2 else None, "std_interval_days": std,
+        "category_cents": _cents(metrics["category_spend"]),
+        "top_category_cents": _cents(metrics["top_category_spend"]), "top_category": found.top_category,
+        "spend_recent_cents": found.sums["recent"], "spend_previous_cents": found.sums["previous"],
     }
     if day.window_since is not None:  # F and M count the window's orders; the purchase rhythm the whole history
-        window = [c for moment, c in recent if moment >= day.window_since]
-        row |= {"lifetime_frequency": metrics.frequency, "frequency": len(window), "monetary_cents": sum(window)}
+        row |= {"lifetime_frequency": orders, "frequency": found.sums["window_orders"],
+                "monetary_cents": found.sums["window_cents"]}
     return row
 
 
@@ -221,15 +303,16 @@ NO_VALUE = {"p_alive": None, "expected_purchases_30d": None, "expected_purchases
             "expected_purchases_365d": None, "expected_spend": None, "clv": None, "value_at_risk": None}
 
 
-def _value_columns(basis: RunBasis, metrics: CustomerMetrics, row: dict[str, Any]) -> dict[str, Any]:
+def _value_columns(basis: RunBasis, metrics: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """P(alive), expected purchases, expected spend, 12-month value and value at risk of a buyer from the
-    run's fits (as pipeline.value_forecast gives them); None where a model was not fitted."""
-    if not metrics.purchase_days or (basis.purchases is None and basis.spend is None):
+    run's fits, with the arithmetic of pipeline.value_forecast (clv.forecast); None where a model was not
+    fitted. The purchase curve is one vectorised call over the horizons and the months."""
+    if not metrics["purchase_days"] or (basis.purchases is None and basis.spend is None):
         return NO_VALUE
     unit = unit_days(basis.purchases.time_unit if basis.purchases is not None else "days")
-    x = metrics.purchase_days - 1
+    x = metrics["purchase_days"] - 1
     t_x, T = (row["tenure_days"] - row["recency_days"]) / unit, row["tenure_days"] / unit
-    m = float(metrics.monetary - metrics.first_day_spend) / x if x > 0 else 0.0
+    m = float(metrics["monetary"] - metrics["first_day_spend"]) / x if x > 0 else 0.0
     values = dict(NO_VALUE)
     spend_ok = basis.spend is not None
     if spend_ok:
@@ -240,24 +323,29 @@ def _value_columns(basis: RunBasis, metrics: CustomerMetrics, row: dict[str, Any
     if basis.purchases is None:
         return values
     p_alive = float(basis.purchases.p_alive(x, t_x, T))
-    expected = [float(basis.purchases.expected_purchases(h / unit, x, t_x, T)) for h in HORIZONS_DAYS]
-    if not all(math.isfinite(v) for v in (p_alive, *expected)):
+    month = clv.DAYS_PER_MONTH / unit
+    times = [h / unit for h in HORIZONS_DAYS] + [k * month for k in range(1, basis.months + 1)]
+    curve = basis.purchases.expected_purchases_if_alive(np.array(times), x, 0.0, T).tolist()
+    expected = [p_alive * v for v in curve[:len(HORIZONS_DAYS)]]
+    if not all(math.isfinite(v) for v in (p_alive, *curve)):
         return values
     values |= {"p_alive": round(p_alive, 6),
                **{f"expected_purchases_{h}d": round(v, 6) for h, v in zip(HORIZONS_DAYS, expected, strict=True)}}
     if spend_ok:
-        if_alive = float(clv.customer_value(basis.purchases, basis.spend, x, t_x, T, m, months=basis.months,
-                                            monthly_discount=basis.monthly_discount, if_alive=True))
+        discounted, previous = 0.0, 0.0
+        for k, current in enumerate(curve[len(HORIZONS_DAYS):], start=1):
+            discounted += (current - previous) / (1.0 + basis.monthly_discount) ** k
+            previous = current
+        if_alive = discounted * expected_spend
         values |= {"clv": _yuan(p_alive * if_alive * 100), "value_at_risk": _yuan((1 - p_alive) * if_alive * 100)}
     else:  # without a spend model the value at risk is the historical spend at stake
-        values["value_at_risk"] = _yuan((1 - p_alive) * float(metrics.monetary) * 100)
+        values["value_at_risk"] = _yuan((1 - p_alive) * float(metrics["monetary"]) * 100)
     return values
 
 
-def segment_values(customer_id: int, metrics: CustomerMetrics | None, top_category: str | None, basis: RunBasis,
-                   day: Day, recent: list[tuple]) -> dict[str, Any]:
+def segment_values(customer_id: int, found: Found, basis: RunBasis, day: Day) -> dict[str, Any]:
     """The CustomerSegment fields of one customer as of `day`, against the run of `basis`."""
-    row = _metric_row(customer_id, metrics, top_category, day, recent)
+    row = _metric_row(customer_id, found, day)
     classes = classify_customer(row, basis.thresholds, basis.references, basis.cutoffs,
                                 days_since_run=(day.as_of - basis.as_of).days)
     buyer = row["recency_days"] is not None
@@ -268,7 +356,7 @@ def segment_values(customer_id: int, metrics: CustomerMetrics | None, top_catego
         "mean_interval_days": row.get("mean_interval_days"), "std_interval_days": row.get("std_interval_days"),
         "spend_recent": _yuan(row.get("spend_recent_cents", 0)),
         "spend_previous": _yuan(row.get("spend_previous_cents", 0)),
-        **classes, **(_value_columns(basis, metrics, row) if buyer else NO_VALUE),
+        **classes, **(_value_columns(basis, found.metrics, row) if buyer else NO_VALUE),
     }
 
 
@@ -276,30 +364,37 @@ def reclassify(customer_ids: Iterable[int], chunk: int = 500) -> int:
     """Classify some customers again against the latest run (see the module docstring); returns how many.
 
     Nothing happens before the first run (or after a run made before cut-offs were stored). Customers
-    that no longer exist are skipped.
+    that no longer exist are skipped. Per chunk of customers: one read (:func:`_read`), then only the
+    columns that changed are written.
     """
     ids = sorted(set(customer_ids))
-    basis = latest_basis()
-    if basis is None or not ids:
+    if not ids:
         return 0
-    day = Day.of(today(), basis.thresholds)
+    as_of = today()
+    basis = next(iter(_cache.values()), None) if _cache else latest_basis(as_of)
     done = 0
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
-        metrics = _read_metrics(part)
-        recent = _orders_since(part, day.since)
-        # One customer whose run is of another day is one UPDATE, which needs no transaction around it.
-        with transaction.atomic() if len(part) > 1 or basis.as_of == day.as_of else nullcontext():
-            for customer_id in part:
-                found, top_category = metrics.get(customer_id, (None, None))
-                values = segment_values(customer_id, found, top_category, basis, day, recent.get(customer_id, []))
-                done += _store(customer_id, values, basis)
+        if basis is None:   # no run known yet, or the cached one had no cut-offs: ask again
+            basis = latest_basis(as_of)
+            if basis is None:
+                return done
+        found = _read(part, Day.cached(as_of, basis))
+        if not found:
+            continue
+        key = next(iter(found.values())).run_key
+        if _cache.get(key, False) is not basis:   # another run has finished: read again against it
+            basis = _basis(key)
+            if basis is None:
+                return done
+            found = _read(part, Day.cached(as_of, basis))
+        day = Day.cached(as_of, basis)
+        writes = [(customer_id, segment_values(customer_id, state, basis, day), state)
+                  for customer_id, state in found.items()]
+        with transaction.atomic() if len(writes) > 1 else nullcontext():
+            for customer_id, values, state in writes:
+                done += _store(customer_id, values, basis, state)
     return done
-
-
-_SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
-_SNAPSHOT_FIELDS = [SegmentSnapshot._meta.get_field(name) for name in ("r_score", "f_score", "m_score", *CLASS_NAMES,
-                                                                        "overdue")]
 
 
 def _adapt(value: Any) -> Any:
@@ -307,51 +402,55 @@ def _adapt(value: Any) -> Any:
     return connection.ops.adapt_datefield_value(value) if type(value) is datetime.date else value
 
 
-def _write(model: type, fields: list, values: dict[str, Any], where: dict[str, Any]) -> bool:
-    """Bring one row of `model` to `values`; False if there is no such row.
-
-    On SQLite only the columns that differ are written (each column written touches its indexes, and most
-    changes leave the classes as they were). PostgreSQL skips the indexes of unchanged values itself (a
-    HOT update), so there the row is written at once, without reading it first: one round trip.
-    """
-    condition = " AND ".join(f"{column} = %s" for column in where)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in fields)}"
-                           f" WHERE {condition}", [*(_adapt(values[f.name]) for f in fields), *where.values()])
-            return cursor.rowcount > 0
-        cursor.execute(f"SELECT {', '.join(f.column for f in fields)} FROM {model._meta.db_table}"
-                       f" WHERE {condition}", list(where.values()))
-        row = cursor.fetchone()
-        if row is None:
-            return False
-        changed = [f for f, old in zip(fields, row, strict=True) if _stored(f, old) != values[f.name]]
-        if changed:
-            cursor.execute(f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
-                           f" WHERE {condition}", [*(_adapt(values[f.name]) for f in changed), *where.values()])
-    return True
+def _as_read(field: Any) -> Any:
+    """How a value of the field read through the cursor takes the form the field holds (SQLite hands decimals
+    as floats): a function, or None when it needs nothing."""
+    return {"DecimalField": lambda value: None if value is None else _money(value),
+            "DateField": lambda value: datetime.date.fromisoformat(value) if isinstance(value, str) else value,
+            }.get(field.get_internal_type())
 
 
-def _stored(field: Any, value: Any) -> Any:
-    """A value as read through the cursor, in the form the fields hold it (SQLite hands decimals as floats)."""
-    if value is not None and field.get_internal_type() == "DecimalField":
-        return _money(value)
-    return value
+_READ_AS = {field: _as_read(field) for field in (*_SEGMENT_FIELDS, *_SNAPSHOT_FIELDS)}
 
 
-def _store(customer_id: int, values: dict[str, Any], basis: RunBasis) -> int:
-    """Write one customer's row (and its snapshot when the run is of the same day); 0 if it is gone."""
-    if not _write(CustomerSegment, _SEGMENT_FIELDS, values, {"customer_id": customer_id}):
-        if not Customer.objects.filter(pk=customer_id).exists():
-            return 0
-        CustomerSegment.objects.create(customer_id=customer_id, **values)
+def _changes(model: type, fields: list, values: dict[str, Any], old: tuple, where: dict[str, Any]) -> tuple | None:
+    """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`, writing only the columns
+    that differ (each column written touches its indexes); None when nothing differs."""
+    changed = [f for f, value in zip(fields, old, strict=True)
+               if (value if _READ_AS[f] is None else _READ_AS[f](value)) != values[f.name]]
+    if not changed:
+        return None
+    return (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
+            f" WHERE {' AND '.join(f'{column} = %s' for column in where)}",
+            [*(_adapt(values[f.name]) for f in changed), *where.values()])
+
+
+def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Found) -> int:
+    """Write what changed of one customer's row (and of its snapshot line when the run is of the same day)."""
+    updates, creates = [], []
+    if found.segment is None:
+        creates.append(lambda: CustomerSegment.objects.create(customer_id=customer_id, **values))
+    else:
+        updates.append(_changes(CustomerSegment, _SEGMENT_FIELDS, values, found.segment,
+                                {"customer_id": customer_id}))
     if basis.as_of == values["as_of"]:  # that day has a snapshot: keep this customer's line of it current
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
-        if not _write(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, {"as_of": _adapt(basis.as_of),
-                                                                   "customer_id": customer_id}):
-            SegmentSnapshot.objects.create(as_of=basis.as_of, customer_id=customer_id, **snapshot)
+        if found.snapshot is None:
+            creates.append(lambda: SegmentSnapshot.objects.create(as_of=basis.as_of, customer_id=customer_id,
+                                                                  **snapshot))
+        else:
+            updates.append(_changes(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, found.snapshot,
+                                    {"as_of": _adapt(basis.as_of), "customer_id": customer_id}))
+    updates = [update for update in updates if update is not None]
+    # One statement needs no transaction around it (the caller's, if any, holds several customers).
+    with transaction.atomic() if len(updates) + len(creates) > 1 else nullcontext():
+        with connection.cursor() as cursor:
+            for sql, params in updates:
+                cursor.execute(sql, params)
+        for create in creates:
+            create()
     return 1
 
 
