@@ -99,7 +99,7 @@ def test_restore_refuses_while_the_app_is_serving_unless_forced(ready_store, tmp
             if refused.returncode:
                 break
             time.sleep(0.2)
-        assert "kehu serve 正在运行" in refused.stderr and f"进程 {server.pid}" in refused.stderr
+        assert "kehu serve 或 kehu worker 正在运行" in refused.stderr and f"进程 {server.pid}" in refused.stderr
         forced = kehu(env, "restore", str(backup_file), "--yes", "--force", "--no-safety-backup")
         assert "已从" in forced.stdout
     finally:
