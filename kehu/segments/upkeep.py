@@ -26,7 +26,7 @@ import datetime
 import functools
 import math
 from collections.abc import Iterable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, get_args
@@ -472,6 +472,21 @@ def describes(segment: CustomerSegment, metrics: CustomerMetrics | None) -> bool
 
 # --- at the commit of a write ----------------------------------------------------------------------------
 
+@contextmanager
+def _without_waiting_for_disk():
+    """On PostgreSQL, a transaction whose commit does not wait for its log to reach the disk (synchronous_commit
+    off; SQLite in WAL mode already commits so). The order it follows was committed durably before; a crash can
+    lose only the last moments of class updates, which the customer page then shows as older than the orders and
+    the next run recomputes. Saves a disk flush per order (about 8 ms on this machine's PostgreSQL)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 def follow(customer_id: int | None) -> None:
     """Classify the customer again when the current write commits (at once outside a transaction); once
     per customer and transaction, however many orders and lines it writes.
@@ -486,7 +501,8 @@ def follow(customer_id: int | None) -> None:
 
     def classify_again() -> None:
         classify_again.follows = None   # done: a later write asks again
-        reclassify([customer_id])
+        with _without_waiting_for_disk():
+            reclassify([customer_id])
 
     classify_again.follows = customer_id
     transaction.on_commit(classify_again, robust=True)
