@@ -92,6 +92,25 @@ def _segment_runs_in_the_request(settings):
     settings.KEHU_SEGMENT_BACKGROUND = False
 
 
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Argon2 costs about a quarter of a second of CPU per hash and per login, and in-process tests make and log
+    in many users without testing hashing. Stores driven through `kehu` subprocesses (tests/production,
+    tests/ops) keep the product's Argon2; a test of hashing itself asks for `real_password_hashing`."""
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
+
+
+@pytest.fixture
+def real_password_hashing(settings):
+    """The product's password hashers (Argon2 first), for a test of hashing."""
+    from kehu import settings as product_settings
+
+    settings.PASSWORD_HASHERS = product_settings.PASSWORD_HASHERS
+
+
 @pytest.fixture(autouse=True)
 def _no_audit_backlog():
     """Audit entries a busy test database deferred (live-server tests on SQLite) die with their test: the

@@ -56,7 +56,7 @@ def test_a_password_change_revokes_the_tokens(sam):
     assert ApiToken.objects.get().revoked_reason == "密码已更改"
 
 
-def test_a_password_hash_upgrade_on_login_keeps_the_tokens(sam):
+def test_a_password_hash_upgrade_on_login_keeps_the_tokens(real_password_hashing, sam):
     from django.contrib.auth.hashers import make_password
 
     sam.password = make_password(PASSWORD, hasher="pbkdf2_sha256")  # an older hash, upgraded at login
