@@ -18,6 +18,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from kehu.accounts import audit
 from kehu.customers.columns import parse_columns
@@ -244,11 +245,7 @@ def import_progress(request: HttpRequest, job: str) -> HttpResponse:
         raise Http404
     if status["batch"]:
         url = reverse("exchange:batch", args=[status["batch"]])
-        if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = url
-            return response
-        return redirect(url)
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     template = "exchange/progress.html#progress" if request.htmx else "exchange/progress.html"
     return render(request, template, {"status": status, "job": job})
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from kehu.accounts import audit
 from kehu.customers.models import Customer
@@ -219,11 +220,7 @@ def run_status(request: HttpRequest, job: str) -> HttpResponse:
     target = _next(request, reverse("segments:dashboard"))
     if found.status == SegmentJob.Status.DONE:
         _announce(request, found)
-        if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = target
-            return response
-        return redirect(target)
+        return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
     template = "segments/run.html#status" if request.htmx else "segments/run.html"
     return render(request, template, {"job": found, "next": target,
                                       "error": runs.outcome(found) if found.finished else ""})
