@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from _output import write_json  # bench/_output.py (a script's folder is on sys.path)
 
 from kehu.segments.engine import clv
 from kehu.segments.engine.clv_data import build_summary
@@ -151,9 +150,7 @@ def main() -> None:
     print(f"forecast of every customer (fits included): {describe(seconds)}")
     print(forecast.risk_list(limit=3))
 
-    out = Path(__file__).resolve().parent / "results" / "clv.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    out = write_json("clv.json", results)
     print(f"wrote {out}")
 
 

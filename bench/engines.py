@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
 import time
-from pathlib import Path
+
+from _output import write_json  # bench/_output.py (a script's folder is on sys.path)
 
 from kehu.segments.engine import backends
 from kehu.segments.engine.classify import classify
@@ -105,9 +105,7 @@ def main() -> None:
               f"{row['load_seconds']:8.2f}  {row['same_classes_as_first']}")
     results["machine"]["load_after"] = os.getloadavg()
     print(f"load average after {results['machine']['load_after']}")
-    out = Path(__file__).resolve().parent / "results" / "engines.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    out = write_json("engines.json", results)
     print(f"wrote {out}")
 
 

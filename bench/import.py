@@ -20,7 +20,6 @@ Writes bench/results/import.json (import-postgresql.json on PostgreSQL). Never f
 
 import argparse
 import csv
-import json
 import os
 import platform
 import random
@@ -29,6 +28,8 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from _output import write_json  # bench/_output.py (a script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -189,9 +190,7 @@ def main() -> None:
     if args.only_retail:
         results = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
                    "online_retail_analyze": bench_retail(args)}
-        out = ROOT / "bench" / "results" / "import-retail.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+        out = write_json("import-retail.json", results)
         print(f"写入 {out.relative_to(ROOT)}")
         return
     engine = setup_django(args)
@@ -228,10 +227,7 @@ def main() -> None:
     if not args.no_retail and engine == "sqlite":  # kehu analyze works in a scratch SQLite file whatever the store
         results["online_retail_analyze"] = bench_retail(args)
 
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / ("import.json" if engine == "sqlite" else f"import-{engine}.json")
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    out = write_json("import.json" if engine == "sqlite" else f"import-{engine}.json", results)
     print(f"写入 {out.relative_to(ROOT)}")
 
 

@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import requests
+from _output import write_json  # bench/_output.py (a script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Probe-Pass-2026"
@@ -239,9 +240,7 @@ def main() -> None:
     }
     print(json.dumps({k: v for k, v in result.items() if k not in ("failure_samples",)}, ensure_ascii=False,
                      indent=2))
-    out = ROOT / "bench" / "results" / f"import-probe-{args.label}-{engine}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    out = write_json(f"import-probe-{args.label}-{engine}.json", result)
     print(f"写入 {out.relative_to(ROOT)}")
     if not args.keep:
         shutil.rmtree(home, ignore_errors=True)

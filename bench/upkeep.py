@@ -28,7 +28,6 @@ Prints the figures and writes bench/results/upkeep[-postgresql].json. Never fail
 
 import argparse
 import datetime as dt
-import json
 import os
 import random
 import statistics
@@ -37,6 +36,8 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from _output import write_json  # bench/_output.py (a script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -261,9 +262,7 @@ def main() -> None:
               **measure(args, rng)}
     suffix = ("-postgresql" if engine == "postgresql" else "") + (f"-cache{args.cache_mib}" if args.cache_mib else "")
     result["sqlite_cache_mib"] = args.cache_mib or None
-    out = ROOT / "bench" / "results" / f"upkeep{suffix}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    out = write_json(f"upkeep{suffix}.json", result)
     print(f"{engine}: {args.customers:,} customers, {result['orders']:,} orders; {args.writes:,} rounds, "
           f"{args.middle:.0%} of the orders in the middle of a history")
     print(f"  load average {result['load_average_before'][0]:.1f} before, {result['load_average'][0]:.1f} after "
