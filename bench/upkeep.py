@@ -130,12 +130,13 @@ def _lines(rng: random.Random, categories: list) -> list[tuple]:
 
 
 def measure(args: argparse.Namespace, rng: random.Random) -> dict:
-    from django.db import connection, transaction
+    from django.db import connection
     from django.db.models import Max, Min
     from django.db.models.signals import post_delete, post_save, pre_save
     from django.utils import timezone
 
     from kehu.customers.models import Customer
+    from kehu.lib.commits import unit_of_work
     from kehu.sales.models import Category, Order, OrderLine, OrderStatus
     from kehu.segments import signals, upkeep
 
@@ -177,7 +178,7 @@ def measure(args: argparse.Namespace, rng: random.Random) -> dict:
         times[kind][variant]["cpu"].append((time.process_time() - cpu) * 1000)
 
     def add(order: Order, lines: list[tuple]) -> None:
-        with transaction.atomic():   # as the API saves an order with its lines
+        with unit_of_work():   # as save_order (the order form and the API) saves an order with its lines
             order.save()
             for category, quantity, price in lines:
                 OrderLine(order=order, category=category, product_name="商品", quantity=quantity,

@@ -126,6 +126,8 @@ KEHU_IMPORT_MAX_COLUMNS = envint("KEHU_IMPORT_MAX_COLUMNS", 1000)
 
 # How long a write on SQLite waits for another writer before failing with "database is locked".
 KEHU_SQLITE_BUSY_TIMEOUT_MS = envint("KEHU_SQLITE_BUSY_TIMEOUT_MS", 20_000)
+# PostgreSQL: statements run for every order are prepared once per connection (off behind a transaction pooler).
+KEHU_PG_PREPARE = envbool("KEHU_PG_PREPARE", True)
 DATABASE_URL = os.environ.get("KEHU_DATABASE_URL") or f"sqlite:///{KEHU_HOME / 'kehu.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

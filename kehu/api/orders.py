@@ -1,6 +1,5 @@
 """Orders (消费记录) of a customer: list and create, through the same OrderForm and line forms as the page."""
 
-from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
@@ -82,7 +81,6 @@ def create_order(request: HttpRequest, code: CustomerCode, payload: OrderIn):
         if formset.non_form_errors():
             errors["lines"] = [str(m) for m in formset.non_form_errors()]
         raise FormInvalid(errors)
-    with transaction.atomic():
-        order = save_order(form, formset, customer, request.user)
+    order = save_order(form, formset, customer, request.user)
     order = Order.objects.prefetch_related("lines__category").get(pk=order.pk)
     return Status(201, order_out(order, customer.code))

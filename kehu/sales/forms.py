@@ -3,10 +3,10 @@
 from decimal import Decimal
 
 from django import forms
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from kehu.lib import money
+from kehu.lib.commits import unit_of_work
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
 from .models import Order, OrderLine, Product
@@ -109,23 +109,23 @@ OrderLineFormSet = forms.inlineformset_factory(
 )
 
 
-@transaction.atomic(savepoint=False)
 def save_order(order_form: OrderForm, lines: OrderLineFormSet | None, customer, user=None) -> Order:
     """Save an order and its lines, together; with lines and no amount, the amount is their total.
 
-    One transaction: an order is never left without some of its lines, and the customer's classes follow
-    once, at the commit, not once per line.
+    One unit of work: an order is never left without some of its lines, and what follows an order (the
+    customer's classes) is done once, inside the same transaction, not once per line nor in a second one.
     """
-    order = order_form.save(commit=False)
-    order.customer = customer
-    if user is not None and user.is_authenticated:
-        order.created_by = user
-    line_forms = [f for f in (lines.forms if lines is not None else []) if f.has_changed() and f.is_valid()]
-    if order_form.cleaned_data.get("amount") is None:
-        order.amount = sum((f.cleaned_data["quantity"] * f.cleaned_data["unit_price"] for f in line_forms),
-                           Decimal("0")).quantize(Decimal("0.01"))
-    order.save()
-    for f in line_forms:
-        f.instance.order = order
-        f.save()
+    with unit_of_work():
+        order = order_form.save(commit=False)
+        order.customer = customer
+        if user is not None and user.is_authenticated:
+            order.created_by = user
+        line_forms = [f for f in (lines.forms if lines is not None else []) if f.has_changed() and f.is_valid()]
+        if order_form.cleaned_data.get("amount") is None:
+            order.amount = sum((f.cleaned_data["quantity"] * f.cleaned_data["unit_price"] for f in line_forms),
+                               Decimal("0")).quantize(Decimal("0.01"))
+        order.save()
+        for f in line_forms:
+            f.instance.order = order
+            f.save()
     return order

@@ -36,7 +36,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from kehu.customers.models import Customer
+from kehu.lib.commits import before_commit
 from kehu.lib.dates import today
+from kehu.lib.db import run_prepared
 from kehu.sales.models import Category, Order, OrderStatus
 
 from .engine import clv
@@ -249,25 +251,23 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
               *customer_ids]
     n_metrics, n_segment = len(_METRIC_FIELDS), len(_SEGMENT_FIELDS)
     found = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_read_sql(len(customer_ids)), params)
-        for row in cursor.fetchall():
-            customer_id, run_key, row = row[0], row[1:3], row[3:]
-            metrics, top_category, row = row[:n_metrics], row[n_metrics], row[n_metrics + 1:]
-            sums, row = row[:len(_ORDER_SUMS)], row[len(_ORDER_SUMS):]
-            segment, snapshot = row[:n_segment + 1], row[n_segment + 1:]
-            if metrics[0] is None:
-                metrics = None
-            else:
-                metrics = dict(zip(_METRIC_FIELDS, metrics, strict=True))
-                for name in ("first_order_at", "last_order_at"):
-                    metrics[name] = _moment(metrics[name])
-                for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
-                    metrics[name] = _money(metrics[name])
-            sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
-            found[customer_id] = Found(
-                run_key, metrics, top_category, sums,
-                segment[1:] if segment[0] is not None else None, snapshot[1:] if snapshot[0] is not None else None)
+    for row in run_prepared(_read_sql(len(customer_ids)), params):
+        customer_id, run_key, row = row[0], row[1:3], row[3:]
+        metrics, top_category, row = row[:n_metrics], row[n_metrics], row[n_metrics + 1:]
+        sums, row = row[:len(_ORDER_SUMS)], row[len(_ORDER_SUMS):]
+        segment, snapshot = row[:n_segment + 1], row[n_segment + 1:]
+        if metrics[0] is None:
+            metrics = None
+        else:
+            metrics = dict(zip(_METRIC_FIELDS, metrics, strict=True))
+            for name in ("first_order_at", "last_order_at"):
+                metrics[name] = _moment(metrics[name])
+            for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
+                metrics[name] = _money(metrics[name])
+        sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
+        found[customer_id] = Found(
+            run_key, metrics, top_category, sums,
+            segment[1:] if segment[0] is not None else None, snapshot[1:] if snapshot[0] is not None else None)
     return found
 
 
@@ -391,7 +391,7 @@ def reclassify(customer_ids: Iterable[int], chunk: int = 500) -> int:
         day = Day.cached(as_of, basis)
         writes = [(customer_id, segment_values(customer_id, state, basis, day), state)
                   for customer_id, state in found.items()]
-        with transaction.atomic() if len(writes) > 1 else nullcontext():
+        with transaction.atomic(savepoint=False) if len(writes) > 1 else nullcontext():
             for customer_id, values, state in writes:
                 done += _store(customer_id, values, basis, state)
     return done
@@ -445,10 +445,9 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Fou
                                     {"as_of": _adapt(basis.as_of), "customer_id": customer_id}))
     updates = [update for update in updates if update is not None]
     # One statement needs no transaction around it (the caller's, if any, holds several customers).
-    with transaction.atomic() if len(updates) + len(creates) > 1 else nullcontext():
-        with connection.cursor() as cursor:
-            for sql, params in updates:
-                cursor.execute(sql, params)
+    with transaction.atomic(savepoint=False) if len(updates) + len(creates) > 1 else nullcontext():
+        for sql, params in updates:
+            run_prepared(sql, params)
         for create in creates:
             create()
     return 1
@@ -488,21 +487,17 @@ def _without_waiting_for_disk():
 
 
 def follow(customer_id: int | None) -> None:
-    """Classify the customer again when the current write commits (at once outside a transaction); once
-    per customer and transaction, however many orders and lines it writes.
+    """Classify the customer again once the current write is done: inside a unit of work just before it commits
+    (``lib.commits``: one transaction for the order and its classes), else at the commit of the write (at once
+    outside a transaction); once per customer, however many orders and lines the write touches.
 
     A failure is logged and neither undoes nor fails the write: the next run classifies the customer.
     """
     if customer_id is None:
         return
-    if connection.in_atomic_block and any(getattr(func, "follows", None) == customer_id
-                                          for _, func, _ in connection.run_on_commit):
-        return
 
     def classify_again() -> None:
-        classify_again.follows = None   # done: a later write asks again
         with _without_waiting_for_disk():
             reclassify([customer_id])
 
-    classify_again.follows = customer_id
-    transaction.on_commit(classify_again, robust=True)
+    before_commit(("classes", customer_id), classify_again)

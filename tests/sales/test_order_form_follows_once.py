@@ -1,9 +1,10 @@
-"""An order with lines saved from the customer page is one transaction: its customer's classes follow once, at
-the commit, however many lines it has (issue 9, items 3 and 8: the per-order cost of the upkeep)."""
+"""An order with lines saved from the customer page is one transaction: its customer's classes follow once, inside
+it just before the commit, however many lines it has (issue 9, items 3 and 8: the per-order cost of the upkeep)."""
 
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from kehu.sales.models import Category, Order, Product
 from kehu.segments import upkeep
@@ -15,7 +16,8 @@ from .test_views import order_data
 @pytest.mark.django_db(transaction=True)   # autocommit, as a server runs: every commit is a real one
 def test_an_order_with_three_lines_is_classified_once(alice, zhang, monkeypatch):
     asked = []
-    monkeypatch.setattr(upkeep, "reclassify", lambda ids, **kw: asked.append(list(ids)) or 0)
+    monkeypatch.setattr(upkeep, "reclassify",
+                        lambda ids, **kw: asked.append((list(ids), connection.in_atomic_block)) or 0)
     tea, ware = Category.objects.create(name="茶叶"), Category.objects.create(name="茶具")
     longjing = Product.objects.create(name="龙井", category=tea, price=Decimal("120"))
     cup = Product.objects.create(name="茶杯", category=ware, price=Decimal("30"))
@@ -28,4 +30,4 @@ def test_an_order_with_three_lines_is_classified_once(alice, zhang, monkeypatch)
     assert answer.status_code == 200
     order = Order.objects.get(customer=zhang)
     assert (order.amount, order.lines.count()) == (Decimal("440.50"), 3)
-    assert asked == [[zhang.pk]]
+    assert asked == [([zhang.pk], True)]   # in the order's own transaction

@@ -1,0 +1,77 @@
+"""Follow-ups of a write (lib/commits.py): inside a unit of work they run in its transaction, just before it commits,
+once per key; one that fails is rolled back alone and the write stands; outside a unit of work they run at the
+commit. Real commits (transaction=True), as a server makes them."""
+
+import logging
+
+import pytest
+from django.db import connection, transaction
+
+from kehu.lib.commits import before_commit, unit_of_work
+from kehu.sales.models import Category
+
+
+def names() -> set[str]:
+    return set(Category.objects.values_list("name", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_runs_once_inside_the_transaction_before_it_ends():
+    ran = []
+    with unit_of_work():
+        Category.objects.create(name="茶叶")
+        for _ in range(3):
+            before_commit(("k", 1), lambda: ran.append(("k1", connection.in_atomic_block, names())))
+        before_commit(("k", 2), lambda: ran.append(("k2", connection.in_atomic_block, names())))
+        assert ran == []
+    assert ran == [("k1", True, {"茶叶"}), ("k2", True, {"茶叶"})]
+    assert not connection.in_atomic_block
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_may_ask_for_another_and_nested_units_run_them_at_the_outer_end():
+    ran = []
+    with unit_of_work():
+        with unit_of_work():
+            before_commit("first", lambda: (ran.append("first"), before_commit("second", lambda: ran.append("second"))))
+        assert ran == []
+    assert ran == ["first", "second"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_follow_up_is_rolled_back_alone_and_the_write_stands(caplog):
+    def fails():
+        Category.objects.create(name="半途")
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.ERROR, logger="kehu.lib.commits"), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("fails", fails)
+    assert names() == {"茶叶"}
+    assert "boom" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_that_fails_runs_no_follow_up():
+    ran = []
+    with pytest.raises(ValueError), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("k", lambda: ran.append("k"))
+        raise ValueError("the write fails")
+    assert (ran, names()) == ([], set())
+    with unit_of_work():   # and the next unit of work starts clean
+        before_commit("again", lambda: ran.append("again"))
+    assert ran == ["again"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_unit_of_work_a_follow_up_runs_once_after_the_commit():
+    ran = []
+    with transaction.atomic():
+        Category.objects.create(name="茶叶")
+        before_commit("k", lambda: ran.append(connection.in_atomic_block))
+        before_commit("k", lambda: ran.append("twice"))
+        assert ran == []
+    assert ran == [False]
+    before_commit("k", lambda: ran.append("at once"))   # no transaction: now
+    assert ran == [False, "at once"]
