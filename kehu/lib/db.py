@@ -58,3 +58,46 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
     with psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
+
+
+@contextlib.contextmanager
+def fresh_copy(table: str):
+    """PostgreSQL: replace every row of `table` by filling an empty copy of it, which then takes its place.
+
+        with fresh_copy("segments_customersegment") as new:
+            copy_rows_into(new)          # and read them back from `new`, still inside the block
+
+    A DELETE and COPY into a table with many indexes maintains every index row by row and leaves a dead row behind
+    for each old one (a million a day for the class table, until VACUUM). The copy has the table's columns, defaults
+    and checks; after the block it is analysed, gets the same primary key, foreign keys and indexes (each built
+    once over all rows, under the same names, so migrations still find them) and is renamed in place of the table.
+    All of it in the caller's transaction: readers see the old rows until it commits, and wait only for the swap.
+    """
+    new = f"{table}__new"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {new}")
+        cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    yield new
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {new}")
+        cursor.execute("SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint"
+                       " WHERE conrelid = %s::regclass AND contype IN ('p', 'u', 'f') ORDER BY contype DESC", [table])
+        constraints = cursor.fetchall()
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                       " AND tablename = %s AND indexname NOT IN"
+                       " (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)", [table, table])
+        indexes = cursor.fetchall()
+        renames = []   # index names are unique in the schema: the copy's carry a temporary name until the swap
+        for i, (name, kind, definition) in enumerate(constraints):
+            temporary = f"{new}_c{i}" if kind in "pu" else name
+            cursor.execute(f'ALTER TABLE {new} ADD CONSTRAINT "{temporary}" {definition}')
+            if temporary != name:
+                renames.append(f'ALTER TABLE {table} RENAME CONSTRAINT "{temporary}" TO "{name}"')
+        for i, (name, definition) in enumerate(indexes):
+            unique = "UNIQUE " if definition.startswith("CREATE UNIQUE ") else ""
+            cursor.execute(f'CREATE {unique}INDEX "{new}_i{i}" ON {new} USING {definition.split(" USING ", 1)[1]}')
+            renames.append(f'ALTER INDEX "{new}_i{i}" RENAME TO "{name}"')
+        cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
+        for sql in renames:
+            cursor.execute(sql)

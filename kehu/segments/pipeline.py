@@ -24,6 +24,7 @@ import io
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from django.utils import timezone
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
+from kehu.lib.db import fresh_copy
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
 from . import lease
@@ -750,41 +752,51 @@ def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: dateti
     as_of_text = connection.ops.adapt_datefield_value(as_of)
     day_exists = SegmentSnapshot.objects.filter(as_of=as_of).exists()
     if everything:
-        _replace_segments(values)
+        with _replacing_segments() as target:
+            _insert(target, SEGMENT_COLUMNS, _segment_rows(values))
+            if not day_exists:
+                _snapshot_from(target, as_of_text)
     else:
         _delete_rows(seg_table, pl.concat([changed.select("customer_id"), gone]))
         _insert(seg_table, SEGMENT_COLUMNS, _segment_rows(changed))
-    if not day_exists:
-        # A new day: the snapshot is the class table just written, copied inside the database.
-        cases = [_code_case(c) for c in CLASS_NAMES]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {snap_table} ({', '.join(SNAPSHOT_COLUMNS)}) SELECT %s, customer_id, r_score,"
-                f" f_score, m_score, {', '.join(sql for sql, _ in cases)}, overdue FROM {seg_table}",
-                [as_of_text, *(value for _, params in cases for value in params)])
-    else:
+        if not day_exists:
+            _snapshot_from(seg_table, as_of_text)
+    if day_exists:
         _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
         _insert(snap_table, SNAPSHOT_COLUMNS,
                 _snapshot_values(changed).with_columns(pl.lit(as_of_text).alias("as_of")))
     return len(changed) + len(gone)
 
 
-def _replace_segments(values: pl.DataFrame) -> None:
-    """Replace every CustomerSegment row: on SQLite without the secondary indexes, built again after."""
-    table = CustomerSegment._meta.db_table
-    rows = _segment_rows(values)
+def _snapshot_from(table: str, as_of_text: str) -> None:
+    """A new day's snapshot: the class rows just written to `table`, copied inside the database."""
+    cases = [_code_case(c) for c in CLASS_NAMES]
     with connection.cursor() as cursor:
-        if connection.vendor != "sqlite":
-            cursor.execute(f"DELETE FROM {table}")
-            _insert(table, SEGMENT_COLUMNS, rows)
-            return
+        cursor.execute(
+            f"INSERT INTO {SegmentSnapshot._meta.db_table} ({', '.join(SNAPSHOT_COLUMNS)}) SELECT %s, customer_id,"
+            f" r_score, f_score, m_score, {', '.join(sql for sql, _ in cases)}, overdue FROM {table}",
+            [as_of_text, *(value for _, params in cases for value in params)])
+
+
+@contextmanager
+def _replacing_segments():
+    """Every CustomerSegment row is replaced by what the block writes to the table it is given: on PostgreSQL an
+    empty copy that then takes the table's place (``lib.db.fresh_copy``: no dead rows, indexes built once); on
+    SQLite the table itself, emptied and without its secondary indexes, built again after."""
+    table = CustomerSegment._meta.db_table
+    if connection.vendor != "sqlite":
+        with fresh_copy(table) as new:
+            yield new
+        return
+    with connection.cursor() as cursor:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s"
                        " AND sql IS NOT NULL", [table])
         indexes = cursor.fetchall()
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(f"DELETE FROM {table}")
-        _insert(table, SEGMENT_COLUMNS, rows)
+    yield table
+    with connection.cursor() as cursor:
         for _, sql in indexes:
             cursor.execute(sql)
 

@@ -376,3 +376,44 @@ def test_deleting_all_orders_at_once_leaves_no_metrics(db):
     assert not CustomerMetrics.objects.filter(customer=wang).exists()
     li.delete()  # the orders go with their customer
     assert not CustomerMetrics.objects.exists()
+
+
+def table_shape(table: str) -> tuple[int, list, list]:
+    """PostgreSQL: the table's oid, its indexes and its constraints (names and definitions)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [table])
+        oid = cursor.fetchone()[0]
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s ORDER BY 1", [table])
+        indexes = cursor.fetchall()
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
+                       " ORDER BY 1", [table])
+        return oid, indexes, cursor.fetchall()
+
+
+def test_a_new_day_on_postgresql_puts_a_fresh_class_table_in_place(four_customers):
+    from django.db import IntegrityError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the fresh copy is PostgreSQL's (SQLite rebuilds its indexes in place)")
+    table = CustomerSegment._meta.db_table
+    pipeline.classify_all(today() - dt.timedelta(days=1))
+    oid, indexes, constraints = table_shape(table)
+    before = {s.customer_id: s.rfm_class for s in CustomerSegment.objects.all()}
+    pipeline.classify_all(today())   # a new day: every row changes
+    new_oid, new_indexes, new_constraints = table_shape(table)
+    assert new_oid != oid   # not rows deleted and copied in: no dead rows left behind
+    assert (new_indexes, new_constraints) == (indexes, constraints) and len(indexes) == 15
+    assert {s.customer_id: s.rfm_class for s in CustomerSegment.objects.all()} == before
+    assert CustomerSegment.objects.filter(as_of=today()).count() == 4
+    assert SegmentSnapshot.objects.filter(as_of=today()).count() == 4
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"{table}__new"])
+        assert cursor.fetchone()[0] is None
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")   # the foreign key to the customer holds on the new table
+        cursor.execute(f"INSERT INTO {table} (customer_id, as_of, frequency, monetary, spend_recent, spend_previous,"
+                       " trend, rfm_class, rf_segment, abc_class, frequency_tier, value_tier, lifecycle, overdue,"
+                       " category_loyalty) VALUES (999999, %s, 0, 0, 0, 0, '', '', '', '', '', '', '', false, '')",
+                       [today()])
