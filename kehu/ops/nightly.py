@@ -3,7 +3,8 @@
 One switch: ``KEHU_NIGHTLY=HH:MM`` or ``off``. Every worker looks every few seconds whether today's jobs are due (the
 time has passed and the day has no :class:`NightlyRun` row yet); the first to create the day's row — unique by day, in
 the transaction that queues the task — has them run, so two workers on two hosts run them once. A worker started
-after the time on a day without a run (a laptop off at night) runs them at once. The jobs, in order, each recorded
+after the time on a day without a run (a laptop off at night) runs them at once — except on the day the store was made
+after that time (a first `make demo` in the afternoon): its first night is the next. The jobs, in order, each recorded
 with its outcome whatever the others did:
 
 1. the classification with the metrics rebuilt from all orders (``kehu segment --full``), shown on the segment pages
@@ -29,7 +30,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -70,7 +72,7 @@ def schedule(now: datetime.datetime | None = None) -> NightlyRun | None:
     from .tasks import run_nightly
 
     day = due(now)
-    if day is None or NightlyRun.objects.filter(day=day).exists():
+    if day is None or NightlyRun.objects.filter(day=day).exists() or _made_after_the_time(day):
         return None
     try:
         with transaction.atomic():  # the row and its task together: a worker killed in between leaves neither
@@ -80,6 +82,15 @@ def schedule(now: datetime.datetime | None = None) -> NightlyRun | None:
         return None
     log.info("nightly jobs of %s queued", day)
     return run
+
+
+def _made_after_the_time(day: datetime.date) -> bool:
+    """Whether the store was made on `day` after its nightly time (its first migration applied then)."""
+    made = MigrationRecorder(connection).migration_qs.order_by("applied").values_list("applied", flat=True).first()
+    if made is None:
+        return False
+    made = timezone.localtime(made)
+    return made.date() == day and made.time() >= scheduled_time()
 
 
 def _segment() -> str:

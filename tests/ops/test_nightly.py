@@ -49,6 +49,19 @@ def test_the_day_is_queued_once_whoever_asks(db, settings):
     assert [r.args_kwargs["args"] for r in DBTaskResult.objects.all()] == [[str(first.pk)]]
 
 
+def test_a_store_made_after_the_time_waits_for_its_first_night(db, settings):
+    from django.db import connection
+    from django.db.migrations.recorder import MigrationRecorder
+
+    settings.KEHU_NIGHTLY = "02:15"
+    MigrationRecorder(connection).migration_qs.update(applied=at(15, 0))   # `make demo` on an afternoon
+    assert nightly.schedule(at(16, 0)) is None and not NightlyRun.objects.exists()
+    tomorrow = at(2, 20) + dt.timedelta(days=1)
+    assert nightly.schedule(tomorrow).day == tomorrow.date()
+    MigrationRecorder(connection).migration_qs.update(applied=at(1, 0))   # made before the time: caught up that day
+    assert nightly.schedule(at(16, 0)).day == dt.date(2026, 3, 1)
+
+
 def test_every_job_runs_and_is_recorded_when_one_fails(db, monkeypatch):
     ran = []
 
