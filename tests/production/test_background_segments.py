@@ -74,8 +74,15 @@ def test_the_button_runs_on_the_worker_and_another_server_shows_its_progress(rea
         second.stop()
 
 
+MADE_LONG_AGO = ("import datetime; from django.db import connection;"
+                  " from django.db.migrations.recorder import MigrationRecorder;"
+                  " MigrationRecorder(connection).migration_qs.update(applied=datetime.datetime(2026, 1, 1,"
+                  " tzinfo=datetime.UTC))")
+
+
 def test_the_nightly_jobs_run_once_with_two_workers_and_restore_waits_for_the_workers(ready_store):
     ready_store.shell(SHOP)
+    ready_store.shell(MADE_LONG_AGO)   # a store made on the day waits for its first night: this one is older
     ready_store.kehu("backup", "-o", str(ready_store.home / "before.kehu-backup"))
     now = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai"))
     ready_store.env["KEHU_NIGHTLY"] = f"{now:%H:%M}"  # due now, in the shop's time zone
