@@ -42,3 +42,72 @@ def test_without_preparing_on_postgresql(settings):
     Category.objects.create(name="茶叶")
     assert run_prepared(SQL, [0]) == [("茶叶",)]
     assert prepared_statements() == []
+
+
+SCRATCH = """
+CREATE TABLE kehu_scratch_parent (id integer PRIMARY KEY);
+CREATE TABLE kehu_scratch (id integer PRIMARY KEY, parent_id integer NOT NULL
+    REFERENCES kehu_scratch_parent (id) DEFERRABLE INITIALLY DEFERRED, score integer CHECK (score >= 0),
+    label text DEFAULT 'x', UNIQUE (label, score));
+CREATE INDEX kehu_scratch_score_idx ON kehu_scratch (score DESC, id);
+INSERT INTO kehu_scratch_parent VALUES (1), (2);
+INSERT INTO kehu_scratch (id, parent_id, score) VALUES (1, 1, 5), (2, 2, 7);
+"""
+
+
+def shape(cursor, table: str) -> tuple:
+    cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s ORDER BY 1", [table])
+    indexes = cursor.fetchall()
+    cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
+                   " ORDER BY 1", [table])
+    return indexes, cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_fresh_copy_puts_a_filled_copy_in_place_with_the_same_indexes_and_constraints():
+    from django.db import IntegrityError, transaction
+
+    from kehu.lib.db import fresh_copy
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(SCRATCH)   # its rows' foreign-key checks are still pending (deferred) when the copy replaces it
+        before = shape(cursor, "kehu_scratch")
+        cursor.execute("SELECT 'kehu_scratch'::regclass::oid")
+        oid = cursor.fetchone()[0]
+        with fresh_copy("kehu_scratch") as new:
+            assert new != "kehu_scratch"
+            cursor.execute(f"INSERT INTO {new} (id, parent_id, score) VALUES (3, 2, 9)")
+            cursor.execute("SELECT count(*) FROM kehu_scratch")
+            assert cursor.fetchone()[0] == 2   # the old rows until the block ends
+        cursor.execute("SELECT id, parent_id, score, label FROM kehu_scratch")
+        assert cursor.fetchall() == [(3, 2, 9, "x")]
+        assert shape(cursor, "kehu_scratch") == before and len(before[0]) == 3 and len(before[1]) == 4
+        cursor.execute("SELECT 'kehu_scratch'::regclass::oid, to_regclass('kehu_scratch__new')")
+        new_oid, leftover = cursor.fetchone()
+        assert new_oid != oid and leftover is None
+        for bad in ("(4, 1, -1)", "(5, 9, 1)"):   # the check and the foreign key hold on the copy
+            with pytest.raises(IntegrityError), transaction.atomic():
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(f"INSERT INTO kehu_scratch (id, parent_id, score) VALUES {bad}")
+
+
+@pytest.mark.django_db
+def test_a_role_that_does_not_own_the_table_empties_it_instead():
+    from kehu.lib.db import fresh_copy
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(SCRATCH)
+        cursor.execute("CREATE ROLE kehu_scratch_user; GRANT ALL ON kehu_scratch, kehu_scratch_parent"
+                       " TO kehu_scratch_user; SET ROLE kehu_scratch_user")
+        cursor.execute("SELECT 'kehu_scratch'::regclass::oid")
+        oid = cursor.fetchone()[0]
+        with fresh_copy("kehu_scratch") as target:
+            assert target == "kehu_scratch"
+            cursor.execute("INSERT INTO kehu_scratch (id, parent_id, score) VALUES (3, 2, 9)")
+        cursor.execute("SELECT 'kehu_scratch'::regclass::oid, array_agg(id) FROM kehu_scratch")
+        assert cursor.fetchone() == (oid, [3])
+        cursor.execute("RESET ROLE")
