@@ -431,6 +431,7 @@ def _rebuild(progress: Progress, read: Callable[[], StoreFrames] = _read_store, 
     stored unless `store` is false."""
     progress("读取订单")
     frames = read()
+    frames.orders = backends.persist(frames.orders)  # read again for the trend and the model check
     aggregates, spend = _aggregates_and_spend(frames.orders, frames.lines)
     frames.aggregates = backends.persist(aggregates)
     if store:
