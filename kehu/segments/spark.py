@@ -1,14 +1,17 @@
 """The store's tables on Spark, for `kehu segment --engine spark` (see ``pipeline.refresh``).
 
 The engine runs on the Spark DataFrames as it does on Polars (it only speaks Narwhals); the counted orders,
-their lines with a category and the customers get there one of two ways (``--source``):
+their lines with a category and the customers get there one of two ways (``--source``; the default is
+:func:`default_source`):
 
-* ``parquet`` (default): each table is read from the store as the Polars run reads it (a COPY stream on
-  PostgreSQL, the one SQLite library on SQLite), with the local order day computed by Polars exactly as in
-  the Polars run, written as a Parquet snapshot into a temporary folder and read with ``spark.read.parquet``;
-  the folder is removed after the run. Works on both databases.
-* ``jdbc``: Spark's JDBC source reads PostgreSQL itself, in partitions by order id (PostgreSQL's JDBC driver,
-  ``backends.JDBC_JAR``); the database converts the order time to the shop's day (``AT TIME ZONE``).
+* ``jdbc`` (default on PostgreSQL): Spark's JDBC source reads PostgreSQL itself, in partitions by order id
+  (PostgreSQL's JDBC driver, ``backends.JDBC_JAR``); the database converts the order time to the shop's day
+  (``AT TIME ZONE``). The orders never pass through this process, and it reads faster than the snapshot
+  (bench/segment_spark.py: 8.8 s against 14.2 s for 1,000,000 orders and lines).
+* ``parquet`` (default on SQLite): each table is read from the store as the Polars run reads it (a COPY
+  stream on PostgreSQL, the one SQLite library on SQLite), with the local order day computed by Polars
+  exactly as in the Polars run, written as a Parquet snapshot into a temporary folder and read with
+  ``spark.read.parquet``; the folder is removed after the run. Needs no driver, and works on SQLite.
 
 Either way orders travel as (order_id, customer_id, ordered_us, order_day, amount_cents): integers only, so
 no time zone of the Spark session is involved.
@@ -44,8 +47,7 @@ from .pipeline import (
     _zone,
 )
 
-SOURCES = ("parquet", "jdbc")
-DEFAULT_SOURCE = "parquet"
+SOURCES = ("jdbc", "parquet")
 ORDER_COLUMNS = ("order_id", "customer_id", "ordered_us", "order_day", "amount_cents")
 JDBC_PARTITIONS = 2
 
@@ -55,7 +57,7 @@ def reader(source: str | None = None) -> Iterator[Callable[[], StoreFrames]]:
     """A function reading the store's orders, lines and customers into Spark (`source`: see SOURCES), usable
     while the context is open. Raises ValueError (in Chinese and English) when Spark or the source cannot
     be used here."""
-    source = source or DEFAULT_SOURCE
+    source = source or default_source()
     if source not in SOURCES:
         raise ValueError(f"未知的 Spark 数据来源 unknown Spark source: {source}（{' / '.join(SOURCES)}）")
     missing = backends.spark_missing()
@@ -67,13 +69,20 @@ def reader(source: str | None = None) -> Iterator[Callable[[], StoreFrames]]:
                              " Spark's JDBC source reads PostgreSQL only; on SQLite use --source parquet.")
         if not os.path.exists(backends.JDBC_JAR):
             raise ValueError(f"找不到 PostgreSQL 的 JDBC 驱动 {backends.JDBC_JAR}"
-                             "（apt-get install libpostgresql-jdbc-java，或设置 KEHU_SPARK_JDBC_JAR）。"
+                             "（apt-get install libpostgresql-jdbc-java，或设置 KEHU_SPARK_JDBC_JAR，"
+                             "或用 --source parquet）。"
                              f" PostgreSQL's JDBC driver {backends.JDBC_JAR} is missing"
-                             " (apt-get install libpostgresql-jdbc-java, or set KEHU_SPARK_JDBC_JAR).")
+                             " (apt-get install libpostgresql-jdbc-java, set KEHU_SPARK_JDBC_JAR, or use"
+                             " --source parquet).")
         yield read_jdbc
         return
     with tempfile.TemporaryDirectory(prefix="kehu-spark-") as folder:
         yield functools.partial(read_parquet, Path(folder))
+
+
+def default_source() -> str:
+    """Spark's JDBC source on PostgreSQL, the Parquet snapshot on SQLite."""
+    return "jdbc" if connection.vendor == "postgresql" else "parquet"
 
 
 def read_parquet(folder: Path) -> StoreFrames:

@@ -6,8 +6,9 @@ Every stored column of every customer's class row, metrics row and the day's sna
 except the two interval floats (mean and spread of the days between orders), which may differ in the last
 bit because Polars divides a column by a constant through its reciprocal while Spark divides (1e-12
 relative, as tests/segments/test_engine_backends.py holds the backends to). Without PySpark or Java the
-tests are skipped with the reason, except under KEHU_REQUIRE_SPARK=1 (CI), where that is a failure; the JDBC
-source (PostgreSQL only: on SQLite the command must say so) is skipped without Debian's libpostgresql-jdbc-java.
+tests are skipped with the reason, except under KEHU_REQUIRE_SPARK=1 (CI), where that is a failure; so is the
+JDBC source (the default on PostgreSQL; on SQLite the command must say it reads PostgreSQL only) without
+Debian's libpostgresql-jdbc-java.
 """
 
 import json
@@ -38,13 +39,17 @@ print(json.dumps({"classes": rows(CustomerSegment, "customer_id"), "metrics": ro
 """
 
 
+def _require(reason: str | None) -> None:
+    if reason is None:
+        return
+    if os.environ.get("KEHU_REQUIRE_SPARK"):
+        pytest.fail(f"{reason}, and KEHU_REQUIRE_SPARK is set")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def spark():
-    reason = backends.spark_missing()
-    if reason:
-        if os.environ.get("KEHU_REQUIRE_SPARK"):
-            pytest.fail(f"{reason}, and KEHU_REQUIRE_SPARK is set")
-        pytest.skip(reason)
+    _require(backends.spark_missing())
 
 
 def stored(store) -> dict:
@@ -72,7 +77,7 @@ def test_a_full_run_on_spark_stores_what_the_polars_run_stores(spark, demo_copy,
         assert "只支持 PostgreSQL" in failed.stderr and "reads PostgreSQL only" in failed.stderr
         return
     if source == "jdbc" and not os.path.exists(backends.JDBC_JAR):
-        pytest.skip(f"PostgreSQL's JDBC driver {backends.JDBC_JAR} is not installed (libpostgresql-jdbc-java)")
+        _require(f"PostgreSQL's JDBC driver {backends.JDBC_JAR} is not installed (libpostgresql-jdbc-java)")
     demo_copy.kehu("segment", "--full", "--no-progress")
     polars = stored(demo_copy)
     demo_copy.shell("from kehu.segments.models import CustomerSegment, CustomerMetrics, SegmentSnapshot\n"

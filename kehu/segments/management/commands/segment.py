@@ -29,10 +29,12 @@ Metrics follow every order as it is saved; --full recomputes them from all order
 One classification at a time (across processes and servers): --wait SECONDS waits for a running one.
 
 --engine spark 在 Spark 上计算（需 pip install -e ".[spark]" 和 Java 17），指标从订单算起，加 --full 时也保存；
---source 选择订单如何进入 Spark：parquet（默认，导出 Parquet 快照）或 jdbc（Spark 直接读 PostgreSQL）。
+--source 选择订单如何进入 Spark：jdbc（PostgreSQL 默认，Spark 直接读数据库）
+或 parquet（SQLite 默认，导出 Parquet 快照）。
 --engine spark computes on Spark (the spark extra and Java 17): the metrics come from the orders and are
-stored with --full; --source says how the orders get there: parquet (default, a Parquet snapshot) or jdbc
-(Spark reads PostgreSQL itself). KEHU_SPARK_MASTER sets the Spark master (default local[2]).
+stored with --full; --source says how the orders get there: jdbc (default on PostgreSQL: Spark reads the
+database itself, with Debian's libpostgresql-jdbc-java) or parquet (default on SQLite: a Parquet snapshot).
+KEHU_SPARK_MASTER sets the Spark master (default local[2]).
     kehu segment --full --engine spark
 """
 
@@ -137,7 +139,8 @@ class Command(BaseCommand):
         parser.add_argument("--engine", choices=ENGINES, default="polars",
                             help="计算引擎（默认 polars）Engine to compute on (default polars)")
         parser.add_argument("--source", choices=SOURCES, default=None,
-                            help="Spark 读取订单的方式（默认 parquet）How Spark reads the orders (default parquet)")
+                            help="Spark 读取订单的方式（默认 PostgreSQL 用 jdbc，SQLite 用 parquet）"
+                                 " How Spark reads the orders (default jdbc on PostgreSQL, parquet on SQLite)")
 
     def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, wait: float, engine: str,
                source: str | None, **options):
