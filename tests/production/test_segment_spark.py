@@ -1,6 +1,8 @@
 """`kehu segment --full --engine spark` stores what `kehu segment --full` stores (issue 14, item 5), on the
 production path: the demo store (150 customers; its own PostgreSQL database on the PostgreSQL pass), both runs
-as subprocesses, Spark in one local thread (KEHU_SPARK_MASTER=local[1]).
+as subprocesses, Spark in one local thread (KEHU_SPARK_MASTER=local[1]), reading the store the default way
+(Spark's JDBC source on PostgreSQL, the Parquet snapshot on SQLite; bench/segment_spark.py runs both sources
+on PostgreSQL).
 
 Every stored column of every customer's class row, metrics row and the day's snapshot is compared: equal,
 except the two interval floats (mean and spread of the days between orders), which may differ in the last
@@ -69,20 +71,17 @@ def assert_same_rows(spark_rows: dict, polars_rows: dict) -> None:
     assert differ == []
 
 
-@pytest.mark.parametrize("source", ["parquet", "jdbc"])
-def test_a_full_run_on_spark_stores_what_the_polars_run_stores(spark, demo_copy, source):
-    if source == "jdbc" and demo_copy.vendor != "postgresql":
-        failed = demo_copy.kehu("segment", "--full", "--engine", "spark", "--source", "jdbc", check=False, env=SPARK)
-        assert failed.returncode == 1
-        assert "只支持 PostgreSQL" in failed.stderr and "reads PostgreSQL only" in failed.stderr
-        return
+def test_a_full_run_on_spark_stores_what_the_polars_run_stores(spark, demo_copy):
+    """With the pass's default source: Spark's JDBC source on PostgreSQL, the Parquet snapshot on SQLite."""
+    source = "jdbc" if demo_copy.vendor == "postgresql" else "parquet"
     if source == "jdbc" and not os.path.exists(backends.JDBC_JAR):
         _require(f"PostgreSQL's JDBC driver {backends.JDBC_JAR} is not installed (libpostgresql-jdbc-java)")
     demo_copy.kehu("segment", "--full", "--no-progress")
     polars = stored(demo_copy)
     demo_copy.shell("from kehu.segments.models import CustomerSegment, CustomerMetrics, SegmentSnapshot\n"
                     "for m in (CustomerSegment, CustomerMetrics, SegmentSnapshot): m.objects.all().delete()")
-    ran = demo_copy.kehu("segment", "--full", "--engine", "spark", "--source", source, env=SPARK)
+    ran = demo_copy.kehu("segment", "--full", "--engine", "spark", env=SPARK)
+    assert f"计算引擎 Engine: Spark（读取 source: {source}）" in ran.stdout
     assert "分层完成。 Done." in ran.stdout and "写入分层结果" in ran.stderr
     on_spark = stored(demo_copy)
     for table in ("classes", "metrics", "snapshot"):
@@ -90,3 +89,11 @@ def test_a_full_run_on_spark_stores_what_the_polars_run_stores(spark, demo_copy,
     assert on_spark["run"] == polars["run"]
     assert len(on_spark["classes"]) == on_spark["run"]["customers"] == 150
     assert len({row["rfm_class"] for row in on_spark["classes"].values()}) > 4
+
+
+def test_spark_reads_sqlite_only_through_the_snapshot(spark, ready_store):
+    if ready_store.vendor == "postgresql":
+        pytest.skip("a SQLite store's case")
+    failed = ready_store.kehu("segment", "--engine", "spark", "--source", "jdbc", check=False, env=SPARK)
+    assert failed.returncode == 1
+    assert "只支持 PostgreSQL" in failed.stderr and "reads PostgreSQL only" in failed.stderr

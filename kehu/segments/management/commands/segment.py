@@ -12,7 +12,7 @@ from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
 from kehu.segments.pipeline import ENGINES, refresh
-from kehu.segments.spark import SOURCES
+from kehu.segments.spark import SOURCES, default_source
 
 HELP = """\
 客户分层：按分析日期给每位客户计算 RFM 分层、RF价值矩阵、ABC、频次/价值等级和生命周期，保存快照并打印分布。
@@ -152,6 +152,8 @@ class Command(BaseCommand):
                 raise CommandError(f"日期格式应为 YYYY-MM-DD：{as_of}") from exc
         if source and engine != "spark":
             raise CommandError("--source 只用于 --engine spark. --source goes with --engine spark.")
+        if engine == "spark":
+            source = source or default_source()
         stages = STAGES if full else STAGES - 2 + (engine == "spark")
         bar = tqdm(total=stages, desc="客户分层", unit="步", disable=no_progress,
                    file=self.stderr._out, leave=False)
@@ -172,6 +174,8 @@ class Command(BaseCommand):
         out.write(f"年龄段 Age bands: {refresh_age_bands():,} 位客户的年龄段已更新 updated")
         out.write(f"分析日期 As of: {run.as_of:%Y-%m-%d}    客户 Customers: {run.customers:,}    "
                   f"用时 Time: {run.seconds:.2f} 秒")
+        if engine == "spark":
+            out.write(f"计算引擎 Engine: Spark（读取 source: {source}）")
         for column in ("rfm_class", "rf_segment", "lifecycle", "abc_class", "frequency_tier", "value_tier"):
             out.write("")
             out.write(f"【{CLASS_LABELS[column]}】")
