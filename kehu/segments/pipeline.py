@@ -41,7 +41,7 @@ from kehu.lib.db import fresh_copy
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
 from . import lease
-from .engine import clv, clv_data, model_check
+from .engine import backends, clv, clv_data, model_check
 from .engine import metrics as engine_metrics
 from .engine.classify import Thresholds, classify, cutoffs
 from .models import (
@@ -204,12 +204,11 @@ def read_orders(since: datetime.datetime | None = None, until: datetime.datetime
     return _read_counted_orders(since, until, customer_ids).drop("order_id")
 
 
-def _read_category_lines(orders: pl.DataFrame, customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
-    """Lines with a category of the given counted orders as (customer_id, category, amount_cents).
+LINE_COLUMNS = {"order_id": pl.Int64, "category": pl.Int64, "quantity": pl.Int64, "price": pl.Int64}
 
-    The lines are read on their own and matched to `orders` here, which is much faster than a join
-    inside SQLite.
-    """
+
+def _read_raw_lines(customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
+    """Lines with a category as (order_id, category, quantity in hundredths, unit price in cents), one query."""
     where, params = "", []
     if customer_ids is not None:
         marks = ", ".join(["%s"] * len(customer_ids))
@@ -217,13 +216,26 @@ def _read_category_lines(orders: pl.DataFrame, customer_ids: Sequence[int] | Non
         params = [int(i) for i in customer_ids]
     sql = (f"SELECT order_id, category_id, {_cents('quantity')}, {_cents('unit_price')}"
            f" FROM {OrderLine._meta.db_table} WHERE category_id IS NOT NULL{where}")
-    lines = _fetch(sql, params, {"order_id": pl.Int64, "category": pl.Int64, "quantity": pl.Int64,
-                                 "price": pl.Int64})
-    joined = lines.join(orders.select("order_id", "customer_id"), on="order_id", how="inner")
-    return nw.from_native(joined).select(
+    return _fetch(sql, params, LINE_COLUMNS)
+
+
+def _category_lines(lines: Any, orders: Any) -> Any:
+    """The `lines` (_read_raw_lines) of the given counted orders as (customer_id, category, amount_cents).
+
+    The lines are read on their own and matched to `orders` here (on the frames' backend), which is much
+    faster than a join inside SQLite.
+    """
+    joined = nw.from_native(lines).join(nw.from_native(orders).select("order_id", "customer_id"),
+                                        on="order_id", how="inner")
+    return joined.select(
         "customer_id", "category",
         engine_metrics.line_cents(nw.col("quantity"), nw.col("price")).alias("amount_cents"),
     ).to_native()
+
+
+def _read_category_lines(orders: pl.DataFrame, customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
+    """Lines with a category of the given counted orders as (customer_id, category, amount_cents)."""
+    return _category_lines(_read_raw_lines(customer_ids), orders)
 
 
 def read_lines(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
@@ -327,41 +339,45 @@ def _delete_rows(table: str, keys: pl.DataFrame, extra: str = "", extra_params: 
 
 # --- metrics ------------------------------------------------------------------------------------------
 
-def _with_category_summary(aggregates: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
-    summary = engine_metrics.category_summary(spend)
-    return aggregates.join(summary, on="customer_id", how="left").with_columns(
-        pl.col("categories", "category_cents", "top_category_cents").fill_null(0).cast(pl.Int64),
-        pl.col("top_category").cast(pl.Int64),
-    )
+def _with_category_summary(aggregates: Any, spend: Any) -> Any:
+    """The aggregates with the category summary of `spend` (both on one backend)."""
+    summary = nw.from_native(engine_metrics.category_summary(spend))
+    return nw.from_native(aggregates).join(summary, on="customer_id", how="left").with_columns(
+        nw.col("categories", "category_cents", "top_category_cents").fill_null(0).cast(nw.Int64),
+        nw.col("top_category").cast(nw.Int64),
+    ).to_native()
 
 
 @dataclass
 class StoreFrames:
-    """What a full rebuild computed from the orders, for a classification right after it."""
+    """What a full rebuild computed from the orders, for a classification right after it.
 
-    orders: pl.DataFrame        # counted orders (order_id, customer_id, ordered_at local, amount_cents)
-    aggregates: pl.DataFrame    # what CustomerMetrics holds, per buying customer, with the category summary
+    The frames are on the engine's backend: eager Polars, or Spark DataFrames (see ``spark.py``).
+    """
+
+    orders: Any                 # counted orders (order_id, customer_id, ordered_at local or ordered_us and
+                                # order_day, amount_cents)
+    aggregates: Any             # what CustomerMetrics holds, per buying customer, with the category summary
+    lines: Any = None           # lines with a category (_read_raw_lines); None: read them when needed
+    customers: Any = None       # every customer (customer_id); None: read them when needed
 
 
 def compute_stored(customer_ids: Sequence[int] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What CustomerMetrics (with its category summary) and CustomerCategorySpend should hold."""
-    aggregates, spend, _ = _compute_stored(customer_ids)
-    return aggregates, spend
-
-
-def _compute_stored(customer_ids: Sequence[int] | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     orders = _read_counted_orders(customer_ids=customer_ids)
-    spend = engine_metrics.category_spend(_read_category_lines(orders, customer_ids))
-    aggregates = _with_category_summary(engine_metrics.aggregate_orders(orders), spend)
-    return aggregates, spend, orders
+    return _aggregates_and_spend(orders, _read_raw_lines(customer_ids))
+
+
+def _aggregates_and_spend(orders: Any, lines: Any) -> tuple[Any, Any]:
+    """(the aggregates with their category summary, the spend per category) of counted orders and their lines,
+    on the frames' backend."""
+    spend = engine_metrics.category_spend(_category_lines(lines, orders))
+    return _with_category_summary(engine_metrics.aggregate_orders(orders), spend), spend
 
 
 def _metrics_table(aggregates: pl.DataFrame) -> pl.DataFrame:
-    return aggregates.select(
-        "customer_id", pl.col("first_order_at").dt.timestamp("us").alias("first_us"),
-        pl.col("last_order_at").dt.timestamp("us").alias("last_us"),
-        *(pl.col(c).cast(pl.Int64) for c in METRICS_KEYS[3:]),
-    )
+    return aggregates.select("customer_id", pl.col("first_us", "last_us").cast(pl.Int64),
+                             *(pl.col(c).cast(pl.Int64) for c in METRICS_KEYS[3:]))
 
 
 METRICS_COLUMNS = ["customer_id", "first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum",
@@ -407,12 +423,23 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     return changed
 
 
-def _rebuild(progress: Progress) -> StoreFrames:
+def _read_store() -> StoreFrames:
+    """The counted orders and their lines, read into Polars."""
+    return StoreFrames(_read_counted_orders(), None, _read_raw_lines())
+
+
+def _rebuild(progress: Progress, read: Callable[[], StoreFrames] = _read_store, store: bool = True) -> StoreFrames:
+    """The metrics computed from the orders (`read` gives them and their lines, on the engine's backend), and
+    stored unless `store` is false."""
     progress("读取订单")
-    aggregates, spend, orders = _compute_stored(None)
-    progress("写入客户指标")
-    _write_metrics(aggregates, spend, None)
-    return StoreFrames(orders, aggregates)
+    frames = read()
+    frames.orders = backends.persist(frames.orders)  # read again for the trend and the model check
+    aggregates, spend = _aggregates_and_spend(frames.orders, frames.lines)
+    frames.aggregates = backends.persist(aggregates)
+    if store:
+        progress("写入客户指标")
+        _write_metrics(backends.to_polars(frames.aggregates), backends.to_polars(spend), None)
+    return frames
 
 
 def rebuild_metrics(progress: Progress = _noop) -> int:
@@ -451,12 +478,14 @@ class ClassResult:
     frame: pl.DataFrame   # one row per customer, every metric and class column
 
 
-def _category_names(frame: pl.DataFrame) -> pl.DataFrame:
-    if "top_category" not in frame.columns:
+def _category_names(frame: Any) -> Any:
+    """The top category's name in place of its id (on the frame's backend)."""
+    if "top_category" not in nw.from_native(frame).collect_schema().names():
         return frame
-    names = dict(Category.objects.values_list("id", "name"))
-    return frame.with_columns(
-        pl.col("top_category").replace_strict(names, default=None, return_dtype=pl.String))
+    names = pl.DataFrame(list(Category.objects.values_list("id", "name")), orient="row",
+                         schema={"top_category": pl.Int64, "_name": pl.String})
+    return nw.from_native(frame).join(nw.from_native(backends.like(names, frame)), on="top_category", how="left") \
+        .with_columns(nw.col("_name").alias("top_category")).drop("_name").to_native()
 
 
 def metrics_frame(as_of: datetime.date, thresholds: Thresholds, progress: Progress = _noop) -> pl.DataFrame:
@@ -469,52 +498,54 @@ def metrics_frame(as_of: datetime.date, thresholds: Thresholds, progress: Progre
 
 
 def _metrics_frames(as_of: datetime.date, thresholds: Thresholds, progress: Progress,
-                    computed: StoreFrames | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(every customer's metrics as of `as_of`, the lifetime aggregates of buyers for the value models)."""
-    end = day_start(as_of + datetime.timedelta(days=1))
+                    computed: StoreFrames | None) -> tuple[Any, Any]:
+    """(every customer's metrics as of `as_of`, the lifetime aggregates of buyers for the value models), on the
+    backend of `computed` (eager Polars when None: the maintained metrics or the orders are read here)."""
     progress("读取客户指标")
-    end_local = pl.lit(end).dt.convert_time_zone(_zone())
+    window = thresholds.window_months
     if computed is not None:
         orders = computed.orders
-        current = not thresholds.window_months and orders.filter(pl.col("ordered_at") >= end_local).is_empty()
+        current = not window and _none_after(orders, as_of)
     else:
         orders = None
-        current = not thresholds.window_months and not Order.objects.completed().filter(ordered_at__gte=end).exists()
+        end = day_start(as_of + datetime.timedelta(days=1))
+        current = not window and not Order.objects.completed().filter(ordered_at__gte=end).exists()
     if current:
-        aggregates = computed.aggregates if computed is not None else read_stored_metrics()
-        lifetime = aggregates
+        aggregates = lifetime = computed.aggregates if computed is not None else read_stored_metrics()
     else:
-        orders = _read_counted_orders(until=end) if orders is None else \
-            orders.filter(pl.col("ordered_at") < end_local)
-        since = None
-        if thresholds.window_months:
-            since = day_start(engine_metrics.months_before(as_of, thresholds.window_months)
-                              + datetime.timedelta(days=1))
-        window_orders = orders if since is None else orders.filter(
-            pl.col("ordered_at") >= pl.lit(since).dt.convert_time_zone(_zone()))
-        spend = engine_metrics.category_spend(_read_category_lines(window_orders))
+        if orders is None:
+            orders = _read_counted_orders(until=day_start(as_of + datetime.timedelta(days=1)))
+        orders = engine_metrics.select_period(orders, as_of)
+        window_orders = engine_metrics.select_period(orders, as_of, window) if window else orders
+        lines = computed.lines if computed is not None and computed.lines is not None else _read_raw_lines()
+        spend = engine_metrics.category_spend(_category_lines(lines, window_orders))
         aggregates = lifetime = _with_category_summary(engine_metrics.aggregate_orders(orders), spend)
-        if since is not None:
-            window = engine_metrics.aggregate_orders(window_orders)
-            aggregates = aggregates.rename({"frequency": "lifetime_frequency"}).drop("monetary_cents").join(
-                window.select("customer_id", "frequency", "monetary_cents"), on="customer_id", how="left",
-            ).with_columns(pl.col("frequency").fill_null(0), pl.col("monetary_cents").fill_null(0))
+        if window:
+            counted = nw.from_native(engine_metrics.aggregate_orders(window_orders))
+            aggregates = nw.from_native(aggregates).rename({"frequency": "lifetime_frequency"}) \
+                .drop("monetary_cents").join(counted.select("customer_id", "frequency", "monetary_cents"),
+                                             on="customer_id", how="left") \
+                .with_columns(nw.col("frequency").fill_null(0), nw.col("monetary_cents").fill_null(0)).to_native()
     progress("计算消费趋势")
-    trend_since = day_start(engine_metrics.months_before(as_of, 2 * thresholds.trend_months)
-                            + datetime.timedelta(days=1))
     if orders is None:
         trend = _read_trend(as_of, thresholds.trend_months)
     else:
-        zone = _zone()
-        recent = orders.filter(pl.col("ordered_at") >= pl.lit(trend_since).dt.convert_time_zone(zone),
-                               pl.col("ordered_at") < pl.lit(end).dt.convert_time_zone(zone))
-        trend = engine_metrics.trend_spend(recent, as_of, thresholds.trend_months)
-    categories = aggregates.select(*engine_metrics.CATEGORY_COLUMNS)
+        trend = engine_metrics.trend_spend(orders, as_of, thresholds.trend_months)
+    frame = nw.from_native(aggregates)
     derived = engine_metrics.derive_metrics(
-        aggregates.drop(*engine_metrics.CATEGORY_COLUMNS[1:]), as_of, categories=categories, trend=trend)
-    everyone = _fetch(f"SELECT id FROM {Customer._meta.db_table}", [], {"customer_id": pl.Int64})
-    frame = everyone.join(derived, on="customer_id", how="left").sort("customer_id")
-    return _category_names(frame), lifetime
+        frame.drop(*engine_metrics.CATEGORY_COLUMNS[1:]).to_native(), as_of,
+        categories=frame.select(*engine_metrics.CATEGORY_COLUMNS).to_native(), trend=trend)
+    everyone = computed.customers if computed is not None and computed.customers is not None else \
+        _fetch(f"SELECT id FROM {Customer._meta.db_table}", [], {"customer_id": pl.Int64})
+    frame = nw.from_native(everyone).join(nw.from_native(derived), on="customer_id", how="left").sort("customer_id")
+    return _category_names(frame.to_native()), lifetime
+
+
+def _none_after(orders: Any, as_of: datetime.date) -> bool:
+    """Whether no counted order of `orders` falls after the day `as_of` (local)."""
+    frame = engine_metrics.with_epoch(engine_metrics.lazy(orders)[0])
+    later = frame.filter(nw.col("order_day") > engine_metrics.day_number(as_of)).select("customer_id").head(1)
+    return len(backends.to_polars(later.to_native())) == 0
 
 
 def _read_trend(as_of: datetime.date, months: int) -> pl.DataFrame:
@@ -544,8 +575,8 @@ VALUE_COLUMNS = ("p_alive", "expected_purchases_30d", "expected_purchases_90d", 
 VALUE_MONTHS = 12
 
 
-def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
-                   thresholds: Thresholds) -> tuple[pl.DataFrame, dict]:
+def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: Thresholds,
+                   orders: Any = None) -> tuple[pl.DataFrame, dict]:
     """Check the purchase models on the shop's holdout, fit the chosen one and Gamma-Gamma on the buyers'
     lifetime aggregates; per-customer values and a summary.
 
@@ -574,11 +605,12 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
     """
     started = time.perf_counter()
     buyers = aggregates.filter(pl.col("purchase_days") > 0)
+    days = ("first_day", "last_day") if "first_day" in buyers.columns else ("first_order_at", "last_order_at")
     summary = clv_data.summary_from_metrics(
-        buyers.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
-                      "first_day_cents"), as_of=as_of, time_unit="days")
+        buyers.select("customer_id", *days, "purchase_days", "monetary_cents", "first_day_cents"),
+        as_of=as_of, time_unit="days")
     last = _last_fit()
-    check = _model_check(as_of, last)
+    check = _model_check(as_of, last, orders)
     start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
     result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
                           monthly_discount=thresholds.monthly_discount, start=start)
@@ -602,7 +634,7 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date,
 CHECK_EVERY_DAYS = 7
 
 
-def _model_check(as_of: datetime.date, last: dict[str, Any]) -> dict:
+def _model_check(as_of: datetime.date, last: dict[str, Any], orders: Any = None) -> dict:
     """The holdout check of the purchase models (``ModelCheck.to_dict()``) as of `as_of`: the latest run's
     when it ended at most CHECK_EVERY_DAYS − 1 days before `as_of` (fitting every model on the calibration
     period costs several times the forecast itself, and a model's standing changes slowly), else a new one."""
@@ -611,9 +643,12 @@ def _model_check(as_of: datetime.date, last: dict[str, Any]) -> dict:
         age = (as_of - datetime.date.fromisoformat(previous["end"])).days
         if 0 <= age < CHECK_EVERY_DAYS:
             return previous
-    orders = read_orders(until=day_start(as_of + datetime.timedelta(days=1)))
-    return model_check.check_models(orders, end=as_of, date_col="ordered_at",
-                                    start_params=last["check"]).to_dict()
+    if orders is None:
+        orders = read_orders(until=day_start(as_of + datetime.timedelta(days=1)))
+    # The distinct purchase days (customer, local day) are what the check counts: made on the orders' backend.
+    days = nw.from_native(engine_metrics.select_period(orders, as_of)).select("customer_id", "order_day").unique()
+    days = backends.to_polars(days.to_native()).select("customer_id", pl.col("order_day").cast(pl.Date).alias("day"))
+    return model_check.check_models(days, end=as_of, date_col="day", start_params=last["check"]).to_dict()
 
 
 _PARAMETER_ORDER = {"BG/NBD": ("r", "alpha", "a", "b"), "MBG/NBD": ("r", "alpha", "a", "b"),
@@ -831,8 +866,10 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     frame, lifetime = _metrics_frames(as_of, thresholds, progress, computed)
     progress("分类")
     classified, refs = classify(frame, thresholds)
+    classified = backends.to_polars(classified)  # one row per customer, to the driver
     progress("流失与价值预测")
-    values, value_model = value_forecast(lifetime, as_of, thresholds)
+    values, value_model = value_forecast(backends.to_polars(lifetime), as_of, thresholds,
+                                         None if computed is None else computed.orders)
     classified = classified.join(values, on="customer_id", how="left")
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
@@ -849,21 +886,33 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     return ClassResult(run, classified)
 
 
+ENGINES = ("polars", "spark")
+
+
 def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop,
-            wait: float = 0) -> ClassResult:
+            wait: float = 0, engine: str = "polars", source: str | None = None) -> ClassResult:
     """What `kehu segment` does: optionally rebuild the metrics, then classify everyone.
 
     After a rebuild the classification works on the frames the rebuild computed (no second read).
+    `engine` "spark" computes on Spark (see ``spark.py``; `source` how the tables get there): the metrics
+    from the orders, stored only with `full`; the per-customer results come back to this process, which
+    fits the value models and writes the classes as the Polars engine does.
     One run at a time across processes and servers: while another holds the job's lease this waits
     up to `wait` seconds, then raises lease.JobRunning.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"未知的计算引擎 unknown engine: {engine}")
     with lease.hold(JOB, wait) as held:
         def step(stage: str) -> None:
             held.renew()
             progress(stage)
 
-        computed = _rebuild(step) if full else None
-        return _classify_all(as_of, None, step, computed)
+        if engine == "polars":
+            return _classify_all(as_of, None, step, _rebuild(step) if full else None)
+        from . import spark
+
+        with spark.reader(source) as read:
+            return _classify_all(as_of, None, step, _rebuild(step, read, store=full))
 
 
 def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> QuerySet:

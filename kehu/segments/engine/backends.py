@@ -18,6 +18,8 @@ import polars as pl
 
 BACKENDS = ("polars", "polars-lazy", "duckdb", "spark")
 SPARK_MASTER = "local[2]"
+# PostgreSQL's JDBC driver for Spark's JDBC source (Debian: apt-get install libpostgresql-jdbc-java).
+JDBC_JAR = os.environ.get("KEHU_SPARK_JDBC_JAR", "/usr/share/java/postgresql.jar")
 
 
 def spark_missing() -> str | None:
@@ -34,12 +36,16 @@ def spark_missing() -> str | None:
 def spark_session(master: str | None = None, partitions: int = 2) -> Any:
     """The process's SparkSession (made by the first call): `master` (default KEHU_SPARK_MASTER or local[2]),
     the UI off, `partitions` shuffle partitions (one machine), session time zone UTC (the engine gets UTC
-    epochs and local day numbers)."""
+    epochs and local day numbers), PostgreSQL's JDBC driver on the class path when it is installed
+    (JDBC_JAR)."""
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("KEHU_SPARK_MASTER") or SPARK_MASTER
+    builder = SparkSession.builder
+    if os.path.exists(JDBC_JAR):
+        builder = builder.config("spark.jars", JDBC_JAR)
     session = (
-        SparkSession.builder.master(master).appName("kehu")
+        builder.master(master).appName("kehu")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(partitions))
@@ -96,3 +102,20 @@ def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int
         "category": pl.Series(category).fill_nan(None).cast(pl.Int64),
     })
     return frame.with_columns(order_day=(pl.col("ordered_us") // 1_000_000 + utc_offset_hours * 3600) // 86_400)
+
+
+def like(frame: pl.DataFrame, native: Any) -> Any:
+    """A Polars table on the backend of `native` (to join the two)."""
+    implementation = nw.from_native(native).implementation
+    if implementation.is_pyspark():
+        return to_backend(frame, "spark")
+    if implementation.is_duckdb():
+        return to_backend(frame, "duckdb")
+    return frame.lazy() if isinstance(native, pl.LazyFrame) else frame
+
+
+def persist(native: Any) -> Any:
+    """A frame to be used more than once: a Spark DataFrame is cached (else each use computes it again)."""
+    if nw.from_native(native).implementation.is_pyspark():
+        return native.cache()
+    return native

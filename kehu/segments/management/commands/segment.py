@@ -11,7 +11,8 @@ from kehu.lib import money
 from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
-from kehu.segments.pipeline import refresh
+from kehu.segments.pipeline import ENGINES, refresh
+from kehu.segments.spark import SOURCES, default_source
 
 HELP = """\
 客户分层：按分析日期给每位客户计算 RFM 分层、RF价值矩阵、ABC、频次/价值等级和生命周期，保存快照并打印分布。
@@ -26,10 +27,19 @@ Metrics follow every order as it is saved; --full recomputes them from all order
 
 同一时间只运行一次分层（跨进程、跨服务器）；已有一次在运行时，--wait 秒数 等它结束，否则报告并退出。
 One classification at a time (across processes and servers): --wait SECONDS waits for a running one.
+
+--engine spark 在 Spark 上计算（需 pip install -e ".[spark]" 和 Java 17），指标从订单算起，加 --full 时也保存；
+--source 选择订单如何进入 Spark：jdbc（PostgreSQL 默认，Spark 直接读数据库）
+或 parquet（SQLite 默认，导出 Parquet 快照）。
+--engine spark computes on Spark (the spark extra and Java 17): the metrics come from the orders and are
+stored with --full; --source says how the orders get there: jdbc (default on PostgreSQL: Spark reads the
+database itself, with Debian's libpostgresql-jdbc-java) or parquet (default on SQLite: a Parquet snapshot).
+KEHU_SPARK_MASTER sets the Spark master (default local[2]).
+    kehu segment --full --engine spark
 """
 
 # Progress steps of a full refresh: 读取订单, 写入客户指标, 读取客户指标, 计算消费趋势, 分类, 流失与价值预测,
-# 写入分层结果 (without --full the first two are skipped).
+# 写入分层结果 (without --full the first two are skipped; on Spark only the second).
 STAGES = 7
 
 
@@ -126,15 +136,26 @@ class Command(BaseCommand):
         parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                             help="另一次分层正在运行时最多等待的秒数（默认不等）"
                                  " Seconds to wait for a classification already running (default 0)")
+        parser.add_argument("--engine", choices=ENGINES, default="polars",
+                            help="计算引擎（默认 polars）Engine to compute on (default polars)")
+        parser.add_argument("--source", choices=SOURCES, default=None,
+                            help="Spark 读取订单的方式（默认 PostgreSQL 用 jdbc，SQLite 用 parquet）"
+                                 " How Spark reads the orders (default jdbc on PostgreSQL, parquet on SQLite)")
 
-    def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, wait: float, **options):
+    def handle(self, *args, full: bool, as_of: str | None, no_progress: bool, wait: float, engine: str,
+               source: str | None, **options):
         day = None
         if as_of:
             try:
                 day = datetime.date.fromisoformat(as_of)
             except ValueError as exc:
                 raise CommandError(f"日期格式应为 YYYY-MM-DD：{as_of}") from exc
-        bar = tqdm(total=STAGES if full else STAGES - 2, desc="客户分层", unit="步", disable=no_progress,
+        if source and engine != "spark":
+            raise CommandError("--source 只用于 --engine spark. --source goes with --engine spark.")
+        if engine == "spark":
+            source = source or default_source()
+        stages = STAGES if full else STAGES - 2 + (engine == "spark")
+        bar = tqdm(total=stages, desc="客户分层", unit="步", disable=no_progress,
                    file=self.stderr._out, leave=False)
 
         def progress(stage: str) -> None:
@@ -142,7 +163,7 @@ class Command(BaseCommand):
             bar.update(1)
 
         try:
-            result = refresh(day, full=full, progress=progress, wait=wait)
+            result = refresh(day, full=full, progress=progress, wait=wait, engine=engine, source=source)
         except (ValueError, JobRunning) as exc:
             raise CommandError(str(exc)) from exc
         finally:
@@ -153,6 +174,8 @@ class Command(BaseCommand):
         out.write(f"年龄段 Age bands: {refresh_age_bands():,} 位客户的年龄段已更新 updated")
         out.write(f"分析日期 As of: {run.as_of:%Y-%m-%d}    客户 Customers: {run.customers:,}    "
                   f"用时 Time: {run.seconds:.2f} 秒")
+        if engine == "spark":
+            out.write(f"计算引擎 Engine: Spark（读取 source: {source}）")
         for column in ("rfm_class", "rf_segment", "lifecycle", "abc_class", "frequency_tier", "value_tier"):
             out.write("")
             out.write(f"【{CLASS_LABELS[column]}】")
