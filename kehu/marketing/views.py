@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -20,6 +20,7 @@ from kehu.accounts import audit
 from kehu.accounts.models import Role
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
+from kehu.exchange import exports
 from kehu.segments.models import CustomerSegment
 
 from . import campaigns, playbooks, pool, targets
@@ -29,7 +30,6 @@ from .recommend import recommend
 
 MEMBERS_SHOWN = 50
 CONTACTS_SHOWN = 200
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def recommendations_context(request: HttpRequest, customer: Customer) -> dict:
@@ -91,21 +91,12 @@ def target_list_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     tl = get_object_or_404(TargetList, pk=pk)
     campaigns.require_run(request.user, tl)
     targets.check_export(request.user)
-    name = f"{targets.EXPORT_NAMES[tl.channel]}-{tl.name}-{timezone.localdate():%Y%m%d}"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        count = targets.export_csv(tl, request.user, buffer)
-        body, content_type, filename = buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8", f"{name}.csv"
-    else:
-        out = io.BytesIO()
-        count = targets.export_xlsx(tl, request.user, out)
-        body, content_type, filename = out.getvalue(), XLSX, f"{name}.xlsx"
+    params = QueryDict(mutable=True)
+    params["list"] = str(tl.pk)
+    rows = targets.reachable(tl, request.user).count()
     audit.record(request.user, audit.AuditAction.EXPORT, f"目标名单：{tl.name}",
-                 {"format": fmt, "channel": tl.channel, "rows": count})
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
-    return response
+                 {"format": fmt, "channel": tl.channel, "rows": rows})
+    return exports.respond("target-list", "csv" if fmt == "csv" else "xlsx", params, request.user, total=rows)
 
 
 # ---------- campaigns ----------

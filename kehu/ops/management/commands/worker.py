@@ -1,4 +1,5 @@
-"""kehu worker: run background jobs (web imports, classifications started from a page, the nightly jobs) queued in
+"""kehu worker: run background jobs (web imports, classifications started from a page, big exports, campaign e-mails,
+the nightly jobs) queued in
 the store's database — django-tasks-db's worker.
 
 At start and every RECOVER_SECONDS it looks for jobs whose worker died midway: an import is marked failed and what it
@@ -68,13 +69,16 @@ class Command(DBWorkerCommand):
 
 
 def _recover() -> None:
-    """Jobs of dead workers: imports reverted, classifications and nightly runs marked failed."""
-    from kehu.exchange import jobs
+    """Jobs of dead workers: imports reverted, classifications, exports and nightly runs marked failed; written
+    exports nobody downloaded in time deleted."""
+    from kehu.exchange import exports, jobs
     from kehu.ops import nightly
     from kehu.segments import runs
 
     jobs.recover_interrupted()
     runs.recover_interrupted()
+    exports.recover_interrupted()
+    exports.sweep()
     nightly.recover_interrupted()
 
 
