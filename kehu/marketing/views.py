@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from kehu.accounts import audit
 from kehu.accounts.models import Role
@@ -23,7 +24,7 @@ from kehu.customers.models import Customer
 from kehu.exchange import exports
 from kehu.segments.models import CustomerSegment
 
-from . import campaigns, playbooks, pool, targets
+from . import campaigns, playbooks, pool, sends, targets
 from .forms import CampaignForm, TargetListForm
 from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend
@@ -137,21 +138,41 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
                                         customer__in=visible).count(), "can_run": campaigns.may_run(request.user, item),
         "by_hand": campaigns.is_by_hand(item), "example": campaigns.merge(
             item.message, _("张三"), _("商品A、商品B"), item.offer),
+        **_send_context(sends.latest(item)),
     })
+
+
+def _send_context(send) -> dict:
+    return {"send": send, "send_active": send is not None and not send.finished,
+            "outcome": sends.outcome(send) if send is not None and send.finished else ""}
 
 
 @login_required
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the e-mails; the campaign page shows the send's progress."""
     item = get_object_or_404(Campaign, pk=pk, channel="email")
     campaigns.require_run(request.user, item)
     try:
-        counts = campaigns.send_email(item, request.user)
-    except campaigns.MailServerUnavailable as exc:
-        messages.error(request, str(exc))
+        send = sends.start(item, request.user)
+    except sends.AlreadySending as exc:
+        messages.warning(request, exc.message())
         return redirect(item)
-    messages.success(request, _("已发送 %(sent)s 封邮件；未授权 %(no_consent)s 位；发送失败 %(failed)s 位。") % counts)
+    if send.finished:  # sent in this request (KEHU_CAMPAIGN_BACKGROUND = False)
+        (messages.success if send.status == send.Status.DONE else messages.error)(request, sends.outcome(send))
     return redirect(item)
+
+
+@login_required
+def campaign_sending(request: HttpRequest, pk: int, send: str) -> HttpResponse:
+    """A send's progress (HTMX polls it every second); once it ended, the campaign page again, with its contacts."""
+    item = get_object_or_404(Campaign, pk=pk)
+    found = sends.find(item, send)
+    if found is None:
+        raise Http404
+    if found.finished or not request.htmx:
+        return HttpResponseClientRedirect(item.get_absolute_url()) if request.htmx else redirect(item)
+    return render(request, "marketing/_send.html", {"campaign": item, **_send_context(found)})
 
 
 @login_required

@@ -137,6 +137,7 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
     from kehu.exchange.exports import INTERRUPTED as EXPORT_INTERRUPTED
     from kehu.exchange.importer import import_file
     from kehu.marketing.models import Campaign, TargetList
+    from kehu.marketing.sends import INTERRUPTED as SEND_INTERRUPTED
     from kehu.ops.demo import load_demo
     from kehu.segments.models import RuleSegment
     from kehu.segments.pipeline import refresh
@@ -175,7 +176,9 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
                     user=admin, kind="customers", fmt="xlsx", file_name="Customers-20260101.xlsx", status=status,
                     error=error, done=3, total=9) for status, error in (
                         ("queued", ""), ("running", ""), ("done", ""), ("failed", EXPORT_INTERRUPTED),
-                        ("downloaded", ""), ("expired", ""))]}
+                        ("downloaded", ""), ("expired", ""))],
+                "sends": [apps.get_model("marketing", "CampaignSend").objects.create(
+                    campaign=campaign, user=admin, status="failed", error=SEND_INTERRUPTED, sent=1, total=3)]}
         data["values"] = user_values()
         yield data
         transaction.set_rollback(True)
@@ -247,6 +250,8 @@ def paths_of(name: str, store: dict) -> list[str]:
         "marketing:campaigns": ["/marketing/campaigns/"],
         "marketing:campaign_new": ["/marketing/campaigns/new/"],
         "marketing:campaign": [f"/marketing/campaigns/{store['campaign'].pk}/"],
+        "marketing:campaign_sending": [f"/marketing/campaigns/{store['campaign'].pk}/sending/{send.pk.hex}/"
+                                       for send in store["sends"]],
         "marketing:pool": ["/marketing/pool/"],
         "ops:backups": ["/settings/system/backups/"],
         "ops:mail": ["/settings/system/mail/"],
