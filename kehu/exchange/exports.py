@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -39,6 +39,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from kehu.accounts import audit
 from kehu.customers.columns import parse_columns
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
@@ -61,9 +62,10 @@ SEGMENT_FIELDS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "value_ti
 
 @dataclass(frozen=True)
 class Kind:
-    count: Callable[[QueryDict, object], int]  # rows the export will write, for (params, user)
-    title: Callable[[QueryDict, object], str]  # the file's name before the date
-    write: Callable[[QueryDict, object, str, IO[bytes]], int]  # (params, user, fmt, target) → rows written
+    query: Callable[[QueryDict, object], Any]  # what to export for (params, user), built once: a search is audited
+    count: Callable[[Any, object], int]  # rows the export of that query will write, for (query, user)
+    title: Callable[[Any, QueryDict], str]  # the file's name before the date, for (query, params)
+    write: Callable[[Any, QueryDict, object, str, IO[bytes]], int]  # (query, params, user, fmt, target) → rows
 
 
 KINDS: dict[str, Kind] = {}
@@ -96,12 +98,11 @@ def filtered_customers(params: QueryDict, user) -> QuerySet:
     return qs
 
 
-def _orders(params: QueryDict, user) -> QuerySet:
-    return exporters.visible_orders(user).filter(customer__in=filtered_customers(params, user))
+def _orders(customers: QuerySet, user) -> QuerySet:
+    return exporters.visible_orders(user).filter(customer__in=customers)
 
 
-def _write_customers(params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
-    qs = filtered_customers(params, user)
+def _write_customers(qs: QuerySet, params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
     if "cols" in params:  # the list as shown: its chosen columns, in its sort
         keys, sort = parse_columns(params), CustomerFilter.from_params(params).sort
         if fmt == "csv":
@@ -112,44 +113,45 @@ def _write_customers(params: QueryDict, user, fmt: str, target: IO[bytes]) -> in
     return exporters.export_customers_xlsx(qs, user, target)
 
 
-def _write_orders(params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
+def _write_orders(orders: QuerySet, params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
     if fmt == "csv":
-        return as_text(target, lambda f: exporters.export_orders_csv(_orders(params, user), f))
-    return exporters.export_orders_xlsx(_orders(params, user), target)
+        return as_text(target, lambda f: exporters.export_orders_csv(orders, f))
+    return exporters.export_orders_xlsx(orders, target)
 
 
-def _write_report(params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
-    counts = exporters.export_report_xlsx(filtered_customers(params, user), _orders(params, user), user, target)
+def _write_report(customers: QuerySet, params: QueryDict, user, fmt: str, target: IO[bytes]) -> int:
+    counts = exporters.export_report_xlsx(customers, _orders(customers, user), user, target)
     return counts["customers"] + counts["orders"]
 
 
-register("customers", Kind(
-    count=lambda params, user: filtered_customers(params, user).count(),
-    title=lambda params, user: "客户列表" if "cols" in params else "客户",
-    write=_write_customers))
-register("orders", Kind(count=lambda params, user: _orders(params, user).count(),
-                        title=lambda params, user: "消费记录", write=_write_orders))
-register("report", Kind(
-    count=lambda params, user: filtered_customers(params, user).count() + _orders(params, user).count(),
-    title=lambda params, user: "客户报表", write=_write_report))
+def _count(qs: QuerySet, user) -> int:
+    return qs.count()
+
+
+register("customers", Kind(query=filtered_customers, count=_count, write=_write_customers,
+                           title=lambda qs, params: "客户列表" if "cols" in params else "客户"))
+register("orders", Kind(query=lambda params, user: _orders(filtered_customers(params, user), user), count=_count,
+                        title=lambda orders, params: "消费记录", write=_write_orders))
+register("report", Kind(query=filtered_customers, title=lambda qs, params: "客户报表", write=_write_report,
+                        count=lambda customers, user: customers.count() + _orders(customers, user).count()))
 
 
 # ── writing, now or in the background ────────────────────────────────────────────────────────────
 
-def write(key: str, fmt: str, params: QueryDict, user, target: IO[bytes], password: str = "") -> int:
-    """Write the export into `target`; an xlsx with a password is locked (the same bytes, wrapped)."""
+def write(key: str, query, fmt: str, params: QueryDict, user, target: IO[bytes], password: str = "") -> int:
+    """Write the export of `query` into `target`; an xlsx with a password is locked (the same bytes, wrapped)."""
     kind = KINDS[key]
     if not password or fmt != "xlsx":
-        return kind.write(params, user, fmt, target)
+        return kind.write(query, params, user, fmt, target)
     with tempfile.TemporaryFile() as plain:
-        rows = kind.write(params, user, fmt, plain)
+        rows = kind.write(query, params, user, fmt, plain)
         plain.seek(0)
         target.write(encrypt_xlsx(plain.read(), password))
     return rows
 
 
-def file_name(key: str, fmt: str, params: QueryDict, user) -> str:
-    return f"{KINDS[key].title(params, user)}-{timezone.localdate():%Y%m%d}.{fmt}"
+def file_name(key: str, query, fmt: str, params: QueryDict) -> str:
+    return f"{KINDS[key].title(query, params)}-{timezone.localdate():%Y%m%d}.{fmt}"
 
 
 def _download(fileobj, name: str, fmt: str, streaming: bool = False):
@@ -164,14 +166,17 @@ def spool():
 
 
 def respond(key: str, fmt: str, params: QueryDict, user, password: str = "", total: int | None = None):
-    """The export as a download now when it is small; else queued, and a redirect to its status page."""
-    total = KINDS[key].count(params, user) if total is None else total
-    name = file_name(key, fmt, params, user)
+    """The export as a download now when it is small; else queued, and a redirect to its status page. `total`: the
+    rows, when the caller counted them already."""
+    kind = KINDS[key]
+    query = kind.query(params, user)
+    total = kind.count(query, user) if total is None else total
+    name = file_name(key, query, fmt, params)
     if total > settings.KEHU_EXPORT_BACKGROUND_ROWS:
         job = start(key, fmt, params, user, name, total, password)
         return HttpResponseRedirect(reverse("exchange:export_job", args=[job.pk.hex]))
     tmp = spool()
-    write(key, fmt, params, user, tmp, password)
+    write(key, query, fmt, params, user, tmp, password)
     tmp.seek(0)
     return _download(tmp, name, fmt)
 
@@ -229,9 +234,12 @@ def run(job_id: str) -> int | None:
         with translation.override(job.language):
             if not job.user.is_active:
                 raise PermissionDenied(_("账号已停用，不能导出。"))
+            params = QueryDict(job.params)
+            with audit.through("web"):  # a contact search in the query is audited again, as the worker's
+                query = KINDS[job.kind].query(params, job.user)
             fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as target, exporters.reporting(bump):
-                rows = write(job.kind, job.fmt, QueryDict(job.params), job.user, target, password)
+                rows = write(job.kind, query, job.fmt, params, job.user, target, password)
         crypto.seal_file(plain, sealed, PURPOSE)
         plain.unlink()
     except Exception as exc:

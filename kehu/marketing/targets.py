@@ -143,8 +143,9 @@ def export_csv(tl: TargetList, user, target: IO[str]) -> int:
     return write_csv(target, EXPORT_COLUMNS[tl.channel], _rows(tl, user))
 
 
-def _export_params(params, user) -> TargetList:
-    """The target list of a (background) export, checked again for `user`: theirs to run, contact details seen."""
+def _export_query(params, user) -> TargetList:
+    """The target list of an export, checked (again, when the worker runs) for `user`: theirs to run, contact
+    details seen."""
     from .campaigns import require_run  # campaigns builds on this module
 
     tl = TargetList.objects.get(pk=params["list"])
@@ -153,14 +154,11 @@ def _export_params(params, user) -> TargetList:
     return tl
 
 
-def _write_export(params, user, fmt: str, target: IO[bytes]) -> int:
-    tl = _export_params(params, user)
+def _write_export(tl: TargetList, params, user, fmt: str, target: IO[bytes]) -> int:
     if fmt == "csv":
         return exports.as_text(target, lambda f: export_csv(tl, user, f))
     return export_xlsx(tl, user, target)
 
 
-EXPORT_KIND = exports.Kind(
-    count=lambda params, user: reachable(_export_params(params, user), user).count(),
-    title=lambda params, user: f"{EXPORT_NAMES[(tl := _export_params(params, user)).channel]}-{tl.name}",
-    write=_write_export)
+EXPORT_KIND = exports.Kind(query=_export_query, count=lambda tl, user: reachable(tl, user).count(),
+                           title=lambda tl, params: f"{EXPORT_NAMES[tl.channel]}-{tl.name}", write=_write_export)
