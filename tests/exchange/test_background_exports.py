@@ -167,3 +167,12 @@ def test_a_sealed_file_does_not_open_when_cut_short(tmp_path):
     cut.write_bytes((tmp_path / "sealed").read_bytes()[:-100])
     with pytest.raises(Exception):  # noqa: B017 — InvalidTag or ValueError, never the bytes
         b"".join(crypto.open_sealed(cut, b"export"))
+
+
+def test_the_rows_written_are_reported_as_the_table_grows():
+    from kehu.exchange.exporters import Column, reporting, write_csv
+
+    seen = []
+    with reporting(seen.append):
+        assert write_csv(io.StringIO(), [Column("号", 5)], ([i] for i in range(1200))) == 1200
+    assert seen == [500, 500, 200]
