@@ -274,3 +274,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("KEHU_LOG_LEVEL", "WARNING")},
 }
+
+# Exports of more rows than this (customers, orders, the report, target lists) are written by the worker into a
+# private encrypted file the person downloads from a status page; smaller ones stream in the request. With
+# KEHU_EXPORT_BACKGROUND = False (tests on an in-memory database) a big export is written in the request too.
+KEHU_EXPORT_BACKGROUND_ROWS = envint("KEHU_EXPORT_BACKGROUND_ROWS", 20_000)
+# Campaign e-mails are sent by that worker too (tests on an in-memory database: KEHU_CAMPAIGN_BACKGROUND = False sends
+# them in the request).

@@ -88,8 +88,11 @@ def demo_copy(demo_template, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _segment_runs_in_the_request(settings):
-    """No worker runs beside an in-process test: a classification started from a page runs in its request."""
+    """No worker runs beside an in-process test: a classification, a big export or a campaign's e-mails started
+    from a page run in its request."""
     settings.KEHU_SEGMENT_BACKGROUND = False
+    settings.KEHU_EXPORT_BACKGROUND = False
+    settings.KEHU_CAMPAIGN_BACKGROUND = False
 
 
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

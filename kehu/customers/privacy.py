@@ -222,7 +222,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
     """Erase a customer on request. With orders: anonymise (amounts and dates stay, so revenue is unchanged);
     without: delete the record and everything attached. The audit log keeps that it happened, not who it was."""
     from kehu.engagement.models import Communication, Consent, Feedback, FollowUp, Preference
-    from kehu.exchange import uploads
+    from kehu.exchange import exports, uploads
     from kehu.exchange.models import ImportChange
     from kehu.sales.models import Order
 
@@ -230,6 +230,7 @@ def erase(customer: Customer, user=None) -> EraseResult:
     code, pk = customer.code, customer.pk
     # Spreadsheets still waiting in the import wizard may hold the person too: those go as well.
     uploads.discard_mentioning([code, customer.name, customer.mobile, customer.email, customer.wechat])
+    exports.discard_all()  # written exports waiting for their download are encrypted: all of them go
     orders = Order.objects.filter(customer=customer).count()
     label = erased_name(code)
     merged_codes = list(MergeRecord.objects.filter(kept=customer).values_list("merged_code", flat=True))

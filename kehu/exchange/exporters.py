@@ -14,7 +14,9 @@ details on screen gets them masked in the file too; the querysets come from the 
 import csv
 import datetime
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
@@ -170,6 +172,35 @@ def order_rows(qs: QuerySet) -> Iterator[list]:
 
 # ── writing ───────────────────────────────────────────────────────────────────────────────────
 
+_progress: ContextVar[Callable[[int], None] | None] = ContextVar("kehu_export_progress", default=None)
+PROGRESS_ROWS = 500  # rows between two reports to `reporting`'s callback
+
+
+@contextmanager
+def reporting(progress: Callable[[int], None]):
+    """Call `progress(n)` as the tables written inside are n rows further (a background export's rows done)."""
+    token = _progress.set(progress)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+def _counted(rows: Iterable[list]) -> Iterator[list]:
+    report = _progress.get()
+    if report is None:
+        yield from rows
+        return
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        yield row
+        if n % PROGRESS_ROWS == 0:
+            report(PROGRESS_ROWS)
+    report(n % PROGRESS_ROWS)
+
+
+# ── writing (the tables) ──────────────────────────────────────────────────────────────────────────────
+
 def _text_cell(ws, value: str) -> str:
     """Text typed by someone, kept as text: formula-like text escaped (kehu.lib.cells.neutralise); control
     characters a worksheet cannot hold (possible from an old CSV) are dropped instead of failing."""
@@ -194,7 +225,7 @@ def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
     _header(ws, columns)
     formats = [c.number_format for c in columns]
     count = 0
-    for row in rows:
+    for row in _counted(rows):
         out: list[Any] = []
         for value, fmt in zip(row, formats, strict=False):
             if isinstance(value, Promise):  # a label in the exporting user's language
@@ -250,7 +281,7 @@ def write_csv(target: IO[str], columns: list[Column], rows: Iterable[list]) -> i
     writer = csv.writer(target)
     writer.writerow([csv_value(str(c.header)) for c in columns])
     count = 0
-    for row in rows:
+    for row in _counted(rows):
         writer.writerow([csv_value(v) for v in row])
         count += 1
     return count

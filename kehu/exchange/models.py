@@ -109,6 +109,56 @@ class ImportJob(models.Model):
         return f"{self.file_name}（{self.get_status_display()}）"
 
 
+class ExportJob(models.Model):
+    """A big export written by the background worker into a private, encrypted file (exports.py) that only the
+    person who asked for it may download, once; its progress and the process writing it."""
+
+    STALE_AFTER = datetime.timedelta(minutes=5)  # a job on another host without a beat this long is dead
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "等待开始"
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+        DOWNLOADED = "downloaded", "已下载"
+        EXPIRED = "expired", "已过期"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导出人", on_delete=models.CASCADE,
+                             related_name="+")
+    kind = models.CharField("导出内容", max_length=20)  # a key of exports.KINDS
+    fmt = models.CharField("格式", max_length=4)
+    params = models.TextField("查询参数", blank=True, default="")  # the export's query string
+    file_name = models.CharField("文件名", max_length=255)
+    language = models.CharField("语言", max_length=10, default="zh-hans")
+    password = EncryptedTextField("文件密码", blank=True, default="")  # cleared once the worker took it
+    status = models.CharField("状态", max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField("已写入行数", default=0)
+    total = models.PositiveIntegerField("总行数", default=0)
+    path = models.CharField("文件", max_length=500, blank=True, default="")  # under KEHU_HOME/exports
+    error = models.TextField("错误", blank=True, default="")
+    host = models.CharField("运行主机", max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField("运行进程号", null=True, blank=True)
+    created_at = models.DateTimeField("提交时间", default=timezone.now)
+    heartbeat_at = models.DateTimeField("最近进度时间", null=True, blank=True)
+    finished_at = models.DateTimeField("结束时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "后台导出任务"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name}（{self.get_status_display()}）"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done / self.total)) if self.total else 0
+
+
 class ImportChange(models.Model):
     """What an import did to one kind of record: rows created (as id ranges) or one row updated (old values)."""
 

@@ -15,5 +15,7 @@ urlpatterns = [
     path("customers.<str:fmt>", views.customers_export, name="customers_export"),
     path("orders.<str:fmt>", views.orders_export, name="orders_export"),
     path("report.xlsx", views.report_export, name="report_export"),
+    path("exports/<str:job>/", views.export_job, name="export_job"),
+    path("exports/<str:job>/download/", views.export_download, name="export_download"),
     path("templates/<str:kind>.xlsx", views.template_download, name="template"),
 ]

@@ -1,7 +1,5 @@
 """The import wizard (upload → mapping → preview → run → result) and the export downloads."""
 
-import io
-import tempfile
 from pathlib import Path
 
 from django import forms
@@ -9,11 +7,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,12 +17,10 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from kehu.accounts import audit
-from kehu.customers.columns import parse_columns
-from kehu.customers.filters import CustomerFilter, audit_query, search_hash
-from kehu.customers.models import Customer
-from kehu.lib.officecrypto import MAX_PASSWORD, encrypt_xlsx
+from kehu.customers.filters import audit_query, search_hash
+from kehu.lib.officecrypto import MAX_PASSWORD
 
-from . import exporters, profiles, uploads
+from . import exporters, exports, profiles, uploads
 from . import headers as h
 from .importer import DUPLICATE_CHOICES, Problem, import_file, revert_batch
 from .jobs import job_status, load_sheets, sheet_overrides, start_import
@@ -302,48 +296,10 @@ def _download(fileobj, filename: str, content_type: str = XLSX) -> FileResponse:
     return response
 
 
-SEGMENT_FIELDS = ("rfm_class", "rf_segment", "abc_class", "lifecycle", "value_tier", "frequency_tier")
-
-
-def _filtered_customers(request: HttpRequest):
-    """The customer list's rows for the same query parameters; `segment=重要价值客户` narrows to one class."""
-    flt = CustomerFilter.from_params(request.GET)
-    qs = flt.apply(Customer.objects.visible_to(request.user), request.user)
-    if segment := request.GET.get("segment", "").strip()[:20]:
-        condition = Q()
-        for name in SEGMENT_FIELDS:
-            condition |= Q(**{f"segment__{name}": segment})
-        qs = qs.filter(condition)
-    return qs
-
-
-def _stamp() -> str:
-    return timezone.localdate().strftime("%Y%m%d")
-
-
-def _spool():
-    """A temporary file the response streams and then closes (FileResponse closes it)."""
-    return tempfile.TemporaryFile()
-
-
-def _csv_download(write, filename: str) -> FileResponse:
-    tmp = _spool()
-    text = io.TextIOWrapper(tmp, encoding="utf-8-sig", newline="")
-    write(text)
-    text.flush()
-    text.detach()
-    tmp.seek(0)
-    return _download(tmp, filename, "text/csv; charset=utf-8")
-
-
-def _xlsx_download(write, filename: str, password: str = "") -> FileResponse:
-    tmp = _spool()
+def _xlsx_download(write, filename: str) -> FileResponse:
+    tmp = exports.spool()
     write(tmp)
     tmp.seek(0)
-    if password:  # the file leaves the shop: lock it (the exporter is the same, the bytes are wrapped)
-        locked = encrypt_xlsx(tmp.read(), password)
-        tmp.close()
-        return _download(io.BytesIO(locked), filename)
     return _download(tmp, filename)
 
 
@@ -352,54 +308,53 @@ def _password(request: HttpRequest) -> str:
     return request.POST.get("password", "")[:MAX_PASSWORD] if request.method == "POST" else ""
 
 
-def _audit_export(request: HttpRequest, what: str, fmt: str, password: str) -> None:
+def _export(request: HttpRequest, what: str, fmt: str) -> HttpResponse:
+    """The rows of the customer list with the same query parameters, masked as the user sees them: downloaded now,
+    or, when many, written in the background (exports.py)."""
+    if fmt not in ("csv", "xlsx"):
+        raise Http404
+    password = _password(request)
     audit.record(request.user, audit.AuditAction.EXPORT, what, {
         "format": fmt, "filter": audit_query(request.GET), "search_hash": search_hash(request.GET),
         "masked": not request.user.sees_contact_details,
         "password": bool(password)})
+    return exports.respond(what, fmt, request.GET, request.user, password)
 
 
 @login_required
 def customers_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The rows of the customer list with the same query parameters, masked as the user sees them."""
-    qs = _filtered_customers(request)
-    if fmt not in ("csv", "xlsx"):
-        raise Http404
-    password = _password(request)
-    _audit_export(request, "customers", fmt, password)
-    if "cols" in request.GET:  # the list as shown: its chosen columns, in its sort
-        keys, sort = parse_columns(request.GET), CustomerFilter.from_params(request.GET).sort
-        if fmt == "csv":
-            return _csv_download(lambda f: exporters.export_customer_list_csv(qs, request.user, keys, sort, f),
-                                 f"客户列表-{_stamp()}.csv")
-        return _xlsx_download(lambda f: exporters.export_customer_list_xlsx(qs, request.user, keys, sort, f),
-                              f"客户列表-{_stamp()}.xlsx", password)
-    if fmt == "csv":
-        return _csv_download(lambda f: exporters.export_customers_csv(qs, request.user, f), f"客户-{_stamp()}.csv")
-    return _xlsx_download(lambda f: exporters.export_customers_xlsx(qs, request.user, f), f"客户-{_stamp()}.xlsx",
-                          password)
+    return _export(request, "customers", fmt)
 
 
 @login_required
 def orders_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    orders = exporters.visible_orders(request.user).filter(customer__in=_filtered_customers(request))
-    if fmt not in ("csv", "xlsx"):
-        raise Http404
-    password = _password(request)
-    _audit_export(request, "orders", fmt, password)
-    if fmt == "csv":
-        return _csv_download(lambda f: exporters.export_orders_csv(orders, f), f"消费记录-{_stamp()}.csv")
-    return _xlsx_download(lambda f: exporters.export_orders_xlsx(orders, f), f"消费记录-{_stamp()}.xlsx", password)
+    return _export(request, "orders", fmt)
 
 
 @login_required
 def report_export(request: HttpRequest) -> HttpResponse:
-    customers = _filtered_customers(request)
-    orders = exporters.visible_orders(request.user).filter(customer__in=customers)
-    password = _password(request)
-    _audit_export(request, "report", "xlsx", password)
-    return _xlsx_download(lambda f: exporters.export_report_xlsx(customers, orders, request.user, f),
-                          f"客户报表-{_stamp()}.xlsx", password)
+    return _export(request, "report", "xlsx")
+
+
+@login_required
+def export_job(request: HttpRequest, job: str) -> HttpResponse:
+    """A background export's progress, then its download link (HTMX polls this every second)."""
+    found = exports.find(job, request.user)
+    if found is None:
+        raise Http404
+    template = "exchange/export.html#status" if request.htmx else "exchange/export.html"
+    error = _(found.error) if found.status == found.Status.FAILED else ""
+    return render(request, template, {"job": found, "error": error})
+
+
+@login_required
+def export_download(request: HttpRequest, job: str) -> HttpResponse:
+    """The written file, for the person who asked for it only; deleted once downloaded."""
+    found = exports.find(job, request.user)
+    response = exports.download(found) if found is not None else None
+    if response is None:
+        raise Http404
+    return response
 
 
 @login_required

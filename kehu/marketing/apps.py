@@ -15,9 +15,11 @@ class MarketingConfig(AppConfig):
 
     def ready(self):
         from kehu.customers import privacy
+        from kehu.exchange import exports
         from kehu.segments import risk
 
-        from . import playbooks
+        from . import playbooks, targets
 
         privacy.erasing.connect(_forget_erased, dispatch_uid="marketing-forget-erased")
         risk.register_action_lookup(playbooks.first_actions)
+        exports.register("target-list", targets.EXPORT_KIND)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -98,9 +99,14 @@ class MailServerUnavailable(Exception):
             "host": settings.EMAIL_HOST, "port": settings.EMAIL_PORT}
 
 
-def send_email(campaign: Campaign, user) -> dict[str, int]:
+def send_email(campaign: Campaign, user, progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, int]:
     """Send the message to every pending contact `user` may see who consented to e-mail;
-    {sent, no_consent, failed}. Raises MailServerUnavailable if the SMTP server cannot be reached."""
+    {sent, no_consent, failed}, also handed to `progress` after each contact. Raises MailServerUnavailable if the
+    SMTP server cannot be reached.
+
+    A contact is marked 发送中 before its mail leaves and 已发送 after: a send interrupted in between (the worker
+    killed) leaves it 发送中, and it is not tried again (sends.py marks it failed), so nobody gets the mail twice;
+    the contacts still pending are those a next send reaches."""
     pending = list(campaign.contacts.filter(status=ContactStatus.PENDING,
                                             customer__in=Customer.objects.visible_to(user)).select_related("customer"))
     consenting = consenting_ids(campaign, [c.customer_id for c in pending])
@@ -114,28 +120,38 @@ def send_email(campaign: Campaign, user) -> dict[str, int]:
         raise MailServerUnavailable from exc
     with connection:
         for contact in pending:
-            customer = contact.customer
-            if contact.customer_id not in consenting or not customer.email:
-                contact.status = ContactStatus.NO_CONSENT
-                contact.save(update_fields=["status"])
-                counts["no_consent"] += 1
-                continue
-            text = suggestion_text(suggestions.get(customer.pk, []))
-            subject = merge(campaign.subject or campaign.name, customer.name, text, campaign.offer)
-            message = EmailMessage(subject=subject, body=merge(campaign.message, customer.name, text, campaign.offer),
-                                   to=[customer.email], connection=connection)
-            try:
-                message.send()
-            except Exception:  # one refused address must not stop the rest (SMTPRecipientsRefused, OSError…)
-                contact.status = ContactStatus.FAILED
-                counts["failed"] += 1
-            else:
-                now = timezone.now()
-                contact.status, contact.contacted_at, contact.by = ContactStatus.SENT, now, user
-                _started(campaign, now)
-                counts["sent"] += 1
-            contact.save(update_fields=["status", "contacted_at", "by"])
+            counts[_send_one(campaign, contact, user, connection, consenting, suggestions)] += 1
+            if progress is not None:
+                progress(counts)
     return counts
+
+
+def _send_one(campaign: Campaign, contact: CampaignContact, user, connection, consenting: set[int],
+              suggestions: dict) -> str:
+    """Mail one contact; which of the counts it adds to."""
+    customer = contact.customer
+    if contact.customer_id not in consenting or not customer.email:
+        contact.status = ContactStatus.NO_CONSENT
+        contact.save(update_fields=["status"])
+        return "no_consent"
+    contact.status = ContactStatus.SENDING
+    contact.save(update_fields=["status"])
+    text = suggestion_text(suggestions.get(customer.pk, []))
+    subject = merge(campaign.subject or campaign.name, customer.name, text, campaign.offer)
+    message = EmailMessage(subject=subject, body=merge(campaign.message, customer.name, text, campaign.offer),
+                           to=[customer.email], connection=connection)
+    try:
+        message.send()
+    except Exception:  # one refused address must not stop the rest (SMTPRecipientsRefused, OSError…)
+        contact.status = ContactStatus.FAILED
+        outcome = "failed"
+    else:
+        now = timezone.now()
+        contact.status, contact.contacted_at, contact.by = ContactStatus.SENT, now, user
+        _started(campaign, now)
+        outcome = "sent"
+    contact.save(update_fields=["status", "contacted_at", "by"])
+    return outcome
 
 
 SMS_COLUMNS = [Column("手机号码", 15), Column("姓名", 12), Column("推荐商品", 30), Column("优惠", 20)]

@@ -5,11 +5,16 @@
 * :class:`TargetList` — an audience (a class, or a saved customer-list filter) and a channel.
 * :class:`Campaign` / :class:`CampaignContact` — a message sent to a target list, who was contacted
   (or held out as the control group), for attributing orders afterwards.
+* :class:`CampaignSend` — one press of 发送邮件, run by the background worker (sends.py).
 """
+
+import datetime
+import uuid
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
@@ -130,6 +135,7 @@ class ContactStatus(models.TextChoices):
     NO_CONSENT = "no_consent", _("未授权")
     FAILED = "failed", _("发送失败")
     HOLDOUT = "holdout", _("对照组")
+    SENDING = "sending", _("发送中")  # handed to the mail server; a send interrupted here is not tried again
 
 
 class CampaignContact(models.Model):
@@ -176,3 +182,55 @@ class OwnershipChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.get_kind_display()}"
+
+
+class CampaignSend(models.Model):
+    """One press of 发送邮件: the e-mails to the campaign's pending contacts, sent by the background worker; its
+    progress, outcome and the process sending. At most one is queued or running per campaign."""
+
+    STALE_AFTER = datetime.timedelta(minutes=5)  # a send on another host without a beat this long is dead
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("等待开始")
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("发送人"), null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(_("待发送"), default=0)
+    sent = models.PositiveIntegerField(_("已发送"), default=0)
+    no_consent = models.PositiveIntegerField(_("未授权"), default=0)
+    failed = models.PositiveIntegerField(_("发送失败"), default=0)
+    error = models.TextField(_("错误"), blank=True, default="")
+    host = models.CharField(_("运行主机"), max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(_("运行进程号"), null=True, blank=True)
+    created_at = models.DateTimeField(_("提交时间"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("邮件发送任务")
+        verbose_name_plural = _("邮件发送任务")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(
+            fields=["campaign"], condition=models.Q(status__in=["queued", "running"]),
+            name="one_active_send_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.get_status_display()}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.no_consent + self.failed
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done / self.total)) if self.total else 0

@@ -12,6 +12,7 @@ urlpatterns = [
     path("campaigns/new/", views.campaign_new, name="campaign_new"),
     path("campaigns/<int:pk>/", views.campaign, name="campaign"),
     path("campaigns/<int:pk>/send/", views.campaign_send, name="campaign_send"),
+    path("campaigns/<int:pk>/sending/<str:send>/", views.campaign_sending, name="campaign_sending"),
     path("campaigns/<int:pk>/sms.csv", views.campaign_sms_export, name="campaign_sms_export"),
     path("campaigns/<int:pk>/sms/sent/", views.campaign_sms_sent, name="campaign_sms_sent"),
     path("campaigns/<int:pk>/contacts/<int:contact_pk>/done/", views.campaign_mark, name="campaign_mark"),

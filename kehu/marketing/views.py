@@ -9,27 +9,28 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from kehu.accounts import audit
 from kehu.accounts.models import Role
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
+from kehu.exchange import exports
 from kehu.segments.models import CustomerSegment
 
-from . import campaigns, playbooks, pool, targets
+from . import campaigns, playbooks, pool, sends, targets
 from .forms import CampaignForm, TargetListForm
 from .models import Campaign, CampaignContact, ContactStatus, TargetList
 from .recommend import recommend
 
 MEMBERS_SHOWN = 50
 CONTACTS_SHOWN = 200
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def recommendations_context(request: HttpRequest, customer: Customer) -> dict:
@@ -91,21 +92,12 @@ def target_list_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     tl = get_object_or_404(TargetList, pk=pk)
     campaigns.require_run(request.user, tl)
     targets.check_export(request.user)
-    name = f"{targets.EXPORT_NAMES[tl.channel]}-{tl.name}-{timezone.localdate():%Y%m%d}"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        count = targets.export_csv(tl, request.user, buffer)
-        body, content_type, filename = buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8", f"{name}.csv"
-    else:
-        out = io.BytesIO()
-        count = targets.export_xlsx(tl, request.user, out)
-        body, content_type, filename = out.getvalue(), XLSX, f"{name}.xlsx"
+    params = QueryDict(mutable=True)
+    params["list"] = str(tl.pk)
+    rows = targets.reachable(tl, request.user).count()
     audit.record(request.user, audit.AuditAction.EXPORT, f"目标名单：{tl.name}",
-                 {"format": fmt, "channel": tl.channel, "rows": count})
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
-    return response
+                 {"format": fmt, "channel": tl.channel, "rows": rows})
+    return exports.respond("target-list", "csv" if fmt == "csv" else "xlsx", params, request.user, total=rows)
 
 
 # ---------- campaigns ----------
@@ -146,21 +138,41 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
                                         customer__in=visible).count(), "can_run": campaigns.may_run(request.user, item),
         "by_hand": campaigns.is_by_hand(item), "example": campaigns.merge(
             item.message, _("张三"), _("商品A、商品B"), item.offer),
+        **_send_context(sends.latest(item)),
     })
+
+
+def _send_context(send) -> dict:
+    return {"send": send, "send_active": send is not None and not send.finished,
+            "outcome": sends.outcome(send) if send is not None and send.finished else ""}
 
 
 @login_required
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue the e-mails; the campaign page shows the send's progress."""
     item = get_object_or_404(Campaign, pk=pk, channel="email")
     campaigns.require_run(request.user, item)
     try:
-        counts = campaigns.send_email(item, request.user)
-    except campaigns.MailServerUnavailable as exc:
-        messages.error(request, str(exc))
+        send = sends.start(item, request.user)
+    except sends.AlreadySending as exc:
+        messages.warning(request, exc.message())
         return redirect(item)
-    messages.success(request, _("已发送 %(sent)s 封邮件；未授权 %(no_consent)s 位；发送失败 %(failed)s 位。") % counts)
+    if send.finished:  # sent in this request (KEHU_CAMPAIGN_BACKGROUND = False)
+        (messages.success if send.status == send.Status.DONE else messages.error)(request, sends.outcome(send))
     return redirect(item)
+
+
+@login_required
+def campaign_sending(request: HttpRequest, pk: int, send: str) -> HttpResponse:
+    """A send's progress (HTMX polls it every second); once it ended, the campaign page again, with its contacts."""
+    item = get_object_or_404(Campaign, pk=pk)
+    found = sends.find(item, send)
+    if found is None:
+        raise Http404
+    if found.finished or not request.htmx:
+        return HttpResponseClientRedirect(item.get_absolute_url()) if request.htmx else redirect(item)
+    return render(request, "marketing/_send.html", {"campaign": item, **_send_context(found)})
 
 
 @login_required

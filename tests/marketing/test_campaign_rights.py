@@ -85,7 +85,7 @@ def test_a_target_list_is_exported_by_a_manager_or_its_creator_only(mary, sue):
     web = _web(sue)
     assert web.get(reverse("marketing:target_list_export", args=[managers.pk, "csv"])).status_code == 403
     mine = web.get(reverse("marketing:target_list_export", args=[own.pk, "csv"]))
-    assert mine.status_code == 200 and "王芳" in mine.content.decode("utf-8-sig")
+    assert mine.status_code == 200 and "王芳" in mine.getvalue().decode("utf-8-sig")
     assert _web(mary).get(reverse("marketing:target_list_export", args=[own.pk, "csv"])).status_code == 200
 
 

@@ -76,7 +76,7 @@ def test_the_sms_export_has_consenting_mobiles_only(client, audience, mary):
     client.force_login(mary)
     response = client.get(reverse("marketing:target_list_export", args=[audience["list"].pk, "xlsx"]))
     assert response.status_code == 200
-    rows = list(load_workbook(io.BytesIO(response.content)).active.values)
+    rows = list(load_workbook(io.BytesIO(response.getvalue())).active.values)
     assert rows == [("客户编号", "姓名", "手机"), (audience["ok"].code, "可发送", "138 0000 0001")]
     assert AuditEntry.objects.filter(action="export", target_label__contains="重要价值短信").exists()
 
@@ -87,7 +87,7 @@ def test_the_call_sheet_names_the_owner(client, audience, mary):
     tl.save()
     consent(audience["ok"], "phone")
     client.force_login(mary)
-    text = client.get(reverse("marketing:target_list_export", args=[tl.pk, "csv"])).content.decode("utf-8-sig")
+    text = client.get(reverse("marketing:target_list_export", args=[tl.pk, "csv"])).getvalue().decode("utf-8-sig")
     assert text.splitlines() == ["客户编号,姓名,手机,负责人,RFM分层,生命周期,通话结果",
                                  f"{audience['ok'].code},可发送,138 0000 0001,孙明,重要价值客户,,"]
 

@@ -278,7 +278,7 @@ def _act(action: str, client: Client, world: dict) -> bool:
         return Campaign.objects.filter(name="借名单").exists()
     if action == "export_list":
         answer = client.get(f"/marketing/lists/{campaign.target_list.pk}/export.csv")
-        return answer.status_code == 200 and "甲客户" in answer.content.decode("utf-8-sig")
+        return answer.status_code == 200 and "甲客户" in answer.getvalue().decode("utf-8-sig")
     if action == "merge":
         twin = world["twin"]
         client.post(f"/customers/{mine.code}/merge/", {"other": twin.code, "kept_version": mine.version,

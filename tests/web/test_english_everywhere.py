@@ -38,6 +38,7 @@ SYSTEM_FIELDS = {("marketing", "targetlist", "segment_class"), ("exchange", "imp
 NOT_PAGES = {
     "customers:privacy_export", "customers:version", "exchange:mapping_template", "exchange:batch_report",
     "exchange:customers_export", "exchange:orders_export", "exchange:report_export", "exchange:template",
+    "exchange:export_download",
     "marketing:target_list_export", "marketing:campaign_sms_export", "segments:export", "segments:risk_export",
     "logout", "set_language", "api", "favicon",
 }
@@ -133,8 +134,10 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
     from kehu.accounts.models import Role, User
     from kehu.customers.models import Customer
     from kehu.engagement.models import Feedback
+    from kehu.exchange.exports import INTERRUPTED as EXPORT_INTERRUPTED
     from kehu.exchange.importer import import_file
     from kehu.marketing.models import Campaign, TargetList
+    from kehu.marketing.sends import INTERRUPTED as SEND_INTERRUPTED
     from kehu.ops.demo import load_demo
     from kehu.segments.models import RuleSegment
     from kehu.segments.pipeline import refresh
@@ -168,7 +171,14 @@ def store(django_db_setup, django_db_blocker, tmp_path_factory):
                 "feedback": Feedback.objects.first(),
                 "segment_jobs": [apps.get_model("segments", "SegmentJob").objects.create(
                     status=status, stage="读取客户指标", steps_done=2, error=error, user=admin)
-                    for status, error in (("running", ""), ("failed", INTERRUPTED))]}
+                    for status, error in (("running", ""), ("failed", INTERRUPTED))],
+                "export_jobs": [apps.get_model("exchange", "ExportJob").objects.create(
+                    user=admin, kind="customers", fmt="xlsx", file_name="Customers-20260101.xlsx", status=status,
+                    error=error, done=3, total=9) for status, error in (
+                        ("queued", ""), ("running", ""), ("done", ""), ("failed", EXPORT_INTERRUPTED),
+                        ("downloaded", ""), ("expired", ""))],
+                "sends": [apps.get_model("marketing", "CampaignSend").objects.create(
+                    campaign=campaign, user=admin, status="failed", error=SEND_INTERRUPTED, sent=1, total=3)]}
         data["values"] = user_values()
         yield data
         transaction.set_rollback(True)
@@ -240,6 +250,8 @@ def paths_of(name: str, store: dict) -> list[str]:
         "marketing:campaigns": ["/marketing/campaigns/"],
         "marketing:campaign_new": ["/marketing/campaigns/new/"],
         "marketing:campaign": [f"/marketing/campaigns/{store['campaign'].pk}/"],
+        "marketing:campaign_sending": [f"/marketing/campaigns/{store['campaign'].pk}/sending/{send.pk.hex}/"
+                                       for send in store["sends"]],
         "marketing:pool": ["/marketing/pool/"],
         "ops:backups": ["/settings/system/backups/"],
         "ops:mail": ["/settings/system/mail/"],
@@ -255,6 +267,7 @@ def paths_of(name: str, store: dict) -> list[str]:
         "segments:age_bands": ["/segments/settings/age-bands/"],
         "segments:rules": ["/segments/rules/"],
         "segments:run": [f"/segments/runs/{job.pk.hex}/" for job in store["segment_jobs"]],
+        "exchange:export_job": [f"/exchange/exports/{job.pk.hex}/" for job in store["export_jobs"]],
         "segments:rule_create": ["/segments/rules/new/"],
         "segments:rule_edit": [f"/segments/rules/{store['rule'].pk}/edit/"],
         "segments:rule_delete": [f"/segments/rules/{store['rule'].pk}/delete/"],

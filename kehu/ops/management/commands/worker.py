@@ -1,12 +1,13 @@
-"""kehu worker: run background jobs (web imports, classifications started from a page, the nightly jobs) queued in
-the store's database — django-tasks-db's worker.
+"""kehu worker: run background jobs (web imports, classifications started from a page, big exports, campaign e-mails,
+the nightly jobs) queued in the store's database — django-tasks-db's worker.
 
 At start and every RECOVER_SECONDS it looks for jobs whose worker died midway: an import is marked failed and what it
-wrote is reverted (kehu.exchange.jobs), a classification or a nightly run is marked failed (kehu.segments.runs,
-kehu.ops.nightly); and it queues the nightly jobs once they are due (KEHU_NIGHTLY). It is registered as a process of
-the store while it runs (kehu.ops.presence), so `kehu restore` refuses. Any number of workers may run, on any host of
-the store. `kehu serve` starts one beside itself (with --parent: the worker stops once that server is gone) unless
---no-worker.
+wrote is reverted (kehu.exchange.jobs), a classification, an export, a campaign send or a nightly run is marked
+failed (kehu.segments.runs, kehu.exchange.exports, kehu.marketing.sends, kehu.ops.nightly); it deletes written
+exports nobody downloaded within a day; and it queues the nightly jobs once they are due (KEHU_NIGHTLY). It is
+registered as a process of the store while it runs (kehu.ops.presence), so `kehu restore` refuses. Any number of
+workers may run, on any host of the store. `kehu serve` starts one beside itself (with --parent: the worker stops once
+that server is gone) unless --no-worker.
 """
 
 import logging
@@ -27,7 +28,8 @@ RECOVER_SECONDS = 2.0
 
 
 class Command(DBWorkerCommand):
-    help = "运行后台任务（网页导入、网页发起的分层计算、每晚自动任务）。Run background jobs of this store."
+    help = ("运行后台任务（网页导入、网页发起的分层计算、大批量导出、营销邮件、每晚自动任务）。"
+            "Run background jobs of this store.")
     requires_system_checks = []
 
     def add_arguments(self, parser):
@@ -68,13 +70,18 @@ class Command(DBWorkerCommand):
 
 
 def _recover() -> None:
-    """Jobs of dead workers: imports reverted, classifications and nightly runs marked failed."""
-    from kehu.exchange import jobs
+    """Jobs of dead workers: imports reverted, classifications, exports, campaign sends and nightly runs marked
+    failed; written exports nobody downloaded in time deleted."""
+    from kehu.exchange import exports, jobs
+    from kehu.marketing import sends
     from kehu.ops import nightly
     from kehu.segments import runs
 
     jobs.recover_interrupted()
     runs.recover_interrupted()
+    exports.recover_interrupted()
+    sends.recover_interrupted()
+    exports.sweep()
     nightly.recover_interrupted()
 
 
