@@ -29,6 +29,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 
 from kehu.customers.merge import customers_merged
+from kehu.lib.db import run_prepared
 from kehu.sales.models import Order, OrderLine, OrderStatus
 
 from .models import CustomerCategorySpend, CustomerMetrics
@@ -223,20 +224,48 @@ def _change_amount(customer_id: int, moment: datetime.datetime, delta: Decimal) 
 
 # --- category spend ------------------------------------------------------------------------------------
 
+def _add_spend_sql() -> tuple[str, str]:
+    """Two statements that add one line's spend: upsert its category row (returning the row's lines and spend),
+    then move the customer's category count, category spend and top category, all in the database. Sums are
+    rounded to the cent (SQLite adds decimals as floats), so equal spends compare equal."""
+    spend, metrics = CustomerCategorySpend._meta.db_table, CustomerMetrics._meta.db_table
+    upsert = (f"INSERT INTO {spend} (customer_id, category_id, lines, spend) VALUES (%s, %s, 1, %s)"
+              f" ON CONFLICT (customer_id, category_id) DO UPDATE SET lines = {spend}.lines + 1,"
+              f" spend = ROUND({spend}.spend + excluded.spend, 2) RETURNING lines, spend")
+    becomes_top = ("(top_category_id IS NULL OR %s > top_category_spend"
+                   " OR (%s = top_category_spend AND %s < top_category_id))")
+    move = (f"UPDATE {metrics} SET categories = categories + CASE WHEN %s = 1 THEN 1 ELSE 0 END,"
+            f" category_spend = ROUND(category_spend + %s, 2),"
+            f" top_category_id = CASE WHEN {becomes_top} THEN %s ELSE top_category_id END,"
+            f" top_category_spend = CASE WHEN {becomes_top} OR top_category_id = %s THEN %s"
+            f" ELSE top_category_spend END, updated_at = %s WHERE customer_id = %s")
+    return upsert, move
+
+
+def _add_spend(customer_id: int, category_id: int, amount: Decimal) -> None:
+    """One line's spend added in two statements (the usual case: a new order's lines)."""
+    upsert, move = _add_spend_sql()
+    ops = connection.ops
+    money = ops.adapt_decimalfield_value(amount, 14, 2)
+    lines, spend = run_prepared(upsert, [customer_id, category_id, money])[0]
+    spend = ops.adapt_decimalfield_value(_money(spend), 14, 2)
+    top = [spend, spend, category_id]
+    run_prepared(move, [lines, money, *top, category_id, *top, category_id, spend,
+                        ops.adapt_datetimefield_value(timezone.now()), customer_id])
+
+
 def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign: int) -> None:
     """Add (sign=1) or take away (sign=-1) one line's spend in a category, and update the summary."""
+    if sign > 0:
+        _add_spend(customer_id, category_id, amount)
+        return
     with transaction.atomic(savepoint=False):
-        if sign > 0:
-            row, created = CustomerCategorySpend.objects.select_for_update().get_or_create(
-                customer_id=customer_id, category_id=category_id)
-        else:
-            row = CustomerCategorySpend.objects.select_for_update().filter(
-                customer_id=customer_id, category_id=category_id).first()
-            created = False
-            if row is None:
-                return
-        row.lines += sign
-        row.spend += sign * amount
+        row = CustomerCategorySpend.objects.select_for_update().filter(
+            customer_id=customer_id, category_id=category_id).first()
+        if row is None:
+            return
+        row.lines -= 1
+        row.spend -= amount
         removed = row.lines <= 0
         if removed:
             row.delete()
@@ -245,17 +274,10 @@ def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign
         metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
         if metrics is None:
             return
-        metrics.categories = max(metrics.categories + (1 if created else -1 if removed else 0), 0)
-        metrics.category_spend += sign * amount
-        top = metrics.top_category_id
-        if sign > 0 and (top is None or row.spend > metrics.top_category_spend
-                         or (row.spend == metrics.top_category_spend and category_id < top)):
-            metrics.top_category_id, metrics.top_category_spend = category_id, row.spend
-        elif category_id == top:
-            if sign > 0:
-                metrics.top_category_spend = row.spend
-            else:  # the top category shrank: look at the customer's few category rows again
-                _set_top_category(metrics)
+        metrics.categories = max(metrics.categories - (1 if removed else 0), 0)
+        metrics.category_spend -= amount
+        if category_id == metrics.top_category_id:   # the top category shrank: look at the few category rows again
+            _set_top_category(metrics)
         metrics.save(update_fields=["categories", "category_spend", "top_category", "top_category_spend",
                                     "updated_at"])
 
@@ -346,10 +368,11 @@ def _line_contribution(line_values: dict | None) -> tuple[int, int, Decimal] | N
     """(customer, category, amount) a line adds to category spend, or None if it adds nothing."""
     if line_values is None or line_values["category_id"] is None:
         return None
-    order = Order.objects.filter(pk=line_values["order_id"]).values("customer_id", "status").first()
-    if order is None or order["status"] != OrderStatus.COMPLETED:
+    order = run_prepared(f"SELECT customer_id, status FROM {Order._meta.db_table} WHERE id = %s",
+                         [line_values["order_id"]])
+    if not order or order[0][1] != OrderStatus.COMPLETED:
         return None
-    return (order["customer_id"], line_values["category_id"],
+    return (order[0][0], line_values["category_id"],
             _line_total(line_values["quantity"], line_values["unit_price"]))
 
 
