@@ -33,14 +33,17 @@ def spark_missing() -> str | None:
     return None
 
 
-def spark_session(master: str | None = None, partitions: int = 2) -> Any:
+def spark_session(master: str | None = None, partitions: int = 2, small: bool = False) -> Any:
     """The process's SparkSession (made by the first call): `master` (default KEHU_SPARK_MASTER or local[2]),
     the UI off, `partitions` shuffle partitions (one machine), session time zone UTC (the engine gets UTC
     epochs and local day numbers), PostgreSQL's JDBC driver on the class path when it is installed
-    (JDBC_JAR)."""
+    (JDBC_JAR). `small` (the tests' few thousand rows): the JVM compiles with its quick compiler only, and
+    whole-stage code generation and adaptive execution are off, since compiling and re-planning each of many
+    tiny queries costs more than running it (tests/segments/test_engine_backends.py 61 s → 32 s)."""
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("KEHU_SPARK_MASTER") or SPARK_MASTER
+    java_options = "-XX:+UseSerialGC -Xss4m" + (" -XX:TieredStopAtLevel=1" if small else "")
     builder = SparkSession.builder
     if os.path.exists(JDBC_JAR):
         builder = builder.config("spark.jars", JDBC_JAR)
@@ -52,7 +55,9 @@ def spark_session(master: str | None = None, partitions: int = 2) -> Any:
         .config("spark.default.parallelism", str(partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -Xss4m")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.sql.codegen.wholeStage", str(not small).lower())
+        .config("spark.sql.adaptive.enabled", str(not small).lower())
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
