@@ -49,7 +49,7 @@ def worker_pid(server: LiveServer) -> int:
 
 def test_the_button_runs_on_the_worker_and_another_server_shows_its_progress(ready_store):
     ready_store.shell(SHOP)
-    first, second = LiveServer(ready_store).start(), LiveServer(ready_store, args=("--no-worker",)).start()
+    first, second = LiveServer(ready_store, worker=True).start(), LiveServer(ready_store).start()
     worker = worker_pid(first)
     try:
         a, b = first.session(), second.session()
@@ -114,7 +114,7 @@ def test_a_run_whose_worker_is_killed_is_marked_failed_and_the_classes_stay(read
     ready_store.shell(SHOP)
     ready_store.kehu("segment", "--no-progress")
     before = classes(ready_store)
-    server = LiveServer(ready_store, args=("--no-worker",)).start()
+    server = LiveServer(ready_store).start()
     try:
         web = server.session()
         status = web.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)

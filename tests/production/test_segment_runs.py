@@ -83,7 +83,7 @@ def demo_store(demo_copy):
 @pytest.fixture
 def server(demo_store):
     """Here the live server (and the browser page on it) serves the demo store."""
-    live = LiveServer(demo_store).start()
+    live = LiveServer(demo_store, worker=True).start()
     yield live
     live.stop()
 
@@ -184,7 +184,7 @@ def test_both_web_buttons_reclassify_like_a_full_rebuild(demo_store, browser_pag
 
 
 def test_the_buttons_say_that_a_run_is_going_on(demo_store):
-    with LiveServer(demo_store) as server:
+    with LiveServer(demo_store, worker=True) as server:
         web = server.session("admin", ADMIN_PASSWORD)
         first = start_segment(demo_store)
         os.kill(first.pid, signal.SIGSTOP)
