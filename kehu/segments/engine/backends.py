@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
-import numpy as np
-import polars as pl
+
+if TYPE_CHECKING:
+    import polars as pl
+
 
 BACKENDS = ("polars", "polars-lazy", "duckdb", "spark")
 SPARK_MASTER = "local[2]"
@@ -92,6 +94,9 @@ def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int
     evenly, half after a Zipf law, so a few customers have very many orders), ordered_us (UTC µs, July 2021 to
     mid-August 2024, some in the very same second), order_day (the local day at `utc_offset_hours`),
     amount_cents (log-normal), category (1..8, every 13th none)."""
+    import numpy as np
+    import polars as pl
+
     rng = np.random.default_rng(seed)
     customer = np.where(rng.random(n) < 0.5, rng.integers(1, customers + 1, n), rng.zipf(1.6, n) % customers + 1)
     start = int(datetime.datetime(2021, 7, 1, tzinfo=datetime.UTC).timestamp())
@@ -111,6 +116,8 @@ def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int
 
 def like(frame: pl.DataFrame, native: Any) -> Any:
     """A Polars table on the backend of `native` (to join the two)."""
+    import polars as pl
+
     implementation = nw.from_native(native).implementation
     if implementation.is_pyspark():
         return to_backend(frame, "spark")
