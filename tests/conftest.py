@@ -211,10 +211,11 @@ OWN_STORE_FOLDERS = ("tests/ops/", "tests/production/")  # drive a store of thei
 
 # The files whose tests take longest (30 s or more each on a 2-core machine: Spark, a live server under load,
 # Chromium over many pages), longest first.
-SLOWEST_FILES = ("tests/segments/test_engine_backends.py", "tests/production/test_import_concurrency.py",
-                 "tests/production/test_currency.py", "tests/production/test_round_trips.py",
-                 "tests/production/test_privacy_access.py", "tests/production/test_import_orders.py",
-                 "tests/production/test_store_survives.py", "tests/production/test_segment_runs.py")
+SLOWEST_FILES = ("tests/production/test_segment_spark.py", "tests/segments/test_engine_backends.py",
+                 "tests/production/test_import_concurrency.py", "tests/production/test_currency.py",
+                 "tests/production/test_round_trips.py", "tests/production/test_privacy_access.py",
+                 "tests/production/test_import_orders.py", "tests/production/test_store_survives.py",
+                 "tests/production/test_segment_runs.py")
 SLOW_FOLDERS = (*OWN_STORE_FOLDERS, "tests/browser/")
 
 
