@@ -209,11 +209,33 @@ DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "dja
 OWN_STORE_FOLDERS = ("tests/ops/", "tests/production/")  # drive a store of their own on the pass's engine
 
 
+# The files whose tests take longest (30 s or more each on a 2-core machine: Spark, a live server under load,
+# Chromium over many pages), longest first.
+SLOWEST_FILES = ("tests/production/test_segment_spark.py", "tests/segments/test_engine_backends.py",
+                 "tests/production/test_import_concurrency.py", "tests/production/test_currency.py",
+                 "tests/production/test_round_trips.py", "tests/production/test_privacy_access.py",
+                 "tests/production/test_import_orders.py", "tests/production/test_store_survives.py",
+                 "tests/production/test_segment_runs.py")
+SLOW_FOLDERS = (*OWN_STORE_FOLDERS, "tests/browser/")
+
+
+def start_order(config, item) -> int:
+    """Where a test starts: the slowest files first, then the folders of processes and browsers, then the rest.
+    pytest-xdist's work stealing hands each worker a contiguous share and lets an idle one take the tail of the
+    other's, so the long tests run early and the two workers end within a short test of each other."""
+    path = str(item.path.relative_to(config.rootpath))
+    if path in SLOWEST_FILES:
+        return SLOWEST_FILES.index(path)
+    return len(SLOWEST_FILES) + (0 if path.startswith(SLOW_FOLDERS) else 1)
+
+
 def pytest_collection_modifyitems(config, items):
     """`make test` runs the suite on SQLite, then on PostgreSQL. A test that touches no database (the engine,
-    parsers, the models' arithmetic) proves the same thing in both, so the PostgreSQL pass leaves it out."""
+    parsers, the models' arithmetic) proves the same thing in both, so the PostgreSQL pass leaves it out. The
+    tests then run longest first (start_order; the same order in every worker, as xdist requires)."""
     from django.db import connection
 
+    items.sort(key=lambda item: start_order(config, item))  # stable: a file's tests stay together, in order
     if connection.vendor != "postgresql":
         return
     kept, left_out = [], []

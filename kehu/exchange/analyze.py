@@ -7,17 +7,16 @@ validation, same duplicate handling) into a scratch SQLite store, then the segme
     write_analysis("客户.xlsx", "分析.xlsx", as_of=date(2024, 6, 30))
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.chart import BarChart, Reference
 
 from kehu.customers.models import Customer, Kind
 from kehu.lib import ages, money
@@ -31,8 +30,12 @@ from kehu.segments.engine.model_check import check_models, group_rows, total_row
 from kehu.segments.models import SegmentSettings
 from kehu.segments.pipeline import metrics_frame, read_orders
 
-from .exporters import DATE, HEADER_FILL, HEADER_FONT
+from .exporters import DATE, style_header
 from .importer import ImportResult, import_file
+
+if TYPE_CHECKING:
+    import polars as pl
+    from openpyxl import Workbook
 
 CUSTOMER_HEADERS = ["客户编号", "姓名", "最近消费日期", "订单数", "消费总额", "平均客单价", "R分", "F分", "M分",
                     "RFM分层", "RF价值矩阵", "ABC分类", "生命周期", "流失概率", "预计90天消费天数",
@@ -66,10 +69,12 @@ def use_scratch_database(path: Path) -> None:
 
 
 def _header(ws, headers: list[str], widths: list[int] | None = None) -> None:
+    from openpyxl.cell import WriteOnlyCell
+
     cells = []
     for text in headers:
         cell = WriteOnlyCell(ws, value=neutralise(text))
-        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        style_header(cell)
         cells.append(cell)
     for i, w in enumerate(widths or [14] * len(headers)):
         ws.column_dimensions[chr(ord("A") + i)].width = w
@@ -78,6 +83,8 @@ def _header(ws, headers: list[str], widths: list[int] | None = None) -> None:
 
 
 def _cell(ws, value, fmt: str | None):
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(ws, value=neutralise(value))
     if fmt and value is not None:
         cell.number_format = fmt
@@ -95,6 +102,8 @@ def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None,
     Without `as_of` the analysis is as of the day after the file's last purchase (today when it has none), so
     an old file is not judged by how long ago it was kept: `as_of_source` says which ("file", "today", "given").
     """
+    import polars as pl
+
     result: ImportResult = import_file(path, progress=progress, unknown_customers="create", sheets=sheets)
     as_of_source = "given"
     if as_of is None:
@@ -148,6 +157,10 @@ def _day_after(day: datetime.date) -> datetime.datetime:
 
 
 def write_report(analysis: dict, output: str | Path) -> None:
+    import polars as pl
+    from openpyxl import Workbook
+    from openpyxl.chart import BarChart, Reference
+
     table: pl.DataFrame = analysis["table"]
     refs, thresholds, fitted = analysis["refs"], analysis["thresholds"], analysis["forecast"]
     wb = Workbook(write_only=True)

@@ -11,6 +11,8 @@ details on screen gets them masked in the file too; the querysets come from the 
 `visible_to(user)` and the CustomerFilter (same rows as the list page).
 """
 
+from __future__ import annotations
+
 import csv
 import datetime
 import re
@@ -19,20 +21,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 
 from kehu.customers import columns
 from kehu.customers.filters import sort_ordering
@@ -48,11 +43,19 @@ from kehu.segments.engine.classify import RFM_CLASSES
 from . import headers as h
 from .values import NO, YES, to_second
 
+if TYPE_CHECKING:
+    from openpyxl.worksheet.datavalidation import DataValidation
+
 DATE = "yyyy-mm-dd"
 DATETIME = "yyyy-mm-dd hh:mm:ss"  # seconds shown, so a program saving the sheet as CSV keeps them
 MONEY = "#,##0.00"
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-HEADER_FILL = PatternFill("solid", fgColor="4472C4")
+
+
+def style_header(cell) -> None:
+    """A header cell: white bold text on blue."""
+    from openpyxl.styles import Font, PatternFill
+
+    cell.font, cell.fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="4472C4")
 
 
 @dataclass
@@ -204,14 +207,20 @@ def _counted(rows: Iterable[list]) -> Iterator[list]:
 def _text_cell(ws, value: str) -> str:
     """Text typed by someone, kept as text: formula-like text escaped (kehu.lib.cells.neutralise); control
     characters a worksheet cannot hold (possible from an old CSV) are dropped instead of failing."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def _header(ws, columns: list[Column]) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment
+    from openpyxl.utils import get_column_letter
+
     cells = []
     for col in columns:
         cell = WriteOnlyCell(ws, value=_text_cell(ws, str(col.header)))  # custom-field labels are typed by users
-        cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+        style_header(cell)
         cell.alignment = Alignment(horizontal="center")
         cells.append(cell)
     for i, col in enumerate(columns, start=1):
@@ -222,6 +231,9 @@ def _header(ws, columns: list[Column]) -> None:
 
 def write_table(ws, columns: list[Column], rows: Iterable[list]) -> int:
     """Header, rows with number/date formats, frozen header and autofilter; returns the row count."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
     _header(ws, columns)
     formats = [c.number_format for c in columns]
     count = 0
@@ -251,6 +263,8 @@ def sheet_name(kind: str) -> str:
 
 
 def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
+    from openpyxl import Workbook
+
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet(sheet_name(h.CUSTOMERS)), columns, customer_rows(qs, user, custom))
@@ -259,6 +273,8 @@ def export_customers_xlsx(qs: QuerySet, user, target: str | IO[bytes]) -> int:
 
 
 def export_orders_xlsx(qs: QuerySet, target: str | IO[bytes]) -> int:
+    from openpyxl import Workbook
+
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet(sheet_name(h.PURCHASES)), order_columns(), order_rows(qs))
     wb.save(target)
@@ -323,6 +339,8 @@ def list_rows(qs: QuerySet, user, keys: list[str], sort: str) -> Iterator[list]:
 
 
 def export_customer_list_xlsx(qs: QuerySet, user, keys: list[str], sort: str, target: str | IO[bytes]) -> int:
+    from openpyxl import Workbook
+
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet(_("客户列表")), list_columns(keys), list_rows(qs, user, keys, sort))
     wb.save(target)
@@ -349,6 +367,8 @@ def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
 
 def _column_ref(sheet: str, column: int) -> str:
     """客户信息!$I:$I; a sheet name other than letters and digits in quotes: 'Customer list'!$I:$I."""
+    from openpyxl.utils import get_column_letter
+
     letter = get_column_letter(column)
     name = sheet if re.fullmatch(r"\w+", sheet) else "'" + sheet.replace("'", "''") + "'"
     return f"{name}!${letter}:${letter}"
@@ -356,6 +376,11 @@ def _column_ref(sheet: str, column: int) -> str:
 
 def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str | IO[bytes]) -> dict:
     """客户信息 and 消费记录 as tables, 汇总 with SUMIFS/COUNTIFS over them and native charts."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.chart import BarChart, LineChart, Reference
+    from openpyxl.styles import Font
+
     columns, custom = customer_columns()
     wb = Workbook(write_only=True)
     summary = wb.create_sheet(_("汇总"))
@@ -391,7 +416,7 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
         out = []
         for t in texts:
             cell = WriteOnlyCell(summary, value=t)
-            cell.font, cell.fill = HEADER_FONT, HEADER_FILL
+            style_header(cell)
             out.append(cell)
         return out
 
@@ -466,6 +491,8 @@ def export_report_xlsx(customers: QuerySet, orders: QuerySet, user, target: str 
 # would contradict the instructions. Lists keep their drop-down; every hint shows when the cell is selected.
 
 def _hint(title: str, prompt: str) -> DataValidation:
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     dv = DataValidation(allow_blank=True, showErrorMessage=False, showInputMessage=True)
     dv.promptTitle, dv.prompt = _(title), _(prompt)
     return dv
@@ -477,6 +504,8 @@ _LIST_PROMPT = gettext_noop("可从下拉列表选择，也可填写其他常见
 def _list(values: Iterable, prompt: str = _LIST_PROMPT) -> DataValidation:
     """A drop-down of `values` (labels in the user's language): an Excel list cannot hold a comma, so "1,000" is
     written "1000" (the importer reads both)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     items = (_THOUSANDS.sub("", str(v)) for v in values)
     dv = DataValidation(type="list", formula1='"' + ",".join(items) + '"', allow_blank=True,
                         showErrorMessage=False, showInputMessage=True)
@@ -560,6 +589,9 @@ TEMPLATE_ROWS = 1000  # validations cover this many rows below the header
 def template_workbook(kind: str, target: str | IO[bytes]) -> None:
     """A blank sheet for one kind: the fields' labels as headers, one example row, validation on the first
     1000 rows; all in the language active (the importer reads either)."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
     from kehu.engagement.models import FeedbackDimension
 
     spec: list[tuple[str, object, Any]] = [(str(gettext_lazy(h.LABELS[f])), example, make)
@@ -579,7 +611,7 @@ def template_workbook(kind: str, target: str | IO[bytes]) -> None:
         if isinstance(example, Promise):
             example = str(example)
         top = ws.cell(row=1, column=i, value=neutralise(header))
-        top.font, top.fill = HEADER_FONT, HEADER_FILL
+        style_header(top)
         cell = ws.cell(row=2, column=i, value=example)
         if isinstance(example, datetime.date):
             cell.number_format = DATE

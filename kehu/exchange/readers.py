@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from . import headers as h
@@ -50,6 +49,8 @@ class Sheet:
         return h.KINDS.get(self.kind or "", "未识别")
 
     def column_letter(self, index: int) -> str:
+        from openpyxl.utils import get_column_letter
+
         return get_column_letter(self.first_column + index + 1)
 
     def column_label(self, field_key: str) -> str:

@@ -7,9 +7,6 @@ recognition applies. A last sheet 问题清单 lists every problem (sheet, row, 
 from pathlib import Path
 from typing import BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-
 from kehu.lib.cells import neutralise, sheet_title
 
 from .readers import Sheet
@@ -17,13 +14,13 @@ from .values import cell_text
 
 ERROR_COLUMN = "错误说明"
 ROW_COLUMN = "原行号"
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_ERROR_FILL = PatternFill("solid", fgColor="FCE4D6")
-_WARNING_FILL = PatternFill("solid", fgColor="FFF2CC")
+_FILLS = {"header": "DDEBF7", "error": "FCE4D6", "warning": "FFF2CC"}  # cell colours
 
 
 def write_error_report(sheets: list[Sheet], problems: list, target: str | Path | BinaryIO) -> int:
     """Write the report; returns how many rows it holds. `problems` are importer.Problem objects."""
+    from openpyxl import Workbook
+
     by_sheet: dict[str, dict[int, list]] = {}
     for p in problems:
         if p.row:
@@ -62,17 +59,19 @@ def write_error_report(sheets: list[Sheet], problems: list, target: str | Path |
 
 def _header_cell(ws, text: str):
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font, PatternFill
 
     cell = WriteOnlyCell(ws, value=neutralise(text))
     cell.font = Font(bold=True)
-    cell.fill = _HEADER_FILL
+    cell.fill = PatternFill("solid", fgColor=_FILLS["header"])
     return cell
 
 
 def _note_cell(ws, text: str, level: str):
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, PatternFill
 
     cell = WriteOnlyCell(ws, value=neutralise(text))
-    cell.fill = _ERROR_FILL if level == "error" else _WARNING_FILL
+    cell.fill = PatternFill("solid", fgColor=_FILLS[level])
     cell.alignment = Alignment(wrap_text=True)
     return cell

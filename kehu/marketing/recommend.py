@@ -15,11 +15,13 @@ Scoring, for customer u and a product j:
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kehu.engagement.models import Preference
 from kehu.sales.models import OrderLine, OrderStatus, Product
+
+if TYPE_CHECKING:
+    import polars as pl
 
 PREFERENCE_WEIGHT = 0.5
 REGULAR_ORDERS = 2
@@ -33,6 +35,8 @@ def rank(lines: pl.DataFrame, preferences: pl.DataFrame, products: pl.DataFrame,
     lines: customer, order, product (one row per order line); preferences: customer, category;
     products: product, category, name.
     """
+    import polars as pl
+
     wanted = pl.Series("customer", list(customer_ids), dtype=pl.Int64)
     lines = lines.select(pl.col("customer").cast(pl.Int64), pl.col("order").cast(pl.Int64),
                          pl.col("product").cast(pl.Int64)).drop_nulls()
@@ -71,6 +75,8 @@ def rank(lines: pl.DataFrame, preferences: pl.DataFrame, products: pl.DataFrame,
 
 
 def _frames(customer_ids: list[int]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    import polars as pl
+
     rows = OrderLine.objects.filter(order__status=OrderStatus.COMPLETED, product__isnull=False) \
         .values_list("order__customer_id", "order_id", "product_id")
     lines = pl.DataFrame(list(rows), schema={"customer": pl.Int64, "order": pl.Int64, "product": pl.Int64},

@@ -22,7 +22,6 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from openpyxl import Workbook
 
 from kehu.customers.filters import CustomerFilter, contact_value, masked_search
 from kehu.customers.models import Customer
@@ -131,6 +130,8 @@ def check_export(user) -> None:
 
 
 def export_xlsx(tl: TargetList, user, target: str | IO[bytes]) -> int:
+    from openpyxl import Workbook
+
     check_export(user)
     wb = Workbook(write_only=True)
     count = write_table(wb.create_sheet(str(EXPORT_NAMES[tl.channel])), EXPORT_COLUMNS[tl.channel], _rows(tl, user))

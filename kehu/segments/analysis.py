@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from .engine.classify import RF_GRID
 
-ORDERS_SCHEMA = {"customer_id": pl.Int64, "ordered_at": pl.Datetime("us"), "amount_cents": pl.Int64}
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def no_orders() -> pl.DataFrame:
+    """An empty table of orders, with their columns and types."""
+    import polars as pl
+
+    return pl.DataFrame(schema={"customer_id": pl.Int64, "ordered_at": pl.Datetime("us"), "amount_cents": pl.Int64})
 
 
 def yuan(cents: int | float | None) -> float:
@@ -47,12 +54,16 @@ def month_keys(as_of: datetime.date, months: int) -> list[datetime.date]:
 
 
 def _month_index(column: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     return column.dt.year().cast(pl.Int32) * 12 + column.dt.month().cast(pl.Int32) - 1
 
 
 def with_months(orders: pl.DataFrame) -> pl.DataFrame:
     """Orders with their local day, month (first day) and the customer's first-order month; the monthly
     functions accept either frame, so a caller running several of them can do this once."""
+    import polars as pl
+
     if "first_month" in orders.columns:
         return orders
     frame = orders.with_columns(pl.col("ordered_at").dt.date().alias("day"))
@@ -69,6 +80,8 @@ def _label(month: datetime.date) -> str:
 def key_figures(orders: pl.DataFrame, customers: int, as_of: datetime.date, active_days: int) -> dict:
     """Customers, active customers (an order within `active_days` of `as_of`), revenue, orders,
     average order value, and the repeat rate (buyers with at least two orders / buyers)."""
+    import polars as pl
+
     per_customer = orders.group_by("customer_id").agg(
         pl.len().alias("orders"), pl.col("ordered_at").max().dt.date().alias("last_day"))
     buyers = len(per_customer)
@@ -93,6 +106,8 @@ def key_figures(orders: pl.DataFrame, customers: int, as_of: datetime.date, acti
 
 def monthly(orders: pl.DataFrame, as_of: datetime.date, months: int = 24) -> list[dict]:
     """Per month (oldest first): revenue, orders and new customers (whose first order fell in it)."""
+    import polars as pl
+
     frame = with_months(orders)
     sales = frame.group_by("month").agg(pl.col("amount_cents").sum().alias("cents"), pl.len().alias("orders"))
     new = frame.group_by("customer_id").agg(pl.col("first_month").first()).group_by("first_month").agg(
@@ -109,6 +124,8 @@ def monthly(orders: pl.DataFrame, as_of: datetime.date, months: int = 24) -> lis
 
 def new_vs_returning(orders: pl.DataFrame, as_of: datetime.date, months: int = 12) -> list[dict]:
     """Per month: buying customers split into new (first order that month) and returning, with revenue."""
+    import polars as pl
+
     frame = with_months(orders).with_columns((pl.col("month") == pl.col("first_month")).alias("is_new"))
     grouped = frame.group_by("month", "is_new").agg(
         pl.col("customer_id").n_unique().alias("customers"), pl.col("amount_cents").sum().alias("cents"))
@@ -126,6 +143,8 @@ def new_vs_returning(orders: pl.DataFrame, as_of: datetime.date, months: int = 1
 def cohort_retention(orders: pl.DataFrame, as_of: datetime.date, months: int = 12) -> list[dict]:
     """Cohorts by first-order month (the last `months` months): size and, for each month since the
     first (0, 1, …), the share of the cohort who ordered in that month; None for months not yet over."""
+    import polars as pl
+
     frame = with_months(orders).with_columns(
         (_month_index(pl.col("month")) - _month_index(pl.col("first_month"))).alias("since"))
     sizes = dict(frame.group_by("first_month").agg(pl.col("customer_id").n_unique()).iter_rows())
@@ -188,6 +207,8 @@ def pareto(monetary_cents: pl.Series, points: int = 100) -> dict:
 def big_ticket(orders: pl.DataFrame, max_orders: int, quantile: float = 0.8, limit: int = 100) -> dict:
     """Potential big-ticket customers (潜力大单客户): at most `max_orders` orders and an average ticket at or
     above the `quantile` of all buyers' average tickets; largest ticket first."""
+    import polars as pl
+
     per_customer = orders.group_by("customer_id").agg(
         pl.len().alias("orders"), pl.col("amount_cents").sum().alias("cents"))
     per_customer = per_customer.with_columns((pl.col("cents") / pl.col("orders")).alias("aov_cents"))
@@ -206,6 +227,8 @@ def spend_by_class(spend: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
 
     `spend`: customer_id, key (e.g. a category id), amount_cents — one row per line or order;
     `classes`: customer_id, class. Returns class, key, cents, customers."""
+    import polars as pl
+
     joined = spend.join(classes, on="customer_id", how="inner")
     return joined.group_by("class", "key").agg(
         pl.col("amount_cents").sum().alias("cents"), pl.col("customer_id").n_unique().alias("customers"))
@@ -216,6 +239,8 @@ def favourites(grouped: pl.DataFrame, names: Mapping, top: int = 5) -> dict[str,
 
     `grouped`: class, key, cents, customers (as from :func:`spend_by_class` or a GROUP BY); `names` turns
     keys into labels."""
+    import polars as pl
+
     grouped = grouped.with_columns(pl.col("cents").sum().over("class").alias("class_cents"))
     grouped = grouped.sort(["class", "cents", "key"], descending=[False, True, False])
     result: dict[str, list[dict]] = {}

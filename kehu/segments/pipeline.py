@@ -26,10 +26,8 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import narwhals as nw
-import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -54,6 +52,9 @@ from .models import (
     SegmentSnapshot,
     class_code,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Progress = Callable[[str], None]
 FETCH_CHUNK = 200_000
@@ -101,6 +102,8 @@ def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.Dat
     SQL) travel as integer microseconds and come back as UTC instants; decimals
     are selected as integer cents by the caller. The types come from `schema`, never from the rows.
     """
+    import polars as pl
+
     times = [name for name, dtype in schema.items() if dtype == pl.Datetime]
     raw = {name: pl.Int64 if name in times else dtype for name, dtype in schema.items()}
     sql = _select_as(sql, list(schema), times)
@@ -111,6 +114,8 @@ def _fetch(sql: str, params: Sequence, schema: dict[str, pl.DataType]) -> pl.Dat
 
 def _fetch_rows(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows through the DB-API cursor, FETCH_CHUNK at a time, into Polars."""
+    import polars as pl
+
     frames = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -121,6 +126,8 @@ def _fetch_rows(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.Da
 
 def _copy_out(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """The rows as one `COPY (…) TO STDOUT` CSV stream (psycopg binds the parameters), parsed by Polars."""
+    import polars as pl
+
     buffer = io.BytesIO()
     statement = f"COPY ({sql}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
     if not params:  # without parameters psycopg leaves %% as it is
@@ -158,6 +165,8 @@ def _zone() -> str:
 
 def _local(column: str) -> pl.Expr:
     """A UTC instant column in the shop's time zone."""
+    import polars as pl
+
     return pl.col(column).dt.convert_time_zone(_zone())
 
 
@@ -188,6 +197,8 @@ def _ids_filter(column: str, customer_ids: Sequence[int] | None) -> tuple[str, l
 def _read_counted_orders(since: datetime.datetime | None = None, until: datetime.datetime | None = None,
                          customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
     """Counted orders as (order_id, customer_id, ordered_at local, amount_cents)."""
+    import polars as pl
+
     times, time_params = _time_filter("ordered_at", since, until)
     ids, id_params = _ids_filter("customer_id", customer_ids)
     sql = (f"SELECT id, customer_id, ordered_at, {_cents('amount')} FROM {Order._meta.db_table}"
@@ -204,11 +215,13 @@ def read_orders(since: datetime.datetime | None = None, until: datetime.datetime
     return _read_counted_orders(since, until, customer_ids).drop("order_id")
 
 
-LINE_COLUMNS = {"order_id": pl.Int64, "category": pl.Int64, "quantity": pl.Int64, "price": pl.Int64}
+LINE_COLUMNS = ("order_id", "category", "quantity", "price")  # each an Int64
 
 
 def _read_raw_lines(customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
     """Lines with a category as (order_id, category, quantity in hundredths, unit price in cents), one query."""
+    import polars as pl
+
     where, params = "", []
     if customer_ids is not None:
         marks = ", ".join(["%s"] * len(customer_ids))
@@ -216,7 +229,7 @@ def _read_raw_lines(customer_ids: Sequence[int] | None = None) -> pl.DataFrame:
         params = [int(i) for i in customer_ids]
     sql = (f"SELECT order_id, category_id, {_cents('quantity')}, {_cents('unit_price')}"
            f" FROM {OrderLine._meta.db_table} WHERE category_id IS NOT NULL{where}")
-    return _fetch(sql, params, LINE_COLUMNS)
+    return _fetch(sql, params, dict.fromkeys(LINE_COLUMNS, pl.Int64))
 
 
 def _category_lines(lines: Any, orders: Any) -> Any:
@@ -225,6 +238,8 @@ def _category_lines(lines: Any, orders: Any) -> Any:
     The lines are read on their own and matched to `orders` here (on the frames' backend), which is much
     faster than a join inside SQLite.
     """
+    import narwhals as nw
+
     joined = nw.from_native(lines).join(nw.from_native(orders).select("order_id", "customer_id"),
                                         on="order_id", how="inner")
     return joined.select(
@@ -251,6 +266,8 @@ SPEND_KEYS = ("customer_id", "category", "spend_cents", "lines")
 
 def _stored_metrics() -> pl.DataFrame:
     """CustomerMetrics as plain integers (times in µs since 1970), as stored."""
+    import polars as pl
+
     sql = (f"SELECT customer_id, first_order_at, last_order_at, frequency, {_cents('monetary')}, interval_sq_sum,"
            f" categories, {_cents('category_spend')}, top_category_id, {_cents('top_category_spend')},"
            f" purchase_days, {_cents('first_day_spend')} FROM {CustomerMetrics._meta.db_table}")
@@ -259,16 +276,22 @@ def _stored_metrics() -> pl.DataFrame:
 
 
 def _stored_spend() -> pl.DataFrame:
+    import polars as pl
+
     sql = f"SELECT customer_id, category_id, {_cents('spend')}, lines FROM {CustomerCategorySpend._meta.db_table}"
     return _fetch(sql, [], dict.fromkeys(SPEND_KEYS, pl.Int64))
 
 
 def read_stored_metrics() -> pl.DataFrame:
     """CustomerMetrics of buying customers as the engine's aggregates with their category summary."""
+    import polars as pl
+
     return _aggregates_from_stored(_stored_metrics().filter(pl.col("frequency") > 0))
 
 
 def _aggregates_from_stored(metrics: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     local = [pl.from_epoch(c, time_unit="us").dt.replace_time_zone("UTC").dt.convert_time_zone(_zone())
              for c in ("first_us", "last_us")]
     return metrics.select(
@@ -281,6 +304,8 @@ def _aggregates_from_stored(metrics: pl.DataFrame) -> pl.DataFrame:
 
 def _decimal_text(column: str) -> pl.Expr:
     """Integer cents as exact decimal text ('-12.05'), the way Django hands decimals to the database."""
+    import polars as pl
+
     cents = pl.col(column)
     whole = (cents.abs() // 100).cast(pl.String)
     fraction = (cents.abs() % 100).cast(pl.String).str.zfill(2)
@@ -290,6 +315,8 @@ def _decimal_text(column: str) -> pl.Expr:
 
 def _datetime_text(column: str) -> pl.Expr:
     """Epoch microseconds as the text Django writes for a DateTimeField on this database."""
+    import polars as pl
+
     moment = pl.from_epoch(pl.col(column), time_unit="us")
     if connection.vendor == "sqlite":
         return moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f").str.replace(r"\.000000$", "")
@@ -298,6 +325,8 @@ def _datetime_text(column: str) -> pl.Expr:
 
 def _insert(table: str, columns: Sequence[str], rows: pl.DataFrame | Iterable[tuple]) -> None:
     """Insert rows: COPY on PostgreSQL (for a frame), executemany in chunks otherwise."""
+    import polars as pl
+
     if isinstance(rows, pl.DataFrame):
         if not len(rows):
             return
@@ -341,6 +370,8 @@ def _delete_rows(table: str, keys: pl.DataFrame, extra: str = "", extra_params: 
 
 def _with_category_summary(aggregates: Any, spend: Any) -> Any:
     """The aggregates with the category summary of `spend` (both on one backend)."""
+    import narwhals as nw
+
     summary = nw.from_native(engine_metrics.category_summary(spend))
     return nw.from_native(aggregates).join(summary, on="customer_id", how="left").with_columns(
         nw.col("categories", "category_cents", "top_category_cents").fill_null(0).cast(nw.Int64),
@@ -376,6 +407,8 @@ def _aggregates_and_spend(orders: Any, lines: Any) -> tuple[Any, Any]:
 
 
 def _metrics_table(aggregates: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     return aggregates.select("customer_id", pl.col("first_us", "last_us").cast(pl.Int64),
                              *(pl.col(c).cast(pl.Int64) for c in METRICS_KEYS[3:]))
 
@@ -390,6 +423,8 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
 
     Returns the number of rows written or deleted.
     """
+    import polars as pl
+
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     metrics = _metrics_table(aggregates)
     spend = spend.select(*(pl.col(c).cast(pl.Int64) for c in SPEND_KEYS))
@@ -480,6 +515,9 @@ class ClassResult:
 
 def _category_names(frame: Any) -> Any:
     """The top category's name in place of its id (on the frame's backend)."""
+    import narwhals as nw
+    import polars as pl
+
     if "top_category" not in nw.from_native(frame).collect_schema().names():
         return frame
     names = pl.DataFrame(list(Category.objects.values_list("id", "name")), orient="row",
@@ -501,6 +539,9 @@ def _metrics_frames(as_of: datetime.date, thresholds: Thresholds, progress: Prog
                     computed: StoreFrames | None) -> tuple[Any, Any]:
     """(every customer's metrics as of `as_of`, the lifetime aggregates of buyers for the value models), on the
     backend of `computed` (eager Polars when None: the maintained metrics or the orders are read here)."""
+    import narwhals as nw
+    import polars as pl
+
     progress("读取客户指标")
     window = thresholds.window_months
     if computed is not None:
@@ -543,6 +584,8 @@ def _metrics_frames(as_of: datetime.date, thresholds: Thresholds, progress: Prog
 
 def _none_after(orders: Any, as_of: datetime.date) -> bool:
     """Whether no counted order of `orders` falls after the day `as_of` (local)."""
+    import narwhals as nw
+
     frame = engine_metrics.with_epoch(engine_metrics.lazy(orders)[0])
     later = frame.filter(nw.col("order_day") > engine_metrics.day_number(as_of)).select("customer_id").head(1)
     return len(backends.to_polars(later.to_native())) == 0
@@ -551,6 +594,8 @@ def _none_after(orders: Any, as_of: datetime.date) -> bool:
 def _read_trend(as_of: datetime.date, months: int) -> pl.DataFrame:
     """engine_metrics.trend_spend straight from the store: the day boundaries become instants, so the
     database says on which side of the middle each order falls and no timestamp is parsed."""
+    import polars as pl
+
     def start_after(day: datetime.date) -> str:
         return connection.ops.adapt_datetimefield_value(day_start(day + datetime.timedelta(days=1)))
 
@@ -603,6 +648,8 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     the holdout check (:meth:`model_check.ModelCheck.to_dict`), made at most every
     :data:`CHECK_EVERY_DAYS` days (see :func:`_model_check`).
     """
+    import polars as pl
+
     started = time.perf_counter()
     buyers = aggregates.filter(pl.col("purchase_days") > 0)
     days = ("first_day", "last_day") if "first_day" in buyers.columns else ("first_order_at", "last_order_at")
@@ -638,6 +685,9 @@ def _model_check(as_of: datetime.date, last: dict[str, Any], orders: Any = None)
     """The holdout check of the purchase models (``ModelCheck.to_dict()``) as of `as_of`: the latest run's
     when it ended at most CHECK_EVERY_DAYS − 1 days before `as_of` (fitting every model on the calibration
     period costs several times the forecast itself, and a model's standing changes slowly), else a new one."""
+    import narwhals as nw
+    import polars as pl
+
     previous = last.get("model_check")
     if previous and previous.get("end"):
         age = (as_of - datetime.date.fromisoformat(previous["end"])).days
@@ -707,12 +757,14 @@ SEGMENT_FIELDS = (
 )
 SEGMENT_COLUMNS = [name for name, _ in SEGMENT_FIELDS]
 SNAPSHOT_COLUMNS = ["as_of", "customer_id", "r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
-_DTYPES = {"int": pl.Int64, "date": pl.String, "cents": pl.Int64, "float": pl.Float64, "text": pl.String,
-           "flag": pl.Int8}
+_DTYPES = {"int": "Int64", "date": "String", "cents": "Int64", "float": "Float64", "text": "String",
+           "flag": "Int8"}  # Polars types by name: Polars is imported only where a frame is made
 
 
 def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFrame:
     """The CustomerSegment rows as plain values (money in cents, flags 0/1): what is compared and written."""
+    import polars as pl
+
     return classified.select(
         "customer_id", pl.lit(as_of.isoformat()).alias("as_of"), "recency_days", "tenure_days",
         pl.col("frequency").fill_null(0), pl.col("monetary_cents").fill_null(0).alias("monetary"),
@@ -725,11 +777,13 @@ def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFr
         *VALUE_COLUMNS[:4], pl.col("expected_spend_cents").alias("expected_spend"),
         pl.col("clv_cents").alias("clv"), pl.col("value_at_risk_cents").alias("value_at_risk"),
     ).with_columns(pl.col(c).fill_null("") for c in TEXT_COLUMNS).with_columns(
-        pl.col(name).cast(_DTYPES[kind]) for name, kind in SEGMENT_FIELDS)
+        pl.col(name).cast(getattr(pl, _DTYPES[kind])) for name, kind in SEGMENT_FIELDS)
 
 
 def _stored_segments() -> pl.DataFrame:
     """CustomerSegment as stored, in the form of _segment_values."""
+    import polars as pl
+
     items = []
     for name, kind in SEGMENT_FIELDS:
         if kind == "cents":
@@ -741,11 +795,13 @@ def _stored_segments() -> pl.DataFrame:
         else:
             items.append(name)
     sql = f"SELECT {', '.join(items)} FROM {CustomerSegment._meta.db_table}"
-    return _fetch(sql, [], {name: _DTYPES[kind] for name, kind in SEGMENT_FIELDS})
+    return _fetch(sql, [], {name: getattr(pl, _DTYPES[kind]) for name, kind in SEGMENT_FIELDS})
 
 
 def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
     """Plain values → what the database takes (decimal text, booleans)."""
+    import polars as pl
+
     return values.select(
         _decimal_text(name).alias(name) if kind == "cents"
         else pl.col(name).cast(pl.Boolean) if kind == "flag" else pl.col(name)
@@ -761,6 +817,8 @@ def _code_case(column: str) -> tuple[str, list]:
 
 
 def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
     codes = [
         pl.col(column).replace_strict(["", *names], list(range(len(names) + 1)), return_dtype=pl.Int16)
         for column, names in CLASS_NAMES.items()
@@ -775,6 +833,8 @@ def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: dateti
     `old` is CustomerSegment as stored (_stored_segments), or None when no stored row is of this day:
     then every row changes (its date does) and the table is replaced. Must run inside a transaction.
     """
+    import polars as pl
+
     seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
     if old is None:
         old = values.clear()
@@ -838,6 +898,8 @@ def _replacing_segments():
 
 def _counts(frame: pl.DataFrame) -> dict:
     """{column: {class: [customers, spend in yuan]}} in the classes' own order (empty class = "")."""
+    import polars as pl
+
     counts = {}
     for column, names in CLASS_NAMES.items():
         grouped = frame.group_by(pl.col(column).fill_null("")).agg(
@@ -931,6 +993,8 @@ def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> 
 # --- movement -----------------------------------------------------------------------------------------
 
 def _snapshot_codes(day: datetime.date, column: str) -> pl.DataFrame:
+    import polars as pl
+
     if column not in CLASS_NAMES:
         raise ValueError(f"不能按 {column} 比较")
     sql = f"SELECT customer_id, {column} FROM {SegmentSnapshot._meta.db_table} WHERE as_of = %s"
@@ -943,6 +1007,8 @@ NO_CLASS = "（无）"
 def migration_matrix(from_date: datetime.date, to_date: datetime.date,
                      column: str = "rfm_class") -> dict[str, dict[str, int]]:
     """{from class: {to class: customers}} between two snapshots; NO_CLASS for no class / not there."""
+    import polars as pl
+
     before = _snapshot_codes(from_date, column).rename({"code": "from"})
     after = _snapshot_codes(to_date, column).rename({"code": "to"})
     joined = before.join(after, on="customer_id", how="full", coalesce=True).with_columns(

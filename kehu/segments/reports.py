@@ -13,8 +13,8 @@ import datetime
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import polars as pl
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
@@ -33,6 +33,9 @@ from kehu.sales.models import Category, Order, OrderStatus, PaymentMethod
 from . import analysis, pipeline
 from .engine import model_check
 from .models import CLASS_LABELS, CLASS_NAMES, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CACHE_SECONDS = 24 * 3600
 CACHE_SECONDS_WITHOUT_RUN = 60
@@ -71,11 +74,13 @@ class Scope:
     def orders(self, until: datetime.datetime) -> pl.DataFrame:
         """Counted orders before `until` of the customers in scope (one query). The time limit is applied in
         Polars: a range condition in SQL makes SQLite walk the time index, several times slower than a scan."""
+        import polars as pl
+
         ids = self.customer_ids()
         if ids is None:
             orders = pipeline.read_orders()
         elif not ids:
-            return pl.DataFrame(schema=analysis.ORDERS_SCHEMA)
+            return analysis.no_orders()
         elif len(ids) <= SCOPED_IDS_IN_SQL:
             orders = pipeline.read_orders(customer_ids=ids)
         else:
@@ -190,6 +195,8 @@ def big_ticket_max_orders(report: Report) -> int:
 
 def _from_orders(report: Report) -> dict:
     """Everything the dashboard, retention and trend pages take from the orders, from one read."""
+    import polars as pl
+
     orders = analysis.with_months(report.scope.orders(report.until))
     customers = report.scope.customers().count()
     return {
@@ -330,6 +337,8 @@ def trends(report: Report) -> dict:
 
 
 def _rows(sql: str, params: list, schema: dict) -> pl.DataFrame:
+    import polars as pl
+
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return pl.DataFrame(cursor.fetchall(), schema=schema, orient="row")
@@ -337,6 +346,8 @@ def _rows(sql: str, params: list, schema: dict) -> pl.DataFrame:
 
 def _segment_classes(report: Report) -> pl.DataFrame:
     """customer_id and every class column of the customers in scope (one query)."""
+    import polars as pl
+
     columns = ", ".join(f"s.{c}" for c in CLASS_NAMES)
     sql = f"SELECT s.customer_id, {columns} FROM {CustomerSegment._meta.db_table} s"
     params: list = []
@@ -350,6 +361,8 @@ def _payments_by_customer(report: Report, later: bool) -> pl.DataFrame:
     """Spend per (customer, payment method) of counted orders: the rows in one scan, grouped in Polars (a
     GROUP BY inside SQLite is several times slower). The time condition only when orders were placed
     after the run's day (`later`), see Scope.orders."""
+    import polars as pl
+
     cents = "CAST(ROUND(amount * 100) AS INTEGER)" if connection.vendor == "sqlite" else "CAST(amount * 100 AS BIGINT)"
     sql = f"SELECT customer_id, payment_method, {cents} FROM {Order._meta.db_table} WHERE status = %s"
     params: list = [OrderStatus.COMPLETED]
@@ -365,6 +378,8 @@ def _payments_by_customer(report: Report, later: bool) -> pl.DataFrame:
 
 def _from_purchases(report: Report) -> dict:
     """Favourite categories and payment methods per class, for every class column, from one read each."""
+    import polars as pl
+
     classes = _segment_classes(report)
     ids = report.scope.customer_ids()
     later = orders_after(report.until)

@@ -14,9 +14,10 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def server(ready_store):
-    """`kehu serve` on a free port over `ready_store`."""
-    live = LiveServer(ready_store).start()
+def server(request, ready_store):
+    """`kehu serve --no-worker` on a free port over `ready_store`; with its worker beside it for a test marked
+    `worker` (one that starts a web import or a classification from a page)."""
+    live = LiveServer(ready_store, worker=request.node.get_closest_marker("worker") is not None).start()
     yield live
     live.stop()
 

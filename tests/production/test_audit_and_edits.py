@@ -5,6 +5,8 @@ import html
 import re
 from datetime import datetime
 
+import pytest
+
 from .harness import follow_import
 
 
@@ -35,6 +37,7 @@ def import_on_the_web(web, csv: bytes) -> None:
     assert re.search(r"/exchange/import/\d+/$", batch_url)
 
 
+@pytest.mark.worker
 def test_an_edit_in_chromium_keeps_the_seconds_and_the_audit_log_reads_in_labels(browser_page, server):
     web = server.session()
     made = web.post("/api/customers", json={"code": "SEC-1", "name": "秒级客户",

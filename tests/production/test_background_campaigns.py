@@ -68,7 +68,7 @@ def test_a_send_whose_worker_was_killed_is_failed_with_what_it_sent_and_the_next
     smtp.start()
     ready_store.env.update({"KEHU_SMTP_HOST": "127.0.0.1", "KEHU_SMTP_PORT": str(port)})
     campaign = int(ready_store.shell(SHOP).strip().splitlines()[-1])
-    server = LiveServer(ready_store, args=("--no-worker",)).start()
+    server = LiveServer(ready_store).start()
     worker = Worker(ready_store).start()
     try:
         web = log_in(server.url, "admin", ADMIN_PASSWORD)

@@ -46,7 +46,7 @@ def _follow(web, status: str, timeout: float = 30) -> str:
 def test_a_big_export_is_written_by_the_worker_and_downloaded_once_by_its_requester(ready_store):
     ready_store.shell(SHOP)
     ready_store.env["KEHU_EXPORT_BACKGROUND_ROWS"] = "10"
-    with LiveServer(ready_store) as server:
+    with LiveServer(ready_store, worker=True) as server:
         web = log_in(server.url, "admin", ADMIN_PASSWORD)
         started = web.get("/exchange/customers.xlsx", allow_redirects=False)
         assert started.status_code == 302, started.text[:300]

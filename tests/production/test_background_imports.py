@@ -49,6 +49,7 @@ def wait_for_rows(web, progress: str, timeout: float = 60) -> int:
     raise AssertionError(f"no progress within {timeout} s")
 
 
+@pytest.mark.worker
 def test_the_worker_beside_kehu_serve_runs_a_web_import(server):
     web = server.session()
     batch = follow_import(web, start_web_import(web, 30))
@@ -57,7 +58,7 @@ def test_the_worker_beside_kehu_serve_runs_a_web_import(server):
 
 
 def test_a_worker_killed_midway_leaves_nothing_half_written(ready_store):
-    server = LiveServer(ready_store, args=("--no-worker",)).start()
+    server = LiveServer(ready_store).start()
     worker = Worker(ready_store).start()
     try:
         web = server.session()
@@ -84,8 +85,8 @@ def test_a_worker_killed_midway_leaves_nothing_half_written(ready_store):
 @pytest.mark.skipif(not ON_POSTGRES, reason="a team runs several app processes on PostgreSQL; on SQLite one "
                                             "`kehu serve` (with its worker) is the supported setup")
 def test_an_import_started_on_one_server_shows_on_another_and_outlives_the_first(ready_store):
-    first = LiveServer(ready_store, args=("--no-worker",)).start()
-    second = LiveServer(ready_store, args=("--no-worker",)).start()
+    first = LiveServer(ready_store).start()
+    second = LiveServer(ready_store).start()
     worker = Worker(ready_store).start()
     try:
         progress = start_web_import(first.session(), 4_000)

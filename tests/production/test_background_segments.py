@@ -49,7 +49,7 @@ def worker_pid(server: LiveServer) -> int:
 
 def test_the_button_runs_on_the_worker_and_another_server_shows_its_progress(ready_store):
     ready_store.shell(SHOP)
-    first, second = LiveServer(ready_store).start(), LiveServer(ready_store, args=("--no-worker",)).start()
+    first, second = LiveServer(ready_store, worker=True).start(), LiveServer(ready_store).start()
     worker = worker_pid(first)
     try:
         a, b = first.session(), second.session()
@@ -89,9 +89,10 @@ def test_the_nightly_jobs_run_once_with_two_workers_and_restore_waits_for_the_wo
     workers = [Worker(ready_store, "nightly-a").start(), Worker(ready_store, "nightly-b").start()]
     try:
         deadline = time.monotonic() + 60
-        while (nights := state(ready_store)["nights"]) == [] or nights[0][1] in ("queued", "running"):
+        while ready_store.query("SELECT status FROM ops_nightlyrun") in ([], [("queued",)], [("running",)]):
             assert time.monotonic() < deadline, workers[0].output() + workers[1].output()
             time.sleep(0.5)
+        nights = state(ready_store)["nights"]
         assert nights == [[f"{now:%Y-%m-%d}", "done", ["segment", "followups", "backup", "health"]]]
         time.sleep(2.5)  # both workers have looked again since: still one run
         after = state(ready_store)
@@ -114,7 +115,7 @@ def test_a_run_whose_worker_is_killed_is_marked_failed_and_the_classes_stay(read
     ready_store.shell(SHOP)
     ready_store.kehu("segment", "--no-progress")
     before = classes(ready_store)
-    server = LiveServer(ready_store, args=("--no-worker",)).start()
+    server = LiveServer(ready_store).start()
     try:
         web = server.session()
         status = web.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)

@@ -409,6 +409,7 @@ def _form_choices(page: str) -> dict[str, str]:
     return chosen
 
 
+@pytest.mark.worker
 def test_the_wizard_shows_what_each_column_of_a_ledger_and_a_platform_export_becomes(server):
     session = server.session()
     ledger_page = _upload(session, "shop_ledger.xlsx").text

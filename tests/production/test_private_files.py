@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .harness import ON_POSTGRES, LiveServer, follow_import, kehu_command
 
 
@@ -36,7 +38,7 @@ def test_it_keeps_a_fresh_demo_store_private_while_kehu_serve_writes(ready_store
     if not ON_POSTGRES:
         assert "kehu.sqlite3" in listing(home)
     assert not_private(home) == {}
-    with LiveServer(ready_store) as server:
+    with LiveServer(ready_store, worker=True) as server:  # the server's processes as a person runs them
         web = server.session()
         answer = web.post("/customers/new/", data={"name": "权限检查", "kind": "person",
                                                   "registered_at": "2024-03-01T10:00"}, allow_redirects=False)
@@ -67,6 +69,7 @@ def test_kehu_init_repairs_a_store_readable_by_everyone_and_says_what_it_changed
     assert "0644" not in again and "nothing changed" in again
 
 
+@pytest.mark.worker
 def test_an_upload_is_private_in_the_wizard_and_deleted_once_its_import_is_committed(server):
     home = server.store.home
     web = server.session()

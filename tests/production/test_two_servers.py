@@ -37,7 +37,7 @@ def test_an_edit_on_one_server_shows_on_the_other_and_restore_waits_for_both(rea
         ready_store.env["KEHU_REDIS_URL"] = "redis://127.0.0.1:6379/15"
     ready_store.shell(SETUP)
     ready_store.kehu("backup", "-o", str(ready_store.home / "before.kehu-backup"))
-    first, second = LiveServer(ready_store).start(), LiveServer(ready_store).start()
+    first, second = LiveServer(ready_store, worker=True).start(), LiveServer(ready_store, worker=True).start()
     pids = f"进程 {first.pid()}", f"进程 {second.pid()}"
     try:
         a, b = first.session(), second.session()

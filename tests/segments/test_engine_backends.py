@@ -6,7 +6,8 @@ Floats may differ in the last bit (Polars divides a column by a number a little 
 Spark), so they are compared to 1e-12 relative; integers, dates, flags and every class exactly.
 DuckDB and PySpark come with the optional ``spark`` extra; without them (or without Java) their cases are
 skipped with the reason, except under CI, where KEHU_REQUIRE_SPARK=1 makes that a failure. Spark runs in
-one process (local[1]), one session for the whole test run, and only in one test per backend case.
+one process (local[1]), one session for the whole test run (set for small tables), and only in one test per
+backend case.
 """
 
 import bisect
@@ -45,7 +46,7 @@ def backend(request):
             _require('DuckDB is not installed (pip install -e ".[spark]")')
     if request.param == "spark":
         _require(backends.spark_missing())
-        backends.spark_session("local[1]", partitions=1)
+        backends.spark_session("local[1]", partitions=1, small=True)
     return request.param
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
-import numpy as np
-import polars as pl
+
+if TYPE_CHECKING:
+    import polars as pl
+
 
 BACKENDS = ("polars", "polars-lazy", "duckdb", "spark")
 SPARK_MASTER = "local[2]"
@@ -33,14 +35,17 @@ def spark_missing() -> str | None:
     return None
 
 
-def spark_session(master: str | None = None, partitions: int = 2) -> Any:
+def spark_session(master: str | None = None, partitions: int = 2, small: bool = False) -> Any:
     """The process's SparkSession (made by the first call): `master` (default KEHU_SPARK_MASTER or local[2]),
     the UI off, `partitions` shuffle partitions (one machine), session time zone UTC (the engine gets UTC
     epochs and local day numbers), PostgreSQL's JDBC driver on the class path when it is installed
-    (JDBC_JAR)."""
+    (JDBC_JAR). `small` (the tests' few thousand rows): the JVM compiles with its quick compiler only, and
+    whole-stage code generation and adaptive execution are off, since compiling and re-planning each of many
+    tiny queries costs more than running it (tests/segments/test_engine_backends.py 61 s → 32 s)."""
     from pyspark.sql import SparkSession
 
     master = master or os.environ.get("KEHU_SPARK_MASTER") or SPARK_MASTER
+    java_options = "-XX:+UseSerialGC -Xss4m" + (" -XX:TieredStopAtLevel=1" if small else "")
     builder = SparkSession.builder
     if os.path.exists(JDBC_JAR):
         builder = builder.config("spark.jars", JDBC_JAR)
@@ -52,7 +57,9 @@ def spark_session(master: str | None = None, partitions: int = 2) -> Any:
         .config("spark.default.parallelism", str(partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -Xss4m")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.sql.codegen.wholeStage", str(not small).lower())
+        .config("spark.sql.adaptive.enabled", str(not small).lower())
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -87,6 +94,9 @@ def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int
     evenly, half after a Zipf law, so a few customers have very many orders), ordered_us (UTC µs, July 2021 to
     mid-August 2024, some in the very same second), order_day (the local day at `utc_offset_hours`),
     amount_cents (log-normal), category (1..8, every 13th none)."""
+    import numpy as np
+    import polars as pl
+
     rng = np.random.default_rng(seed)
     customer = np.where(rng.random(n) < 0.5, rng.integers(1, customers + 1, n), rng.zipf(1.6, n) % customers + 1)
     start = int(datetime.datetime(2021, 7, 1, tzinfo=datetime.UTC).timestamp())
@@ -106,6 +116,8 @@ def synthetic_orders(n: int, customers: int, seed: int, *, utc_offset_hours: int
 
 def like(frame: pl.DataFrame, native: Any) -> Any:
     """A Polars table on the backend of `native` (to join the two)."""
+    import polars as pl
+
     implementation = nw.from_native(native).implementation
     if implementation.is_pyspark():
         return to_backend(frame, "spark")
