@@ -24,7 +24,7 @@ import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 
@@ -71,13 +71,23 @@ def _line_total(quantity, unit_price) -> Decimal:
 # --- order metrics -------------------------------------------------------------------------------------
 
 def _neighbours(customer_id: int, moment: datetime.datetime, order_id: int | None):
-    """The latest other counted order at or before `moment` and the earliest one after it."""
-    others = Order.objects.completed().filter(customer_id=customer_id)
-    if order_id is not None:
-        others = others.exclude(pk=order_id)
-    before = others.filter(ordered_at__lte=moment).aggregate(t=Max("ordered_at"))["t"]
-    after = others.filter(ordered_at__gt=moment).aggregate(t=Min("ordered_at"))["t"]
-    return before, after
+    """The latest other counted order at or before `moment` and the earliest one after it (one statement, two
+    index probes on (customer, ordered_at))."""
+    table, ops = Order._meta.db_table, connection.ops
+    others = f"FROM {table} WHERE customer_id = %s AND status = %s AND id <> %s AND ordered_at"
+    at = ops.adapt_datetimefield_value(moment)
+    mark = [customer_id, OrderStatus.COMPLETED, order_id if order_id is not None else 0]
+    (before, after), = run_prepared(
+        f"SELECT (SELECT MAX(ordered_at) {others} <= %s), (SELECT MIN(ordered_at) {others} > %s)",
+        [*mark, at, *mark, at])
+    return _read_moment(before), _read_moment(after)
+
+
+def _read_moment(value) -> datetime.datetime | None:
+    """A timestamp read by a plain statement: aware on PostgreSQL, UTC text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value if value is None or timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
 
 
 def _gap_delta(before, moment, after) -> int:
