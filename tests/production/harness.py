@@ -94,7 +94,7 @@ class Store:
         import psycopg
 
         with psycopg.connect(self.database_url) as conn:
-            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+            return conn.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
 
     def init(self, password: str = ADMIN_PASSWORD) -> None:
         self.kehu("init", "--password", password)
