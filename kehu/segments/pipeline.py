@@ -659,8 +659,11 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     last = _last_fit()
     check = _model_check(as_of, last, orders)
     start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
+    reused = _reusable_fits(last["value_model"], as_of, check["chosen"], len(buyers))
     result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
-                          monthly_discount=thresholds.monthly_discount, start=start)
+                          monthly_discount=thresholds.monthly_discount, start=start, fitted=reused)
+    fitted_on = last["value_model"]["fitted_on"] if reused else as_of.isoformat()
+    fitted_customers = last["value_model"]["fitted_customers"] if reused else len(buyers)
     table = result.table.join(buyers.select("customer_id", "monetary_cents"), on="customer_id", how="left")
     stake = pl.col("value_at_stake").fill_null((1 - pl.col("p_alive")) * pl.col("monetary_cents") / 100)
     frame = table.select(
@@ -673,9 +676,32 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     summary_json = value_model_summary(result.purchases, result.spend) | {
         "time_unit": "days", "months": VALUE_MONTHS, "monthly_discount": thresholds.monthly_discount,
         "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
-        "model_check": check,
+        "model_check": check, "fitted_on": fitted_on, "fitted_customers": fitted_customers,
     }
     return frame, summary_json
+
+
+REFIT_EVERY_DAYS = 7      # a fit stands for at most this many days …
+REFIT_SHARE = 0.01        # … and while the number of buyers moved less than this share
+
+
+def _reusable_fits(model: dict, as_of: datetime.date, chosen: str, buyers: int) -> tuple | None:
+    """The latest run's two fits when they may stand for fitting again (the same purchase model, fitted less than
+    REFIT_EVERY_DAYS days before `as_of` on a number of buyers within REFIT_SHARE of today's), else None.
+
+    The parameters describe the shop's customers as a whole; a day of orders moves them far less than the fit's own
+    uncertainty, while fitting Pareto/NBD on a million customers takes minutes. Every customer's P(alive), expected
+    purchases and value are still computed from today's orders with those parameters.
+    """
+    fitted_on, fitted_customers = model.get("fitted_on"), model.get("fitted_customers")
+    if not fitted_on or not fitted_customers or (model.get("purchases") or {}).get("model") != chosen:
+        return None
+    if not 0 <= (as_of - datetime.date.fromisoformat(fitted_on)).days < REFIT_EVERY_DAYS:
+        return None
+    if abs(buyers - fitted_customers) > REFIT_SHARE * fitted_customers:
+        return None
+    fits = clv.fit_from(model.get("purchases"), "days"), clv.fit_from(model.get("spend"), "days")
+    return fits if all(fit is not None for fit in fits) else None
 
 
 CHECK_EVERY_DAYS = 7
@@ -709,7 +735,7 @@ def _last_fit() -> dict[str, Any]:
     """The parameters of the latest run's fits by model name, where the search starts: on nearly the same
     data it reaches the same optimum (within the fit's tolerance) in a few steps instead of dozens.
     ``"check"`` holds those of the holdout check's fits on the calibration period, ``"model_check"`` the
-    latest check itself."""
+    latest check itself, ``"value_model"`` the run's whole entry."""
     def ordered(fit: dict) -> list[float] | None:
         names = _PARAMETER_ORDER.get(fit.get("model", ""))
         if fit.get("fitted") and names and all(n in fit.get("params", {}) for n in names):
@@ -722,6 +748,7 @@ def _last_fit() -> dict[str, Any]:
     checked = (run.get("model_check") or {}).get("models", [])
     start["check"] = {fit["model"]: ordered(fit) for fit in checked if ordered(fit)}
     start["model_check"] = run.get("model_check")
+    start["value_model"] = run
     return start
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -75,23 +75,6 @@ _cache: dict[tuple, RunBasis | None] = {}
 _days: dict[datetime.date, Day] = {}   # the days classified against the cached run
 
 
-def _fit(summary: dict | None, time_unit: str) -> Any:
-    """The fit object of engine.clv that a run's ``value_model`` entry describes, or None if not fitted.
-
-    The class is found by its model name among the fits engine.clv offers, so a model added there is
-    picked up as it is.
-    """
-    if not summary or not summary.get("fitted"):
-        return None
-    classes = (*get_args(clv.PurchaseFit), *(get_args(clv.SpendFit) or (clv.SpendFit,)))
-    by_name = {cls.model: cls for cls in classes}
-    cls = by_name.get(summary.get("model"))
-    if cls is None:
-        return None
-    return cls(**summary["params"], log_likelihood=summary.get("log_likelihood", 0.0), time_unit=time_unit,
-               n_customers=summary.get("n_customers", 0), n_repeat_buyers=summary.get("n_repeat_buyers", 0))
-
-
 def _run_key_sql() -> str:
     return (f"SELECT id, finished_at, as_of FROM {SegmentRun._meta.db_table} WHERE as_of <= %s"
             " ORDER BY as_of DESC LIMIT 1")
@@ -116,7 +99,7 @@ def _basis(key: tuple) -> RunBasis | None:
             model = run.value_model or {}
             unit = model.get("time_unit", "days")
             basis = RunBasis(run.pk, run.as_of, run.threshold_values, run.reference_values, run.cutoffs,
-                             _fit(model.get("purchases"), unit), _fit(model.get("spend"), unit),
+                             clv.fit_from(model.get("purchases"), unit), clv.fit_from(model.get("spend"), unit),
                              int(model.get("months", 12)),
                              float(model.get("monthly_discount", run.threshold_values.monthly_discount)))
         _cache.clear()

@@ -152,3 +152,34 @@ def test_the_model_check_is_made_at_most_once_a_week(db):
     assert week["end"] == (today() + dt.timedelta(days=7)).isoformat()
     earlier = pipeline.classify_all(today() - dt.timedelta(days=1)).run.value_model["model_check"]
     assert earlier["end"] == (today() - dt.timedelta(days=1)).isoformat()  # never a check from after the day
+
+
+def test_a_recent_fit_stands_until_a_week_passes_or_the_buyers_move(db):
+    seeded_store(n=150, seed=7)
+    day = today()
+    first = pipeline.classify_all(day).run.value_model
+    assert (first["fitted_on"], first["fitted_customers"]) == (day.isoformat(), first["customers"])
+    someone = CustomerSegment.objects.filter(p_alive__isnull=False).order_by("customer_id").first().customer_id
+    p_alive = CustomerSegment.objects.get(customer_id=someone).p_alive
+
+    later = pipeline.classify_all(day + dt.timedelta(days=3)).run.value_model
+    assert later["fitted_on"] == day.isoformat()   # the same parameters, not fitted again
+    assert (later["purchases"], later["spend"]) == (first["purchases"], first["spend"])
+    # every customer's values are still of the new day: the same parameters on three more days of silence
+    fits = clv.fit_from(first["purchases"], "days"), clv.fit_from(first["spend"], "days")
+    metrics = pipeline.read_stored_metrics().filter(pl.col("purchase_days") > 0)
+    summary = clv_data.summary_from_metrics(
+        metrics.select("customer_id", "first_order_at", "last_order_at", "purchase_days", "monetary_cents",
+                       "first_day_cents"), as_of=day + dt.timedelta(days=3), time_unit="days")
+    expected = clv.forecast(summary, time_unit="days", fitted=fits).table
+    new_p_alive = CustomerSegment.objects.get(customer_id=someone).p_alive
+    assert new_p_alive != p_alive
+    assert new_p_alive == pytest.approx(expected.filter(pl.col("customer_id") == someone)["p_alive"][0], abs=1e-6)
+
+    for i in range(3):   # 3 new buyers among ~140: more than 1 %, fitted again
+        make_order(make_customer(name=f"新{i}"), "80.00", days_ago=0)
+    moved = pipeline.classify_all(day + dt.timedelta(days=4)).run.value_model
+    assert moved["fitted_on"] == (day + dt.timedelta(days=4)).isoformat()
+    assert moved["fitted_customers"] == first["fitted_customers"] + 3
+    week = pipeline.classify_all(day + dt.timedelta(days=11)).run.value_model
+    assert week["fitted_on"] == (day + dt.timedelta(days=11)).isoformat()   # a week after the last fit

@@ -300,6 +300,19 @@ PurchaseFit = BGNBDFit | MBGNBDFit | ParetoNBDFit
 SpendFit = GammaGammaFit
 
 
+def fit_from(summary: dict | None, time_unit: str) -> PurchaseFit | SpendFit | None:
+    """The fit a stored summary describes (``{"model", "fitted", "params", "log_likelihood", …}``, as
+    ``SegmentRun.value_model`` keeps it), or None when it was not fitted or names no model offered here."""
+    if not summary or not summary.get("fitted"):
+        return None
+    by_name = {cls.model: cls for cls in (BGNBDFit, MBGNBDFit, ParetoNBDFit, GammaGammaFit)}
+    cls = by_name.get(summary.get("model"))
+    if cls is None:
+        return None
+    return cls(**summary["params"], log_likelihood=summary.get("log_likelihood", 0.0), time_unit=time_unit,
+               n_customers=summary.get("n_customers", 0), n_repeat_buyers=summary.get("n_repeat_buyers", 0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Fitting
 
@@ -532,6 +545,7 @@ def forecast(
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     start: dict[str, Sequence[float]] | None = None,
+    fitted: tuple[PurchaseFit, SpendFit] | None = None,
 ) -> Forecast:
     """Fit the purchase model and the spend model on a summary frame and forecast every customer.
 
@@ -540,18 +554,21 @@ def forecast(
     ``build_summary`` gives: the customer column, ``frequency``, ``recency``, ``T`` and
     ``monetary_value``, in ``time_unit``. ``start`` may give starting parameters for the search
     (``{"purchases": [r, α, a, b], "spend": [p, q, γ]}``), such as the last fit's: the optimum is the
-    same, found in fewer steps.
+    same, found in fewer steps. ``fitted`` gives both fits outright (a recent fit reused): nothing is fitted.
     """
     frame = nw.from_native(summary, eager_only=True)
     x = frame["frequency"].to_numpy().astype(float)
     t_x = frame["recency"].to_numpy().astype(float)
     T = frame["T"].to_numpy().astype(float)
     m = frame["monetary_value"].to_numpy().astype(float)
-    fit = PURCHASE_MODELS[model]
-    start = start or {}
-    purchases = fit(x, t_x, T, time_unit=time_unit, min_customers=min_customers, min_repeat_buyers=min_repeat_buyers,
-                    start=start.get("purchases"))
-    spend = fit_gamma_gamma(x, m, time_unit=time_unit, min_repeat_buyers=min_repeat_buyers, start=start.get("spend"))
+    if fitted is not None:
+        purchases, spend = fitted
+    else:
+        start = start or {}
+        purchases = PURCHASE_MODELS[model](x, t_x, T, time_unit=time_unit, min_customers=min_customers,
+                                           min_repeat_buyers=min_repeat_buyers, start=start.get("purchases"))
+        spend = fit_gamma_gamma(x, m, time_unit=time_unit, min_repeat_buyers=min_repeat_buyers,
+                                start=start.get("spend"))
 
     horizons = tuple(int(h) for h in horizons_days)
     names = ["p_alive", *(f"expected_purchases_{h}d" for h in horizons), "expected_spend", "clv", "value_at_stake"]

@@ -11,7 +11,7 @@ from kehu.lib import money
 from kehu.segments.engine import model_check
 from kehu.segments.lease import JobRunning
 from kehu.segments.models import CLASS_LABELS
-from kehu.segments.pipeline import ENGINES, refresh
+from kehu.segments.pipeline import ENGINES, REFIT_EVERY_DAYS, refresh
 from kehu.segments.spark import SOURCES, default_source
 
 HELP = """\
@@ -85,6 +85,9 @@ def value_model_text(model: dict) -> str:
             lines.append(f"{fit['model']}: {params}  对数似然 LL={fit['log_likelihood']:.6g}（时间单位：{unit}）")
         else:
             lines.append(f"{fit['model']}: 未拟合 not fitted — {fit['reason']}")
+    if model.get("fitted_on"):
+        lines.append(f"拟合日期 Fitted on {model['fitted_on']}，{model.get('fitted_customers', 0):,} 位有消费的客户"
+                     f" buyers（参数最多沿用 {REFIT_EVERY_DAYS} 天 parameters kept for up to {REFIT_EVERY_DAYS} days）")
     check = model.get("model_check")
     if check:
         lines += ["", model_check_text(check)]
