@@ -242,7 +242,7 @@ def stamped_kehu(stamps: str, argv: list[str]) -> None:
     marks = []
     run = segment.refresh
 
-    def refresh(day, full=False, progress=None, wait=0):
+    def refresh(day, progress=None, **options):
         marks.append(("开始 start", time.perf_counter()))
 
         def stamp(stage):
@@ -250,7 +250,7 @@ def stamped_kehu(stamps: str, argv: list[str]) -> None:
             progress(stage)
 
         try:
-            return run(day, full=full, progress=stamp, wait=wait)
+            return run(day, progress=stamp, **options)
         finally:
             marks.append(("命令收尾 after the run", time.perf_counter()))
 
@@ -304,6 +304,8 @@ def kehu_segment(label: str, options: list[str], log: Path) -> dict:
     print(f"  {label:<34} {result['seconds']:8.2f} s  CPU {result['cpu_s']:7.2f} s  "
           f"peak {result['peak_rss_mb']:>6} MB  "
           f"load {result['load_before']}→{result['load_after']}  exit {result['exit']}", flush=True)
+    if result["exit"] != 0:   # a figure of a run that failed would mean nothing
+        raise SystemExit(f"kehu segment {' '.join(options)} failed (exit {result['exit']}); see {log}")
     return result
 
 
