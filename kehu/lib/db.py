@@ -34,6 +34,8 @@ def waiting_at_most(seconds: float):
 
 
 NEVER_BY_ITSELF = 2**31 - 1   # psycopg's count of runs before it prepares a statement unasked
+KEPT_PREPARED = 1000          # statements kept prepared per connection (psycopg keeps 100: the class update's
+                              # UPDATEs differ by the columns that changed, and evicting the read costs a re-plan)
 
 
 def run_prepared(sql: str, params: list) -> list[tuple]:
@@ -55,6 +57,7 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
     raw = connection.connection
     if raw.prepare_threshold is None:   # Django's "never prepare": this statement only, when asked explicitly
         raw.prepare_threshold = NEVER_BY_ITSELF
+        raw.prepared_max = KEPT_PREPARED
     with psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall() if cursor.description else []
