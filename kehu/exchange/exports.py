@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -44,6 +43,7 @@ from kehu.customers.columns import parse_columns
 from kehu.customers.filters import CustomerFilter
 from kehu.customers.models import Customer
 from kehu.lib import crypto, tasks
+from kehu.lib.jobs import claim
 from kehu.lib.officecrypto import encrypt_xlsx
 from kehu.lib.processes import claimant_gone
 
@@ -211,10 +211,7 @@ def _discard(job_id: uuid.UUID) -> None:
 
 def run(job_id: str) -> int | None:
     """Write a queued export (the task's body) as the user who asked for it; the rows written, or None."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
-        status=ExportJob.Status.RUNNING, host=socket.gethostname()[:255], pid=os.getpid(),
-        heartbeat_at=timezone.now())
-    if not claimed:
+    if not claim(ExportJob, job_id):
         return None
     job = ExportJob.objects.select_related("user").get(pk=job_id)
     password = job.password

@@ -11,8 +11,6 @@ request, through django-tasks' immediate backend.
 """
 
 import logging
-import os
-import socket
 import time
 import uuid
 
@@ -21,6 +19,7 @@ from django.utils import timezone
 
 from kehu.accounts import audit
 from kehu.lib import tasks
+from kehu.lib.jobs import claim
 from kehu.lib.processes import claimant_gone
 
 from . import uploads
@@ -61,9 +60,7 @@ def start_import(path: str, name: str, sheets, user, on_duplicate: str, on_confl
 
 def run(job_id: str) -> int | None:
     """Run a queued job (the task's body): the batch id, or None when it failed or was not queued."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, host=socket.gethostname(), pid=os.getpid(), heartbeat_at=timezone.now())
-    if not claimed:
+    if not claim(ImportJob, job_id):
         return None
     job = ImportJob.objects.select_related("user").get(pk=job_id)
     done, last = 0, time.monotonic()

@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import uuid
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.lib.fields import EncryptedTextField
+from kehu.lib.jobs import BackgroundJob
 
 STALE_AFTER = datetime.timedelta(minutes=10)
 
@@ -69,7 +69,7 @@ class ImportBatch(models.Model):
         return sum(c.get(key, 0) for c in self.counts.values())
 
 
-class ImportJob(models.Model):
+class ImportJob(BackgroundJob):
     """A web import handed to the background worker (`kehu worker`): its progress, outcome and the process
     running it, kept in the database so that every server process of the store shows the same progress."""
 
@@ -81,7 +81,6 @@ class ImportJob(models.Model):
         DONE = "done", "已完成"
         FAILED = "failed", "失败"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导入人", null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
     file_name = models.CharField("文件名", max_length=255)
@@ -94,12 +93,6 @@ class ImportJob(models.Model):
     total = models.PositiveIntegerField("总行数", default=0)
     batch = models.ForeignKey(ImportBatch, verbose_name="导入批次", null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
-    error = models.TextField("错误", blank=True, default="")
-    host = models.CharField("运行主机", max_length=255, blank=True, default="")
-    pid = models.PositiveIntegerField("运行进程号", null=True, blank=True)
-    created_at = models.DateTimeField("提交时间", default=timezone.now)
-    heartbeat_at = models.DateTimeField("最近进度时间", null=True, blank=True)
-    finished_at = models.DateTimeField("结束时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "后台导入任务"
@@ -109,7 +102,7 @@ class ImportJob(models.Model):
         return f"{self.file_name}（{self.get_status_display()}）"
 
 
-class ExportJob(models.Model):
+class ExportJob(BackgroundJob):
     """A big export written by the background worker into a private, encrypted file (exports.py) that only the
     person who asked for it may download, once; its progress and the process writing it."""
 
@@ -123,7 +116,6 @@ class ExportJob(models.Model):
         DOWNLOADED = "downloaded", "已下载"
         EXPIRED = "expired", "已过期"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导出人", on_delete=models.CASCADE,
                              related_name="+")
     kind = models.CharField("导出内容", max_length=20)  # a key of exports.KINDS
@@ -136,12 +128,6 @@ class ExportJob(models.Model):
     done = models.PositiveIntegerField("已写入行数", default=0)
     total = models.PositiveIntegerField("总行数", default=0)
     path = models.CharField("文件", max_length=500, blank=True, default="")  # under KEHU_HOME/exports
-    error = models.TextField("错误", blank=True, default="")
-    host = models.CharField("运行主机", max_length=255, blank=True, default="")
-    pid = models.PositiveIntegerField("运行进程号", null=True, blank=True)
-    created_at = models.DateTimeField("提交时间", default=timezone.now)
-    heartbeat_at = models.DateTimeField("最近进度时间", null=True, blank=True)
-    finished_at = models.DateTimeField("结束时间", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "后台导出任务"

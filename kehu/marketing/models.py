@@ -9,16 +9,15 @@
 """
 
 import datetime
-import uuid
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kehu.customers.models import Customer
 from kehu.engagement.models import MarketingChannel
+from kehu.lib.jobs import BackgroundJob
 
 
 class RuleKey(models.TextChoices):
@@ -184,7 +183,7 @@ class OwnershipChange(models.Model):
         return f"{self.customer_id} {self.get_kind_display()}"
 
 
-class CampaignSend(models.Model):
+class CampaignSend(BackgroundJob):
     """One press of 发送邮件: the e-mails to the campaign's pending contacts, sent by the background worker; its
     progress, outcome and the process sending. At most one is queued or running per campaign."""
 
@@ -196,7 +195,6 @@ class CampaignSend(models.Model):
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sends")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("发送人"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
@@ -205,12 +203,6 @@ class CampaignSend(models.Model):
     sent = models.PositiveIntegerField(_("已发送"), default=0)
     no_consent = models.PositiveIntegerField(_("未授权"), default=0)
     failed = models.PositiveIntegerField(_("发送失败"), default=0)
-    error = models.TextField(_("错误"), blank=True, default="")
-    host = models.CharField(_("运行主机"), max_length=255, blank=True, default="")
-    pid = models.PositiveIntegerField(_("运行进程号"), null=True, blank=True)
-    created_at = models.DateTimeField(_("提交时间"), default=timezone.now)
-    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("邮件发送任务")

@@ -15,8 +15,6 @@ tried twice), and the others stay pending: the next press sends to them only. Wi
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
 
@@ -28,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from kehu.lib import tasks
+from kehu.lib.jobs import claim
 from kehu.lib.processes import claimant_gone
 
 from . import campaigns
@@ -80,10 +79,7 @@ def start(campaign: Campaign, user) -> CampaignSend:
 
 def run(send_id: str) -> int | None:
     """Send a queued campaign (the task's body): the e-mails sent, or None when it failed or was not queued."""
-    claimed = CampaignSend.objects.filter(pk=send_id, status=CampaignSend.Status.QUEUED).update(
-        status=CampaignSend.Status.RUNNING, host=socket.gethostname()[:255], pid=os.getpid(),
-        heartbeat_at=timezone.now())
-    if not claimed:
+    if not claim(CampaignSend, send_id):
         return None
     send = CampaignSend.objects.select_related("campaign", "user").get(pk=send_id)
     last = time.monotonic()

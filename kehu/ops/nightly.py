@@ -22,8 +22,6 @@ from __future__ import annotations
 import datetime
 import io
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 
@@ -37,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from kehu.lib import tasks
+from kehu.lib.jobs import claim
 from kehu.lib.processes import claimant_gone
 
 from .models import NightlyRun
@@ -124,10 +123,7 @@ STEP_LABELS = {key: label for key, label, _step in STEPS}
 
 def run(run_id: str) -> str | None:
     """Run a queued day's jobs (the task's body): its final status, or None when it was not queued."""
-    claimed = NightlyRun.objects.filter(pk=run_id, status=NightlyRun.Status.QUEUED).update(
-        status=NightlyRun.Status.RUNNING, host=socket.gethostname()[:255], pid=os.getpid(),
-        started_at=timezone.now(), heartbeat_at=timezone.now())
-    if not claimed:
+    if not claim(NightlyRun, run_id, started_at=timezone.now()):
         return None
     done = []
     for key, _label, step in STEPS:

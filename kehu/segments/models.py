@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -46,6 +45,7 @@ from django.utils.translation import gettext_lazy as _
 from kehu.customers.models import Customer
 from kehu.lib import money
 from kehu.lib.ages import AgeBands
+from kehu.lib.jobs import BackgroundJob
 from kehu.sales.models import Category
 
 from .engine.classify import (
@@ -136,12 +136,10 @@ class CustomerMetrics(models.Model):
         return (self.monetary / self.frequency).quantize(Decimal("0.01"))
 
     def recency_days(self, as_of: datetime.date) -> int | None:
-        from django.utils import timezone
 
         return (as_of - timezone.localdate(self.last_order_at)).days if self.last_order_at else None
 
     def tenure_days(self, as_of: datetime.date) -> int | None:
-        from django.utils import timezone
 
         return (as_of - timezone.localdate(self.first_order_at)).days if self.first_order_at else None
 
@@ -360,7 +358,7 @@ class RunLease(models.Model):
         return f"{self.name}: {self.owner or '-'}"
 
 
-class SegmentJob(models.Model):
+class SegmentJob(BackgroundJob):
     """A classification handed to the background worker (`kehu worker`): who started it and why, the stage it is
     at, its outcome and the process running it, in the database so every server process shows the same state."""
 
@@ -375,7 +373,6 @@ class SegmentJob(models.Model):
         THRESHOLDS = "thresholds", _("保存并重新计算")
         NIGHTLY = "nightly", _("每晚自动任务")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     reason = models.CharField(_("原因"), max_length=12, choices=Reason.choices, default=Reason.RECOMPUTE)
     full = models.BooleanField(_("从全部订单重新计算指标"), default=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("发起人"), null=True, blank=True,
@@ -386,12 +383,6 @@ class SegmentJob(models.Model):
     run = models.ForeignKey(SegmentRun, verbose_name=_("分层计算"), null=True, blank=True,
                             on_delete=models.SET_NULL, related_name="+")
     customers = models.PositiveIntegerField(_("客户数"), default=0)
-    error = models.TextField(_("错误"), blank=True, default="")
-    host = models.CharField(_("运行主机"), max_length=255, blank=True, default="")
-    pid = models.PositiveIntegerField(_("运行进程号"), null=True, blank=True)
-    created_at = models.DateTimeField(_("提交时间"), default=timezone.now)
-    heartbeat_at = models.DateTimeField(_("最近进度时间"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = _("后台分层任务")

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
-import socket
 import uuid
 
 from django.conf import settings
@@ -30,6 +28,7 @@ from django.utils.translation import gettext_noop
 
 from kehu.customers.models import refresh_age_bands
 from kehu.lib import tasks
+from kehu.lib.jobs import claim
 from kehu.lib.processes import claimant_gone
 
 from . import lease, pipeline, reports
@@ -91,10 +90,7 @@ def run_now(reason: str, full: bool) -> SegmentJob:
 
 def run(job_id: str, wait: float = LEASE_WAIT) -> int | None:
     """Run a queued job (the task's body): the SegmentRun id, or None when it failed or was not queued."""
-    claimed = SegmentJob.objects.filter(pk=job_id, status=SegmentJob.Status.QUEUED).update(
-        status=SegmentJob.Status.RUNNING, host=socket.gethostname()[:255], pid=os.getpid(),
-        heartbeat_at=timezone.now())
-    if not claimed:
+    if not claim(SegmentJob, job_id):
         return None
     job = SegmentJob.objects.get(pk=job_id)
     if lease.holder(pipeline.JOB) is not None:  # `kehu segment` started after the button was pressed

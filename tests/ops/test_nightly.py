@@ -2,6 +2,7 @@
 day whoever asks, every job run and recorded even when one fails, and the last run shown to the admin."""
 
 import datetime as dt
+import socket
 import subprocess
 import zoneinfo
 
@@ -87,7 +88,7 @@ def test_every_job_runs_and_is_recorded_when_one_fails(db, monkeypatch):
 def test_a_run_whose_worker_died_is_marked_failed(db):
     child = subprocess.Popen(["true"])
     child.wait()
-    night = NightlyRun.objects.create(day=dt.date(2026, 3, 1), status="running", host=nightly.socket.gethostname(),
+    night = NightlyRun.objects.create(day=dt.date(2026, 3, 1), status="running", host=socket.gethostname(),
                                       pid=child.pid)
     assert nightly.recover_interrupted() == [night.day]
     night.refresh_from_db()
