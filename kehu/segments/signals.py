@@ -80,11 +80,12 @@ def _neighbours(customer_id: int, moment: datetime.datetime, order_id: int | Non
     (before, after), = run_prepared(
         f"SELECT (SELECT MAX(ordered_at) {others} <= %s), (SELECT MIN(ordered_at) {others} > %s)",
         [*mark, at, *mark, at])
-    return _read_moment(before), _read_moment(after)
+    return read_moment(before), read_moment(after)
 
 
-def _read_moment(value) -> datetime.datetime | None:
-    """A timestamp read by a plain statement: aware on PostgreSQL, UTC text on SQLite."""
+def read_moment(value) -> datetime.datetime | None:
+    """A timestamp read by a plain statement as an aware datetime: aware on PostgreSQL; on SQLite naive UTC, or UTC
+    text where the column's type is lost (MAX, MIN)."""
     if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
     return value if value is None or timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)

@@ -48,7 +48,7 @@ from .engine.clv_data import unit_days
 from .engine.metrics import SECONDS_PER_DAY
 from .models import CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 from .pipeline import _cents as cents_sql
-from .signals import epoch_seconds
+from .signals import epoch_seconds, read_moment
 
 CENT = Decimal("0.01")
 HORIZONS_DAYS = clv.DEFAULT_HORIZONS_DAYS
@@ -167,11 +167,6 @@ class Day:
         return moment.astimezone(self.zone).date()
 
 
-def _moment(value: Any) -> datetime.datetime:
-    """A timestamp as read through the cursor (naive UTC on SQLite) as an aware datetime."""
-    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
-
-
 def _money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
@@ -244,7 +239,7 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
         else:
             metrics = dict(zip(_METRIC_FIELDS, metrics, strict=True))
             for name in ("first_order_at", "last_order_at"):
-                metrics[name] = _moment(metrics[name])
+                metrics[name] = read_moment(metrics[name])
             for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
                 metrics[name] = _money(metrics[name])
         sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
