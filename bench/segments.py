@@ -562,16 +562,22 @@ def stored_classes():
 
     cents = ("CAST(ROUND(monetary * 100) AS INTEGER)" if connection.vendor == "sqlite"
              else "CAST(monetary * 100 AS BIGINT)")
-    schema = {"customer_id": pl.Int64, "as_of": pl.String, "recency_days": pl.Int64, "frequency": pl.Int64,
+    schema = {"customer_id": pl.Int64, "last_order_day": pl.String, "frequency": pl.Int64,
               "monetary_cents": pl.Int64, "r_score": pl.Int8, "f_score": pl.Int8, "m_score": pl.Int8,
               "rfm_class": pl.String}
     frames = []
     with connection.cursor() as cur:
-        cur.execute(f"SELECT customer_id, CAST(as_of AS TEXT), recency_days, frequency, {cents}, r_score, f_score,"
+        cur.execute(f"SELECT customer_id, CAST(last_order_day AS TEXT), frequency, {cents}, r_score, f_score,"
                     " m_score, rfm_class FROM segments_customersegment WHERE rfm_class <> ''")
         while rows := cur.fetchmany(200_000):
             frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+        cur.execute("SELECT CAST(as_of AS TEXT) FROM segments_segmentrun ORDER BY finished_at DESC LIMIT 1")
+        as_of = dt.date.fromisoformat(cur.fetchone()[0])
+    stored = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    # recency as of the latest run, from the stored last purchase day (a class row keeps no per-day values)
+    return stored.select("customer_id", pl.lit(as_of.isoformat()).alias("as_of"),
+                         (pl.lit(as_of) - pl.col("last_order_day").str.to_date()).dt.total_days().alias("recency_days"),
+                         *(c for c in schema if c not in ("customer_id", "last_order_day")))
 
 
 def mismatches(stored, floor) -> dict:

@@ -7,14 +7,15 @@ SQL: fast, and no plaintext is needed. Same name in the same city is a weaker si
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext_noop
 
 from .models import Customer
 
-REASONS = {
-    "mobile": "手机号相同",
-    "email": "邮箱相同",
-    "wechat": "微信号相同",
-    "name_city": "姓名和城市相同",
+REASONS = {   # in Chinese, marked for translation: pages show each in the reader's language
+    "mobile": gettext_noop("手机号相同"),
+    "email": gettext_noop("邮箱相同"),
+    "wechat": gettext_noop("微信号相同"),
+    "name_city": gettext_noop("姓名和城市相同"),
 }
 
 

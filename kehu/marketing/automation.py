@@ -131,22 +131,16 @@ def at_risk_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
     return _class_tasks(at_risk_classes(rule), "at_risk", "流失风险（{name}）：{customer}", rule, today)
 
 
-def _last_purchase(segment: CustomerSegment) -> datetime.date | None:
-    if segment.recency_days is None:
-        return None
-    return segment.as_of - datetime.timedelta(days=segment.recency_days)
-
-
 def p_alive_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
     if not p_alive_supported():
         return []
     value = "value_at_risk" if "value_at_risk" in {f.name for f in CustomerSegment._meta.get_fields()} else "clv"
     rows = CustomerSegment.objects.filter(p_alive__lt=rule.threshold, **{f"{value}__gte": rule.min_value}) \
-        .select_related("customer").only("customer__name", "as_of", "recency_days", "p_alive")
+        .select_related("customer").only("customer__name", "last_order_day", "p_alive")
     due = today + datetime.timedelta(days=rule.due_days)
     tasks = []
     for seg in rows:
-        last = _last_purchase(seg)
+        last = seg.last_order_day
         if last is not None:
             tasks.append(Task(seg.customer_id, f"p_alive:{last.isoformat()}",
                               f"流失预警：{seg.customer.name}（活跃概率 {seg.p_alive:.0%}）", due))
@@ -155,11 +149,11 @@ def p_alive_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
 
 def overdue_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
     rows = CustomerSegment.objects.filter(overdue=True).select_related("customer") \
-        .only("customer__name", "as_of", "recency_days")
+        .only("customer__name", "last_order_day")
     due = today + datetime.timedelta(days=rule.due_days)
     tasks = []
     for seg in rows:
-        last = _last_purchase(seg)
+        last = seg.last_order_day
         if last is not None:
             tasks.append(Task(seg.customer_id, f"overdue:{last.isoformat()}",
                               f"逾期未购：{seg.customer.name}（上次消费 {last.isoformat()}）", due))

@@ -7,8 +7,8 @@ after the time on a day without a run (a laptop off at night) runs them at once 
 after that time (a first `make demo` in the afternoon): its first night is the next. The jobs, in order, each recorded
 with its outcome whatever the others did:
 
-1. the classification with the metrics rebuilt from all orders (``kehu segment --full``), shown on the segment pages
-   as any run started there;
+1. the classification (``kehu segment``), with the metrics rebuilt from all orders once a week
+   (``kehu segment --full``, see ``segments.runs.full_due``), shown on the segment pages as any run started there;
 2. the follow-up rules (``kehu followups``);
 3. a backup, keeping the latest 14 (``kehu backup --keep 14``);
 4. the data-quality check and today's score (``kehu health``).
@@ -96,7 +96,7 @@ def _segment() -> str:
     from kehu.segments import runs
     from kehu.segments.models import SegmentJob
 
-    job = runs.run_now(SegmentJob.Reason.NIGHTLY, full=True)  # waits for a run started from a page to end
+    job = runs.run_now(SegmentJob.Reason.NIGHTLY, full=runs.full_due())  # waits for a run started from a page
     if job.status != SegmentJob.Status.DONE:
         raise RuntimeError(runs.outcome(job))
     return str(runs.outcome(job))
@@ -113,7 +113,7 @@ def _command(name: str, marker: str, **options) -> Callable[[], str]:
 
 
 STEPS: list[tuple[str, object, Callable[[], str]]] = [
-    ("segment", _("客户分层（从全部订单重新计算指标）"), _segment),
+    ("segment", _("客户分层（每周从全部订单重新计算一次指标）"), _segment),
     ("followups", _("自动跟进"), _command("followups", "共生成")),
     ("backup", _("备份（保留最近 14 份）"), _command("backup", "→", keep=14)),
     ("health", _("数据质量检查"), _command("health", "数据质量分")),

@@ -184,13 +184,20 @@ class CustomerCategorySpend(models.Model):
 
 
 class CustomerSegment(models.Model):
-    """The latest classes of one customer, and the numbers they came from (as of `as_of`)."""
+    """The latest classes of one customer, and the numbers they came from (as of :attr:`as_of`).
+
+    A row holds nothing that changes by itself from one day to the next: recency and tenure are derived from the
+    first and last purchase days, and the churn and value forecast is that of the last fit (or of the customer's
+    last change since). So a new day's run writes only the customers whose classes or figures changed; it finds
+    them by `fingerprint`, a hash of what the run computed (null after an order changed the row since).
+    """
 
     customer = models.OneToOneField(Customer, verbose_name=_("客户"), primary_key=True, on_delete=models.CASCADE,
                                     related_name="segment")
-    as_of = models.DateField(_("分析日期"))
-    recency_days = models.IntegerField(_("最近消费（天）"), null=True, blank=True)
-    tenure_days = models.IntegerField(_("首次消费至今（天）"), null=True, blank=True)
+    changed_on = models.DateField(_("分层变化日期"))
+    first_order_day = models.DateField(_("首次消费日"), null=True, blank=True)
+    last_order_day = models.DateField(_("最近消费日"), null=True, blank=True)
+    fingerprint = models.BigIntegerField(null=True, blank=True, editable=False)
     frequency = models.PositiveIntegerField(_("订单数"), default=0)
     monetary = models.DecimalField(_("消费金额（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
     avg_order_value = models.DecimalField(_("客单价（元）"), max_digits=14, decimal_places=2, null=True, blank=True)
@@ -249,11 +256,35 @@ class CustomerSegment(models.Model):
 
     @property
     def run(self) -> SegmentRun | None:
-        """The run whose thresholds, references and cut-offs these classes were compared with: the one of
-        their day, or for classes that followed an order since, the latest run before it."""
+        """The run whose thresholds, references and cut-offs these classes were compared with: the latest one
+        on or before the day they last changed or the latest run's day, whichever is later."""
         if not hasattr(self, "_run"):
-            self._run = SegmentRun.objects.filter(as_of__lte=self.as_of).order_by("-as_of").first()
+            latest = SegmentRun.objects.order_by("-finished_at").only("as_of").first()
+            day = max(self.changed_on, latest.as_of) if latest else self.changed_on
+            self._run = SegmentRun.objects.filter(as_of__lte=day).order_by("-as_of").first()
         return self._run
+
+    @property
+    def as_of(self) -> datetime.date:
+        """The day these classes describe (分析日期): the latest run's, which found them unchanged, or the day an
+        order changed them since."""
+        run = self.run
+        return max(self.changed_on, run.as_of) if run else self.changed_on
+
+    @property
+    def recency_days(self) -> int | None:
+        """Days from the last purchase day to :attr:`as_of` (null without a purchase)."""
+        return None if self.last_order_day is None else (self.as_of - self.last_order_day).days
+
+    @property
+    def days_since_last_order(self) -> int | None:
+        """Days from the last purchase day to today (for lists: no query for the run)."""
+        return None if self.last_order_day is None else (timezone.localdate() - self.last_order_day).days
+
+    @property
+    def tenure_days(self) -> int | None:
+        """Days from the first purchase day to :attr:`as_of`."""
+        return None if self.first_order_day is None else (self.as_of - self.first_order_day).days
 
     @property
     def explanation(self) -> str:
@@ -264,7 +295,8 @@ class CustomerSegment(models.Model):
                 self._explanation = ""
             else:
                 row = {f.name: getattr(self, f.name) for f in self._meta.concrete_fields}
-                row["monetary"] = float(self.monetary)
+                row |= {"monetary": float(self.monetary), "recency_days": self.recency_days,
+                        "tenure_days": self.tenure_days}
                 refs = run.reference_values.later((self.as_of - run.as_of).days)
                 self._explanation = explain(row, refs, run.threshold_values)
         return self._explanation

@@ -676,7 +676,7 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     summary_json = value_model_summary(result.purchases, result.spend) | {
         "time_unit": "days", "months": VALUE_MONTHS, "monthly_discount": thresholds.monthly_discount,
         "customers": len(buyers), "seconds": round(time.perf_counter() - started, 3),
-        "model_check": check, "fitted_on": fitted_on, "fitted_customers": fitted_customers,
+        "model_check": check, "fitted_on": fitted_on, "fitted_customers": fitted_customers, "refitted": not reused,
     }
     return frame, summary_json
 
@@ -772,9 +772,10 @@ TEXT_COLUMNS = ("trend", "rfm_class", "rf_segment", "abc_class", "frequency_tier
 FLAG_COLUMNS = ("r_high", "f_high", "m_high", "overdue")
 # CustomerSegment columns: (column, kind) with kind "cents" for decimals kept as cents in the frame.
 SEGMENT_FIELDS = (
-    ("customer_id", "int"), ("as_of", "date"), ("recency_days", "int"), ("tenure_days", "int"),
-    ("frequency", "int"), ("monetary", "cents"), ("avg_order_value", "cents"), ("mean_interval_days", "float"),
-    ("std_interval_days", "float"), ("spend_recent", "cents"), ("spend_previous", "cents"), ("trend", "text"),
+    ("customer_id", "int"), ("changed_on", "date"), ("first_order_day", "date"), ("last_order_day", "date"),
+    ("fingerprint", "int"), ("frequency", "int"), ("monetary", "cents"), ("avg_order_value", "cents"),
+    ("mean_interval_days", "float"), ("std_interval_days", "float"), ("spend_recent", "cents"),
+    ("spend_previous", "cents"), ("trend", "text"),
     ("r_score", "int"), ("f_score", "int"), ("m_score", "int"), ("r_high", "flag"), ("f_high", "flag"),
     ("m_high", "flag"), ("rfm_class", "text"), ("rf_segment", "text"), ("abc_class", "text"),
     ("frequency_tier", "text"), ("value_tier", "text"), ("lifecycle", "text"), ("overdue", "flag"),
@@ -783,17 +784,28 @@ SEGMENT_FIELDS = (
     ("clv", "cents"), ("value_at_risk", "cents"),
 )
 SEGMENT_COLUMNS = [name for name, _ in SEGMENT_FIELDS]
+# What a row's fingerprint covers: everything but its date, the fingerprint itself and the forecast (which moves a
+# little every day; a run writes it for the rows that changed, and for every row when the models were fitted again).
+FINGERPRINTED = [name for name in SEGMENT_COLUMNS[1:]
+                 if name not in ("changed_on", "fingerprint", *VALUE_COLUMNS[:4], "expected_spend", "clv",
+                                 "value_at_risk")]
 SNAPSHOT_COLUMNS = ["as_of", "customer_id", "r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
 _DTYPES = {"int": "Int64", "date": "String", "cents": "Int64", "float": "Float64", "text": "String",
            "flag": "Int8"}  # Polars types by name: Polars is imported only where a frame is made
 
 
 def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFrame:
-    """The CustomerSegment rows as plain values (money in cents, flags 0/1): what is compared and written."""
+    """The CustomerSegment rows as plain values (money in cents, flags 0/1, dates as ISO text) with their
+    fingerprint: what is compared and written."""
     import polars as pl
 
-    return classified.select(
-        "customer_id", pl.lit(as_of.isoformat()).alias("as_of"), "recency_days", "tenure_days",
+    def day_before(days: str) -> pl.Expr:
+        return (pl.lit(as_of) - pl.duration(days=pl.col(days))).cast(pl.String)
+
+    values = classified.select(
+        "customer_id", pl.lit(as_of.isoformat()).alias("changed_on"),
+        day_before("tenure_days").alias("first_order_day"), day_before("recency_days").alias("last_order_day"),
+        pl.lit(None, pl.Int64).alias("fingerprint"),
         pl.col("frequency").fill_null(0), pl.col("monetary_cents").fill_null(0).alias("monetary"),
         (pl.col("avg_order_value") * 100).round(0).alias("avg_order_value"),
         "mean_interval_days", "std_interval_days",
@@ -805,24 +817,15 @@ def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFr
         pl.col("clv_cents").alias("clv"), pl.col("value_at_risk_cents").alias("value_at_risk"),
     ).with_columns(pl.col(c).fill_null("") for c in TEXT_COLUMNS).with_columns(
         pl.col(name).cast(getattr(pl, _DTYPES[kind])) for name, kind in SEGMENT_FIELDS)
+    return values.with_columns(pl.struct(FINGERPRINTED).hash(seed=0).reinterpret(signed=True).alias("fingerprint"))
 
 
-def _stored_segments() -> pl.DataFrame:
-    """CustomerSegment as stored, in the form of _segment_values."""
+def _stored_fingerprints() -> pl.DataFrame:
+    """(customer_id, fingerprint) of every stored class row; a null fingerprint matches nothing computed."""
     import polars as pl
 
-    items = []
-    for name, kind in SEGMENT_FIELDS:
-        if kind == "cents":
-            items.append(_cents(name))
-        elif kind == "date":
-            items.append(f"CAST({name} AS TEXT)")
-        elif kind == "flag":
-            items.append(f"CAST({name} AS INTEGER)")
-        else:
-            items.append(name)
-    sql = f"SELECT {', '.join(items)} FROM {CustomerSegment._meta.db_table}"
-    return _fetch(sql, [], {name: getattr(pl, _DTYPES[kind]) for name, kind in SEGMENT_FIELDS})
+    sql = f"SELECT customer_id, fingerprint FROM {CustomerSegment._meta.db_table}"
+    return _fetch(sql, [], {"customer_id": pl.Int64, "fingerprint": pl.Int64})
 
 
 def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
@@ -843,32 +846,31 @@ def _code_case(column: str) -> tuple[str, list]:
         [value for i, name in enumerate(names, start=1) for value in (name, i)]
 
 
-def _snapshot_values(values: pl.DataFrame) -> pl.DataFrame:
+def _snapshot_values(values: pl.DataFrame, as_of_text: str) -> pl.DataFrame:
     import polars as pl
 
     codes = [
         pl.col(column).replace_strict(["", *names], list(range(len(names) + 1)), return_dtype=pl.Int16)
         for column, names in CLASS_NAMES.items()
     ]
-    return values.select("as_of", "customer_id", "r_score", "f_score", "m_score", *codes,
+    return values.select(pl.lit(as_of_text).alias("as_of"), "customer_id", "r_score", "f_score", "m_score", *codes,
                          pl.col("overdue").cast(pl.Boolean))
 
 
 def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: datetime.date) -> int:
     """Store CustomerSegment and the day's snapshot, writing only what changed; returns the rows written.
 
-    `old` is CustomerSegment as stored (_stored_segments), or None when no stored row is of this day:
-    then every row changes (its date does) and the table is replaced. Must run inside a transaction.
+    `old` is (customer_id, fingerprint) of the stored rows (_stored_fingerprints), or None when every row is to be
+    written (the value models were fitted again): then the table is replaced. Must run inside a transaction.
     """
     import polars as pl
 
     seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
     if old is None:
-        old = values.clear()
-        changed, gone = values, old.select("customer_id")
+        changed, gone = values, values.clear().select("customer_id")
         everything = True
     else:
-        changed = values.join(old, on=SEGMENT_COLUMNS, how="anti", nulls_equal=True)
+        changed = values.join(old, on=["customer_id", "fingerprint"], how="anti")
         gone = old.join(values, on="customer_id", how="anti").select("customer_id")
         everything = len(changed) >= BULK_SHARE * max(len(old), 1) and len(changed) > WRITE_CHUNK // 10
     as_of_text = connection.ops.adapt_datefield_value(as_of)
@@ -885,8 +887,7 @@ def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: dateti
             _snapshot_from(seg_table, as_of_text)
     if day_exists:
         _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
-        _insert(snap_table, SNAPSHOT_COLUMNS,
-                _snapshot_values(changed).with_columns(pl.lit(as_of_text).alias("as_of")))
+        _insert(snap_table, SNAPSHOT_COLUMNS, _snapshot_values(changed, as_of_text))
     return len(changed) + len(gone)
 
 
@@ -962,9 +963,9 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     classified = classified.join(values, on="customer_id", how="left")
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
-    # The stored rows, to write only those that change: not needed when none is of this day (a new
-    # day changes every row). Read before the transaction, which stays short.
-    stored = _stored_segments() if CustomerSegment.objects.filter(as_of=as_of).exists() else None
+    # The stored rows' fingerprints, to write only the rows that changed; every row is written when the value
+    # models were fitted again. Read before the transaction, which stays short.
+    stored = None if value_model["refitted"] else _stored_fingerprints()
     with transaction.atomic():
         _write_classes(segment_values, stored, as_of)
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -62,7 +63,7 @@ FIELDS: dict[str, Field] = {
     "gender": Field(gettext_lazy("性别"), "gender", "choice"),
     # Only roles that see birthdays in full may use a rule naming the age band (customers.filters).
     "age_band": Field(gettext_lazy("年龄段"), "age_band", "choice"),
-    "recency_days": Field(gettext_lazy("最近消费"), "segment__recency_days", "days", gettext_lazy("天前")),
+    "recency_days": Field(gettext_lazy("最近消费"), "segment__last_order_day", "days", gettext_lazy("天前")),
     "frequency": Field(gettext_lazy("订单数"), "segment__frequency", "number", gettext_lazy("笔")),
     "monetary": Field(gettext_lazy("消费金额"), "segment__monetary", "money"),
     "avg_order_value": Field(gettext_lazy("客单价"), "segment__avg_order_value", "money"),
@@ -208,7 +209,9 @@ def _q(node: dict) -> Q:
             result = (result | part) if node.get("op", "and") == "or" else (result & part)
         return result
     field, op, values = FIELDS[node["field"]], node.get("op", "in"), node["values"]
-    if field.kind in ("number", "money", "days"):
+    if field.kind == "days":
+        return _days_q(field, op, [_number(field, v) for v in values])
+    if field.kind in ("number", "money"):
         if op == "between":
             return Q(**{f"{field.lookup}__range": (_number(field, values[0]), _number(field, values[1]))})
         value = _number(field, values[0])
@@ -220,6 +223,30 @@ def _q(node: dict) -> Q:
         return Q(**{field.lookup: values[0]})
     q = Q(**{f"{field.lookup}__in": [int(v) for v in values] if field.kind == "id" else list(values)})
     return ~q if op == "not_in" else q
+
+
+def _days_q(field: Field, op: str, values: list[Decimal]) -> Q:
+    """A condition on the whole days since the last purchase (as of today) as one on the last purchase day."""
+    today = timezone.localdate()
+
+    def ago(days: int) -> datetime.date:
+        try:
+            return today - datetime.timedelta(days=days)
+        except OverflowError:
+            return datetime.date.min if days > 0 else datetime.date.max
+
+    low = {"lte": None, "lt": None, "gte": math.ceil(values[0]), "gt": math.floor(values[0]) + 1,
+           "eq": values[0], "between": math.ceil(values[0])}[op]
+    high = {"lte": math.floor(values[0]), "lt": math.ceil(values[0]) - 1, "gte": None, "gt": None,
+            "eq": values[0], "between": math.floor(values[-1])}[op]
+    if op == "eq" and values[0] != values[0].to_integral_value():
+        return Q(pk__in=[])
+    q = Q(**{f"{field.lookup}__isnull": False})
+    if high is not None:
+        q &= Q(**{f"{field.lookup}__gte": ago(int(high))})
+    if low is not None:
+        q &= Q(**{f"{field.lookup}__lte": ago(int(low))})
+    return q
 
 
 def _date_start(field: Field, op: str, value: Any) -> datetime.datetime:

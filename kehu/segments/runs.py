@@ -80,6 +80,18 @@ def start(user, reason: str) -> SegmentJob:
     return job
 
 
+FULL_EVERY_DAYS = 7   # the nightly classification rebuilds the metrics from all orders once in this many days
+
+
+def full_due() -> bool:
+    """Whether the nightly classification should rebuild the metrics from all orders: no job did in the last
+    FULL_EVERY_DAYS days (half a day of slack, as nights start at slightly different times). The signals keep the
+    metrics current with every order; the rebuild is the check that nothing drifted (a write that went around them),
+    and it reads every order, which at a million customers costs far more than the classification itself."""
+    since = timezone.now() - datetime.timedelta(days=FULL_EVERY_DAYS) + datetime.timedelta(hours=12)
+    return not SegmentJob.objects.filter(full=True, status=SegmentJob.Status.DONE, finished_at__gte=since).exists()
+
+
 def run_now(reason: str, full: bool) -> SegmentJob:
     """Classify everyone in this process (the nightly jobs), recorded as a SegmentJob the pages show."""
     job = SegmentJob.objects.create(reason=reason, full=full)

@@ -178,6 +178,9 @@ def _marks(ids: list[int]) -> str:
 _METRIC_FIELDS = ("first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum", "category_spend",
                   "top_category_spend", "purchase_days", "first_day_spend")
 _SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
+# Written with any change of the others, never for themselves: the day of the change, and no fingerprint (the next
+# run writes the row again).
+_WITH_A_CHANGE = ("changed_on", "fingerprint")
 _SNAPSHOT_FIELDS = [SegmentSnapshot._meta.get_field(name) for name in ("r_score", "f_score", "m_score", *CLASS_NAMES,
                                                                         "overdue")]
 _ORDER_SUMS = ("recent", "previous", "window_orders", "window_cents")
@@ -327,8 +330,10 @@ def segment_values(customer_id: int, found: Found, basis: RunBasis, day: Day) ->
     classes = classify_customer(row, basis.thresholds, basis.references, basis.cutoffs,
                                 days_since_run=(day.as_of - basis.as_of).days)
     buyer = row["recency_days"] is not None
+    first, last = ((day.local(found.metrics["first_order_at"]), day.local(found.metrics["last_order_at"])) if buyer
+                   else (None, None))
     return {
-        "as_of": day.as_of, "recency_days": row["recency_days"], "tenure_days": row.get("tenure_days"),
+        "changed_on": day.as_of, "first_order_day": first, "last_order_day": last, "fingerprint": None,
         "frequency": row["frequency"], "monetary": _yuan(row["monetary_cents"]),
         "avg_order_value": _yuan(row["monetary_cents"] / row["frequency"]) if row["frequency"] else None,
         "mean_interval_days": row.get("mean_interval_days"), "std_interval_days": row.get("std_interval_days"),
@@ -391,13 +396,25 @@ def _as_read(field: Any) -> Any:
 _READ_AS = {field: _as_read(field) for field in (*_SEGMENT_FIELDS, *_SNAPSHOT_FIELDS)}
 
 
+def _differs(field: Any, stored: Any, value: Any) -> bool:
+    """Whether a value read through the cursor differs from the one computed. Floats (the purchase rhythm) count as
+    equal to 12 significant digits: the engine and this module divide in another order, and a last-bit difference
+    is no change worth a write."""
+    stored = stored if _READ_AS[field] is None else _READ_AS[field](stored)
+    if isinstance(stored, float) and isinstance(value, float):
+        return not math.isclose(stored, value, rel_tol=1e-12)
+    return stored != value
+
+
 def _changes(model: type, fields: list, values: dict[str, Any], old: tuple, where: dict[str, Any]) -> tuple | None:
     """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`, writing only the columns
-    that differ (each column written touches its indexes); None when nothing differs."""
-    changed = [f for f, value in zip(fields, old, strict=True)
-               if (value if _READ_AS[f] is None else _READ_AS[f](value)) != values[f.name]]
+    that differ (each column written touches its indexes) and, with them, those of _WITH_A_CHANGE; None when
+    nothing else differs."""
+    differing = [f for f, value in zip(fields, old, strict=True) if _differs(f, value, values[f.name])]
+    changed = [f for f in differing if f.name not in _WITH_A_CHANGE]
     if not changed:
         return None
+    changed += [f for f in differing if f.name in _WITH_A_CHANGE]
     return (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
             f" WHERE {' AND '.join(f'{column} = %s' for column in where)}",
             [*(_adapt(values[f.name]) for f in changed), *where.values()])
@@ -411,7 +428,7 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Fou
     else:
         updates.append(_changes(CustomerSegment, _SEGMENT_FIELDS, values, found.segment,
                                 {"customer_id": customer_id}))
-    if basis.as_of == values["as_of"]:  # that day has a snapshot: keep this customer's line of it current
+    if basis.as_of == values["changed_on"]:  # that day has a snapshot: keep this customer's line of it current
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
@@ -435,11 +452,8 @@ def describes(segment: CustomerSegment, metrics: CustomerMetrics | None) -> bool
     """Whether a class row describes the customer's orders as they are now (its maintained metrics): the
     same last purchase day and, unless F and M count a window of months, the same orders and spend."""
     if metrics is None or not metrics.frequency:
-        return segment.recency_days is None
-    if segment.recency_days is None:
-        return False
-    last_day = segment.as_of - datetime.timedelta(days=segment.recency_days)
-    if last_day != timezone.localdate(metrics.last_order_at):
+        return segment.last_order_day is None
+    if segment.last_order_day != timezone.localdate(metrics.last_order_at):
         return False
     run = segment.run
     if run is not None and run.threshold_values.window_months:

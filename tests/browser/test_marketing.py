@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_a_manager_builds_a_list_and_runs_a_phone_campaign(page, mary):
     wang = make_customer(name="王芳", mobile="+8613800000001")
-    CustomerSegment.objects.create(customer=wang, as_of=datetime.date.today(), rfm_class="重要挽留客户")
+    CustomerSegment.objects.create(customer=wang, changed_on=datetime.date.today(), rfm_class="重要挽留客户")
     Consent.objects.create(customer=wang, channel="phone", granted=True)
     log_in(page, "mary", PASSWORD)
     page.get_by_role("link", name="精准营销").click()

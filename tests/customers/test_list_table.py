@@ -23,7 +23,7 @@ def codes_on(html: str) -> list[str]:
 
 
 def forecast(customer: Customer, p_alive: float | None, clv: str | None = None) -> None:
-    CustomerSegment.objects.create(customer=customer, as_of=datetime.date.today(), p_alive=p_alive,
+    CustomerSegment.objects.create(customer=customer, changed_on=datetime.date.today(), p_alive=p_alive,
                                    clv=Decimal(clv) if clv else None, rfm_class="重要价值客户")
 
 

@@ -109,8 +109,8 @@ def test_templates_and_the_report_download(client, alice, zhang):
 def test_a_segment_exports_with_its_classes(client, mary, zhang, li):
     from kehu.segments.models import CustomerSegment
 
-    CustomerSegment.objects.create(customer=zhang, as_of="2024-06-30", rfm_class="重要价值客户", rf_segment="冠军客户",
-                                   lifecycle="活跃客户")
+    CustomerSegment.objects.create(customer=zhang, changed_on="2024-06-30", rfm_class="重要价值客户",
+                                   rf_segment="冠军客户", lifecycle="活跃客户")
     login(client, mary)
     response = client.get(reverse("exchange:customers_export", args=["xlsx"]) + "?segment=重要价值客户")
     rows = read_xlsx(b"".join(response.streaming_content))["客户信息"]

@@ -24,7 +24,9 @@ def snapshot(customer, day, **classes):
 
 
 def segment(customer, **fields):
-    CustomerSegment.objects.update_or_create(customer=customer, defaults={"as_of": AFTER, **fields})
+    if "recency_days" in fields:  # a class row keeps the last purchase day
+        fields["last_order_day"] = AFTER - datetime.timedelta(days=fields.pop("recency_days"))
+    CustomerSegment.objects.update_or_create(customer=customer, defaults={"changed_on": AFTER, **fields})
 
 
 def feedback(customer, score, days_ago=1):

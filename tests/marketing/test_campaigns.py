@@ -49,7 +49,7 @@ def smtp(settings):
 
 def segmented(name, rfm_class="重要价值客户", **fields):
     c = make_customer(name=name, **fields)
-    CustomerSegment.objects.create(customer=c, as_of=datetime.date.today(), rfm_class=rfm_class)
+    CustomerSegment.objects.create(customer=c, changed_on=datetime.date.today(), rfm_class=rfm_class)
     return c
 
 

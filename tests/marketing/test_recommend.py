@@ -71,7 +71,7 @@ def test_the_customer_page_shows_suggestions_and_the_playbook_action(client, ali
     import datetime
 
     CustomerSegment.objects.update_or_create(customer=shop[1], defaults={
-        "as_of": datetime.date.today(), "rfm_class": "重要挽留客户", "lifecycle": "沉睡客户"})
+        "changed_on": datetime.date.today(), "rfm_class": "重要挽留客户", "lifecycle": "沉睡客户"})
     client.force_login(alice)
     html = client.get(shop[1].get_absolute_url()).content.decode()
     assert "主动回访了解流失原因" in html and "唤醒优惠券与专人问候" in html
@@ -83,7 +83,7 @@ def test_a_shop_can_edit_its_playbook(client, alice, shop):
     import datetime
 
     CustomerSegment.objects.update_or_create(customer=shop[1], defaults={
-        "as_of": datetime.date.today(), "rfm_class": "重要价值客户", "frequency_tier": "低频",
+        "changed_on": datetime.date.today(), "rfm_class": "重要价值客户", "frequency_tier": "低频",
         "value_tier": "高价值"})
     client.force_login(alice)
     client.get(shop[1].get_absolute_url())

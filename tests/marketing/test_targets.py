@@ -18,7 +18,7 @@ from tests.conftest import make_customer
 
 def classed(rfm_class, **fields):
     c = make_customer(**fields)
-    CustomerSegment.objects.create(customer=c, as_of=datetime.date.today(), rfm_class=rfm_class)
+    CustomerSegment.objects.create(customer=c, changed_on=datetime.date.today(), rfm_class=rfm_class)
     return c
 
 

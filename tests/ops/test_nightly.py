@@ -107,3 +107,25 @@ def test_the_admin_sees_the_last_nightly_run_on_the_backups_page(client, alice, 
     assert "每天 02:15（Asia/Shanghai）" in page and "最近一次：2026-03-01，失败" in page
     assert 'data-step="segment" data-ok="1"' in page and 'data-step="backup" data-ok="0"' in page
     assert "磁盘已满" in page and "备份（保留最近 14 份）" in page
+
+
+
+def test_the_nightly_classification_rebuilds_the_metrics_from_all_orders_once_a_week(db):
+    from django.db.models import F
+
+    from kehu.segments.models import CustomerMetrics, SegmentJob
+    from tests.conftest import make_customer, make_order
+
+    wang = make_customer()
+    make_order(wang, "100.00", days_ago=3)
+    fulls = []
+    for _night in range(9):
+        # a write that went around the signals: only a rebuild from the orders sees it
+        CustomerMetrics.objects.filter(customer=wang).update(frequency=99)
+        nightly._segment()
+        job = SegmentJob.objects.latest("created_at")
+        fulls.append(job.full)
+        assert job.status == SegmentJob.Status.DONE
+        assert CustomerMetrics.objects.get(customer=wang).frequency == (1 if job.full else 99)
+        SegmentJob.objects.update(finished_at=F("finished_at") - dt.timedelta(days=1))   # a day passes
+    assert fulls == [True, False, False, False, False, False, False, True, False]

@@ -23,7 +23,7 @@ from kehu.segments.models import CustomerSegment
 admin = User.objects.get(username="admin")
 for i in range({N}):
     c = Customer.objects.create(code=f"EM-{{i:02d}}", name=f"邮件客户{{i}}", email=f"c{{i}}@example.com")
-    CustomerSegment.objects.create(customer=c, as_of=datetime.date.today(), rfm_class="重要价值客户")
+    CustomerSegment.objects.create(customer=c, changed_on=datetime.date.today(), rfm_class="重要价值客户")
     Consent.objects.create(customer=c, channel="email", granted=True)
 tl = TargetList.objects.create(name="重要价值邮件", segment_column="rfm_class", segment_class="重要价值客户",
                                channel="email", created_by=admin)

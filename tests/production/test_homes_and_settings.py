@@ -45,7 +45,7 @@ for offset in PLAN["birthdays"]:
 out["risk"] = []
 for i, value in enumerate(PLAN["risk"]):
     c = Customer.objects.create(name=f"风险{i}", owner=users["sam"])
-    CustomerSegment.objects.create(customer=c, as_of=today, p_alive=0.3, value_at_risk=Decimal(value),
+    CustomerSegment.objects.create(customer=c, changed_on=today, p_alive=0.3, value_at_risk=Decimal(value),
                                    clv=Decimal(value))
     out["risk"].append(c.code)
 out["overdue"] = []

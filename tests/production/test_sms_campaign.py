@@ -15,7 +15,7 @@ rows = [("SMS-A", "甲", "+8613911110001", True), ("SMS-B", "乙", "+86139111100
 for code, name, mobile, granted in rows:
     c = Customer.objects.create(code=code, name=name, mobile=mobile)
     Consent.objects.create(customer=c, channel="sms", granted=granted)
-    CustomerSegment.objects.create(customer=c, as_of=datetime.date.today(), rfm_class="重要价值客户")
+    CustomerSegment.objects.create(customer=c, changed_on=datetime.date.today(), rfm_class="重要价值客户")
 print(TargetList.objects.create(name="短信名单", segment_column="rfm_class", segment_class="重要价值客户",
                                 channel="sms").pk)
 """

@@ -118,10 +118,10 @@ SegmentSettings.store(Thresholds.from_dict({"score_method": "fixed", "rfm_refere
 
 # What a fixed boundary decides, and the figures behind it: the same after a rebuild whatever the others did.
 # (ABC and the value forecast depend on everyone: a rebuild ranks and fits again.)
-OWN = ("as_of", "recency_days", "tenure_days", "frequency", "monetary", "avg_order_value", "mean_interval_days",
-       "std_interval_days", "spend_recent", "spend_previous", "trend", "r_score", "f_score", "m_score", "r_high",
-       "f_high", "m_high", "rfm_class", "rf_segment", "frequency_tier", "value_tier", "lifecycle", "overdue",
-       "category_loyalty")
+OWN = ("changed_on", "first_order_day", "last_order_day", "frequency", "monetary", "avg_order_value",
+       "mean_interval_days", "std_interval_days", "spend_recent", "spend_previous", "trend", "r_score", "f_score",
+       "m_score", "r_high", "f_high", "m_high", "rfm_class", "rf_segment", "frequency_tier", "value_tier", "lifecycle",
+       "overdue", "category_loyalty")
 
 
 FLOATS = ("mean_interval_days", "std_interval_days", "p_alive", "expected_purchases_30d", "expected_purchases_90d",

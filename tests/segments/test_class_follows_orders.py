@@ -33,7 +33,7 @@ RFM_RULE = {
 FIXED = {"score_method": "fixed", "rfm_reference": "fixed", "frequency_tier_method": "fixed",
          "value_tier_method": "fixed"}
 CLASS_COLUMNS = ("r_score", "f_score", "m_score", "r_high", "f_high", "m_high", "rfm_class", "rf_segment",
-                 "frequency_tier", "value_tier", "lifecycle", "overdue", "trend", "recency_days", "tenure_days",
+                 "frequency_tier", "value_tier", "lifecycle", "overdue", "trend", "first_order_day", "last_order_day",
                  "frequency", "monetary")
 
 

@@ -14,7 +14,7 @@ from kehu.segments.models import CustomerSegment, RunLease, SegmentRun, SegmentS
 from tests.conftest import make_customer
 
 CLASS_COLUMNS = ("rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle", "trend",
-                 "frequency", "monetary", "recency_days")
+                 "frequency", "monetary", "last_order_day")
 
 
 def classes() -> dict[int, tuple]:

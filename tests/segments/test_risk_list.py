@@ -38,10 +38,10 @@ def risk_shop(db, sam, mary):
     for code, owner, province, rfm_class, p_alive, expected, clv, var in TABLE:
         customer = make_customer(code=code, name=f"客户{code}", owner=users[owner], province=province)
         CustomerSegment.objects.create(
-            customer=customer, as_of=dt.date(2026, 11, 30), rfm_class=rfm_class, lifecycle="沉睡客户",
+            customer=customer, changed_on=dt.date(2026, 11, 30), rfm_class=rfm_class, lifecycle="沉睡客户",
             p_alive=p_alive, expected_purchases_90d=expected, clv=Decimal(clv), value_at_risk=Decimal(var))
     never = make_customer(code="R999", name="未购客户", owner=sam)
-    CustomerSegment.objects.create(customer=never, as_of=dt.date(2026, 11, 30), lifecycle="潜在客户")
+    CustomerSegment.objects.create(customer=never, changed_on=dt.date(2026, 11, 30), lifecycle="潜在客户")
     return users
 
 

@@ -19,7 +19,7 @@ GD_FREQUENT = {"op": "and", "items": [
 
 
 def classes(customer, **fields):
-    defaults = {"as_of": "2026-01-01", "frequency": 1}
+    defaults = {"changed_on": "2026-01-01", "frequency": 1}
     return CustomerSegment.objects.create(customer=customer, **{**defaults, **fields})
 
 

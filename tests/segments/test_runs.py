@@ -27,7 +27,7 @@ def dead_pid() -> int:
 
 
 def stored_classes() -> list:
-    return list(CustomerSegment.objects.order_by("customer_id").values_list("customer_id", "as_of", "lifecycle"))
+    return list(CustomerSegment.objects.order_by("customer_id").values_list("customer_id", "changed_on", "lifecycle"))
 
 
 def test_it_queues_the_run_and_refuses_a_second_while_the_first_waits(client, mary, shop, settings,

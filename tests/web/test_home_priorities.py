@@ -26,7 +26,7 @@ def _rows(html: str, kind: str, attr: str = "data-code") -> list[str]:
 
 
 def _risk(customer, value: str, p_alive: float = 0.2):
-    CustomerSegment.objects.create(customer=customer, as_of=timezone.localdate(), p_alive=p_alive,
+    CustomerSegment.objects.create(customer=customer, changed_on=timezone.localdate(), p_alive=p_alive,
                                    value_at_risk=Decimal(value), clv=Decimal(value))
 
 
