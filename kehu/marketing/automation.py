@@ -28,7 +28,7 @@ from django.utils import timezone
 from kehu.accounts.models import Role, User
 from kehu.customers.models import Customer, birthday_dates
 from kehu.engagement.models import Feedback, FollowUp
-from kehu.segments.models import CustomerSegment, SegmentSnapshot, class_code
+from kehu.segments.models import CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 
 from .models import FollowUpRule, RuleKey
 
@@ -85,15 +85,16 @@ def birthday_tasks(rule: FollowUpRule, today: datetime.date) -> list[Task]:
 
 
 def _two_latest_dates() -> tuple[datetime.date, datetime.date] | None:
-    dates = list(SegmentSnapshot.objects.order_by("-as_of").values_list("as_of", flat=True).distinct()[:2])
+    """The days of the two latest classification runs."""
+    dates = list(SegmentRun.objects.order_by("-as_of").values_list("as_of", flat=True)[:2])
     return (dates[1], dates[0]) if len(dates) == 2 else None
 
 
 def _moved_into(column: str, name: str, before: datetime.date, after: datetime.date) -> list[int]:
     """Customers in `name` on `after` who were not in it on `before` (or not classified then)."""
     code = class_code(column, name)
-    was = SegmentSnapshot.objects.filter(as_of=before, **{column: code}).values("customer_id")
-    return list(SegmentSnapshot.objects.filter(as_of=after, **{column: code})
+    was = SegmentSnapshot.objects.on(before).filter(**{column: code}).values("customer_id")
+    return list(SegmentSnapshot.objects.on(after).filter(**{column: code})
                 .exclude(customer_id__in=was).values_list("customer_id", flat=True))
 
 

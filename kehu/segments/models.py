@@ -17,8 +17,9 @@ What is stored where:
   30/90/365 days, expected spend per purchase, the 12-month value (CLV) and the value at risk =
   (1 − P(alive)) × the 12-month value if still active (see ``pipeline.value_forecast``); the risk
   list (``pipeline.risk_list``) reads its index on value at risk.
-* :class:`SegmentSnapshot` — one compact row per customer per classification date (small-integer
-  class codes), for migration matrices and "who moved" lists.
+* :class:`SegmentSnapshot` — compact rows (small-integer class codes) of a customer's classes from a
+  classification date on, written when they changed: for migration matrices, "who moved" lists and a customer's
+  class history.
 * :class:`SegmentRun` — one row per classification date: the thresholds and the reference values
   (mean/median R, F, M) that the explanations quote, the class counts, and ``value_model``: the
   fitted purchase-model (MBG/NBD or Pareto/NBD, named in ``model``) and Gamma-Gamma parameters with
@@ -302,8 +303,21 @@ class CustomerSegment(models.Model):
         return self._explanation
 
 
+class SnapshotQuerySet(models.QuerySet):
+    def on(self, day: datetime.date) -> SnapshotQuerySet:
+        """Each customer's line as it stood on `day`: its latest line on or before that day."""
+        latest = SegmentSnapshot.objects.filter(customer_id=models.OuterRef("customer_id"), as_of__lte=day) \
+            .order_by("-as_of").values("as_of")[:1]
+        return self.filter(as_of__lte=day, as_of=models.Subquery(latest))
+
+
 class SegmentSnapshot(models.Model):
-    """The classes of one customer on one date, compact: codes are positions in CLASS_NAMES + 1."""
+    """The classes of one customer from one date on, compact: codes are positions in CLASS_NAMES + 1.
+
+    A run writes a line for the customers whose class row it wrote (their classes or figures changed since the
+    last run), not for everyone: a customer's classes on a day are those of its latest line on or before that day
+    (:meth:`SnapshotQuerySet.on`). The first run, and a run for a day before the latest snapshot, write everyone's.
+    """
 
     pk = models.CompositePrimaryKey("as_of", "customer")
     as_of = models.DateField(_("快照日期"))
@@ -318,6 +332,8 @@ class SegmentSnapshot(models.Model):
     value_tier = models.PositiveSmallIntegerField(default=0)
     lifecycle = models.PositiveSmallIntegerField(default=0)
     overdue = models.BooleanField(default=False)
+
+    objects = SnapshotQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("分层快照")

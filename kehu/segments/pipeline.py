@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from kehu.customers.models import Customer
@@ -857,38 +857,53 @@ def _snapshot_values(values: pl.DataFrame, as_of_text: str) -> pl.DataFrame:
                          pl.col("overdue").cast(pl.Boolean))
 
 
-def _write_classes(values: pl.DataFrame, old: pl.DataFrame | None, as_of: datetime.date) -> int:
-    """Store CustomerSegment and the day's snapshot, writing only what changed; returns the rows written.
+def _write_classes(values: pl.DataFrame, old: pl.DataFrame, as_of: datetime.date, rewrite: bool) -> int:
+    """Store CustomerSegment and the day's snapshot, writing only what changed; returns the class rows written.
 
-    `old` is (customer_id, fingerprint) of the stored rows (_stored_fingerprints), or None when every row is to be
-    written (the value models were fitted again): then the table is replaced. Must run inside a transaction.
+    `old` is (customer_id, fingerprint) of the stored rows (_stored_fingerprints). The rows whose fingerprint
+    differs are written, and the table is replaced when most do or when `rewrite` (the value models were fitted
+    again: every row's forecast is new). The snapshot gets a line for each written row (:func:`_snapshot_kind`).
+    Must run inside a transaction.
     """
     import polars as pl
 
     seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
-    if old is None:
-        changed, gone = values, values.clear().select("customer_id")
-        everything = True
-    else:
-        changed = values.join(old, on=["customer_id", "fingerprint"], how="anti")
-        gone = old.join(values, on="customer_id", how="anti").select("customer_id")
-        everything = len(changed) >= BULK_SHARE * max(len(old), 1) and len(changed) > WRITE_CHUNK // 10
+    changed = values.join(old, on=["customer_id", "fingerprint"], how="anti")
+    gone = old.join(values, on="customer_id", how="anti").select("customer_id")
+    most = len(changed) >= BULK_SHARE * len(old) and len(changed) > WRITE_CHUNK // 10
+    everything = rewrite or not len(old) or most
     as_of_text = connection.ops.adapt_datefield_value(as_of)
-    day_exists = SegmentSnapshot.objects.filter(as_of=as_of).exists()
+    snapshot = _snapshot_kind(as_of)
+    if snapshot == "everyone":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {snap_table} WHERE as_of = %s", [as_of_text])
     if everything:
         with _replacing_segments() as target:
             _insert(target, SEGMENT_COLUMNS, _segment_rows(values))
-            if not day_exists:
+            if snapshot == "everyone":
                 _snapshot_from(target, as_of_text)
     else:
         _delete_rows(seg_table, pl.concat([changed.select("customer_id"), gone]))
         _insert(seg_table, SEGMENT_COLUMNS, _segment_rows(changed))
-        if not day_exists:
+        if snapshot == "everyone":
             _snapshot_from(seg_table, as_of_text)
-    if day_exists:
+    if snapshot == "same day":
         _delete_rows(snap_table, pl.concat([changed.select("customer_id"), gone]), " AND as_of = %s", [as_of_text])
+    if snapshot != "everyone":
         _insert(snap_table, SNAPSHOT_COLUMNS, _snapshot_values(changed, as_of_text))
     return len(changed) + len(gone)
+
+
+def _snapshot_kind(as_of: datetime.date) -> str:
+    """How a run of `as_of` writes the snapshot: "changes" (a later day than the latest snapshot, which the latest
+    run wrote: lines for the rows that changed since), "same day" (that day again: the lines of the rows that changed
+    are replaced) or "everyone" (the first run, a day before the latest snapshot, or after such a run: the class
+    rows then hold another day's classes, so every customer gets a line)."""
+    latest = SegmentSnapshot.objects.aggregate(day=Max("as_of"))["day"]
+    run = SegmentRun.objects.order_by("-finished_at").values_list("as_of", flat=True).first()
+    if latest is None or run != latest or as_of < latest:
+        return "everyone"
+    return "changes" if as_of > latest else "same day"
 
 
 def _snapshot_from(table: str, as_of_text: str) -> None:
@@ -963,11 +978,11 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     classified = classified.join(values, on="customer_id", how="left")
     progress("写入分层结果")
     segment_values = _segment_values(classified, as_of)
-    # The stored rows' fingerprints, to write only the rows that changed; every row is written when the value
-    # models were fitted again. Read before the transaction, which stays short.
-    stored = None if value_model["refitted"] else _stored_fingerprints()
+    # The stored rows' fingerprints, to write only the rows that changed (every row when the value models were
+    # fitted again). Read before the transaction, which stays short.
+    stored = _stored_fingerprints()
     with transaction.atomic():
-        _write_classes(segment_values, stored, as_of)
+        _write_classes(segment_values, stored, as_of, rewrite=value_model["refitted"])
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
             "thresholds": thresholds.to_dict(), "references": refs.to_dict(), "counts": _counts(classified),
             "customers": len(classified), "seconds": round(time.perf_counter() - started, 3),
@@ -1021,12 +1036,23 @@ def risk_list(limit: int | None = 50, user_scope_qs: QuerySet | None = None) -> 
 # --- movement -----------------------------------------------------------------------------------------
 
 def _snapshot_codes(day: datetime.date, column: str) -> pl.DataFrame:
+    """(customer_id, code) of every customer's class in `column` on `day`: its latest snapshot line up to then."""
     import polars as pl
 
     if column not in CLASS_NAMES:
         raise ValueError(f"不能按 {column} 比较")
-    sql = f"SELECT customer_id, {column} FROM {SegmentSnapshot._meta.db_table} WHERE as_of = %s"
-    return _fetch(sql, [connection.ops.adapt_datefield_value(day)], {"customer_id": pl.Int64, "code": pl.Int64})
+    sql = (f"SELECT customer_id, {_day_number('as_of')}, {column} FROM {SegmentSnapshot._meta.db_table}"
+           " WHERE as_of <= %s")
+    lines = _fetch(sql, [connection.ops.adapt_datefield_value(day)],
+                   {"customer_id": pl.Int64, "day": pl.Int64, "code": pl.Int64})
+    return lines.sort("day").group_by("customer_id").agg(pl.col("code").last())
+
+
+def _day_number(column: str) -> str:
+    """SQL for a date column as days since 1970 (an integer: no date text parsed in Python)."""
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    return f"({column} - DATE '1970-01-01')"
 
 
 NO_CLASS = "（无）"
@@ -1054,9 +1080,9 @@ def migration_matrix(from_date: datetime.date, to_date: datetime.date,
 def movers(from_date: datetime.date, to_date: datetime.date, from_class: str, to_class: str,
            column: str = "rfm_class"):
     """Customers in `from_class` on `from_date` and in `to_class` on `to_date` (a Customer queryset)."""
-    was = SegmentSnapshot.objects.filter(as_of=from_date, **{column: class_code(column, from_class)})
-    now = SegmentSnapshot.objects.filter(as_of=to_date, **{column: class_code(column, to_class)},
-                                         customer_id__in=was.values("customer_id"))
+    was = SegmentSnapshot.objects.on(from_date).filter(**{column: class_code(column, from_class)})
+    now = SegmentSnapshot.objects.on(to_date).filter(**{column: class_code(column, to_class)},
+                                                     customer_id__in=was.values("customer_id"))
     return Customer.objects.filter(id__in=now.values("customer_id"))
 
 

@@ -500,8 +500,8 @@ def scoped_matrix(owner_id: int, from_date, to_date, column: str) -> dict[str, d
     from django.db.models import OuterRef, Subquery, Value
     from django.db.models.functions import Coalesce
 
-    before = SegmentSnapshot.objects.filter(as_of=from_date, customer_id=OuterRef("customer_id")).values(column)[:1]
-    rows = SegmentSnapshot.objects.filter(as_of=to_date, customer__owner_id=owner_id).annotate(
+    before = SegmentSnapshot.objects.on(from_date).filter(customer_id=OuterRef("customer_id")).values(column)[:1]
+    rows = SegmentSnapshot.objects.on(to_date).filter(customer__owner_id=owner_id).annotate(
         was=Coalesce(Subquery(before), Value(0))).values_list("was", column).annotate(n=Count("pk")).order_by()
     names = [pipeline.NO_CLASS, *CLASS_NAMES[column]]
     order = {name: i for i, name in enumerate([*CLASS_NAMES[column], pipeline.NO_CLASS])}
@@ -553,8 +553,8 @@ def movers_queryset(from_date, to_date, column: str, a: str, b: str):
     if a != pipeline.NO_CLASS and b != pipeline.NO_CLASS:
         return pipeline.movers(from_date, to_date, a, b, column)
     code = 0 if b == pipeline.NO_CLASS else class_code(column, b)
-    now = SegmentSnapshot.objects.filter(as_of=to_date, **{column: code})
-    before = SegmentSnapshot.objects.filter(as_of=from_date)
+    now = SegmentSnapshot.objects.on(to_date).filter(**{column: code})
+    before = SegmentSnapshot.objects.on(from_date)
     if a == pipeline.NO_CLASS:
         now = now.exclude(customer_id__in=before.exclude(**{column: 0}).values("customer_id"))
     else:

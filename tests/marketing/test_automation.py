@@ -11,7 +11,7 @@ from kehu.customers.models import birthday_dates
 from kehu.engagement.models import Feedback, FeedbackDimension, FeedbackRating, FollowUp
 from kehu.marketing.automation import p_alive_supported, run_rules
 from kehu.marketing.models import FollowUpRule
-from kehu.segments.models import CustomerSegment, SegmentSnapshot, class_code
+from kehu.segments.models import CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 from tests.conftest import make_customer
 
 TODAY = datetime.date(2026, 11, 20)  # the feedback is dated from the real clock, so a few days back
@@ -54,8 +54,13 @@ def seeded(db, sam, mary, sue, alice):
     c["happy"] = make_customer(name="好评", owner=sam)
     snapshot(c["sleep"], BEFORE, lifecycle="活跃客户")
     snapshot(c["sleep"], AFTER, lifecycle="沉睡客户")
+    SegmentRun.objects.create(as_of=BEFORE)
+    SegmentRun.objects.create(as_of=AFTER)
     snapshot(c["still"], BEFORE, lifecycle="沉睡客户")
     snapshot(c["still"], AFTER, lifecycle="沉睡客户")
+    # a line is written when a customer's classes changed: without one on AFTER, still sleeping then
+    c["quiet"] = make_customer(name="未变沉睡", owner=sam)
+    snapshot(c["quiet"], BEFORE, lifecycle="沉睡客户")
     snapshot(c["lost"], BEFORE, lifecycle="沉睡客户")
     snapshot(c["lost"], AFTER, lifecycle="流失客户")
     snapshot(c["risk"], BEFORE, lifecycle="活跃客户", rf_segment="冠军客户")

@@ -4,6 +4,7 @@ written, which must store the same classes."""
 
 import datetime as dt
 import json
+from collections import Counter
 
 from .harness import Store
 
@@ -30,6 +31,25 @@ def value_model(store: Store, day: dt.date) -> dict:
     return text if isinstance(text, dict) else json.loads(text)
 
 
+def snapshot_lines(store: Store, day: dt.date) -> int:
+    (n,), = store.query("SELECT COUNT(*) FROM segments_segmentsnapshot WHERE as_of = ?", day.isoformat())
+    return n
+
+
+def matrix(store: Store, start: dt.date, end: dt.date) -> Counter:
+    """kehu's migration matrix of the RFM classes between two days, as counts of (from, to)."""
+    out = store.shell("import datetime, json; from kehu.segments import pipeline;"
+                      f" print(json.dumps(pipeline.migration_matrix(datetime.date({start.year}, {start.month},"
+                      f" {start.day}), datetime.date({end.year}, {end.month}, {end.day}))))")
+    got = json.loads(out.splitlines()[-1])
+    return Counter({(a, b): n for a, row in got.items() for b, n in row.items()})
+
+
+def expected_matrix(before: dict, after: dict) -> Counter:
+    """The same, computed here from the class rows stored after each run ("" = no class)."""
+    return Counter((before.get(c, ("",))[0] or "（无）", after[c][0] or "（无）") for c in after)
+
+
 def test_a_new_day_writes_only_the_rows_that_changed_and_they_are_what_writing_every_row_gives(demo_copy):
     store = demo_copy
     day = dt.date.fromisoformat(store.shell("from kehu.lib.dates import today; print(today())").split()[-1])
@@ -37,6 +57,7 @@ def test_a_new_day_writes_only_the_rows_that_changed_and_they_are_what_writing_e
     assert value_model(store, day)["fitted_on"] == day.isoformat()
     assert written_on(store) == {day.isoformat(): 150}   # the first run (by `kehu demo`) wrote every row
 
+    classes_then = rows(store, ("customer_id", "rfm_class"))
     later = day + dt.timedelta(days=6)
     store.kehu("segment", "--no-progress", "--as-of", later.isoformat())
     model = value_model(store, later)
@@ -44,6 +65,10 @@ def test_a_new_day_writes_only_the_rows_that_changed_and_they_are_what_writing_e
     counts = written_on(store)
     assert counts[day.isoformat()] + counts[later.isoformat()] == 150
     assert 0 < counts[later.isoformat()] < 150, counts   # six days on, some classes moved (recency, trend)
+    # The snapshot gets a line for each written row only; the classes on either day are still there to compare.
+    assert snapshot_lines(store, later) == counts[later.isoformat()]
+    classes_now = rows(store, ("customer_id", "rfm_class"))
+    assert matrix(store, day, later) == expected_matrix(classes_then, classes_now)
     dated = rows(store, ("customer_id", "CAST(changed_on AS TEXT)"))
     kept = {c for c, (on,) in dated.items() if on == day.isoformat()}
     values_before = rows(store, ("customer_id", "p_alive", "clv"))
@@ -67,3 +92,20 @@ def test_a_new_day_writes_only_the_rows_that_changed_and_they_are_what_writing_e
                       " print(s.as_of, s.recency_days); print(s.explanation)")
     assert f"\n{later.isoformat()} {recency}\n" in out
     assert f"最近一次消费 {recency} 天前" in out
+
+
+def test_a_run_for_an_earlier_day_and_the_run_after_it_snapshot_everyone(demo_copy):
+    store = demo_copy
+    day = dt.date.fromisoformat(store.shell("from kehu.lib.dates import today; print(today())").split()[-1])
+    today_classes = rows(store, ("customer_id", "rfm_class"))   # `kehu demo` classified as of today
+    earlier = day - dt.timedelta(days=90)
+    store.kehu("segment", "--no-progress", "--as-of", earlier.isoformat())
+    assert snapshot_lines(store, earlier) == 150
+    earlier_classes = rows(store, ("customer_id", "rfm_class"))
+    assert earlier_classes != today_classes
+    assert matrix(store, earlier, day) == expected_matrix(earlier_classes, today_classes)
+
+    later = day + dt.timedelta(days=1)   # the class rows hold the earlier day's classes: everyone gets a line
+    store.kehu("segment", "--no-progress", "--as-of", later.isoformat())
+    assert snapshot_lines(store, later) == 150
+    assert matrix(store, earlier, later) == expected_matrix(earlier_classes, rows(store, ("customer_id", "rfm_class")))

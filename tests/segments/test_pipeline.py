@@ -407,13 +407,16 @@ def test_a_new_day_on_postgresql_puts_a_fresh_class_table_in_place(four_customer
     assert (new_indexes, new_constraints) == (indexes, constraints) and len(indexes) == 15
     assert {s.customer_id: s.rfm_class for s in CustomerSegment.objects.all()} == before
     assert CustomerSegment.objects.filter(changed_on=today()).count() == 4
-    assert SegmentSnapshot.objects.filter(as_of=today()).count() == 4
+    # no class changed: the snapshot needs no line of the new day, and still says everyone's classes on it
+    assert SegmentSnapshot.objects.filter(as_of=today()).count() == 0
+    assert SegmentSnapshot.objects.on(today()).count() == 4
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [f"{table}__new"])
         assert cursor.fetchone()[0] is None
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")   # the foreign key to the customer holds on the new table
-        cursor.execute(f"INSERT INTO {table} (customer_id, changed_on, frequency, monetary, spend_recent, spend_previous,"
-                       " trend, rfm_class, rf_segment, abc_class, frequency_tier, value_tier, lifecycle, overdue,"
-                       " category_loyalty) VALUES (999999, %s, 0, 0, 0, 0, '', '', '', '', '', '', '', false, '')",
+        cursor.execute(f"INSERT INTO {table} (customer_id, changed_on, frequency, monetary, spend_recent,"
+                       " spend_previous, trend, rfm_class, rf_segment, abc_class, frequency_tier, value_tier,"
+                       " lifecycle, overdue, category_loyalty)"
+                       " VALUES (999999, %s, 0, 0, 0, 0, '', '', '', '', '', '', '', false, '')",
                        [today()])
