@@ -10,9 +10,12 @@ what a shop runs, each `kehu segment` as its own process (wall clock, peak RSS o
                          order form and `save_order`, as the customer page does; 30 % of them dated in the
                          middle of the history, entered late): per-order upkeep = the median of per-order
                          differences between a save with the segment signals and the next save without;
-  3. nightly run         `kehu segment --full --as-of D1` (the new day, after those orders);
-  4. same-day re-run     `kehu segment --full --as-of D1` again (nothing changed);
-  5. re-classification   `kehu segment --as-of D1` (same day), then `kehu segment --as-of D2` (new day).
+  3. nightly run         `kehu segment --as-of D1` (the new day, after those orders: what the nightly jobs run
+                         six nights a week);
+  4. same-day re-run     `kehu segment --as-of D1` again (nothing changed);
+  5. weekly check        `kehu segment --full --as-of D1` (the metrics rebuilt from all orders: the nightly
+                         jobs' run once a week);
+  6. next night          `kehu segment --as-of D2` (a new day without orders).
 
 The floor, in the same run: the orders exported once to Parquet (not timed), then independent scripts, each
 in its own process, compute R, F, M, the R/F/M quintile scores and the 8-class RFM as of D2 from that
@@ -599,10 +602,9 @@ def mismatches(stored, floor) -> dict:
 def table(results: dict) -> str:
     floor = results["floor_s"]
     lines = [f"{'':<36}{'seconds':>9}{'× floor':>9}{'CPU s':>9}{'peak MB':>9}   load (1 min)"]
-    for key, label in (("first_build", "first build (--full, fresh store)"), ("nightly", "nightly new day (--full)"),
-                       ("same_day_rerun", "same-day re-run (--full)"),
-                       ("reclassify_same_day", "re-classification, same day"),
-                       ("reclassify_new_day", "re-classification, new day")):
+    for key, label in (("first_build", "first build (--full, fresh store)"),
+                       ("nightly", "nightly, new day after orders"), ("same_day_rerun", "same-day re-run"),
+                       ("weekly_full", "weekly check (--full, same day)"), ("next_night", "next night, no orders")):
         r = results["runs"][key]
         ratio = f"{r['seconds'] / floor:9.1f}" if floor else f"{'—':>9}"
         lines.append(f"{label:<36}{r['seconds']:9.2f}{ratio}{r['cpu_s']:9.2f}{r['peak_rss_mb']:9}   "
@@ -646,10 +648,10 @@ def main() -> None:
     print(f"  a day of orders: {u['orders']} saved, upkeep {u['upkeep_median_ms']} ms per order, CPU "
           f"{u['upkeep_cpu_median_ms']} ms (median of "
           f"{u['pairs']} pair differences)", flush=True)
-    runs["nightly"] = kehu_segment("nightly new day", ["--full", "--as-of", str(d1)], log)
-    runs["same_day_rerun"] = kehu_segment("same-day re-run", ["--full", "--as-of", str(d1)], log)
-    runs["reclassify_same_day"] = kehu_segment("re-classification, same day", ["--as-of", str(d1)], log)
-    runs["reclassify_new_day"] = kehu_segment("re-classification, new day", ["--as-of", str(d2)], log)
+    runs["nightly"] = kehu_segment("nightly, new day after orders", ["--as-of", str(d1)], log)
+    runs["same_day_rerun"] = kehu_segment("same-day re-run", ["--as-of", str(d1)], log)
+    runs["weekly_full"] = kehu_segment("weekly check (--full)", ["--full", "--as-of", str(d1)], log)
+    runs["next_night"] = kehu_segment("next night, no orders", ["--as-of", str(d2)], log)
 
     parquet = home / "orders.parquet"
     results["exported_orders"] = export_orders(parquet)
