@@ -4,8 +4,10 @@ Tables move in bulk. Rows are read with one SQL query each into Polars on Django
 on SQLite through Python's sqlite3 (the one SQLite library of the process), on PostgreSQL as a COPY
 stream — never through the ORM row by row. The engine (``engine/``) does the
 arithmetic. Results go back as differences: only the metrics and class rows that changed are
-written, and when most of the class rows change (a new day) the table is replaced in bulk (COPY on
-PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
+written (a class row holds nothing that changes by itself from one day to the next; a hash of each row tells
+which changed, without reading them back), and the snapshot gets a line for each class row written. When most
+class rows change (the value models were fitted again, once a week) the table is replaced in bulk (COPY into a
+fresh copy on PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
 integer cents and times as microseconds, so a full rebuild gives exactly the rows the signals keep
 current.
 
@@ -621,9 +623,12 @@ VALUE_MONTHS = 12
 
 
 def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: Thresholds,
-                   orders: Any = None) -> tuple[pl.DataFrame, dict]:
+                   orders: Any = None, only: pl.Series | None = None) -> tuple[pl.DataFrame, dict]:
     """Check the purchase models on the shop's holdout, fit the chosen one and Gamma-Gamma on the buyers'
     lifetime aggregates; per-customer values and a summary.
+
+    When the last fit stands (:func:`_reusable_fits`) and `only` (customer ids) is given, the values are computed
+    for those customers alone (summary ``"refitted": false``); otherwise for every buyer.
 
     The purchase model is the one that forecast the last 25 % of the history best
     (:func:`model_check.check_models`; MBG/NBD when the history is too short to check).
@@ -660,6 +665,8 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     check = _model_check(as_of, last, orders)
     start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
     reused = _reusable_fits(last["value_model"], as_of, check["chosen"], len(buyers))
+    if reused and only is not None:
+        summary = summary.filter(pl.col("customer_id").is_in(only))
     result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
                           monthly_discount=thresholds.monthly_discount, start=start, fitted=reused)
     fitted_on = last["value_model"]["fitted_on"] if reused else as_of.isoformat()
@@ -786,9 +793,8 @@ SEGMENT_FIELDS = (
 SEGMENT_COLUMNS = [name for name, _ in SEGMENT_FIELDS]
 # What a row's fingerprint covers: everything but its date, the fingerprint itself and the forecast (which moves a
 # little every day; a run writes it for the rows that changed, and for every row when the models were fitted again).
-FINGERPRINTED = [name for name in SEGMENT_COLUMNS[1:]
-                 if name not in ("changed_on", "fingerprint", *VALUE_COLUMNS[:4], "expected_spend", "clv",
-                                 "value_at_risk")]
+FORECAST = (*VALUE_COLUMNS[:4], "expected_spend", "clv", "value_at_risk")   # the CustomerSegment columns of it
+FINGERPRINTED = [name for name in SEGMENT_COLUMNS[1:] if name not in ("changed_on", "fingerprint", *FORECAST)]
 SNAPSHOT_COLUMNS = ["as_of", "customer_id", "r_score", "f_score", "m_score", *CLASS_NAMES, "overdue"]
 _DTYPES = {"int": "Int64", "date": "String", "cents": "Int64", "float": "Float64", "text": "String",
            "flag": "Int8"}  # Polars types by name: Polars is imported only where a frame is made
@@ -813,11 +819,20 @@ def _segment_values(classified: pl.DataFrame, as_of: datetime.date) -> pl.DataFr
         pl.col("spend_previous_cents").fill_null(0).alias("spend_previous"), "trend",
         "r_score", "f_score", "m_score", "r_high", "f_high", "m_high", "rfm_class", "rf_segment", "abc_class",
         "frequency_tier", "value_tier", "lifecycle", pl.col("overdue").fill_null(False), "category_loyalty",
-        *VALUE_COLUMNS[:4], pl.col("expected_spend_cents").alias("expected_spend"),
-        pl.col("clv_cents").alias("clv"), pl.col("value_at_risk_cents").alias("value_at_risk"),
     ).with_columns(pl.col(c).fill_null("") for c in TEXT_COLUMNS).with_columns(
-        pl.col(name).cast(getattr(pl, _DTYPES[kind])) for name, kind in SEGMENT_FIELDS)
+        pl.col(name).cast(getattr(pl, _DTYPES[kind])) for name, kind in SEGMENT_FIELDS if name not in FORECAST)
     return values.with_columns(pl.struct(FINGERPRINTED).hash(seed=0).reinterpret(signed=True).alias("fingerprint"))
+
+
+def _with_forecast(rows: pl.DataFrame, values: pl.DataFrame) -> pl.DataFrame:
+    """The rows of _segment_values with the forecast of value_forecast (null for customers it has none of)."""
+    import polars as pl
+
+    forecast = values.select(
+        "customer_id", *VALUE_COLUMNS[:4], pl.col("expected_spend_cents").alias("expected_spend"),
+        pl.col("clv_cents").alias("clv"), pl.col("value_at_risk_cents").alias("value_at_risk"))
+    return rows.join(forecast, on="customer_id", how="left").select(
+        pl.col(name).cast(getattr(pl, _DTYPES[kind])) for name, kind in SEGMENT_FIELDS)
 
 
 def _stored_fingerprints() -> pl.DataFrame:
@@ -972,15 +987,17 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     progress("分类")
     classified, refs = classify(frame, thresholds)
     classified = backends.to_polars(classified)  # one row per customer, to the driver
+    # The stored rows' fingerprints, to write only the rows that changed (every row when the value models are
+    # fitted again), and to forecast only for those while the last fit stands. Read before the transaction.
+    segment_values = _segment_values(classified, as_of)
+    stored = _stored_fingerprints()
+    changed = segment_values.join(stored, on=["customer_id", "fingerprint"], how="anti")["customer_id"]
     progress("流失与价值预测")
     values, value_model = value_forecast(backends.to_polars(lifetime), as_of, thresholds,
-                                         None if computed is None else computed.orders)
+                                         None if computed is None else computed.orders, only=changed)
     classified = classified.join(values, on="customer_id", how="left")
+    segment_values = _with_forecast(segment_values, values)
     progress("写入分层结果")
-    segment_values = _segment_values(classified, as_of)
-    # The stored rows' fingerprints, to write only the rows that changed (every row when the value models were
-    # fitted again). Read before the transaction, which stays short.
-    stored = _stored_fingerprints()
     with transaction.atomic():
         _write_classes(segment_values, stored, as_of, rewrite=value_model["refitted"])
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
