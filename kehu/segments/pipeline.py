@@ -666,7 +666,7 @@ def value_forecast(aggregates: pl.DataFrame, as_of: datetime.date, thresholds: T
     start = {"purchases": last.get(check["chosen"]), "spend": last.get("Gamma-Gamma")}
     reused = _reusable_fits(last["value_model"], as_of, check["chosen"], len(buyers))
     if reused and only is not None:
-        summary = summary.filter(pl.col("customer_id").is_in(only))
+        summary = summary.filter(pl.col("customer_id").is_in(only.implode()))
     result = clv.forecast(summary, time_unit="days", model=check["chosen"], months=VALUE_MONTHS,
                           monthly_discount=thresholds.monthly_discount, start=start, fitted=reused)
     fitted_on = last["value_model"]["fitted_on"] if reused else as_of.isoformat()
