@@ -260,9 +260,11 @@ class CustomerSegment(models.Model):
         """The run whose thresholds, references and cut-offs these classes were compared with: the latest one
         on or before the day they last changed or the latest run's day, whichever is later."""
         if not hasattr(self, "_run"):
-            latest = SegmentRun.objects.order_by("-finished_at").only("as_of").first()
-            day = max(self.changed_on, latest.as_of) if latest else self.changed_on
-            self._run = SegmentRun.objects.filter(as_of__lte=day).order_by("-as_of").first()
+            latest = SegmentRun.objects.order_by("-finished_at").first()
+            if latest is None or latest.as_of >= self.changed_on:   # as_of is unique: the latest is that run
+                self._run = latest
+            else:   # an order changed the classes after the latest run
+                self._run = SegmentRun.objects.filter(as_of__lte=self.changed_on).order_by("-as_of").first()
         return self._run
 
     @property

@@ -872,18 +872,25 @@ def _snapshot_values(values: pl.DataFrame, as_of_text: str) -> pl.DataFrame:
                          pl.col("overdue").cast(pl.Boolean))
 
 
-def _write_classes(values: pl.DataFrame, old: pl.DataFrame, as_of: datetime.date, rewrite: bool) -> int:
+def _changed_rows(values: pl.DataFrame, old: pl.DataFrame) -> pl.Series:
+    """The customer ids of the computed rows `values` whose fingerprint differs from the stored one (`old`, as
+    _stored_fingerprints gives it) or that have none stored."""
+    return values.join(old, on=["customer_id", "fingerprint"], how="anti")["customer_id"]
+
+
+def _write_classes(values: pl.DataFrame, old: pl.DataFrame, changed_ids: pl.Series, as_of: datetime.date,
+                   rewrite: bool) -> int:
     """Store CustomerSegment and the day's snapshot, writing only what changed; returns the class rows written.
 
-    `old` is (customer_id, fingerprint) of the stored rows (_stored_fingerprints). The rows whose fingerprint
-    differs are written, and the table is replaced when most do or when `rewrite` (the value models were fitted
-    again: every row's forecast is new). The snapshot gets a line for each written row (:func:`_snapshot_kind`).
-    Must run inside a transaction.
+    `old` is (customer_id, fingerprint) of the stored rows (_stored_fingerprints), `changed_ids` the rows of
+    `values` that differ from them (_changed_rows): those are written, and the table is replaced when most are or
+    when `rewrite` (the value models were fitted again: every row's forecast is new). The snapshot gets a line for
+    each written row (:func:`_snapshot_kind`). Must run inside a transaction.
     """
     import polars as pl
 
     seg_table, snap_table = CustomerSegment._meta.db_table, SegmentSnapshot._meta.db_table
-    changed = values.join(old, on=["customer_id", "fingerprint"], how="anti")
+    changed = values.filter(pl.col("customer_id").is_in(changed_ids.implode()))
     gone = old.join(values, on="customer_id", how="anti").select("customer_id")
     most = len(changed) >= BULK_SHARE * len(old) and len(changed) > WRITE_CHUNK // 10
     everything = rewrite or not len(old) or most
@@ -991,7 +998,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     # fitted again), and to forecast only for those while the last fit stands. Read before the transaction.
     segment_values = _segment_values(classified, as_of)
     stored = _stored_fingerprints()
-    changed = segment_values.join(stored, on=["customer_id", "fingerprint"], how="anti")["customer_id"]
+    changed = _changed_rows(segment_values, stored)
     progress("流失与价值预测")
     values, value_model = value_forecast(backends.to_polars(lifetime), as_of, thresholds,
                                          None if computed is None else computed.orders, only=changed)
@@ -999,7 +1006,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     segment_values = _with_forecast(segment_values, values)
     progress("写入分层结果")
     with transaction.atomic():
-        _write_classes(segment_values, stored, as_of, rewrite=value_model["refitted"])
+        _write_classes(segment_values, stored, changed, as_of, rewrite=value_model["refitted"])
         run, _ = SegmentRun.objects.update_or_create(as_of=as_of, defaults={
             "thresholds": thresholds.to_dict(), "references": refs.to_dict(), "counts": _counts(classified),
             "customers": len(classified), "seconds": round(time.perf_counter() - started, 3),
