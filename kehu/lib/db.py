@@ -60,7 +60,8 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
         raw.prepared_max = KEPT_PREPARED
     with psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall() if cursor.description else []
+        # rownumber is None without a result set; `description` would build a Column per column (0.15 ms for 60)
+        return [] if cursor.rownumber is None else cursor.fetchall()
 
 
 @contextlib.contextmanager

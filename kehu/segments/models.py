@@ -168,7 +168,8 @@ class CustomerMetrics(models.Model):
 class CustomerCategorySpend(models.Model):
     """What one customer spent in one category, from the lines of counted orders."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="category_spend")
+    # no index of its own: the unique (customer, category) index serves the customer's lookups
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="category_spend", db_index=False)
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
     spend = models.DecimalField(_("金额（元）"), max_digits=14, decimal_places=2, default=Decimal("0"))
     lines = models.PositiveIntegerField(_("明细数"), default=0)
@@ -244,8 +245,8 @@ class CustomerSegment(models.Model):
             models.Index(fields=["category_loyalty", "customer"], name="segment_category_idx"),
             models.Index(fields=["overdue", "customer"], name="segment_overdue_idx"),
             models.Index(fields=["trend", "customer"], name="segment_trend_idx"),
-            models.Index(fields=["-value_at_risk", "customer"], name="segment_risk_idx"),
-            # the customer list's sorts (key-set on (value, customer), both directions)
+            # the lists' sorts (key-set on (value, customer), both directions; one index serves both: a class row's
+            # every index is written again when an order changes it, on PostgreSQL)
             models.Index(fields=["avg_order_value", "customer"], name="segment_aov_sort_idx"),
             models.Index(fields=["p_alive", "customer"], name="segment_p_alive_sort_idx"),
             models.Index(fields=["clv", "customer"], name="segment_clv_sort_idx"),

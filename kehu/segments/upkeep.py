@@ -198,6 +198,7 @@ class Found:
     snapshot: tuple | None          # its line in the snapshot of the run's day (_SNAPSHOT_FIELDS)
 
 
+@functools.cache
 def _read_sql(n: int) -> str:
     """One statement for everything the upkeep of `n` customers reads: the latest run's key, each customer's
     metrics and top category, the sums of its orders in the windows of the day, its class row and its line
@@ -439,6 +440,9 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Fou
             updates.append(_changes(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, found.snapshot,
                                     {"as_of": _adapt(basis.as_of), "customer_id": customer_id}))
     updates = [update for update in updates if update is not None]
+    if len(updates) == 2 and connection.vendor == "postgresql":   # one round trip: the first UPDATE in a WITH
+        (first, first_params), (second, second_params) = updates
+        updates = [(f"WITH row_changed AS ({first}) {second}", [*first_params, *second_params])]
     # One statement needs no transaction around it (the caller's, if any, holds several customers).
     with transaction.atomic(savepoint=False) if len(updates) + len(creates) > 1 else nullcontext():
         for sql, params in updates:

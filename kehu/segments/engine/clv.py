@@ -55,6 +55,7 @@ _LOG_BOUND = 15.0  # parameters are kept within e^±15 (3e-7 … 3.3e6) during t
 _GRADIENT_TOLERANCE = 1e-4  # on the mean log-likelihood per customer, w.r.t. log-parameters
 _WARM_TOLERANCE = 1e-8  # a starting point this close to stationary is taken as the optimum
 _HOMOGENEOUS_DROPOUT = 3e3  # BG/NBD a + b beyond which drop-out is treated as the same for everyone
+_LARGEST = np.finfo(float).max
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +287,8 @@ class GammaGammaFit(_Fit):
         For x = 0 this is the population mean; negative means count as 0.
         """
         x = np.asarray(x, dtype=float)
-        m = np.clip(np.nan_to_num(np.asarray(monetary, dtype=float)), 0.0, None)
+        m = np.asarray(monetary, dtype=float)
+        m = np.where(m > 0.0, np.minimum(m, _LARGEST), 0.0)   # NaN and negatives count as 0, +∞ as the largest float
         px = self.p * x
         return (self.p * self.gamma + px * m) / (px + self.q - 1.0)
 
@@ -838,8 +840,10 @@ def _row(key: str, zh: str, en: str, value: Any) -> dict[str, Any]:
 
 
 def _arrays(*columns: ArrayLike) -> tuple[Array, ...]:
-    arrays = np.broadcast_arrays(*(np.asarray(c, dtype=float) for c in columns))
-    return tuple(np.asarray(a, dtype=float) for a in arrays)
+    arrays = tuple(np.asarray(c, dtype=float) for c in columns)
+    if all(a.shape == arrays[0].shape for a in arrays):   # one customer's scalars, or a table's columns
+        return arrays
+    return tuple(np.asarray(a, dtype=float) for a in np.broadcast_arrays(*arrays))
 
 
 def _unique_rows(
