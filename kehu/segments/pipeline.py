@@ -26,7 +26,7 @@ import io
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
-from kehu.lib.db import fresh_copy
+from kehu.lib.db import fresh_copy, indexes_built_after
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
 from . import lease
@@ -432,14 +432,19 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     spend = spend.select(*(pl.col(c).cast(pl.Int64) for c in SPEND_KEYS))
     metrics_table, spend_table = CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table
     old_metrics = old_spend = None
+    bulk = False
     if customer_ids is None:
         old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: it stays short
-    with transaction.atomic():
+        stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
+        stale_spend = old_spend.join(spend, on=list(SPEND_KEYS), how="anti")
+        metrics = metrics.join(old_metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
+        spend = spend.join(old_spend, on=list(SPEND_KEYS), how="anti")
+        # the first build (or most rows new): in key order, the indexes built after (SQLite)
+        bulk = len(metrics) >= BULK_SHARE * len(old_metrics) and len(metrics) > WRITE_CHUNK // 10
+        if bulk:
+            metrics, spend = metrics.sort("customer_id"), spend.sort("customer_id", "category")
+    with transaction.atomic(), indexes_built_after(metrics_table, spend_table) if bulk else nullcontext():
         if customer_ids is None:
-            stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
-            stale_spend = old_spend.join(spend, on=list(SPEND_KEYS), how="anti")
-            metrics = metrics.join(old_metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
-            spend = spend.join(old_spend, on=list(SPEND_KEYS), how="anti")
             _delete_rows(spend_table, stale_spend.select("customer_id", pl.col("category").alias("category_id")))
             _delete_rows(metrics_table, stale_metrics.select("customer_id"))
             changed = len(stale_metrics) + len(stale_spend) + len(metrics) + len(spend)
@@ -948,17 +953,10 @@ def _replacing_segments():
         with fresh_copy(table) as new:
             yield new
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s"
-                       " AND sql IS NOT NULL", [table])
-        indexes = cursor.fetchall()
-        for name, _ in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute(f"DELETE FROM {table}")
-    yield table
-    with connection.cursor() as cursor:
-        for _, sql in indexes:
-            cursor.execute(sql)
+    with indexes_built_after(table):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table}")
+        yield table
 
 
 def _counts(frame: pl.DataFrame) -> dict:

@@ -222,6 +222,44 @@ def test_a_full_rebuild_recreates_lost_metrics(db):
     assert stored_state() == before
 
 
+def index_definitions(*tables: str) -> dict:
+    """Each index of the tables by name: its table, columns and uniqueness, as the database describes them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return {name: (table, info["columns"], info["unique"]) for table in tables
+                for name, info in connection.introspection.get_constraints(cursor, table).items() if info["index"]}
+
+
+def test_the_first_build_writes_the_metrics_in_bulk_and_builds_their_indexes_again(db, monkeypatch):
+    from django.db import connection
+
+    categories = [Category.objects.create(name=name) for name in ("茶叶", "茶具", "零食")]
+    for i in range(12):
+        customer = make_customer(name=f"客户{i}")
+        for k in range(i % 4):
+            order = order_at(customer, BASE + dt.timedelta(days=30 * k + i, hours=i), f"{10 * i + k}.50")
+            OrderLine.objects.create(order=order, category=categories[(i + k) % 3], product_name="货",
+                                     quantity=1, unit_price=order.amount)
+    before = stored_state()
+    tables = (CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table)
+    indexes = index_definitions(*tables)
+    CustomerMetrics.objects.all().delete()
+    CustomerCategorySpend.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size" if connection.vendor == "sqlite" else "SELECT 1")
+        cache = cursor.fetchone()
+    monkeypatch.setattr(pipeline, "WRITE_CHUNK", 4)   # 9 buyers count as a bulk write, in chunks of 4 rows
+    assert pipeline.rebuild_metrics() == 9   # the buyers
+    assert stored_state() == before
+    assert index_definitions(*tables) == indexes and len(indexes) >= 4
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size" if connection.vendor == "sqlite" else "SELECT 1")
+        assert cursor.fetchone() == cache
+    assert [m.customer_id for m in CustomerMetrics.objects.order_by("-monetary", "customer_id")] == sorted(
+        before[0], key=lambda c: (-before[0][c][3], c))
+
+
 @pytest.fixture
 def four_customers(db):
     """Hand-computed: recency 5/50/200/–, F 4/1/2/0, M ¥1,000/¥50/¥300/–."""
