@@ -96,7 +96,8 @@ class Order(models.Model):
         ordering = ["-ordered_at", "-id"]
         indexes = [
             models.Index(fields=["customer", "ordered_at"], name="order_customer_time_idx"),
-            models.Index(fields=["ordered_at"], name="order_time_idx"),
+            # covers the analytics' reads of counted orders by time (no visit to the table's rows)
+            models.Index(fields=["ordered_at", "status", "customer", "amount"], name="order_time_covering_idx"),
         ]
 
     def __str__(self) -> str:

@@ -172,14 +172,7 @@ def _local(column: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone(_zone())
 
 
-def _scan(column: str) -> str:
-    """A column to filter on without its index: on SQLite a time range read through the order-time index
-    jumps around the table and is several times slower than reading the table in order."""
-    return f"+{column}" if connection.vendor == "sqlite" else column
-
-
 def _time_filter(column: str, since: datetime.datetime | None, until: datetime.datetime | None) -> tuple[str, list]:
-    column = _scan(column)
     sql, params = "", []
     if since is not None:
         sql += f" AND {column} >= %s"
@@ -609,8 +602,7 @@ def _read_trend(as_of: datetime.date, months: int) -> pl.DataFrame:
     since = start_after(engine_metrics.months_before(as_of, 2 * months))
     middle = start_after(engine_metrics.months_before(as_of, months))
     sql = (f"SELECT customer_id, {_cents('amount')}, CASE WHEN ordered_at >= %s THEN 1 ELSE 0 END"
-           f" FROM {Order._meta.db_table} WHERE status = %s AND {_scan('ordered_at')} >= %s"
-           f" AND {_scan('ordered_at')} < %s")
+           f" FROM {Order._meta.db_table} WHERE status = %s AND ordered_at >= %s AND ordered_at < %s")
     rows = _fetch(sql, [middle, OrderStatus.COMPLETED, since, start_after(as_of)],
                   {"customer_id": pl.Int64, "cents": pl.Int64, "recent": pl.Int64})
     recent = pl.col("recent") == 1
