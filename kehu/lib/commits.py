@@ -36,35 +36,47 @@ def unit_of_work():
         with transaction.atomic(savepoint=False):
             yield
             while connection.kehu_follow_ups:
-                key, func = next(iter(connection.kehu_follow_ups.items()))
+                key, (func, on_failure) = next(iter(connection.kehu_follow_ups.items()))
                 del connection.kehu_follow_ups[key]   # a follow-up may ask for others: they run too
-                _run(func)
+                _run(func, on_failure)
     finally:
         connection.kehu_follow_ups = None
 
 
-def _run(func: Callable[[], None]) -> None:
+def _run(func: Callable[[], None], on_failure: Callable[[], None] | None) -> None:
     try:
         with transaction.atomic():
             func()
     except Exception:
         log.exception("follow-up %r failed; the write it follows is kept", func)
+        if on_failure is not None:
+            try:
+                with transaction.atomic():
+                    on_failure()
+            except Exception:
+                log.exception("the mark of a failed follow-up %r failed too", func)
 
 
-def before_commit(key: Hashable, func: Callable[[], None]) -> None:
+def before_commit(key: Hashable, func: Callable[[], None], on_failure: Callable[[], None] | None = None) -> None:
     """Run `func` once per `key` before the current unit of work commits; outside one, when the current transaction
-    commits (at once outside a transaction)."""
+    commits (at once outside a transaction). When `func` fails, its writes are rolled back and `on_failure` runs (to
+    leave a mark that the follow-up is owed, say)."""
     pending = getattr(connection, "kehu_follow_ups", None)
     if pending is not None:
-        pending.setdefault(key, func)
+        pending.setdefault(key, (func, on_failure))
         return
     if connection.in_atomic_block and any(getattr(hook, "follow_up_key", None) == key
                                           for _, hook, _ in connection.run_on_commit):
         return
 
-    def at_commit() -> None:
+    def at_commit() -> None:   # after the commit, in autocommit: what `func` wrote in a transaction is rolled back
         at_commit.follow_up_key = None   # done: a later write asks again
-        func()
+        try:
+            func()
+        except Exception:
+            if on_failure is not None:
+                on_failure()
+            raise   # logged by the robust on_commit
 
     at_commit.follow_up_key = key
     transaction.on_commit(at_commit, robust=True)

@@ -251,6 +251,9 @@ class CustomerSegment(models.Model):
             models.Index(fields=["p_alive", "customer"], name="segment_p_alive_sort_idx"),
             models.Index(fields=["clv", "customer"], name="segment_clv_sort_idx"),
             models.Index(fields=["value_at_risk", "customer"], name="segment_risk_sort_idx"),
+            # the rows an order changed since the last run (a few): a same-day re-run finds at once whether any
+            models.Index(fields=["customer"], condition=models.Q(fingerprint__isnull=True),
+                         name="segment_changed_since_run_idx"),
         ]
 
     def __str__(self) -> str:
@@ -434,6 +437,8 @@ class SegmentJob(BackgroundJob):
     run = models.ForeignKey(SegmentRun, verbose_name=_("分层计算"), null=True, blank=True,
                             on_delete=models.SET_NULL, related_name="+")
     customers = models.PositiveIntegerField(_("客户数"), default=0)
+    # nothing had changed since the day's run, which stands (pipeline.unchanged_run)
+    unchanged = models.BooleanField(_("沿用当天结果"), default=False)
 
     class Meta:
         verbose_name = verbose_name_plural = _("后台分层任务")

@@ -9,7 +9,8 @@ which changed, without reading them back), and the snapshot gets a line for each
 class rows change (the value models were fitted again, once a week) the table is replaced in bulk (COPY into a
 fresh copy on PostgreSQL; on SQLite without its secondary indexes, which are built again after). Money travels as
 integer cents and times as microseconds, so a full rebuild gives exactly the rows the signals keep
-current.
+current. A run of the latest run's day again keeps that run when nothing it was computed from has changed
+(:func:`unchanged_run`).
 
 Each classification also fits the churn and value models (for purchases the one of MBG/NBD and
 Pareto/NBD that forecasts the shop's own holdout best, see ``engine/model_check.py``; Gamma-Gamma for
@@ -510,7 +511,7 @@ def day_start(day: datetime.date) -> datetime.datetime:
 @dataclass
 class ClassResult:
     run: SegmentRun
-    frame: pl.DataFrame   # one row per customer, every metric and class column
+    unchanged: bool = False   # the run of the day was kept: nothing it was computed from had changed
 
 
 def _category_names(frame: Any) -> Any:
@@ -1002,10 +1003,30 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
             "customers": len(classified), "seconds": round(time.perf_counter() - started, 3),
             "value_model": value_model, "cutoffs": cutoffs(classified, thresholds),
         })
-    return ClassResult(run, classified)
+    return ClassResult(run)
 
 
 ENGINES = ("polars", "spark")
+
+
+def unchanged_run(as_of: datetime.date) -> SegmentRun | None:
+    """The latest run, when it is of `as_of` and nothing it was computed from has changed since: a run of that day
+    again would give the same classes. None otherwise.
+
+    What changes a run's outcome on its own day is the thresholds and the customers' orders. Every write of an order
+    or a line classifies its customer again at once (``upkeep``), which leaves the row without its fingerprint; a new
+    customer has no class row until a run, a deleted one takes its row along. So: the same thresholds, as many class
+    rows as the run classified and as there are customers, none without a fingerprint (a partial index of those).
+    ``kehu segment --full`` never takes this path: it recomputes the metrics from every order.
+    """
+    run = SegmentRun.objects.order_by("-finished_at").first()
+    if run is None or run.as_of != as_of or not run.cutoffs or run.thresholds != SegmentSettings.load().to_dict():
+        return None
+    rows = CustomerSegment.objects.count()
+    if rows != run.customers or Customer.objects.count() != rows \
+            or CustomerSegment.objects.filter(fingerprint__isnull=True).exists():
+        return None
+    return run
 
 
 def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Progress = _noop,
@@ -1026,6 +1047,10 @@ def refresh(as_of: datetime.date | None = None, full: bool = False, progress: Pr
             held.renew()
             progress(stage)
 
+        if engine == "polars" and not full:
+            kept = unchanged_run(as_of or today())
+            if kept is not None:
+                return ClassResult(kept, unchanged=True)
         if engine == "polars":
             return _classify_all(as_of, None, step, _rebuild(step) if full else None)
         from . import spark

@@ -127,7 +127,7 @@ def run(job_id: str, wait: float = LEASE_WAIT) -> int | None:
     refresh_age_bands()  # as `kehu segment` does: the stored age bands follow the birthdays passed
     reports.warm(result.run)
     _finish(job, SegmentJob.Status.DONE, run=result.run, customers=result.run.customers,
-            steps_done=job.steps_total, stage="")
+            steps_done=job.steps_total, stage="", unchanged=result.unchanged)
     return result.run.pk
 
 
@@ -165,5 +165,9 @@ def outcome(job: SegmentJob) -> str:
     if job.reason == SegmentJob.Reason.THRESHOLDS:
         return _("设置已保存，分层已按新阈值重新计算（%(n)s 位客户）。") % {"n": job.customers}
     run = job.run
+    if job.unchanged and run is not None:
+        return _("自 %(time)s 的分层以来客户、订单和阈值都没有变化，沿用该次结果：%(n)s 位客户，"
+                 "分析日期 %(date)s。") % {
+            "time": timezone.localtime(run.finished_at).strftime("%H:%M"), "n": job.customers, "date": run.as_of}
     return _("分层已重新计算：%(n)s 位客户，分析日期 %(date)s，用时 %(s)s 秒。") % {
         "n": job.customers, "date": run.as_of if run else "", "s": run.seconds if run else ""}

@@ -487,7 +487,8 @@ def follow(customer_id: int | None) -> None:
     (``lib.commits``: one transaction for the order and its classes), else at the commit of the write (at once
     outside a transaction); once per customer, however many orders and lines the write touches.
 
-    A failure is logged and neither undoes nor fails the write: the next run classifies the customer.
+    A failure is logged and neither undoes nor fails the write: the customer's class row loses its fingerprint, so
+    the next run classifies the customer again, a same-day re-run included (``pipeline.unchanged_run``).
     """
     if customer_id is None:
         return
@@ -496,4 +497,7 @@ def follow(customer_id: int | None) -> None:
         with _without_waiting_for_disk():
             reclassify([customer_id])
 
-    before_commit(("classes", customer_id), classify_again)
+    def owe_a_run() -> None:
+        CustomerSegment.objects.filter(customer_id=customer_id).update(fingerprint=None)
+
+    before_commit(("classes", customer_id), classify_again, owe_a_run)

@@ -75,3 +75,23 @@ def test_outside_a_unit_of_work_a_follow_up_runs_once_after_the_commit():
     assert ran == [False]
     before_commit("k", lambda: ran.append("at once"))   # no transaction: now
     assert ran == [False, "at once"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_follow_up_leaves_its_mark_inside_a_unit_of_work_and_after_a_commit(caplog):
+    def fails():
+        Category.objects.create(name="半途")
+        raise RuntimeError("boom")
+
+    def mark(name):
+        return lambda: Category.objects.create(name=name)
+
+    with caplog.at_level(logging.ERROR), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("fails", fails, mark("欠一次"))
+    assert names() == {"茶叶", "欠一次"}   # the follow-up's own write rolled back, its mark kept, the write stands
+    with caplog.at_level(logging.ERROR), transaction.atomic():
+        Category.objects.create(name="咖啡")
+        before_commit("fails", fails, mark("又欠一次"))
+    assert names() == {"茶叶", "欠一次", "咖啡", "半途", "又欠一次"}  # after the commit: autocommit, the mark too
+    assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == ["boom", "boom"]   # both logged

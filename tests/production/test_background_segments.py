@@ -69,6 +69,10 @@ def test_the_button_runs_on_the_worker_and_another_server_shows_its_progress(rea
         assert "分层已重新计算：24 位客户" in b.get(back).text
         after = state(ready_store)
         assert (after["classed"], after["runs"], after["jobs"]) == (24, 1, [["recompute", "done"]])
+        pressed = a.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)
+        back = follow_run(a, pressed.headers["Location"])   # nothing changed since: the day's run stands
+        assert "都没有变化，沿用该次结果：24 位客户" in a.get(back).text
+        assert state(ready_store)["runs"] == 1
     finally:
         first.stop()
         second.stop()

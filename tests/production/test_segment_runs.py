@@ -91,11 +91,16 @@ def test_it_classifies_a_fresh_demo_store_twice_with_and_without_full_like_a_ful
     outs = [segment(demo_store).stdout, segment(demo_store).stdout]
     got = classes(demo_store)
     assert len(got) == 150
+    # `kehu demo` classified the day: runs of that day find nothing changed since, and that run stands
+    kept = "Nothing changed since the run at"
+    assert all(kept in out and "沿用该次结果" in out for out in outs)
     outs += [segment(demo_store, "--full").stdout, segment(demo_store, "--full").stdout]
     assert all("分层完成" in out for out in outs)
     assert classes(demo_store) == got
-    for _ in range(2):
-        assert "分析日期 As of: 2025-06-30" in segment(demo_store, "--as-of", "2025-06-30").stdout
+    assert kept not in outs[2] + outs[3]   # --full recomputes
+    pasts = [segment(demo_store, "--as-of", "2025-06-30").stdout for _ in range(2)]
+    assert all("分析日期 As of: 2025-06-30" in out for out in pasts)
+    assert kept not in pasts[0] and kept in pasts[1]
     past = classes(demo_store)
     segment(demo_store, "--full", "--as-of", "2025-06-30")
     assert classes(demo_store) == past != got
@@ -167,6 +172,7 @@ def test_a_killed_run_does_not_block_the_next(demo_store):
 
 def test_both_web_buttons_reclassify_like_a_full_rebuild(demo_store, browser_page):
     page = browser_page
+    segment(demo_store, "--as-of", "2025-06-30")   # the latest run is of another day: today's is computed again
     page.goto("/segments/")
     page.get_by_role("button", name="重新计算分层").click()
     page.wait_for_selector(".message-success")
@@ -201,4 +207,6 @@ def test_the_buttons_say_that_a_run_is_going_on(demo_store):
         assert "设置已保存。" in saved.text
         assert f"Another classification is running (process {first.pid} on" in english.text
         again = web.post("/segments/recompute/", data={"next": "/segments/"}, allow_redirects=False)
-        assert web.get(follow_run(web, again.headers["Location"])).text.count("分层已重新计算：150 位客户") == 1
+        # nothing changed since the run that held the buttons up: it stands
+        page = web.get(follow_run(web, again.headers["Location"])).text
+        assert page.count("都没有变化，沿用该次结果：150 位客户") == 1

@@ -1,8 +1,10 @@
 """Classification always runs — on an empty store, without orders, when the first customer never bought, twice
 for one day — and gives the classes of a full rebuild; one run at a time (the lease)."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -10,7 +12,7 @@ from django.utils import timezone
 from kehu.lib.dates import today
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 from kehu.segments import lease, pipeline
-from kehu.segments.models import CustomerSegment, RunLease, SegmentRun, SegmentSnapshot
+from kehu.segments.models import CustomerSegment, RunLease, SegmentRun, SegmentSettings, SegmentSnapshot
 from tests.conftest import make_customer
 
 CLASS_COLUMNS = ("rfm_class", "rf_segment", "abc_class", "frequency_tier", "value_tier", "lifecycle", "trend",
@@ -121,3 +123,43 @@ def test_a_run_waits_for_the_lease_to_be_given_back(db, monkeypatch):
     monkeypatch.setattr(lease.time, "sleep", sleep)
     assert pipeline.refresh(wait=30).run.customers == 0
     assert len(polls) == 1
+
+
+@pytest.mark.django_db(transaction=True)   # real commits: the upkeep of each order runs, as in a server
+def test_a_same_day_rerun_keeps_the_run_until_something_it_was_computed_from_changes():
+    tea = Category.objects.create(name="茶")
+    customers = [make_customer(name=f"客户{i}") for i in range(5)]
+    for i, customer in enumerate(customers[:4]):
+        buy(customer, 20 + 60 * i, f"{90 + 41 * i}.00", tea)
+        buy(customer, 3 + i, "25.00")
+    first = pipeline.refresh(today())
+    assert not first.unchanged
+    again = pipeline.refresh(today())
+    assert again.unchanged and again.run.pk == first.run.pk and again.run.finished_at == first.run.finished_at
+
+    def kept_after(change) -> bool:
+        """Whether a same-day run after `change` kept the run; after it, a second one does, and what it keeps is
+        what a run with the metrics recomputed from every order gives."""
+        change()
+        result = pipeline.refresh(today())
+        assert pipeline.refresh(today()).unchanged
+        kept = classes()
+        pipeline.refresh(today(), full=True)
+        assert classes() == kept
+        return result.unchanged
+
+    assert not kept_after(lambda: buy(customers[4], 1, "500.00"))              # a first order
+    assert not kept_after(lambda: buy(customers[0], 0, "12.00", tea))          # another one
+    order = Order.objects.filter(customer=customers[1]).first()
+    assert not kept_after(lambda: Order.objects.filter(pk=order.pk).first().delete())
+    assert not kept_after(lambda: make_customer(name="新客户"))                # no class row yet
+    assert not kept_after(lambda: customers[2].delete())                      # its row goes with it
+    settings = SegmentSettings.load()
+    assert not kept_after(lambda: SegmentSettings.store(
+        dataclasses.replace(settings, trend_months=settings.trend_months + 1)))
+    # an upkeep that failed leaves the row without a fingerprint: the next run, of the same day too, classifies again
+    with mock.patch("kehu.segments.upkeep.reclassify", side_effect=RuntimeError("boom")):
+        assert not kept_after(lambda: buy(customers[3], 0, "99.00"))
+    assert pipeline.refresh(today()).unchanged
+    assert not pipeline.refresh(today() + dt.timedelta(days=1)).unchanged   # a new day
+    assert not pipeline.refresh(today() + dt.timedelta(days=1), full=True).unchanged   # --full

@@ -4,6 +4,7 @@ import datetime
 import unicodedata
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from tqdm import tqdm
 
 from kehu.customers.models import refresh_age_bands
@@ -177,6 +178,12 @@ class Command(BaseCommand):
         out.write(f"年龄段 Age bands: {refresh_age_bands():,} 位客户的年龄段已更新 updated")
         out.write(f"分析日期 As of: {run.as_of:%Y-%m-%d}    客户 Customers: {run.customers:,}    "
                   f"用时 Time: {run.seconds:.2f} 秒")
+        if result.unchanged:
+            at = timezone.localtime(run.finished_at)
+            out.write(f"自 {at:%H:%M} 的分层以来客户、订单和阈值都没有变化，沿用该次结果"
+                      "（--full 从全部订单重新计算）。\n"
+                      f"Nothing changed since the run at {at:%H:%M}: its classes stand (--full recomputes from every"
+                      " order).")
         if engine == "spark":
             out.write(f"计算引擎 Engine: Spark（读取 source: {source}）")
         for column in ("rfm_class", "rf_segment", "lifecycle", "abc_class", "frequency_tier", "value_tier"):
