@@ -72,9 +72,10 @@ def fresh_copy(table: str):
             copy_rows_into(new)          # and read them back from `new`, still inside the block
 
     A DELETE and COPY into a table with many indexes maintains every index row by row and leaves a dead row behind
-    for each old one (a million a day for the class table, until VACUUM). The copy has the table's columns, defaults
-    and checks; after the block it is analysed, gets the same primary key, foreign keys and indexes (each built
-    once over all rows, under the same names, so migrations still find them) and is renamed in place of the table.
+    for each old one (a million a day for the class table, until VACUUM). The copy has the table's columns, defaults,
+    identity (a new sequence: the rows written get new ids) and checks; after the block it is analysed, gets the same
+    primary key, foreign keys and indexes (each built once over all rows, under the same names, so migrations still
+    find them) and is renamed in place of the table.
     All of it in the caller's transaction: readers see the old rows until it commits, and wait only for the swap.
     A role that does not own the table (migrations run by another) cannot drop it: then the table itself is emptied
     and given to the block.
@@ -86,7 +87,8 @@ def fresh_copy(table: str):
         owner = cursor.fetchone()[0]
         if owner:
             cursor.execute(f"DROP TABLE IF EXISTS {new}")
-            cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING IDENTITY"
+                           " INCLUDING CONSTRAINTS)")
         else:
             cursor.execute(f"DELETE FROM {table}")
     if not owner:

@@ -425,38 +425,59 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
     metrics = _metrics_table(aggregates)
     spend = spend.select(*(pl.col(c).cast(pl.Int64) for c in SPEND_KEYS))
     metrics_table, spend_table = CustomerMetrics._meta.db_table, CustomerCategorySpend._meta.db_table
-    old_metrics = old_spend = None
-    bulk = False
     if customer_ids is None:
+        every_metric, every_spend = metrics, spend
         old_metrics, old_spend = _stored_metrics(), _stored_spend()  # before the transaction: it stays short
         stale_metrics = old_metrics.join(metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
         stale_spend = old_spend.join(spend, on=list(SPEND_KEYS), how="anti")
         metrics = metrics.join(old_metrics, on=list(METRICS_KEYS), how="anti", nulls_equal=True)
         spend = spend.join(old_spend, on=list(SPEND_KEYS), how="anti")
-        # the first build (or most rows new): in key order, the indexes built after (SQLite)
-        bulk = len(metrics) >= BULK_SHARE * len(old_metrics) and len(metrics) > WRITE_CHUNK // 10
-        if bulk:
+        changed = len(stale_metrics) + len(stale_spend) + len(metrics) + len(spend)
+        # the first build (or most rows new): in key order, the indexes built once after
+        if len(metrics) >= BULK_SHARE * len(old_metrics) and len(metrics) > WRITE_CHUNK // 10:
+            if connection.vendor == "postgresql":   # fresh copies of both tables, filled with every row
+                with transaction.atomic(), fresh_copy(metrics_table) as new_metrics, \
+                        fresh_copy(spend_table) as new_spend:
+                    _insert(new_metrics, METRICS_COLUMNS, _metric_rows(every_metric.sort("customer_id"), now))
+                    _insert(new_spend, SPEND_COLUMNS, _spend_rows(every_spend.sort("customer_id", "category")))
+                return changed
             metrics, spend = metrics.sort("customer_id"), spend.sort("customer_id", "category")
-    with transaction.atomic(), indexes_built_after(metrics_table, spend_table) if bulk else nullcontext():
-        if customer_ids is None:
+            bulk = indexes_built_after(metrics_table, spend_table)
+        else:
+            bulk = nullcontext()
+        with transaction.atomic(), bulk:
             _delete_rows(spend_table, stale_spend.select("customer_id", pl.col("category").alias("category_id")))
             _delete_rows(metrics_table, stale_metrics.select("customer_id"))
-            changed = len(stale_metrics) + len(stale_spend) + len(metrics) + len(spend)
-        else:
-            _delete_customers(spend_table, customer_ids)
-            _delete_customers(metrics_table, customer_ids)
-            changed = len(metrics) + len(spend)
-        rows = metrics.select(
-            "customer_id", _datetime_text("first_us").alias("first"), _datetime_text("last_us").alias("last"),
-            "frequency", _decimal_text("monetary_cents").alias("monetary"), "interval_sq_sum", "categories",
-            _decimal_text("category_cents").alias("category_spend"), "top_category",
-            _decimal_text("top_category_cents").alias("top_category_spend"), "purchase_days",
-            _decimal_text("first_day_cents").alias("first_day_spend"), pl.lit(now).alias("updated_at"),
-        )
-        _insert(metrics_table, METRICS_COLUMNS, rows)
-        _insert(spend_table, ["customer_id", "category_id", "spend", "lines"],
-                spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines"))
-    return changed
+            _insert(metrics_table, METRICS_COLUMNS, _metric_rows(metrics, now))
+            _insert(spend_table, SPEND_COLUMNS, _spend_rows(spend))
+        return changed
+    with transaction.atomic():
+        _delete_customers(spend_table, customer_ids)
+        _delete_customers(metrics_table, customer_ids)
+        _insert(metrics_table, METRICS_COLUMNS, _metric_rows(metrics, now))
+        _insert(spend_table, SPEND_COLUMNS, _spend_rows(spend))
+    return len(metrics) + len(spend)
+
+
+SPEND_COLUMNS = ["customer_id", "category_id", "spend", "lines"]
+
+
+def _metric_rows(metrics: pl.DataFrame, now: str) -> pl.DataFrame:
+    """Metric rows (_metrics_table) as the database takes them, in METRICS_COLUMNS order."""
+    import polars as pl
+
+    return metrics.select(
+        "customer_id", _datetime_text("first_us").alias("first"), _datetime_text("last_us").alias("last"),
+        "frequency", _decimal_text("monetary_cents").alias("monetary"), "interval_sq_sum", "categories",
+        _decimal_text("category_cents").alias("category_spend"), "top_category",
+        _decimal_text("top_category_cents").alias("top_category_spend"), "purchase_days",
+        _decimal_text("first_day_cents").alias("first_day_spend"), pl.lit(now).alias("updated_at"),
+    )
+
+
+def _spend_rows(spend: pl.DataFrame) -> pl.DataFrame:
+    """Category spend rows (SPEND_KEYS) as the database takes them, in SPEND_COLUMNS order."""
+    return spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines")
 
 
 def _read_store() -> StoreFrames:
