@@ -257,7 +257,7 @@ def _model_check_sheet(wb: Workbook, check: dict) -> None:
         return
     _header(ws, ["模型", "检验期预测", "检验期实际", "误差", "说明"], [22, 14, 14, 10, 70])
     for name, predicted, actual, error, chosen, candidate, reason, _en in total_rows(check):
-        note = reason or ("选用：检验期误差最小" if chosen else
+        note = reason or ("选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 0.5 个百分点以上时改用它）" if chosen else
                           "" if candidate else "仅作对照：该模型认为只买过一次的客户一定仍活跃")
         ws.append([name, _cell(ws, predicted, "#,##0.0"), actual, _cell(ws, error, "+0.0%;-0.0%"), note])
     ws.append([])

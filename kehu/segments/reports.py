@@ -594,7 +594,7 @@ def models(report: Report) -> dict:
         if reason:
             note = reason if _chinese() else reason_en
         elif chosen:
-            note = _("选用：在可选模型中检验期误差最小")
+            note = _("选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 0.5 个百分点以上时改用它）")
         elif not candidate:
             note = _("仅作对照：该模型认为只买过一次的客户一定仍活跃，流失概率总是 0")
         else:

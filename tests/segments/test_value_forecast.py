@@ -73,7 +73,8 @@ def test_the_value_models_are_fitted_and_land_in_every_buyers_row(db):
     for seg in buyers[:50]:
         assert seg.p_alive == pytest.approx(expected[seg.customer_id], abs=1e-6)
     once = buyers.filter(frequency=1).order_by("-last_order_day")
-    assert once.last().p_alive < 0.9 < once.first().p_alive  # one-time buyers: the longer silent, the likelier gone
+    # one-time buyers: the longer silent, the likelier gone
+    assert once.last().p_alive < 0.5 * once.first().p_alive, (once.last().p_alive, once.first().p_alive)
 
 
 def test_the_summary_from_maintained_metrics_equals_the_one_from_orders(db):

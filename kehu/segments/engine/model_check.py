@@ -11,9 +11,10 @@ days) in the holdout that follows; the prediction is set against what they actua
   the same customers: actual against each model's expectation for customers of their age (Fader,
   Hardie & Lee 2005, figure 2: the unconditional E[X(t)] from each customer's first purchase, summed).
 
-The model to forecast with is the one with the smallest total error in the holdout among the models
-that give a one-time buyer a churn probability (:data:`CHOICE_MODELS`: MBG/NBD and Pareto/NBD);
-BG/NBD is shown beside them for comparison — it holds that a customer who bought once is still
+The model to forecast with is one of those that give a one-time buyer a churn probability
+(:data:`CHOICE_MODELS`: MBG/NBD and Pareto/NBD): MBG/NBD, unless Pareto/NBD's total error in the holdout is
+smaller by more than :data:`CHOICE_MARGIN` percentage points (see :func:`choose`); BG/NBD is shown beside them
+for comparison — it holds that a customer who bought once is still
 active for sure. Without a usable check (too short a history, too few customers) the choice is
 :data:`DEFAULT_MODEL`.
 
@@ -37,6 +38,9 @@ from kehu.segments.engine.clv_data import TimeUnit, unit_days
 MODELS = ("MBG/NBD", "Pareto/NBD", "BG/NBD")
 CHOICE_MODELS = ("MBG/NBD", "Pareto/NBD")
 DEFAULT_MODEL = "MBG/NBD"
+# How much smaller (percentage points of the holdout's purchases) another candidate's total error must be for it to
+# be chosen over the default (the models page says so)
+CHOICE_MARGIN = 0.5
 HOLDOUT_SHARE = 0.25
 MIN_HOLDOUT_DAYS = 56  # 8 weeks
 MIN_CALIBRATION_DAYS = 56
@@ -228,10 +232,18 @@ def check_models(
 
 
 def choose(results: Sequence[ModelResult]) -> str:
-    """The candidate (:data:`CHOICE_MODELS`) with the smallest absolute total error; the default without one."""
-    scored = [(abs(r.error_percent), CHOICE_MODELS.index(r.model)) for r in results
-              if r.fitted and r.model in CHOICE_MODELS and r.error_percent is not None]
-    return CHOICE_MODELS[min(scored)[1]] if scored else DEFAULT_MODEL
+    """The default model, unless another candidate (:data:`CHOICE_MODELS`) forecast the holdout's total better by more
+    than CHOICE_MARGIN points (or the default could not be checked): then the candidate with the smallest absolute
+    error. The default's fit has a closed-form gradient, Pareto/NBD's a numerical one: 3 s against 52 s on 900,000
+    buyers, for forecasts that two models this close barely tell apart."""
+    errors = {r.model: abs(r.error_percent) for r in results
+              if r.fitted and r.model in CHOICE_MODELS and r.error_percent is not None}
+    if not errors:
+        return DEFAULT_MODEL
+    best = min(errors, key=lambda model: (errors[model], CHOICE_MODELS.index(model)))
+    if DEFAULT_MODEL in errors and errors[best] >= errors[DEFAULT_MODEL] - CHOICE_MARGIN:
+        return DEFAULT_MODEL
+    return best
 
 
 def _conditional(fit: clv.PurchaseFit, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
