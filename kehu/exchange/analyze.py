@@ -26,7 +26,7 @@ from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGM
 from kehu.segments.engine.clv import forecast
 from kehu.segments.engine.clv_data import build_summary
 from kehu.segments.engine.explain import explain
-from kehu.segments.engine.model_check import check_models, group_rows, total_rows
+from kehu.segments.engine.model_check import CHOICE_MARGIN, check_models, group_rows, total_rows
 from kehu.segments.models import SegmentSettings
 from kehu.segments.pipeline import metrics_frame, read_orders
 
@@ -256,8 +256,9 @@ def _model_check_sheet(wb: Workbook, check: dict) -> None:
         ws.append(["未检验", f"{check['reason']}；流失与价值预测使用默认模型 {check['chosen']}"])
         return
     _header(ws, ["模型", "检验期预测", "检验期实际", "误差", "说明"], [22, 14, 14, 10, 70])
+    chosen_note = f"选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 {CHOICE_MARGIN} 个百分点以上时改用它）"
     for name, predicted, actual, error, chosen, candidate, reason, _en in total_rows(check):
-        note = reason or ("选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 0.5 个百分点以上时改用它）" if chosen else
+        note = reason or (chosen_note if chosen else
                           "" if candidate else "仅作对照：该模型认为只买过一次的客户一定仍活跃")
         ws.append([name, _cell(ws, predicted, "#,##0.0"), actual, _cell(ws, error, "+0.0%;-0.0%"), note])
     ws.append([])

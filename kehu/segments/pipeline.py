@@ -438,8 +438,8 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
             if connection.vendor == "postgresql":   # fresh copies of both tables, filled with every row
                 with transaction.atomic(), fresh_copy(metrics_table) as new_metrics, \
                         fresh_copy(spend_table) as new_spend:
-                    _insert(new_metrics, METRICS_COLUMNS, _metric_rows(every_metric.sort("customer_id"), now))
-                    _insert(new_spend, SPEND_COLUMNS, _spend_rows(every_spend.sort("customer_id", "category")))
+                    _insert_metrics(new_metrics, new_spend, every_metric.sort("customer_id"),
+                                    every_spend.sort("customer_id", "category"), now)
                 return changed
             metrics, spend = metrics.sort("customer_id"), spend.sort("customer_id", "category")
             bulk = indexes_built_after(metrics_table, spend_table)
@@ -448,36 +448,29 @@ def _write_metrics(aggregates: pl.DataFrame, spend: pl.DataFrame, customer_ids: 
         with transaction.atomic(), bulk:
             _delete_rows(spend_table, stale_spend.select("customer_id", pl.col("category").alias("category_id")))
             _delete_rows(metrics_table, stale_metrics.select("customer_id"))
-            _insert(metrics_table, METRICS_COLUMNS, _metric_rows(metrics, now))
-            _insert(spend_table, SPEND_COLUMNS, _spend_rows(spend))
+            _insert_metrics(metrics_table, spend_table, metrics, spend, now)
         return changed
     with transaction.atomic():
         _delete_customers(spend_table, customer_ids)
         _delete_customers(metrics_table, customer_ids)
-        _insert(metrics_table, METRICS_COLUMNS, _metric_rows(metrics, now))
-        _insert(spend_table, SPEND_COLUMNS, _spend_rows(spend))
+        _insert_metrics(metrics_table, spend_table, metrics, spend, now)
     return len(metrics) + len(spend)
 
 
-SPEND_COLUMNS = ["customer_id", "category_id", "spend", "lines"]
-
-
-def _metric_rows(metrics: pl.DataFrame, now: str) -> pl.DataFrame:
-    """Metric rows (_metrics_table) as the database takes them, in METRICS_COLUMNS order."""
+def _insert_metrics(metrics_table: str, spend_table: str, metrics: pl.DataFrame, spend: pl.DataFrame,
+                    now: str) -> None:
+    """Insert metric rows (_metrics_table) and category spend rows (SPEND_KEYS) as the database takes them."""
     import polars as pl
 
-    return metrics.select(
+    _insert(metrics_table, METRICS_COLUMNS, metrics.select(
         "customer_id", _datetime_text("first_us").alias("first"), _datetime_text("last_us").alias("last"),
         "frequency", _decimal_text("monetary_cents").alias("monetary"), "interval_sq_sum", "categories",
         _decimal_text("category_cents").alias("category_spend"), "top_category",
         _decimal_text("top_category_cents").alias("top_category_spend"), "purchase_days",
         _decimal_text("first_day_cents").alias("first_day_spend"), pl.lit(now).alias("updated_at"),
-    )
-
-
-def _spend_rows(spend: pl.DataFrame) -> pl.DataFrame:
-    """Category spend rows (SPEND_KEYS) as the database takes them, in SPEND_COLUMNS order."""
-    return spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines")
+    ))
+    _insert(spend_table, ["customer_id", "category_id", "spend", "lines"],
+            spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines"))
 
 
 def _read_store() -> StoreFrames:

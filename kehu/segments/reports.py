@@ -594,7 +594,8 @@ def models(report: Report) -> dict:
         if reason:
             note = reason if _chinese() else reason_en
         elif chosen:
-            note = _("选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 0.5 个百分点以上时改用它）")
+            note = _("选用（默认 MBG/NBD；Pareto/NBD 的检验期误差小 %(margin)s 个百分点以上时改用它）") % {
+                "margin": model_check.CHOICE_MARGIN}
         elif not candidate:
             note = _("仅作对照：该模型认为只买过一次的客户一定仍活跃，流失概率总是 0")
         else:
@@ -608,7 +609,8 @@ def models(report: Report) -> dict:
         *({"name": m["model"], "data": [round(v, 1) for v in m["predicted_cumulative"]]}
           for m in check["models"] if m["fitted"])]}
     tables = {**info["tables"], "groups": groups.to_dict(), "totals": totals.to_dict()}
-    return info | {"check": check, "tables": tables, "charts": {"cumulative": chart}}
+    return info | {"check": check, "tables": tables, "charts": {"cumulative": chart},
+                   "margin": model_check.CHOICE_MARGIN}
 
 
 TIME_UNITS = {"days": "天", "weeks": "周"}

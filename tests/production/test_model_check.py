@@ -3,7 +3,10 @@ demo shop's own holdout — the same figures as an independent count of the orde
 
 import datetime
 import json
+import re
 from html.parser import HTMLParser
+
+from kehu.segments.engine import model_check
 
 from .harness import LiveServer
 
@@ -106,5 +109,7 @@ def test_it_shows_the_demo_shops_own_holdout_as_counted_from_its_orders(ready_st
     chosen = [row for row in totals[1:] if row[4].startswith("选用")]
     assert len(chosen) == 1 and chosen[0][0] in ("MBG/NBD", "Pareto/NBD")
     assert f"<strong>{chosen[0][0]}</strong>" in html
+    rule = f"检验期误差小 {model_check.CHOICE_MARGIN} 个百分点以上时"   # the page and the note say the rule
+    assert rule in re.search(r"<p data-chosen>(.*?)</p>", html, re.S).group(1) and rule in chosen[0][4]
     assert '"kind": "lines"' in html and 'data-chart="chart-cumulative"' in html
     assert csv.splitlines()[1].split(",")[:3] == ["0", str(expected["customers"][0]), str(expected["actual"][0])]
