@@ -20,6 +20,8 @@ from collections.abc import Callable, Hashable
 
 from django.db import connection, transaction
 
+from .db import savepoint
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +47,7 @@ def unit_of_work():
 
 def _run(func: Callable[[], None], on_failure: Callable[[], None] | None) -> None:
     try:
-        with transaction.atomic():
+        with savepoint():
             func()
     except Exception:
         log.exception("follow-up %r failed; the write it follows is kept", func)

@@ -12,9 +12,10 @@ Statements run for every order (:func:`run_prepared`): planned once per connecti
 """
 
 import contextlib
+import itertools
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 
 @contextlib.contextmanager
@@ -62,6 +63,36 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
         cursor.execute(sql, params, prepare=True)
         # rownumber is None without a result set; `description` would build a Column per column (0.15 ms for 60)
         return [] if cursor.rownumber is None else cursor.fetchall()
+
+
+_savepoint_names = itertools.count(1)
+
+
+@contextlib.contextmanager
+def savepoint():
+    """``transaction.atomic()`` inside the current transaction, for a follow-up of a write (``lib.commits``): what the
+    block wrote is rolled back when it raises, and the transaction goes on.
+
+    On PostgreSQL the SAVEPOINT and RELEASE go straight through psycopg, without Django's cursor and bookkeeping
+    (0.2 ms of client CPU a follow-up on this machine). Elsewhere, or outside a transaction, Django's savepoint.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    name = f"kehu_follow_up_{next(_savepoint_names)}"
+    raw = connection.connection
+    raw.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        raw.execute(f"RELEASE SAVEPOINT {name}")
+        # an atomic(savepoint=False) inside the block that saw an error marked the whole transaction for rollback;
+        # the savepoint has undone the block, so the transaction goes on
+        transaction.set_rollback(False)
+        raise
+    raw.execute(f"RELEASE SAVEPOINT {name}")
 
 
 @contextlib.contextmanager

@@ -95,3 +95,21 @@ def test_a_failing_follow_up_leaves_its_mark_inside_a_unit_of_work_and_after_a_c
         before_commit("fails", fails, mark("又欠一次"))
     assert names() == {"茶叶", "欠一次", "咖啡", "半途", "又欠一次"}  # after the commit: autocommit, the mark too
     assert [str(r.exc_info[1]) for r in caplog.records if r.exc_info] == ["boom", "boom"]   # both logged
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_that_fails_in_the_database_is_rolled_back_alone_and_the_transaction_goes_on(caplog):
+    """A statement that fails aborts a PostgreSQL transaction, here inside an atomic block without a savepoint of its
+    own (as the upkeep writes several rows): the follow-up's savepoint undoes it, and the write and what comes after
+    it in the same transaction are committed."""
+    def duplicates():
+        Category.objects.create(name="半途")
+        with transaction.atomic(savepoint=False):
+            Category.objects.create(name="茶叶")   # the name is unique: IntegrityError
+
+    with caplog.at_level(logging.ERROR, logger="kehu.lib.commits"), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("duplicates", duplicates)
+        before_commit("after", lambda: Category.objects.create(name="之后"))
+    assert names() == {"茶叶", "之后"}
+    assert "IntegrityError" in caplog.text or "duplicate" in caplog.text.lower() or "UNIQUE" in caplog.text
