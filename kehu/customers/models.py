@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from kehu.lib.ages import AgeBands
+from kehu.lib.ages import AgeBands, next_birthday
 from kehu.lib.crypto import blind_index
 from kehu.lib.dates import today
 from kehu.lib.fields import EncryptedDateField, EncryptedTextField
@@ -97,21 +97,35 @@ def age_bands() -> AgeBands:
 
 
 def refresh_age_bands(bands: AgeBands | None = None, as_of: datetime.date | None = None) -> int:
-    """Recompute every stored age band (bands edited, or a night has passed and birthdays with it): decrypts each
-    birthday once, writes the bands that changed; returns how many changed. Customers without a birthday keep 未知."""
+    """Bring the stored age bands to `as_of` (default today); returns how many customers changed band.
+
+    A band holds until the customer's next birthday (``age_band_until``), so on a new day only the customers whose
+    birthday has come round since (about 1 in 365 a night, found by an index) are decrypted and written, and on the
+    same day again nobody is. With `bands` (the boundaries were edited) every birthday is decrypted once and the bands
+    that change are written. Customers without a birthday keep 未知.
+    """
+    everyone = bands is not None
     bands, as_of = bands or age_bands(), as_of or today()
+    rows = Customer.objects.filter(birthday__isnull=False) if everyone else \
+        Customer.objects.filter(age_band_until__lte=as_of)   # only a customer with a birthday has one
     moved: dict[str, list[int]] = {}
-    rows = Customer.objects.filter(birthday__isnull=False).values_list("pk", "birthday", "age_band")
-    for pk, birthday, band in rows.iterator(chunk_size=2000):
+    passed: dict[datetime.date, list[int]] = {}   # by the next birthday after as_of, of those whose came round
+    for pk, birthday, band, until in rows.values_list("pk", "birthday", "age_band", "age_band_until") \
+            .iterator(chunk_size=2000):
         key = bands.key_of(birthday, as_of)
         if key != band:
             moved.setdefault(key, []).append(pk)
-    # one UPDATE per band and 1,000 ids (bulk_update's CASE per row takes minutes for 100,000 rows on SQLite)
-    for key, pks in moved.items():
-        for start in range(0, len(pks), 1000):
-            Customer.objects.filter(pk__in=pks[start:start + 1000]).update(age_band=key, age_band_on=as_of)
-    Customer.objects.filter(birthday__isnull=False).exclude(age_band_on=as_of).update(age_band_on=as_of)
-    Customer.objects.filter(birthday__isnull=True).exclude(age_band="").update(age_band="", age_band_on=None)
+        if until is None or until <= as_of:
+            passed.setdefault(next_birthday(birthday, as_of), []).append(pk)
+    # one UPDATE per band (or next birthday) and 1,000 ids: bulk_update's CASE per row takes minutes for 100,000 rows
+    # on SQLite; a night's customers share one or two next birthdays
+    for groups, column in ((moved, "age_band"), (passed, "age_band_until")):
+        for value, pks in groups.items():
+            for start in range(0, len(pks), 1000):
+                Customer.objects.filter(pk__in=pks[start:start + 1000]).update(**{column: value, "age_band_on": as_of})
+    if everyone:   # and a band left behind by a birthday removed without save()
+        Customer.objects.filter(birthday__isnull=True, age_band__gt="").update(
+            age_band="", age_band_on=None, age_band_until=None)
     return sum(len(pks) for pks in moved.values())
 
 
@@ -207,9 +221,11 @@ class Customer(models.Model):
     gender = models.CharField(_("性别"), max_length=10, choices=Gender.choices, blank=True, default="")
     birthday = EncryptedDateField("生日", blank=True, null=True)
     # Derived from the birthday so analysis and filters never decrypt it: the age band (a key of
-    # lib.ages.AgeBands, "" = 未知) on `age_band_on`; kept by save() and refresh_age_bands().
+    # lib.ages.AgeBands, "" = 未知) computed on `age_band_on`, which holds until the next birthday `age_band_until`;
+    # kept by save() and refresh_age_bands().
     age_band = models.CharField(_("年龄段"), max_length=10, blank=True, default="", editable=False)
     age_band_on = models.DateField(_("年龄段计算日期"), null=True, blank=True, editable=False)
+    age_band_until = models.DateField(_("年龄段有效至"), null=True, blank=True, editable=False)
     mobile = EncryptedTextField("手机", blank=True, default="")
     mobile_hash = models.CharField(max_length=40, blank=True, default="", db_index=True, editable=False)
     # The mobile's last 4 digits as a keyed hash (mobile_last4_index): "8022" finds 138****8022 for the roles that
@@ -267,6 +283,8 @@ class Customer(models.Model):
             models.Index(fields=["registered_at", "id"], name="customer_registered_idx"),
             models.Index(fields=["company"], name="customer_company_idx"),
             models.Index(fields=["age_band", "id"], name="customer_age_band_idx"),
+            # the nightly refresh_age_bands: the customers whose birthday has come round
+            models.Index(fields=["age_band_until"], name="customer_age_band_until_idx"),
             models.Index(fields=["gender", "id"], name="customer_gender_idx"),
         ]
 
@@ -280,7 +298,7 @@ class Customer(models.Model):
         self.refresh_age_band()
         fields = kwargs.get("update_fields")
         if fields is not None and "birthday" in fields:
-            kwargs["update_fields"] = {*fields, "age_band", "age_band_on"}
+            kwargs["update_fields"] = {*fields, "age_band", "age_band_on", "age_band_until"}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -301,6 +319,7 @@ class Customer(models.Model):
             birthday = datetime.date.fromisoformat(birthday) if birthday else None
         self.age_band_on = today() if birthday else None
         self.age_band = age_bands().key_of(birthday, self.age_band_on) if birthday else ""
+        self.age_band_until = next_birthday(birthday, self.age_band_on) if birthday else None
 
     def contact_for(self, user) -> dict[str, str]:
         """Contact fields as `user` may see them: in full, or masked (138****5678)."""

@@ -241,8 +241,8 @@ def erase(customer: Customer, user=None) -> EraseResult:
         ImportChange.objects.filter(model__iexact="customers.customer", object_id=pk).delete()
         if orders:
             Customer.objects.filter(pk=pk).update(
-                name=label, gender="", birthday=None, birthday_md=None, age_band="", age_band_on=None, mobile="",
-                email="", wechat="", address="",
+                name=label, gender="", birthday=None, birthday_md=None, age_band="", age_band_on=None,
+                age_band_until=None, mobile="", email="", wechat="", address="",
                 mobile_hash="", mobile_last4_hash="", email_hash="", wechat_hash="", province="", city="", district="",
                 company="", notes="", extra={}, version=models.F("version") + 1, updated_at=timezone.now())
             customer.tags.clear()

@@ -26,6 +26,19 @@ def age_on(birthday: datetime.date, as_of: datetime.date) -> int:
     return as_of.year - birthday.year - ((as_of.month, as_of.day) < (birthday.month, birthday.day))
 
 
+def next_birthday(birthday: datetime.date, after: datetime.date) -> datetime.date:
+    """The first day after `after` on which a person born on `birthday` is a year older (age_on): the age, and so the
+    band, stays what it is on `after` until the day before. Born on 29 February: 1 March in a year without one."""
+    for year in (after.year, after.year + 1):
+        try:
+            day = birthday.replace(year=year)
+        except ValueError:   # 29 February in a year without one
+            day = datetime.date(year, 3, 1)
+        if day > after:
+            return day
+    raise AssertionError("a birthday comes round within a year")
+
+
 class BandError(ValueError):
     """Boundaries that cannot make bands; the message is Chinese, for the form."""
 

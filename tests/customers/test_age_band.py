@@ -110,3 +110,69 @@ def test_the_export_command_refuses_an_age_band_to_a_masked_user_and_not_to_the_
     assert not out.exists()
     call_command("export", "customers", "-o", str(out), "--filter", "age_band=25-34")
     assert "甲" in out.read_text(encoding="utf-8-sig")
+
+
+def test_next_birthday_is_the_first_day_a_year_older_29_february_included():
+    from kehu.lib.ages import age_on, next_birthday
+
+    assert next_birthday(datetime.date(1990, 6, 15), datetime.date(2026, 6, 14)) == datetime.date(2026, 6, 15)
+    assert next_birthday(datetime.date(1990, 6, 15), datetime.date(2026, 6, 15)) == datetime.date(2027, 6, 15)
+    assert next_birthday(datetime.date(2000, 2, 29), datetime.date(2025, 2, 28)) == datetime.date(2025, 3, 1)
+    assert next_birthday(datetime.date(2000, 2, 29), datetime.date(2027, 12, 31)) == datetime.date(2028, 2, 29)
+    # the age on every day from `after` to the day before is the same, and one more on the day itself
+    for born in (datetime.date(1990, 6, 15), datetime.date(2000, 2, 29), datetime.date(1985, 12, 31),
+                 datetime.date(1970, 1, 1), datetime.date(1996, 3, 1)):
+        after = datetime.date(2026, 1, 1)
+        while after < datetime.date(2029, 1, 1):
+            day = next_birthday(born, after)
+            ages = {age_on(born, after + datetime.timedelta(days=k)) for k in range((day - after).days)}
+            assert ages == {age_on(born, after)} and age_on(born, day) == age_on(born, after) + 1, (born, after)
+            after += datetime.timedelta(days=17)
+
+
+def test_a_band_holds_until_the_next_birthday_and_only_those_whose_birthday_came_round_are_read_again():
+    tomorrow = today() + datetime.timedelta(days=1)
+    make_customer(name="甲", birthday=years_ago(35, days=-1))   # 34, 35 tomorrow
+    make_customer(name="乙", birthday=datetime.date(1966, 8, 20))
+    make_customer(name="丙")
+    until = dict(Customer.objects.values_list("name", "age_band_until"))
+    assert until["甲"] == tomorrow and until["丙"] is None
+    this_year = datetime.date(today().year, 8, 20)
+    assert until["乙"] == (this_year if this_year > today() else datetime.date(today().year + 1, 8, 20))
+    # a band stored wrong while its birthday is still to come is left as it is: nothing says it changed
+    Customer.objects.filter(name="乙").update(age_band="<25")
+    assert refresh_age_bands() == 0 and stored_bands()["乙"] == "<25"
+    assert refresh_age_bands(as_of=tomorrow) == 1
+    rows = {name: (band, on, until) for name, band, on, until in Customer.objects.values_list(
+        "name", "age_band", "age_band_on", "age_band_until")}
+    assert rows["甲"] == ("35-44", tomorrow, next_year(tomorrow))
+    assert rows["乙"][:2] == ("<25", today())   # not read again: its birthday has not come round
+    assert rows["丙"] == ("", None, None)
+    # edited boundaries read every birthday again
+    Customer.objects.filter(name="乙").update(age_band="55+")
+    assert refresh_age_bands(AgeBands((18, 40)), as_of=tomorrow) == 2
+    assert stored_bands() == {"甲": "18-39", "乙": "40+", "丙": ""}
+
+
+def next_year(day: datetime.date) -> datetime.date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:   # 29 February
+        return datetime.date(day.year + 1, 3, 1)
+
+
+def test_the_migration_gives_every_stored_band_its_next_birthday_without_decrypting():
+    from django.apps import apps
+
+    from kehu.lib.ages import next_birthday
+
+    migration = __import__("kehu.customers.migrations.0007_age_band_until", fromlist=["fill_until"])
+    make_customer(name="甲", birthday=datetime.date(1990, 6, 15))
+    make_customer(name="乙", birthday=datetime.date(2000, 2, 29))
+    make_customer(name="丙")
+    Customer.objects.filter(name="甲").update(age_band_on=datetime.date(2026, 6, 14), age_band_until=None)
+    Customer.objects.filter(name="乙").update(age_band_on=datetime.date(2027, 3, 1), age_band_until=None)
+    migration.fill_until(apps, None)
+    until = dict(Customer.objects.values_list("name", "age_band_until"))
+    assert until == {"甲": datetime.date(2026, 6, 15), "乙": datetime.date(2028, 2, 29), "丙": None}
+    assert until["乙"] == next_birthday(datetime.date(2000, 2, 29), datetime.date(2027, 3, 1))

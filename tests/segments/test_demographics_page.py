@@ -51,6 +51,9 @@ def test_it_speaks_english_when_chosen(alice, shop):
 def test_the_recompute_button_brings_stale_bands_up_to_date_like_kehu_segment(mary, shop):
     from kehu.customers.models import Customer
 
-    Customer.objects.filter(name="甲").update(age_band="<25", age_band_on=today() - datetime.timedelta(days=400))
+    # a band computed 400 days ago, before a birthday that has come round since
+    Customer.objects.filter(name="甲").update(age_band="<25", age_band_on=today() - datetime.timedelta(days=400),
+                                             age_band_until=today() - datetime.timedelta(days=30))
     assert client_for(mary).post("/segments/recompute/").status_code == 302
-    assert Customer.objects.values_list("age_band", "age_band_on").get(name="甲") == ("25-34", today())
+    band, on, until = Customer.objects.values_list("age_band", "age_band_on", "age_band_until").get(name="甲")
+    assert (band, on) == ("25-34", today()) and today() < until <= today() + datetime.timedelta(days=366)
