@@ -12,7 +12,9 @@ Statements run for every order (:func:`run_prepared`): planned once per connecti
 """
 
 import contextlib
+import io
 import itertools
+import selectors
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -63,6 +65,44 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
         cursor.execute(sql, params, prepare=True)
         # rownumber is None without a result set; `description` would build a Column per column (0.15 ms for 60)
         return [] if cursor.rownumber is None else cursor.fetchall()
+
+
+def read_copy(copy, into: io.BytesIO) -> None:
+    """Everything a running `COPY … TO STDOUT` (psycopg's Copy, PostgreSQL) sends, into `into`.
+
+    psycopg hands a COPY's output one row per call, each through its wait loop (about 1.5 µs of Python a row). Here
+    the rows libpq has already received are taken in a tight loop (PGconn.get_copy_data without blocking) and the
+    socket is waited on only when none is left. At 1,000,000 customers on this machine the 9.7M counted orders are
+    read in 12.9 s instead of 16.3–16.8 s, with 7.8 s of the client's CPU instead of 16.7–17.0 s (the rest is the
+    server's formatting of them); 900,000 metric rows in 0.55–0.74 s instead of 1.05–1.72 s.
+    """
+    from psycopg import OperationalError, errors, pq
+
+    pgconn = copy.connection.pgconn
+    results = []
+    with selectors.DefaultSelector() as socket:   # no limit on the descriptor's number, unlike select.select
+        socket.register(pgconn.socket, selectors.EVENT_READ)
+        while True:
+            size, data = pgconn.get_copy_data(1)
+            if size > 0:
+                into.write(data)
+            elif size == 0:   # nothing received yet: wait for the server
+                socket.select()
+                pgconn.consume_input()
+            else:             # the end of the data: then the COPY's own result
+                break
+        while True:
+            while pgconn.is_busy():
+                socket.select()
+                pgconn.consume_input()
+            if (result := pgconn.get_result()) is None:
+                break
+            results.append(result)
+    for result in results:
+        if result.status != pq.ExecStatus.COMMAND_OK:   # as psycopg raises it: the class of its SQLSTATE
+            state = result.error_field(pq.DiagnosticField.SQLSTATE)
+            error = errors.lookup(state.decode()) if state else OperationalError
+            raise error(result.error_message.decode(errors="replace").strip())
 
 
 _savepoint_names = itertools.count(1)

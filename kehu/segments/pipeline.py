@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from kehu.customers.models import Customer
 from kehu.lib.dates import today
-from kehu.lib.db import fresh_copy, indexes_built_after
+from kehu.lib.db import fresh_copy, indexes_built_after, read_copy
 from kehu.sales.models import Category, Order, OrderLine, OrderStatus
 
 from . import lease
@@ -136,8 +136,7 @@ def _copy_out(sql: str, params: list, schema: dict[str, pl.DataType]) -> pl.Data
     if not params:  # without parameters psycopg leaves %% as it is
         statement = statement.replace("%%", "%")
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params or None) as copy:
-        for block in copy:
-            buffer.write(block)
+        read_copy(copy, buffer)
     buffer.seek(0)  # every value quoted ('' as ""), NULL as nothing: Polars reads an unquoted empty field as null
     return pl.read_csv(buffer, has_header=False, schema=schema, raise_if_empty=False)
 

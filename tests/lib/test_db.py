@@ -111,3 +111,31 @@ def test_a_role_that_does_not_own_the_table_empties_it_instead():
         cursor.execute("SELECT 'kehu_scratch'::regclass::oid, array_agg(id) FROM kehu_scratch")
         assert cursor.fetchone() == (oid, [3])
         cursor.execute("RESET ROLE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_read_copy_takes_every_row_of_a_copy_and_raises_its_error_as_psycopg_would():
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    import io
+
+    from psycopg import errors
+
+    from kehu.lib.db import read_copy
+
+    def copied(sql: str, params=None) -> bytes:
+        into = io.BytesIO()
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+            read_copy(copy, into)
+        return into.getvalue()
+
+    # many network reads' worth of rows, and a parameter bound by psycopg
+    text = copied("SELECT x, repeat('客', x %% 7) FROM generate_series(1, %s) x", [250_000])
+    expected = "".join(f"{x}\t{'客' * (x % 7)}\n" for x in range(1, 250_001)).encode()
+    assert text == expected
+    assert copied("SELECT 1 WHERE false") == b""
+    with pytest.raises(errors.DivisionByZero):   # the error comes after rows were sent
+        copied("SELECT 1 / (x - 60000) FROM generate_series(1, 100000) x")
+    with connection.cursor() as cursor:   # the connection goes on
+        cursor.execute("SELECT 2")
+        assert cursor.fetchone() == (2,)
