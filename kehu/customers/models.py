@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from kehu.lib.ages import AgeBands, next_birthday
 from kehu.lib.crypto import blind_index
 from kehu.lib.dates import today
+from kehu.lib.db import update_by_value
 from kehu.lib.fields import EncryptedDateField, EncryptedTextField
 from kehu.lib.masking import mask_email, mask_mobile, mask_text
 
@@ -117,12 +118,8 @@ def refresh_age_bands(bands: AgeBands | None = None, as_of: datetime.date | None
             moved.setdefault(key, []).append(pk)
         if until is None or until <= as_of:
             passed.setdefault(next_birthday(birthday, as_of), []).append(pk)
-    # one UPDATE per band (or next birthday) and 1,000 ids: bulk_update's CASE per row takes minutes for 100,000 rows
-    # on SQLite; a night's customers share one or two next birthdays
-    for groups, column in ((moved, "age_band"), (passed, "age_band_until")):
-        for value, pks in groups.items():
-            for start in range(0, len(pks), 1000):
-                Customer.objects.filter(pk__in=pks[start:start + 1000]).update(**{column: value, "age_band_on": as_of})
+    update_by_value(Customer.objects, "age_band", moved, age_band_on=as_of)
+    update_by_value(Customer.objects, "age_band_until", passed, age_band_on=as_of)   # a night's share one or two
     if everyone:   # and a band left behind by a birthday removed without save()
         Customer.objects.filter(birthday__isnull=True, age_band__gt="").update(
             age_band="", age_band_on=None, age_band_until=None)

@@ -15,6 +15,7 @@ import contextlib
 import io
 import itertools
 import selectors
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +35,15 @@ def waiting_at_most(seconds: float):
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA busy_timeout = {usual}")
+
+
+def update_by_value(rows, column: str, groups: dict[Any, list[int]], **also: Any) -> None:
+    """For each value of `groups` ({value: [pk, …]}): ``rows.filter(pk__in=…).update(column=value, **also)``, 1,000
+    ids a statement. One UPDATE per value where bulk_update writes a CASE per row (minutes for 100,000 rows on
+    SQLite)."""
+    for value, pks in groups.items():
+        for start in range(0, len(pks), 1000):
+            rows.filter(pk__in=pks[start:start + 1000]).update(**{column: value}, **also)
 
 
 NEVER_BY_ITSELF = 2**31 - 1   # psycopg's count of runs before it prepares a statement unasked

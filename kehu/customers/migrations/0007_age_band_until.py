@@ -7,6 +7,7 @@ from django.db import migrations, models
 
 from kehu.lib.ages import next_birthday
 from kehu.lib.dates import today
+from kehu.lib.db import update_by_value
 
 
 def fill_until(apps, schema_editor):
@@ -18,9 +19,7 @@ def fill_until(apps, schema_editor):
     for pk, month_day, on in rows.iterator(chunk_size=5000):
         born = datetime.date(2000, month_day // 100, month_day % 100)   # a leap year: 29 February exists
         until.setdefault(next_birthday(born, on) if on else today(), []).append(pk)
-    for day, pks in until.items():
-        for start in range(0, len(pks), 1000):
-            Customer.objects.filter(pk__in=pks[start:start + 1000]).update(age_band_until=day)
+    update_by_value(Customer.objects, "age_band_until", until)
 
 
 class Migration(migrations.Migration):
