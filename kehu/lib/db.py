@@ -12,8 +12,10 @@ Statements run for every order (:func:`run_prepared`): planned once per connecti
 """
 
 import contextlib
+import functools
 import io
 import itertools
+import re
 import selectors
 from typing import Any
 
@@ -51,15 +53,28 @@ KEPT_PREPARED = 1000          # statements kept prepared per connection (psycopg
                               # UPDATEs differ by the columns that changed, and evicting the read costs a re-plan)
 
 
+@functools.lru_cache(maxsize=KEPT_PREPARED)
+def _qmark(sql: str) -> str:
+    """A statement with `%s` placeholders in SQLite's style, `?` (as Django's SQLite cursor turns it)."""
+    return re.sub(r"(?<!%)%s", "?", sql).replace("%%", "%")
+
+
 def run_prepared(sql: str, params: list) -> list[tuple]:
     """Run a statement that runs many times with other values (one of the per-order upkeep, say); its rows, if any.
 
     On PostgreSQL its parameters are bound by the server and the statement is prepared on the connection at its
     first run, so it is not parsed and planned every time (the upkeep's read of one customer: 0.85 → 0.24 ms).
     Django's own cursors bind on the client (the values pasted into the text) and turn psycopg's preparing off.
-    Elsewhere the usual cursor. Not for a connection pooler in transaction mode (a prepared statement belongs to
-    one server connection): set KEHU_PG_PREPARE=0 there.
+    Not for a connection pooler in transaction mode (a prepared statement belongs to one server connection): set
+    KEHU_PG_PREPARE=0 there. On SQLite the statement goes to Python's sqlite3 with its `%s` turned into `?` once per
+    statement, not by Django's cursor on every run (a regular expression over the text: 40–70 µs for the upkeep's
+    read); sqlite3 keeps it compiled.
     """
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            cursor = connection.connection.execute(_qmark(sql), params)
+            return cursor.fetchall() if cursor.description else []
     if connection.vendor != "postgresql" or not settings.KEHU_PG_PREPARE:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
