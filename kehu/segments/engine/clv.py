@@ -753,8 +753,7 @@ def _pareto_log_a0(r: float, alpha: float, s: float, beta: float, x: Array, t_x:
     A_0 = 2F1(r+s+x, t; r+s+x+1; |α−β|/(M+t_x)) / (M+t_x)^(r+s+x) − (the same at T), with M = max(α, β)
     and t = s+1 when α ≥ β, t = r+x when α < β. The difference is taken in logs; A_0 = 0 when t_x = T.
     """
-    at_tx = _pareto_log_a0_part(r, alpha, s, beta, x, t_x)
-    at_T = _pareto_log_a0_part(r, alpha, s, beta, x, T)
+    at_tx, at_T = _pareto_log_a0_part(r, alpha, s, beta, np.array([x, x]), np.array([t_x, T]))  # one pass for both
     return _log_difference(at_tx, at_T)
 
 
