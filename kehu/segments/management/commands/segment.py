@@ -124,6 +124,9 @@ def model_check_text(check: dict) -> str:
 
 class Command(BaseCommand):
     help = HELP
+    # A nightly batch command: Django's system checks (URLs, templates, models) belong to `kehu serve` and
+    # `kehu check`; here they would cost about 0.5 s of every run, a fifth of a same-day re-run at 1,000,000 customers.
+    requires_system_checks = []
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         from argparse import RawDescriptionHelpFormatter
