@@ -20,8 +20,6 @@ from collections.abc import Callable, Hashable
 
 from django.db import connection, transaction
 
-from .db import savepoint
-
 log = logging.getLogger(__name__)
 
 
@@ -47,7 +45,7 @@ def unit_of_work():
 
 def _run(func: Callable[[], None], on_failure: Callable[[], None] | None) -> None:
     try:
-        with savepoint():
+        with transaction.atomic():
             func()
     except Exception:
         log.exception("follow-up %r failed; the write it follows is kept", func)

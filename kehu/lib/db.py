@@ -14,13 +14,11 @@ Statements run for every order (:func:`run_prepared`): planned once per connecti
 import contextlib
 import functools
 import io
-import itertools
-import re
 import selectors
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 
 @contextlib.contextmanager
@@ -55,8 +53,10 @@ KEPT_PREPARED = 1000          # statements kept prepared per connection (psycopg
 
 @functools.lru_cache(maxsize=KEPT_PREPARED)
 def _qmark(sql: str) -> str:
-    """A statement with `%s` placeholders in SQLite's style, `?` (as Django's SQLite cursor turns it)."""
-    return re.sub(r"(?<!%)%s", "?", sql).replace("%%", "%")
+    """A statement with `%s` placeholders in SQLite's style, `?`: what Django's SQLite cursor does on every run."""
+    from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+
+    return FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
 
 
 def run_prepared(sql: str, params: list) -> list[tuple]:
@@ -128,36 +128,6 @@ def read_copy(copy, into: io.BytesIO) -> None:
             state = result.error_field(pq.DiagnosticField.SQLSTATE)
             error = errors.lookup(state.decode()) if state else OperationalError
             raise error(result.error_message.decode(errors="replace").strip())
-
-
-_savepoint_names = itertools.count(1)
-
-
-@contextlib.contextmanager
-def savepoint():
-    """``transaction.atomic()`` inside the current transaction, for a follow-up of a write (``lib.commits``): what the
-    block wrote is rolled back when it raises, and the transaction goes on.
-
-    On PostgreSQL the SAVEPOINT and RELEASE go straight through psycopg, without Django's cursor and bookkeeping
-    (0.2 ms of client CPU a follow-up on this machine). Elsewhere, or outside a transaction, Django's savepoint.
-    """
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
-        with transaction.atomic():
-            yield
-        return
-    name = f"kehu_follow_up_{next(_savepoint_names)}"
-    raw = connection.connection
-    raw.execute(f"SAVEPOINT {name}")
-    try:
-        yield
-    except BaseException:
-        raw.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        raw.execute(f"RELEASE SAVEPOINT {name}")
-        # an atomic(savepoint=False) inside the block that saw an error marked the whole transaction for rollback;
-        # the savepoint has undone the block, so the transaction goes on
-        transaction.set_rollback(False)
-        raise
-    raw.execute(f"RELEASE SAVEPOINT {name}")
 
 
 @contextlib.contextmanager
