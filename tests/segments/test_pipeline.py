@@ -424,6 +424,34 @@ def test_a_full_rebuild_corrects_drift_and_removes_stale_rows(db):
     assert stored_state() == right
 
 
+def test_deleting_rows_by_key_takes_exactly_the_rows_of_the_keys(db):
+    """The changed rows' DELETE (one statement on PostgreSQL, the keys as arrays): a two-column key and an extra
+    condition; rows that share one key column with a deleted row, or fail the condition, stay."""
+    import polars as pl
+
+    wang, li = make_customer(name="王芳"), make_customer(name="李娜")
+    shoes, tea = Category.objects.create(name="鞋"), Category.objects.create(name="茶")
+    for customer, category in itertools.product((wang, li), (shoes, tea)):
+        CustomerCategorySpend.objects.create(customer=customer, category=category, spend=Decimal("1.00"), lines=1)
+    keys = pl.DataFrame({"customer_id": [wang.pk, li.pk], "category_id": [shoes.pk, tea.pk]})
+    pipeline._delete_rows(CustomerCategorySpend._meta.db_table, keys)
+    assert set(CustomerCategorySpend.objects.values_list("customer_id", "category_id")) == {
+        (wang.pk, tea.pk), (li.pk, shoes.pk)}
+
+    days = [dt.date(2026, 11, 30), dt.date(2026, 12, 1)]
+    for day, customer in itertools.product(days, (wang, li)):
+        SegmentSnapshot.objects.create(as_of=day, customer=customer)
+    from django.db import connection
+
+    pipeline._delete_rows(SegmentSnapshot._meta.db_table, pl.DataFrame({"customer_id": [wang.pk]}), " AND as_of = %s",
+                          [connection.ops.adapt_datefield_value(days[1])])
+    assert sorted(SegmentSnapshot.objects.values_list("as_of", "customer_id")) == sorted(
+        [(days[0], wang.pk), (days[0], li.pk), (days[1], li.pk)])
+    nobody = pl.DataFrame({"customer_id": []}, schema={"customer_id": pl.Int64})
+    pipeline._delete_rows(SegmentSnapshot._meta.db_table, nobody)
+    assert SegmentSnapshot.objects.count() == 3
+
+
 def test_deleting_all_orders_at_once_leaves_no_metrics(db):
     wang, li = make_customer(name="王芳"), make_customer(name="李娜")
     for minutes in (0, 5, 10):
