@@ -1031,6 +1031,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
 
 
 ENGINES = ("polars", "spark")
+SOURCES = ("jdbc", "parquet")   # how the orders reach Spark (spark.reader)
 
 
 def unchanged_run(as_of: datetime.date) -> SegmentRun | None:

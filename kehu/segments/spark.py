@@ -38,6 +38,7 @@ from .engine import backends
 from .engine import metrics as engine_metrics
 from .pipeline import (
     LINE_COLUMNS,
+    SOURCES,
     StoreFrames,
     _cents,
     _epoch_us,
@@ -47,7 +48,6 @@ from .pipeline import (
     _zone,
 )
 
-SOURCES = ("jdbc", "parquet")
 ORDER_COLUMNS = ("order_id", "customer_id", "ordered_us", "order_day", "amount_cents")
 JDBC_PARTITIONS = 2
 
