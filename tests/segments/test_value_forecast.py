@@ -155,18 +155,32 @@ def test_the_model_check_is_made_at_most_once_a_week(db):
     assert earlier["end"] == (today() - dt.timedelta(days=1)).isoformat()  # never a check from after the day
 
 
-def test_the_nightly_model_check_reads_only_the_purchase_moments_and_counts_as_from_every_column(db):
-    """The check of a run without a rebuild reads (customer, time) of the counted orders alone; the check a
-    full rebuild makes from its frame of every column is the same one, to the figure."""
+def test_the_nightly_model_check_reads_only_the_purchase_moments_and_counts_as_from_every_column(db, monkeypatch):
+    """The check of a run without a rebuild reads (customer, time) of the counted orders alone; the purchase days it
+    hands to the check are those a full rebuild's frame of every column gives (the check is a function of them)."""
     seeded_store(n=150, seed=11)
     make_order(Customer.objects.first(), amount="5.00", status="refunded")   # not counted either way
     moments = pipeline._read_counted_orders(moments_only=True)
     assert moments.columns == ["customer_id", "ordered_at"]
     assert len(moments) == Order.objects.completed().count()
+
+    checked = []
+
+    class Checked:
+        def to_dict(self):
+            return {}
+
+    def check_models(days, **options):
+        checked.append(days.sort("customer_id", "day"))
+        return Checked()
+
+    monkeypatch.setattr(pipeline.model_check, "check_models", check_models)
     no_fits = {"check": {}}
-    lean = pipeline._model_check(today(), no_fits)
-    assert lean["checked"]
-    assert lean == pipeline._model_check(today(), no_fits, pipeline.read_orders())
+    pipeline._model_check(today(), no_fits)
+    pipeline._model_check(today(), no_fits, pipeline.read_orders())
+    lean, full = checked
+    assert len(lean) > 150 and lean.columns == ["customer_id", "day"]
+    assert lean.equals(full)
 
 
 def test_a_recent_fit_stands_until_a_week_passes_or_the_buyers_move(db):
