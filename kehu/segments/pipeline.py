@@ -338,12 +338,14 @@ def _insert(table: str, columns: Sequence[str], rows: pl.DataFrame | Iterable[tu
 
 
 def _copy(table: str, columns: Sequence[str], rows: pl.DataFrame) -> None:
-    """COPY … FROM STDIN (CSV, NULL as \\N) of a frame whose columns are already in database form."""
-    buffer = io.BytesIO()
-    rows.write_csv(buffer, include_header=False, null_value="\\N")
+    """COPY … FROM STDIN (CSV, NULL as \\N) of a frame whose columns are already in database form, sent in chunks
+    of WRITE_CHUNK rows (the CSV of 1,000,000 class rows at once is about 300 MB more at the run's peak)."""
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write(buffer.getbuffer())
+        for start in range(0, len(rows), WRITE_CHUNK):
+            buffer = io.BytesIO()
+            rows.slice(start, WRITE_CHUNK).write_csv(buffer, include_header=False, null_value="\\N")
+            copy.write(buffer.getbuffer())
 
 
 def _delete_customers(table: str, customer_ids: Sequence[int] | None) -> None:
@@ -750,8 +752,11 @@ def _model_check(as_of: datetime.date, last: dict[str, Any], orders: Any = None)
             return previous
     if orders is None:
         orders = _read_counted_orders(until=day_start(as_of + datetime.timedelta(days=1)), moments_only=True)
-    # The distinct purchase days (customer, local day) are what the check counts: made on the orders' backend.
-    days = nw.from_native(engine_metrics.select_period(orders, as_of)).select("customer_id", "order_day").unique()
+    # The distinct purchase days (customer, local day) are what the check counts. A lazy backend (Spark) hands back
+    # only those; eager Polars orders go as they are (the check finds the distinct days with less memory).
+    days = nw.from_native(engine_metrics.select_period(orders, as_of)).select("customer_id", "order_day")
+    if isinstance(days, nw.LazyFrame):
+        days = days.unique()
     days = backends.to_polars(days.to_native()).select("customer_id", pl.col("order_day").cast(pl.Date).alias("day"))
     return model_check.check_models(days, end=as_of, date_col="day", start_params=last["check"]).to_dict()
 
@@ -1006,6 +1011,8 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     as_of = as_of or today()
     thresholds = thresholds or SegmentSettings.load()
     frame, lifetime = _metrics_frames(as_of, thresholds, progress, computed)
+    if computed is not None:
+        computed.lines = None   # needed no more: a rebuild's 10,000,000 lines hold about 320 MB
     progress("分类")
     classified, refs = classify(frame, thresholds)
     classified = backends.to_polars(classified)  # one row per customer, to the driver

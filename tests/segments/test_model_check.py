@@ -101,6 +101,24 @@ def shop(customers: int, seed: int, days: int = 400, same_drop_out: bool = False
     return pl.DataFrame({"customer_id": ids, "date": dates})
 
 
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+def test_the_purchase_days_are_each_customers_distinct_days_with_an_order(lazy):
+    """Orders on one day count once, at any time of it; an order without a customer or a time counts nowhere. The
+    eager path sorts instead of hashing (memory): it must find exactly the pairs a set of them holds."""
+    rng = np.random.default_rng(5)
+    customers = rng.integers(1, 40, 3000)
+    moments = [datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=int(h)) for h in rng.integers(0, 24 * 90, 3000)]
+    rows = [(int(c), m) for c, m in zip(customers, moments, strict=True)]
+    rows += [(None, moments[0]), (7, None)]
+    expected = sorted({(c, m.date()) for c, m in rows if c is not None and m is not None})
+    frame = pl.DataFrame({"customer_id": [c for c, _ in rows], "ordered_at": [m for _, m in rows]}).sample(
+        fraction=1.0, shuffle=True, seed=3)
+    days = model_check.purchase_days(frame.lazy() if lazy else frame, date_col="ordered_at")
+    found = sorted(days.select("customer", "day").iter_rows())
+    assert found == expected
+    assert 1000 < len(expected) < 3000   # many customers bought more than once on a day
+
+
 def test_the_default_holdout_is_the_last_quarter_and_at_least_eight_weeks():
     start = datetime.date(2024, 1, 1)
     # 365 days: the holdout is ⌈91.25⌉ = 92 days

@@ -452,6 +452,23 @@ def test_deleting_rows_by_key_takes_exactly_the_rows_of_the_keys(db):
     assert SegmentSnapshot.objects.count() == 3
 
 
+def test_rows_inserted_in_more_than_one_chunk_are_each_written_once(db, monkeypatch):
+    """A bulk insert goes in chunks (COPY on PostgreSQL, executemany on SQLite): 11 rows in chunks of 3, the last
+    one short, give exactly the 11 rows with their values."""
+    import polars as pl
+
+    monkeypatch.setattr(pipeline, "WRITE_CHUNK", 3)
+    customers = [make_customer(name=f"客户{i}") for i in range(4)]
+    categories = [Category.objects.create(name=name) for name in ("鞋", "茶", "书")]
+    pairs = list(itertools.product(customers, categories))[:11]
+    expected = {(c.pk, k.pk): (Decimal(f"{i}.0{i % 10}"), i + 1) for i, (c, k) in enumerate(pairs)}
+    rows = pl.DataFrame({"customer_id": [c for c, _ in expected], "category_id": [k for _, k in expected],
+                         "spend": [str(spend) for spend, _ in expected.values()],
+                         "lines": [lines for _, lines in expected.values()]})
+    pipeline._insert(CustomerCategorySpend._meta.db_table, ["customer_id", "category_id", "spend", "lines"], rows)
+    assert {(s.customer_id, s.category_id): (s.spend, s.lines) for s in CustomerCategorySpend.objects.all()} == expected
+
+
 def test_deleting_all_orders_at_once_leaves_no_metrics(db):
     wang, li = make_customer(name="王芳"), make_customer(name="李娜")
     for minutes in (0, 5, 10):
