@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import itertools
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
@@ -319,17 +320,16 @@ def _datetime_text(column: str) -> pl.Expr:
     return moment.dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")
 
 
-def _insert(table: str, columns: Sequence[str], rows: pl.DataFrame | Iterable[tuple]) -> None:
-    """Insert rows: COPY on PostgreSQL (for a frame), executemany in chunks otherwise."""
+def _insert(table: str, columns: Sequence[str], rows: pl.LazyFrame | Iterable[tuple]) -> None:
+    """Insert rows: COPY on PostgreSQL (for a frame), executemany in chunks otherwise. A frame comes lazy (its
+    columns turned into what the database takes): made chunk by chunk as COPY sends them."""
     import polars as pl
 
-    if isinstance(rows, pl.DataFrame):
-        if not len(rows):
-            return
+    if isinstance(rows, pl.LazyFrame):
         if connection.vendor == "postgresql":
             _copy(table, columns, rows)
             return
-        rows = rows.iter_rows()
+        rows = rows.collect().iter_rows()
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     rows = list(rows)
     with connection.cursor() as cursor:
@@ -337,14 +337,18 @@ def _insert(table: str, columns: Sequence[str], rows: pl.DataFrame | Iterable[tu
             cursor.executemany(sql, rows[start:start + WRITE_CHUNK])
 
 
-def _copy(table: str, columns: Sequence[str], rows: pl.DataFrame) -> None:
-    """COPY … FROM STDIN (CSV, NULL as \\N) of a frame whose columns are already in database form, sent in chunks
-    of WRITE_CHUNK rows (the CSV of 1,000,000 class rows at once is about 300 MB more at the run's peak)."""
+def _copy(table: str, columns: Sequence[str], rows: pl.LazyFrame) -> None:
+    """COPY … FROM STDIN (CSV, NULL as \\N) of a lazy frame whose columns are in database form, made and sent in
+    chunks of WRITE_CHUNK rows: the text of 1,000,000 class rows at once, and its CSV, add some 0.5 GB to the run's
+    peak. Polars takes each chunk's slice before the conversion."""
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for start in range(0, len(rows), WRITE_CHUNK):
+        for start in itertools.count(0, WRITE_CHUNK):
+            chunk = rows.slice(start, WRITE_CHUNK).collect()
+            if not len(chunk):
+                break
             buffer = io.BytesIO()
-            rows.slice(start, WRITE_CHUNK).write_csv(buffer, include_header=False, null_value="\\N")
+            chunk.write_csv(buffer, include_header=False, null_value="\\N")
             copy.write(buffer.getbuffer())
 
 
@@ -474,7 +478,7 @@ def _insert_metrics(metrics_table: str, spend_table: str, metrics: pl.DataFrame,
     """Insert metric rows (_metrics_table) and category spend rows (SPEND_KEYS) as the database takes them."""
     import polars as pl
 
-    _insert(metrics_table, METRICS_COLUMNS, metrics.select(
+    _insert(metrics_table, METRICS_COLUMNS, metrics.lazy().select(
         "customer_id", _datetime_text("first_us").alias("first"), _datetime_text("last_us").alias("last"),
         "frequency", _decimal_text("monetary_cents").alias("monetary"), "interval_sq_sum", "categories",
         _decimal_text("category_cents").alias("category_spend"), "top_category",
@@ -482,7 +486,7 @@ def _insert_metrics(metrics_table: str, spend_table: str, metrics: pl.DataFrame,
         _decimal_text("first_day_cents").alias("first_day_spend"), pl.lit(now).alias("updated_at"),
     ))
     _insert(spend_table, ["customer_id", "category_id", "spend", "lines"],
-            spend.select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines"))
+            spend.lazy().select("customer_id", "category", _decimal_text("spend_cents").alias("spend"), "lines"))
 
 
 def _read_store() -> StoreFrames:
@@ -870,11 +874,11 @@ def _stored_fingerprints() -> pl.DataFrame:
     return _fetch(sql, [], {"customer_id": pl.Int64, "fingerprint": pl.Int64})
 
 
-def _segment_rows(values: pl.DataFrame) -> pl.DataFrame:
+def _segment_rows(values: pl.DataFrame) -> pl.LazyFrame:
     """Plain values → what the database takes (decimal text, booleans)."""
     import polars as pl
 
-    return values.select(
+    return values.lazy().select(
         _decimal_text(name).alias(name) if kind == "cents"
         else pl.col(name).cast(pl.Boolean) if kind == "flag" else pl.col(name)
         for name, kind in SEGMENT_FIELDS
@@ -888,15 +892,15 @@ def _code_case(column: str) -> tuple[str, list]:
         [value for i, name in enumerate(names, start=1) for value in (name, i)]
 
 
-def _snapshot_values(values: pl.DataFrame, as_of_text: str) -> pl.DataFrame:
+def _snapshot_values(values: pl.DataFrame, as_of_text: str) -> pl.LazyFrame:
     import polars as pl
 
     codes = [
         pl.col(column).replace_strict(["", *names], list(range(len(names) + 1)), return_dtype=pl.Int16)
         for column, names in CLASS_NAMES.items()
     ]
-    return values.select(pl.lit(as_of_text).alias("as_of"), "customer_id", "r_score", "f_score", "m_score", *codes,
-                         pl.col("overdue").cast(pl.Boolean))
+    return values.lazy().select(pl.lit(as_of_text).alias("as_of"), "customer_id", "r_score", "f_score", "m_score",
+                                *codes, pl.col("overdue").cast(pl.Boolean))
 
 
 def _changed_rows(values: pl.DataFrame, old: pl.DataFrame) -> pl.Series:

@@ -465,7 +465,8 @@ def test_rows_inserted_in_more_than_one_chunk_are_each_written_once(db, monkeypa
     rows = pl.DataFrame({"customer_id": [c for c, _ in expected], "category_id": [k for _, k in expected],
                          "spend": [str(spend) for spend, _ in expected.values()],
                          "lines": [lines for _, lines in expected.values()]})
-    pipeline._insert(CustomerCategorySpend._meta.db_table, ["customer_id", "category_id", "spend", "lines"], rows)
+    pipeline._insert(CustomerCategorySpend._meta.db_table, ["customer_id", "category_id", "spend", "lines"],
+                     rows.lazy())
     assert {(s.customer_id, s.category_id): (s.spend, s.lines) for s in CustomerCategorySpend.objects.all()} == expected
 
 
