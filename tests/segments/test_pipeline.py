@@ -454,7 +454,7 @@ def test_deleting_rows_by_key_takes_exactly_the_rows_of_the_keys(db):
 
 def test_rows_inserted_in_more_than_one_chunk_are_each_written_once(db, monkeypatch):
     """A bulk insert goes in chunks (COPY on PostgreSQL, executemany on SQLite): 11 rows in chunks of 3, the last
-    one short, give exactly the 11 rows with their values."""
+    one short, give exactly the 11 rows with their values; no rows, nothing."""
     import polars as pl
 
     monkeypatch.setattr(pipeline, "WRITE_CHUNK", 3)
@@ -465,8 +465,10 @@ def test_rows_inserted_in_more_than_one_chunk_are_each_written_once(db, monkeypa
     rows = pl.DataFrame({"customer_id": [c for c, _ in expected], "category_id": [k for _, k in expected],
                          "spend": [str(spend) for spend, _ in expected.values()],
                          "lines": [lines for _, lines in expected.values()]})
-    pipeline._insert(CustomerCategorySpend._meta.db_table, ["customer_id", "category_id", "spend", "lines"],
-                     rows.lazy())
+    columns = ["customer_id", "category_id", "spend", "lines"]
+    pipeline._insert(CustomerCategorySpend._meta.db_table, columns, rows.clear().lazy())
+    assert not CustomerCategorySpend.objects.exists()
+    pipeline._insert(CustomerCategorySpend._meta.db_table, columns, rows.lazy())
     assert {(s.customer_id, s.category_id): (s.spend, s.lines) for s in CustomerCategorySpend.objects.all()} == expected
 
 
