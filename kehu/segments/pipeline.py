@@ -341,18 +341,17 @@ def _copy(table: str, columns: Sequence[str], rows: pl.LazyFrame) -> None:
     """COPY … FROM STDIN (CSV, NULL as \\N) of a lazy frame whose columns are in database form, made and sent in
     chunks of WRITE_CHUNK rows: the text of 1,000,000 class rows at once, and its CSV, add some 0.5 GB to the run's
     peak. Polars takes each chunk's slice before the conversion."""
-    chunk = rows.slice(0, WRITE_CHUNK).collect()
-    if not len(chunk):
+    made = (rows.slice(start, WRITE_CHUNK).collect() for start in itertools.count(0, WRITE_CHUNK))
+    chunks = itertools.takewhile(len, made)
+    first = next(chunks, None)
+    if first is None:   # no rows: no statement
         return
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for start in itertools.count(WRITE_CHUNK, WRITE_CHUNK):
+        for chunk in itertools.chain([first], chunks):
             buffer = io.BytesIO()
             chunk.write_csv(buffer, include_header=False, null_value="\\N")
             copy.write(buffer.getbuffer())
-            chunk = rows.slice(start, WRITE_CHUNK).collect()
-            if not len(chunk):
-                break
 
 
 def _delete_customers(table: str, customer_ids: Sequence[int] | None) -> None:
