@@ -499,11 +499,17 @@ def _read_store() -> StoreFrames:
 def _rebuild(progress: Progress, read: Callable[[], StoreFrames] = _read_store, store: bool = True) -> StoreFrames:
     """The metrics computed from the orders (`read` gives them and their lines, on the engine's backend), and
     stored unless `store` is false."""
+    import polars as pl
+
     progress("读取订单")
     frames = read()
     frames.orders = backends.persist(frames.orders)  # read again for the trend and the model check
     aggregates, spend = _aggregates_and_spend(frames.orders, frames.lines)
     frames.aggregates = backends.persist(aggregates)
+    if isinstance(frames.lines, pl.DataFrame):
+        # 10,000,000 lines hold about 320 MB through the metrics' write; a classification needs them again only for
+        # an F/M window or a past day, and then reads them (Spark keeps its frames on its executors)
+        frames.lines = None
     if store:
         progress("写入客户指标")
         _write_metrics(backends.to_polars(frames.aggregates), backends.to_polars(spend), None)
@@ -1017,8 +1023,6 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     as_of = as_of or today()
     thresholds = thresholds or SegmentSettings.load()
     frame, lifetime = _metrics_frames(as_of, thresholds, progress, computed)
-    if computed is not None:
-        computed.lines = None   # needed no more: a rebuild's 10,000,000 lines hold about 320 MB
     progress("分类")
     classified, refs = classify(frame, thresholds)
     classified = backends.to_polars(classified)  # one row per customer, to the driver

@@ -340,6 +340,28 @@ def test_a_window_counts_f_and_m_over_the_last_months_only(four_customers):
     assert (seg.frequency, seg.monetary, seg.lifecycle) == (1, Decimal("100.00"), "流失客户")
 
 
+def test_a_rebuild_classifies_a_window_and_a_past_day_from_their_lines_as_a_run_without_it(db):
+    """A rebuild lets its lines go once it has the metrics; a classification right after it that needs them again (an
+    F/M window, a past day) reads them: the class rows of a run that reads the orders itself."""
+    tea, teaware = Category.objects.create(name="茶叶"), Category.objects.create(name="茶具")
+    for i in range(6):
+        customer = make_customer(name=f"茶客{i}")
+        for days, category, amount in ((10 + i, tea, "30.00"), (40 + i, tea, "20.00"), (70, tea, "25.00"),
+                                       (200 + i, teaware, "500.00"), (260, teaware, "400.00")):
+            order = make_order(customer, amount, days_ago=days)
+            OrderLine.objects.create(order=order, category=category, product_name="货", quantity=1,
+                                     unit_price=order.amount)
+    SegmentSettings.store(Thresholds(window_months=4))
+    columns = ("customer_id", "frequency", "monetary", "rfm_class", "lifecycle", "category_loyalty")
+    for day in (today(), today() - dt.timedelta(days=30)):
+        pipeline.refresh(day, full=True)
+        after_rebuild = sorted(CustomerSegment.objects.values_list(*columns))
+        pipeline.classify_all(day)
+        assert after_rebuild == sorted(CustomerSegment.objects.values_list(*columns))
+        # within the four months only tea was bought (teaware, ¥900 of ¥975, is older)
+        assert {row[-1] for row in after_rebuild} == {"茶叶忠实客户"}, after_rebuild
+
+
 def test_snapshots_show_who_moved_where(four_customers):
     _rich, _new, _old, never = four_customers
     day1 = today() - dt.timedelta(days=1)
