@@ -446,6 +446,30 @@ def test_a_full_rebuild_corrects_drift_and_removes_stale_rows(db):
     assert stored_state() == right
 
 
+def test_a_full_rebuild_compares_the_category_spend_range_by_range_and_rewrites_only_what_differs(db, monkeypatch):
+    """The stored category spend is compared a range of customers at a time (here two): drift in every range, and
+    stale rows of customers below the first range and above the last, are put right; rows that hold are kept."""
+    shoes, tea = Category.objects.create(name="鞋"), Category.objects.create(name="茶")
+    customers = [make_customer(name=f"客户{i}") for i in range(9)]
+    for i, customer in enumerate(customers[1:-1], start=1):
+        for k in range(1 + i % 3):
+            order = order_at(customer, BASE + dt.timedelta(days=10 * k + i), f"{10 + i}.00")
+            OrderLine.objects.create(order=order, product_name="货", category=(shoes, tea)[(i + k) % 2], quantity=1,
+                                     unit_price=order.amount)
+    right = stored_state()
+    spend = CustomerCategorySpend.objects
+    spend.filter(customer=customers[2]).update(spend=Decimal("0.01"))
+    spend.filter(customer=customers[5], category=tea).update(lines=9)
+    spend.filter(customer=customers[7]).delete()
+    for stale in (customers[0], customers[-1]):   # no lines of theirs: below the first range, above the last
+        spend.create(customer=stale, category=shoes, spend=Decimal("3.00"), lines=1)
+    kept = dict(spend.exclude(customer__in=[customers[i] for i in (0, 2, 5, 7, 8)]).values_list("pk", "customer_id"))
+    monkeypatch.setattr(pipeline, "SPEND_RANGE_CUSTOMERS", 2)
+    pipeline.rebuild_metrics()
+    assert stored_state() == right
+    assert dict(spend.filter(pk__in=kept).values_list("pk", "customer_id")) == kept and len(kept) >= 4
+
+
 def test_deleting_rows_by_key_takes_exactly_the_rows_of_the_keys(db):
     """The changed rows' DELETE (one statement on PostgreSQL, the keys as arrays): a two-column key and an extra
     condition; rows that share one key column with a deleted row, or fail the condition, stay."""
