@@ -1070,7 +1070,6 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     progress("流失与价值预测")
     values, value_model = value_forecast(backends.to_polars(lifetime), as_of, thresholds,
                                          None if computed is None else computed.orders, only=changed)
-    classified = classified.join(values, on="customer_id", how="left")
     segment_values = _with_forecast(segment_values, values)
     progress("写入分层结果")
     with transaction.atomic():
