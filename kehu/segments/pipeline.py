@@ -1057,6 +1057,7 @@ def _classify_all(as_of: datetime.date | None, thresholds: Thresholds | None, pr
     frame, lifetime = _metrics_frames(as_of, thresholds, progress, computed)
     progress("分类")
     classified, refs = classify(frame, thresholds)
+    del frame   # read no more (1,000,000 rows of metrics)
     classified = backends.to_polars(classified)  # one row per customer, to the driver
     # The stored rows' fingerprints, to write only the rows that changed (every row when the value models are
     # fitted again), and to forecast only for those while the last fit stands. Read before the transaction.
