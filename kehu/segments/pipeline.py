@@ -173,15 +173,15 @@ def _local(column: str) -> pl.Expr:
     return pl.col(column).dt.convert_time_zone(_zone())
 
 
+def _range_filter(column: str, low: Any, high: Any) -> tuple[str, list]:
+    """SQL keeping the rows whose `column` is from `low` up to `high` (excluded; None: no bound), and its parameters."""
+    bounds = [(op, value) for op, value in ((">=", low), ("<", high)) if value is not None]
+    return "".join(f" AND {column} {op} %s" for op, _ in bounds), [value for _, value in bounds]
+
+
 def _time_filter(column: str, since: datetime.datetime | None, until: datetime.datetime | None) -> tuple[str, list]:
-    sql, params = "", []
-    if since is not None:
-        sql += f" AND {column} >= %s"
-        params.append(connection.ops.adapt_datetimefield_value(since))
-    if until is not None:
-        sql += f" AND {column} < %s"
-        params.append(connection.ops.adapt_datetimefield_value(until))
-    return sql, params
+    adapt = connection.ops.adapt_datetimefield_value   # None stays None
+    return _range_filter(column, adapt(since), adapt(until))
 
 
 def _ids_filter(column: str, customer_ids: Sequence[int] | None) -> tuple[str, list]:
@@ -276,10 +276,10 @@ def _stored_spend(low: int | None, high: int | None) -> pl.DataFrame:
     """The stored category spend of the customers from id `low` up to `high` (excluded; None: no bound)."""
     import polars as pl
 
-    bounds = [(f" AND customer_id {op} %s", bound) for op, bound in ((">=", low), ("<", high)) if bound is not None]
+    where, params = _range_filter("customer_id", low, high)
     sql = (f"SELECT customer_id, category_id, {_cents('spend')}, lines FROM {CustomerCategorySpend._meta.db_table}"
-           f" WHERE 1 = 1{''.join(where for where, _ in bounds)}")
-    return _fetch(sql, [bound for _, bound in bounds], dict.fromkeys(SPEND_KEYS, pl.Int64))
+           f" WHERE 1 = 1{where}")
+    return _fetch(sql, params, dict.fromkeys(SPEND_KEYS, pl.Int64))
 
 
 def read_stored_metrics() -> pl.DataFrame:
@@ -425,10 +425,10 @@ def _category_spend(lines: Any, orders: Any) -> Any:
     (10,000,000 lines: 1.7 s and a peak of +0.83 GB, against 2.6 s and +0.90 GB joined, then summed)."""
     import polars as pl
 
-    if isinstance(lines, pl.DataFrame):
-        matched = _category_lines(lines.lazy(), orders.lazy())
-        return engine_metrics.category_spend(matched).collect(engine="streaming")
-    return engine_metrics.category_spend(_category_lines(lines, orders))
+    eager = isinstance(lines, pl.DataFrame)
+    spend = engine_metrics.category_spend(_category_lines(lines.lazy(), orders.lazy()) if eager
+                                          else _category_lines(lines, orders))
+    return spend.collect(engine="streaming") if eager else spend
 
 
 def _metrics_table(aggregates: pl.DataFrame) -> pl.DataFrame:
