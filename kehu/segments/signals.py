@@ -6,7 +6,8 @@ metrics row is locked (SELECT … FOR UPDATE), updated in Python with exact Deci
 and written back; an order before the first needs no other read. Only an order inserted, moved or removed in
 the *middle* of a customer's history (or removed at either end) reads its two neighbours: two indexed
 look-ups on (customer, ordered_at), never a rescan of the customer's history. A refund or a change of
-customer moves the contribution of that one order's lines (one read of its lines).
+customer moves the contribution of that one order's lines (one read of its lines). A new line's spend is one
+statement on PostgreSQL (its order read, its category row upserted, the customer's summary moved), two on SQLite.
 
 After each change the customer's classes follow (``upkeep.follow``: at the commit, against the latest run).
 
@@ -21,6 +22,7 @@ together with its order (SQLite serialises all writers anyway).
 from __future__ import annotations
 
 import datetime
+import functools
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -40,7 +42,7 @@ _ORDERED_AT = Order._meta.get_field("ordered_at")
 _AMOUNT = Order._meta.get_field("amount")
 
 
-def follow(customer_id: int) -> None:
+def follow(customer_id: int | None) -> None:
     """``upkeep.follow``, imported at the first order change: the value models (SciPy) stay out of every
     command and page that never writes an order."""
     from .upkeep import follow as follow_at_commit
@@ -235,34 +237,75 @@ def _change_amount(customer_id: int, moment: datetime.datetime, delta: Decimal) 
 
 # --- category spend ------------------------------------------------------------------------------------
 
-def _add_spend_sql() -> tuple[str, str]:
-    """Two statements that add one line's spend: upsert its category row (returning the row's lines and spend),
-    then move the customer's category count, category spend and top category, all in the database. Sums are
-    rounded to the cent (SQLite adds decimals as floats), so equal spends compare equal."""
-    spend, metrics = CustomerCategorySpend._meta.db_table, CustomerMetrics._meta.db_table
-    upsert = (f"INSERT INTO {spend} (customer_id, category_id, lines, spend) VALUES (%s, %s, 1, %s)"
-              f" ON CONFLICT (customer_id, category_id) DO UPDATE SET lines = {spend}.lines + 1,"
-              f" spend = ROUND({spend}.spend + excluded.spend, 2) RETURNING lines, spend")
-    becomes_top = ("(top_category_id IS NULL OR %s > top_category_spend"
-                   " OR (%s = top_category_spend AND %s < top_category_id))")
-    move = (f"UPDATE {metrics} SET categories = categories + CASE WHEN %s = 1 THEN 1 ELSE 0 END,"
-            f" category_spend = ROUND(category_spend + %s, 2),"
+_BECOMES_TOP = ("(top_category_id IS NULL OR {spend} > top_category_spend"
+                " OR ({spend} = top_category_spend AND %s < top_category_id))")
+
+
+@functools.cache
+def _upsert_sql(*, from_order: bool) -> str:
+    """Add one line's spend to its category row (inserted if new), returning the row's customer, lines and spend.
+    `from_order`: the customer comes from the line's order, and only if that order counts (no row otherwise)."""
+    spend = CustomerCategorySpend._meta.db_table
+    source = (f"SELECT customer_id, %s, 1, %s FROM {Order._meta.db_table} WHERE id = %s AND status = %s" if from_order
+              else "VALUES (%s, %s, 1, %s)")
+    return (f"INSERT INTO {spend} (customer_id, category_id, lines, spend) {source}"
+            f" ON CONFLICT (customer_id, category_id) DO UPDATE SET lines = {spend}.lines + 1,"
+            f" spend = ROUND({spend}.spend + excluded.spend, 2) RETURNING customer_id, lines, spend")
+
+
+@functools.cache
+def _move_sql(lines: str, spend: str, where: str) -> str:
+    """Move the customer's category count, category spend and top category by one line's spend, in the database;
+    `lines` and `spend` are what its category row holds now (parameters, or the columns of a preceding upsert).
+    Sums are rounded to the cent (SQLite adds decimals as floats), so equal spends compare equal."""
+    becomes_top = _BECOMES_TOP.format(spend=spend)
+    return (f"UPDATE {CustomerMetrics._meta.db_table} SET categories = categories + CASE WHEN {lines} = 1 THEN 1 ELSE 0"
+            f" END, category_spend = ROUND(category_spend + %s, 2),"
             f" top_category_id = CASE WHEN {becomes_top} THEN %s ELSE top_category_id END,"
-            f" top_category_spend = CASE WHEN {becomes_top} OR top_category_id = %s THEN %s"
-            f" ELSE top_category_spend END, updated_at = %s WHERE customer_id = %s")
-    return upsert, move
+            f" top_category_spend = CASE WHEN {becomes_top} OR top_category_id = %s THEN {spend}"
+            f" ELSE top_category_spend END, updated_at = %s {where}")
 
 
 def _add_spend(customer_id: int, category_id: int, amount: Decimal) -> None:
-    """One line's spend added in two statements (the usual case: a new order's lines)."""
-    upsert, move = _add_spend_sql()
-    ops = connection.ops
-    money = ops.adapt_decimalfield_value(amount, 14, 2)
-    lines, spend = run_prepared(upsert, [customer_id, category_id, money])[0]
-    spend = ops.adapt_decimalfield_value(_money(spend), 14, 2)
+    """One line's spend added to a customer (a line that follows its order to another customer, say)."""
+    money = _adapt_money(amount)
+    _upsert_and_move(_upsert_sql(from_order=False), [customer_id, category_id, money], category_id, money)
+
+
+def _add_line_spend(order_id: int, category_id: int, amount: Decimal) -> int | None:
+    """A new line's spend added to its order's customer, if that order counts; returns the customer, or None when
+    nothing was added. The upsert reads the order; on PostgreSQL the move is in the same statement (a WITH)."""
+    money = _adapt_money(amount)
+    upsert = _upsert_sql(from_order=True)
+    params = [category_id, money, order_id, OrderStatus.COMPLETED]
+    if connection.vendor != "postgresql":
+        return _upsert_and_move(upsert, params, category_id, money)
+    metrics = CustomerMetrics._meta.db_table
+    move = _move_sql("up.lines", "up.spend", f"FROM up WHERE {metrics}.customer_id = up.customer_id")
+    rows = run_prepared(f"WITH up AS ({upsert}), moved AS ({move}) SELECT customer_id FROM up",
+                        [*params, money, *[category_id] * 4, _adapt_now()])
+    return rows[0][0] if rows else None
+
+
+def _upsert_and_move(upsert: str, params: list, category_id: int, money) -> int | None:
+    """The upsert of a category row, then the move of the customer's summary by what it returned: its customer."""
+    rows = run_prepared(upsert, params)
+    if not rows:
+        return None
+    customer_id, lines, spend = rows[0]
+    spend = _adapt_money(_money(spend))
     top = [spend, spend, category_id]
-    run_prepared(move, [lines, money, *top, category_id, *top, category_id, spend,
-                        ops.adapt_datetimefield_value(timezone.now()), customer_id])
+    run_prepared(_move_sql("%s", "%s", "WHERE customer_id = %s"),
+                 [lines, money, *top, category_id, *top, category_id, spend, _adapt_now(), customer_id])
+    return customer_id
+
+
+def _adapt_money(amount: Decimal):
+    return connection.ops.adapt_decimalfield_value(amount, 14, 2)
+
+
+def _adapt_now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
 def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign: int) -> None:
@@ -405,6 +448,12 @@ def line_saved(sender, instance: OrderLine, raw: bool = False, **kwargs) -> None
         return
     old = getattr(instance, "_segments_before", None)
     instance._segments_before = None
+    if old is None:   # it added nothing before (a new line, usually): the statement that adds reads its order
+        if instance.category_id is not None:
+            with transaction.atomic(savepoint=False):
+                follow(_add_line_spend(instance.order_id, instance.category_id,
+                                       _line_total(instance.quantity, instance.unit_price)))
+        return
     new = _line_contribution(_line_values(instance))
     if old == new:
         return

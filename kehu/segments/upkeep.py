@@ -171,8 +171,8 @@ def _money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
-def _marks(ids: list[int]) -> str:
-    return ", ".join(["%s"] * len(ids))
+def _marks(items: list[Any]) -> str:
+    return ", ".join(["%s"] * len(items))
 
 
 _METRIC_FIELDS = ("first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum", "category_spend",
@@ -421,34 +421,35 @@ def _changes(model: type, fields: list, values: dict[str, Any], old: tuple, wher
             [*(_adapt(values[f.name]) for f in changed), *where.values()])
 
 
+def _insert(model: type, fields: list, values: dict[str, Any], keys: dict[str, Any]) -> tuple[str, list]:
+    """The INSERT (SQL, parameters) of a row: its key columns and `fields` from `values`."""
+    columns = [*keys, *(f.column for f in fields)]
+    return (f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES ({_marks(columns)})",
+            [*keys.values(), *(_adapt(values[f.name]) for f in fields)])
+
+
 def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Found) -> int:
-    """Write what changed of one customer's row (and of its snapshot line when the run is of the same day)."""
-    updates, creates = [], []
-    if found.segment is None:
-        creates.append(lambda: CustomerSegment.objects.create(customer_id=customer_id, **values))
-    else:
-        updates.append(_changes(CustomerSegment, _SEGMENT_FIELDS, values, found.segment,
-                                {"customer_id": customer_id}))
+    """Write what changed of one customer's row (and of its snapshot line when the run is of the same day): on
+    PostgreSQL in one statement (the others in a WITH before the last), on SQLite one statement each."""
+    key = {"customer_id": customer_id}
+    writes = [_insert(CustomerSegment, _SEGMENT_FIELDS, values, key) if found.segment is None
+              else _changes(CustomerSegment, _SEGMENT_FIELDS, values, found.segment, key)]
     if basis.as_of == values["changed_on"]:  # that day has a snapshot: keep this customer's line of it current
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
-        if found.snapshot is None:
-            creates.append(lambda: SegmentSnapshot.objects.create(as_of=basis.as_of, customer_id=customer_id,
-                                                                  **snapshot))
-        else:
-            updates.append(_changes(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, found.snapshot,
-                                    {"as_of": _adapt(basis.as_of), "customer_id": customer_id}))
-    updates = [update for update in updates if update is not None]
-    if len(updates) == 2 and connection.vendor == "postgresql":   # one round trip: the first UPDATE in a WITH
-        (first, first_params), (second, second_params) = updates
-        updates = [(f"WITH row_changed AS ({first}) {second}", [*first_params, *second_params])]
+        key = {"as_of": _adapt(basis.as_of), "customer_id": customer_id}
+        writes.append(_insert(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, key) if found.snapshot is None
+                      else _changes(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, found.snapshot, key))
+    writes = [write for write in writes if write is not None]
+    if len(writes) > 1 and connection.vendor == "postgresql":   # one round trip
+        *before, (last, last_params) = writes
+        chain = ", ".join(f"write_{i} AS ({sql})" for i, (sql, _) in enumerate(before))
+        writes = [(f"WITH {chain} {last}", [*(p for _, params in before for p in params), *last_params])]
     # One statement needs no transaction around it (the caller's, if any, holds several customers).
-    with transaction.atomic(savepoint=False) if len(updates) + len(creates) > 1 else nullcontext():
-        for sql, params in updates:
+    with transaction.atomic(savepoint=False) if len(writes) > 1 else nullcontext():
+        for sql, params in writes:
             run_prepared(sql, params)
-        for create in creates:
-            create()
     return 1
 
 
