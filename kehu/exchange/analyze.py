@@ -21,6 +21,7 @@ from django.db import connections
 from kehu.customers.models import Customer, Kind
 from kehu.lib import ages, money
 from kehu.lib.cells import neutralise
+from kehu.lib.dates import today
 from kehu.segments.analysis import demographics
 from kehu.segments.engine.classify import ABC_CLASSES, LIFECYCLE_STAGES, RF_SEGMENT_NAMES, RFM_CLASSES, classify
 from kehu.segments.engine.clv import forecast
@@ -109,7 +110,7 @@ def analyze(path: str | Path, as_of: datetime.date | None = None, progress=None,
     if as_of is None:
         last = last_purchase_day()
         as_of_source = "file" if last else "today"
-        as_of = last + datetime.timedelta(days=1) if last else datetime.date.today()
+        as_of = last + datetime.timedelta(days=1) if last else today()
     thresholds = SegmentSettings.load()
     classified, refs = classify(metrics_frame(as_of, thresholds), thresholds)
     customers = pl.DataFrame(list(Customer.objects.values_list("pk", "code", "name")), orient="row",

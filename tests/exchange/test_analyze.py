@@ -146,3 +146,13 @@ def test_without_as_of_it_analyses_as_of_the_day_after_the_files_last_purchase(t
                             text=True, timeout=300)
     assert failed.returncode != 0
     assert "无法读取文件" in failed.stderr
+
+
+def test_a_file_without_purchases_is_analysed_as_of_the_shops_today_from_the_one_clock_of_kehu(tmp_path, monkeypatch):
+    # Every "today" of kehu is the shop's local day of django.utils.timezone.now (kehu.lib.dates.today), so a clock
+    # set for a test or a demo holds for the analysis too; 17:30 UTC on 3 March 2025 is the 4th in Asia/Shanghai.
+    moment = datetime.datetime(2025, 3, 3, 17, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: moment)
+    path = write_csv(tmp_path / "customers.csv", [["客户编号", "姓名"], ["C001", "王芳"], ["C002", "李娜"]])
+    result = analyze.analyze(path)
+    assert (result["as_of"], result["as_of_source"]) == (datetime.date(2025, 3, 4), "today")
