@@ -152,10 +152,11 @@ def measure(args: argparse.Namespace, rng: random.Random) -> dict:
         return None
 
     def switch(variant: str) -> None:
-        for signal, uid in ((pre_save, "remember_order"), (post_save, "order_saved"),
-                            (post_delete, "order_deleted"), (pre_save, "remember_line"),
-                            (post_save, "line_saved"), (post_delete, "line_deleted")):
-            signal.disconnect(dispatch_uid=f"segments.{uid}")
+        # A receiver connected for a sender is disconnected only by naming that sender too.
+        for signal, sender, uid in ((pre_save, Order, "remember_order"), (post_save, Order, "order_saved"),
+                                    (post_delete, Order, "order_deleted"), (pre_save, OrderLine, "remember_line"),
+                                    (post_save, OrderLine, "line_saved"), (post_delete, OrderLine, "line_deleted")):
+            signal.disconnect(sender=sender, dispatch_uid=f"segments.{uid}")
         if variant != "none":
             signals.connect()
         signals.follow = follow if variant == "classes" else off
