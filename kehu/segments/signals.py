@@ -314,26 +314,42 @@ def add_category_spend(customer_id: int, category_id: int, amount: Decimal, sign
         _add_spend(customer_id, category_id, amount)
         return
     with transaction.atomic(savepoint=False):
-        row = CustomerCategorySpend.objects.select_for_update().filter(
-            customer_id=customer_id, category_id=category_id).first()
-        if row is None:
-            return
-        row.lines -= 1
-        row.spend -= amount
-        removed = row.lines <= 0
-        if removed:
-            row.delete()
-        else:
-            row.save()
-        metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
-        if metrics is None:
-            return
-        metrics.categories = max(metrics.categories - (1 if removed else 0), 0)
-        metrics.category_spend -= amount
-        if category_id == metrics.top_category_id:   # the top category shrank: look at the few category rows again
-            _set_top_category(metrics)
-        metrics.save(update_fields=["categories", "category_spend", "top_category", "top_category_spend",
-                                    "updated_at"])
+        _take_spend(customer_id, category_id, amount)
+
+
+@functools.cache
+def _take_spend_sql() -> tuple[str, str, str]:
+    """Three statements that take one line's spend away: lower its category row (returning the lines left), delete
+    the row when none is left, and move the customer's summary; the top category, when it is the one that shrank, is
+    looked for again among the customer's few category rows (the most spend, ties: the smallest id)."""
+    spend, metrics = CustomerCategorySpend._meta.db_table, CustomerMetrics._meta.db_table
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"   # SQLite's MAX of two values
+    best = f"FROM {spend} WHERE customer_id = %s ORDER BY spend DESC, category_id LIMIT 1"
+    return (
+        f"UPDATE {spend} SET lines = lines - 1, spend = ROUND(spend - %s, 2)"
+        " WHERE customer_id = %s AND category_id = %s RETURNING lines",
+        f"DELETE FROM {spend} WHERE customer_id = %s AND category_id = %s",
+        f"UPDATE {metrics} SET categories = {greatest}(categories - %s, 0),"
+        " category_spend = ROUND(category_spend - %s, 2),"
+        f" top_category_spend = CASE WHEN top_category_id = %s THEN COALESCE((SELECT spend {best}), 0)"
+        " ELSE top_category_spend END,"
+        f" top_category_id = CASE WHEN top_category_id = %s THEN (SELECT category_id {best}) ELSE top_category_id END,"
+        " updated_at = %s WHERE customer_id = %s",
+    )
+
+
+def _take_spend(customer_id: int, category_id: int, amount: Decimal) -> None:
+    """One line's spend taken away from a customer's category row and summary, in two or three statements."""
+    lower, delete, move = _take_spend_sql()
+    money = _adapt_money(amount)
+    rows = run_prepared(lower, [money, customer_id, category_id])
+    if not rows:
+        return
+    removed = rows[0][0] <= 0
+    if removed:
+        run_prepared(delete, [customer_id, category_id])
+    run_prepared(move, [1 if removed else 0, money, category_id, customer_id, category_id, customer_id,
+                        _adapt_now(), customer_id])
 
 
 def _set_top_category(metrics: CustomerMetrics) -> None:
