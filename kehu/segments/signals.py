@@ -137,10 +137,10 @@ def _append(customer_id: int, moment: datetime.datetime, amount: Decimal) -> boo
     seconds = epoch_seconds(moment)
     day_start = timezone.make_aware(datetime.datetime.combine(_day(moment), datetime.time.min))
     at, start = ops.adapt_datetimefield_value(moment), ops.adapt_datetimefield_value(day_start)
-    money = ops.adapt_decimalfield_value(amount, 14, 2)
+    money = _adapt_money(amount)
     with connection.cursor() as cursor:
-        cursor.execute(_append_sql(), [seconds, seconds, start, start, money, money, at,
-                                       ops.adapt_datetimefield_value(timezone.now()), customer_id, at])
+        cursor.execute(_append_sql(), [seconds, seconds, start, start, money, money, at, _adapt_now(), customer_id,
+                                       at])
         return cursor.rowcount == 1
 
 
@@ -276,15 +276,19 @@ def _add_line_spend(order_id: int, category_id: int, amount: Decimal) -> int | N
     """A new line's spend added to its order's customer, if that order counts; returns the customer, or None when
     nothing was added. The upsert reads the order; on PostgreSQL the move is in the same statement (a WITH)."""
     money = _adapt_money(amount)
-    upsert = _upsert_sql(from_order=True)
     params = [category_id, money, order_id, OrderStatus.COMPLETED]
     if connection.vendor != "postgresql":
-        return _upsert_and_move(upsert, params, category_id, money)
+        return _upsert_and_move(_upsert_sql(from_order=True), params, category_id, money)
+    rows = run_prepared(_line_spend_sql(), [*params, money, *[category_id] * 4, _adapt_now()])
+    return rows[0][0] if rows else None
+
+
+@functools.cache
+def _line_spend_sql() -> str:
+    """PostgreSQL: a new line's upsert and the move of its customer's summary in one statement."""
     metrics = CustomerMetrics._meta.db_table
     move = _move_sql("up.lines", "up.spend", f"FROM up WHERE {metrics}.customer_id = up.customer_id")
-    rows = run_prepared(f"WITH up AS ({upsert}), moved AS ({move}) SELECT customer_id FROM up",
-                        [*params, money, *[category_id] * 4, _adapt_now()])
-    return rows[0][0] if rows else None
+    return f"WITH up AS ({_upsert_sql(from_order=True)}), moved AS ({move}) SELECT customer_id FROM up"
 
 
 def _upsert_and_move(upsert: str, params: list, category_id: int, money) -> int | None:
