@@ -7,9 +7,10 @@
 
 Django runs ``transaction.on_commit`` callbacks after the commit, each in a transaction of its own: on PostgreSQL
 that is three more round trips (BEGIN, …, COMMIT) and a second commit per order. Inside a unit of work the
-follow-ups run before the commit instead, once per key, in a savepoint: one that fails is logged and rolled back
-alone, the write itself stands. Outside a unit of work (a plain ``save()``, the admin) ``before_commit`` falls back
-to ``transaction.on_commit`` (robust, once per key and transaction).
+follow-ups run before the commit instead, once per key, in a savepoint (``lib.db.lazy_savepoint``: on PostgreSQL
+sent with the follow-up's first statement): one that fails is logged and rolled back alone, the write itself
+stands. Outside a unit of work (a plain ``save()``, the admin) ``before_commit`` falls back to
+``transaction.on_commit`` (robust, once per key and transaction).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import logging
 from collections.abc import Callable, Hashable
 
 from django.db import connection, transaction
+
+from kehu.lib.db import lazy_savepoint
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def unit_of_work():
 
 def _run(func: Callable[[], None], on_failure: Callable[[], None] | None) -> None:
     try:
-        with transaction.atomic():
+        with lazy_savepoint("kehu_follow_up"):
             func()
     except Exception:
         log.exception("follow-up %r failed; the write it follows is kept", func)

@@ -18,7 +18,7 @@ import selectors
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 
 @contextlib.contextmanager
@@ -87,9 +87,55 @@ def run_prepared(sql: str, params: list) -> list[tuple]:
         raw.prepare_threshold = NEVER_BY_ITSELF
         raw.prepared_max = KEPT_PREPARED
     with psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        if (savepoint := getattr(connection, "kehu_owed_savepoint", None)) is not None:
+            connection.kehu_owed_savepoint = None
+            with raw.pipeline():   # the savepoint owed (lazy_savepoint) and this statement: one round trip
+                raw.execute(f"SAVEPOINT {savepoint}")
+                cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params, prepare=True)
         # rownumber is None without a result set; `description` would build a Column per column (0.15 ms for 60)
         return [] if cursor.rownumber is None else cursor.fetchall()
+
+
+@contextlib.contextmanager
+def lazy_savepoint(name: str):
+    """A savepoint around a block: what the block wrote is undone when it fails, and what came before stands.
+
+    On PostgreSQL the savepoint costs no round trip of its own: it goes with the block's first statement (in one
+    pipeline with a :func:`run_prepared` statement, just before any other), is never sent when the block runs none,
+    and is not released (the transaction's commit releases it). A savepoint made and released by ``atomic()`` is
+    two more round trips, about 0.4 ms of an order's 1.7 ms class upkeep on this machine. Elsewhere it is
+    ``atomic()``.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    needs_rollback = connection.needs_rollback   # an atomic(savepoint=False) inside that fails sets it
+    connection.kehu_owed_savepoint = name
+    try:
+        with connection.execute_wrapper(_savepoint_first):
+            yield
+    except BaseException:
+        if getattr(connection, "kehu_owed_savepoint", None) is None:   # sent: undo what the block did
+            try:
+                connection.connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            except Exception:
+                connection.needs_rollback = True   # as atomic() does when it cannot roll back to its savepoint
+                raise
+        connection.needs_rollback = needs_rollback
+        raise
+    finally:
+        connection.kehu_owed_savepoint = None
+
+
+def _savepoint_first(execute, sql, params, many, context):
+    """Django's statements inside a lazy_savepoint: the savepoint owed goes first."""
+    if (savepoint := getattr(connection, "kehu_owed_savepoint", None)) is not None:
+        connection.kehu_owed_savepoint = None
+        context["connection"].connection.execute(f"SAVEPOINT {savepoint}")
+    return execute(sql, params, many, context)
 
 
 def read_copy(copy, into: io.BytesIO) -> None:

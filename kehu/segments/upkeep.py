@@ -394,24 +394,30 @@ def _as_read(field: Any) -> Any:
             }.get(field.get_internal_type())
 
 
-_READ_AS = {field: _as_read(field) for field in (*_SEGMENT_FIELDS, *_SNAPSHOT_FIELDS)}
+def _compared(fields: list) -> list[tuple]:
+    """(field, name, how it is read) of each of `fields`, in their order: what :func:`_changes` goes through."""
+    return [(field, field.name, _as_read(field)) for field in fields]
 
 
-def _differs(field: Any, stored: Any, value: Any) -> bool:
-    """Whether a value read through the cursor differs from the one computed. Floats (the purchase rhythm) count as
-    equal to 12 significant digits: the engine and this module divide in another order, and a last-bit difference
-    is no change worth a write."""
-    stored = stored if _READ_AS[field] is None else _READ_AS[field](stored)
+_SEGMENT_COMPARED, _SNAPSHOT_COMPARED = _compared(_SEGMENT_FIELDS), _compared(_SNAPSHOT_FIELDS)
+
+
+def _differs(stored: Any, value: Any) -> bool:
+    """Whether a value read through the cursor (in the field's form) differs from the one computed. Floats (the
+    purchase rhythm) count as equal to 12 significant digits: the engine and this module divide in another order,
+    and a last-bit difference is no change worth a write."""
     if isinstance(stored, float) and isinstance(value, float):
         return not math.isclose(stored, value, rel_tol=1e-12)
     return stored != value
 
 
-def _changes(model: type, fields: list, values: dict[str, Any], old: tuple, where: dict[str, Any]) -> tuple | None:
+def _changes(model: type, compared: list[tuple], values: dict[str, Any], old: tuple,
+             where: dict[str, Any]) -> tuple | None:
     """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`, writing only the columns
     that differ (each column written touches its indexes) and, with them, those of _WITH_A_CHANGE; None when
     nothing else differs."""
-    differing = [f for f, value in zip(fields, old, strict=True) if _differs(f, value, values[f.name])]
+    differing = [field for (field, name, read), stored in zip(compared, old, strict=True)
+                 if _differs(stored if read is None else read(stored), values[name])]
     changed = [f for f in differing if f.name not in _WITH_A_CHANGE]
     if not changed:
         return None
@@ -433,14 +439,14 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Fou
     PostgreSQL in one statement (the others in a WITH before the last), on SQLite one statement each."""
     key = {"customer_id": customer_id}
     writes = [_insert(CustomerSegment, _SEGMENT_FIELDS, values, key) if found.segment is None
-              else _changes(CustomerSegment, _SEGMENT_FIELDS, values, found.segment, key)]
+              else _changes(CustomerSegment, _SEGMENT_COMPARED, values, found.segment, key)]
     if basis.as_of == values["changed_on"]:  # that day has a snapshot: keep this customer's line of it current
         snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
             "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
             "overdue": values["overdue"]}
         key = {"as_of": _adapt(basis.as_of), "customer_id": customer_id}
         writes.append(_insert(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, key) if found.snapshot is None
-                      else _changes(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, found.snapshot, key))
+                      else _changes(SegmentSnapshot, _SNAPSHOT_COMPARED, snapshot, found.snapshot, key))
     writes = [write for write in writes if write is not None]
     if len(writes) > 1 and connection.vendor == "postgresql":   # one round trip
         *before, (last, last_params) = writes

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from kehu.lib.commits import before_commit, unit_of_work
+from kehu.lib.db import run_prepared
 from kehu.sales.models import Category
 
 
@@ -113,3 +114,49 @@ def test_a_follow_up_that_fails_in_the_database_is_rolled_back_alone_and_the_tra
         before_commit("after", lambda: Category.objects.create(name="之后"))
     assert names() == {"茶叶", "之后"}
     assert "IntegrityError" in caplog.text or "duplicate" in caplog.text.lower() or "UNIQUE" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_of_prepared_statements_reads_its_rows_and_is_rolled_back_alone_when_one_fails(caplog):
+    """The upkeep's own statements (lib.db.run_prepared): on PostgreSQL the follow-up's savepoint goes in one round
+    trip with the first of them. That first statement still gives its rows; a later one that fails undoes the
+    follow-up's writes before it, through either kind of statement, and nothing else."""
+    table = Category._meta.db_table
+    read = []
+
+    def insert(name):
+        run_prepared(f"INSERT INTO {table} (name) VALUES (%s)", [name])
+
+    def reads_then_fails():
+        read.extend(run_prepared(f"SELECT name FROM {table} WHERE name = %s", ["茶叶"]))
+        insert("半途")
+        Category.objects.create(name="也半途")
+        insert("茶叶")   # the name is unique: fails in the database
+
+    def writes_first():
+        insert("之后")
+        read.extend(run_prepared(f"SELECT name FROM {table} WHERE name = %s", ["之后"]))
+
+    with caplog.at_level(logging.ERROR, logger="kehu.lib.commits"), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("fails", reads_then_fails)
+        before_commit("after", writes_first)
+    assert read == [("茶叶",), ("之后",)]
+    assert names() == {"茶叶", "之后"}
+    assert caplog.text.count("failed; the write it follows is kept") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_that_fails_before_any_statement_leaves_the_unit_of_work_whole(caplog):
+    """A follow-up that fails in Python, inside an atomic block of its own without a savepoint, before it sent a
+    statement: nothing to undo in the database, and the unit of work still commits (it is not marked for rollback)."""
+    def fails_at_once():
+        with transaction.atomic(savepoint=False):
+            raise RuntimeError("before any statement")
+
+    with caplog.at_level(logging.ERROR, logger="kehu.lib.commits"), unit_of_work():
+        Category.objects.create(name="茶叶")
+        before_commit("fails", fails_at_once)
+        before_commit("after", lambda: Category.objects.create(name="之后"))
+    assert names() == {"茶叶", "之后"}
+    assert "before any statement" in caplog.text
