@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from kehu.segments import pipeline
+from kehu.segments.models import CustomerSegment
 from tests.conftest import PASSWORD, make_order
 
 from .conftest import log_in
@@ -34,6 +36,29 @@ def test_it_finds_a_customer_by_mobile_and_adds_an_order(page, sue, zhang, li):
     expect(page.locator("[data-figure=total]")).to_contain_text("419.50")
     assert zhang.orders.count() == 2
 
+
+
+def test_the_class_panel_follows_an_added_order_without_a_reload(page, sue, zhang, li):
+    make_order(zhang, "120.00", days_ago=30)
+    make_order(li, "80.00", days_ago=200)
+    pipeline.classify_all()
+    log_in(page, "sue", PASSWORD)
+    page.goto(f"/customers/{zhang.code}/")
+    why = page.locator("#segments [data-explanation]")
+    expect(why).to_contain_text("最近一次消费 30 天前")
+    expect(why).to_contain_text("共 1 笔订单")
+
+    page.locator("#orders summary").click()
+    page.fill("input[name=order-amount]", "299.50")
+    page.locator("#orders button[type=submit]").click()
+
+    expect(page.locator("[data-figure=orders]")).to_have_text("2")
+    expect(why).to_contain_text("最近一次消费 0 天前")   # replaced in place, as the cards above it
+    expect(why).to_contain_text("共 2 笔订单")
+    expect(page.locator("#segments")).to_have_count(1)
+    expect(page.locator("#recommendations")).to_have_count(1)
+    expect(page.locator("#segments [data-stale]")).to_have_count(0)
+    assert CustomerSegment.objects.get(customer=zhang).frequency == 2
 
 def test_a_viewer_sees_only_a_masked_mobile(page, victor, zhang):
     log_in(page, "victor", PASSWORD)

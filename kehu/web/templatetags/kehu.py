@@ -122,8 +122,9 @@ def _sections() -> dict:
 
 
 @register.simple_tag(takes_context=True)
-def customer_section(context, name: str, customer) -> str:
-    """Render one section of the customer page, as the owning app would after a POST."""
+def customer_section(context, name: str, customer, oob: bool = False) -> str:
+    """Render one section of the customer page, as the owning app would after a POST; with `oob`, marked to
+    replace the section already on the page (an htmx out-of-band swap in another section's response)."""
     builder, template_name = _sections()[name]
     request = context["request"]
-    return render_to_string(template_name, builder(request, customer), request=request)
+    return render_to_string(template_name, {**builder(request, customer), "oob": oob}, request=request)
