@@ -1,15 +1,19 @@
-"""Orders on the customer page: the order history section and adding an order with its lines."""
+"""Orders on the customer page: the order history section, adding an order with its lines, and marking an
+order refunded (or completed again)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from kehu.accounts import audit
 from kehu.customers.models import Customer
 from kehu.customers.views import confirm_saved, customer_or_404, key_figures, render_section
+from kehu.lib.commits import unit_of_work
 
 from .forms import OrderForm, OrderLineFormSet, save_order
-from .models import Order
+from .models import Order, OrderStatus
 
 ORDERS_SHOWN = 100
 
@@ -37,9 +41,34 @@ def add_order(request: HttpRequest, code: str) -> HttpResponse:
         context = orders_context(request, customer, form, lines, open_form=True)
         return render_section(request, customer, "sales/_orders.html", context, saved=False)
     save_order(form, lines, customer, request.user)
+    return _orders_changed(request, customer)
+
+
+@login_required
+@require_POST
+def set_order_status(request: HttpRequest, code: str, order_id: int) -> HttpResponse:
+    """Mark one of the customer's orders refunded, or completed again: its spend leaves (or rejoins) the
+    customer's figures and classes at once. Only an order of this customer (404 for any other)."""
+    customer = customer_or_404(request, code, write=True)
+    order = get_object_or_404(customer.orders, pk=order_id)
+    status = request.POST.get("status", "")
+    if status not in OrderStatus.values:
+        return HttpResponseBadRequest(_("未知的订单状态：%(status)s（可选：%(choices)s）。") % {
+            "status": status[:40], "choices": " / ".join(OrderStatus.values)})
+    if order.status != status:
+        was = order.status
+        with unit_of_work():   # the order and what follows it (metrics, classes) in one transaction
+            order.status = status
+            order.save()
+            audit.record(request.user, audit.AuditAction.UPDATE, order, {"changes": {"status": [was, status]}})
+    return _orders_changed(request, customer)
+
+
+def _orders_changed(request: HttpRequest, customer: Customer) -> HttpResponse:
+    """The answer to a change of the customer's orders: the order list; for HTMX also the key figures, the class
+    panel and the suggestions (out of band), which follow the orders."""
     context = orders_context(request, customer)
     if request.htmx:
-        # The order list, plus the key figures at the top of the page (out of band).
         return confirm_saved(request, render(request, "sales/_order_added.html",
                                              {**context, "figures": key_figures(customer)}))
     return render_section(request, customer, "sales/_orders.html", context, saved=True, anchor="orders")

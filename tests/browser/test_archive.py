@@ -30,7 +30,7 @@ def test_it_finds_a_customer_by_mobile_and_adds_an_order(page, sue, zhang, li):
 
     page.locator("#orders summary").click()
     page.fill("input[name=order-amount]", "299.50")
-    page.locator("#orders button[type=submit]").click()
+    page.locator("#orders .add-form button[type=submit]").click()
 
     expect(page.locator("[data-figure=orders]")).to_have_text("2")
     expect(page.locator("[data-figure=total]")).to_contain_text("419.50")
@@ -50,7 +50,7 @@ def test_the_class_panel_follows_an_added_order_without_a_reload(page, sue, zhan
 
     page.locator("#orders summary").click()
     page.fill("input[name=order-amount]", "299.50")
-    page.locator("#orders button[type=submit]").click()
+    page.locator("#orders .add-form button[type=submit]").click()
 
     expect(page.locator("[data-figure=orders]")).to_have_text("2")
     expect(why).to_contain_text("最近一次消费 0 天前")   # replaced in place, as the cards above it
@@ -59,6 +59,18 @@ def test_the_class_panel_follows_an_added_order_without_a_reload(page, sue, zhan
     expect(page.locator("#recommendations")).to_have_count(1)
     expect(page.locator("#segments [data-stale]")).to_have_count(0)
     assert CustomerSegment.objects.get(customer=zhang).frequency == 2
+
+    # the new order refunded, then counted again: the figures and the class follow each time, without a reload
+    new_order = page.locator("#orders tbody tr", has_text="299.50")
+    new_order.locator("[data-order-action=refund]").click()
+    expect(page.locator("[data-figure=orders]")).to_have_text("1")
+    expect(why).to_contain_text("最近一次消费 30 天前")
+    expect(why).to_contain_text("共 1 笔订单")
+    expect(new_order).to_contain_text("已退款")
+    assert CustomerSegment.objects.get(customer=zhang).frequency == 1
+    new_order.locator("[data-order-action=restore]").click()
+    expect(why).to_contain_text("共 2 笔订单")
+    expect(page.locator("[data-figure=total]")).to_contain_text("419.50")
 
 def test_a_viewer_sees_only_a_masked_mobile(page, victor, zhang):
     log_in(page, "victor", PASSWORD)

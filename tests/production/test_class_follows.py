@@ -1,5 +1,6 @@
 """A customer's classes follow its orders on a live server: classify a store with `kehu segment`, add an order
-through the web form of the customer page, open the page over HTTP and read the class panel."""
+through the web form of the customer page, open the page over HTTP and read the class panel; then refund that
+order from the page and count it again."""
 
 import datetime as dt
 import re
@@ -55,5 +56,15 @@ def test_it_shows_the_new_figures_and_class_after_an_order_is_added_through_the_
         assert "重要价值客户" in after and "活跃客户" in after
         assert "一般挽留客户" not in after and "流失客户" not in after
         assert f"来自 {run_day} 的分层计算" in after and "重新计算分层" in after
+
+        # the new order refunded from the page (the newest order's button comes first), then counted again
+        page = web.get(f"/customers/{code}/").text
+        refund = re.search(rf'action="(/orders/status/{code}/\d+/)"', page).group(1)
+        assert web.post(refund, data={"status": "refunded"}).status_code == 200
+        refunded = panel(web.get(f"/customers/{code}/").text)
+        assert "共 1 笔订单" in refunded and "一般挽留客户" in refunded and "流失客户" in refunded
+        assert web.post(refund, data={"status": "completed"}).status_code == 200
+        again = panel(web.get(f"/customers/{code}/").text)
+        assert "共 2 笔订单" in again and "重要价值客户" in again and "活跃客户" in again
     if ready_store.vendor == "sqlite":
         assert ready_store.integrity() == "ok"

@@ -52,7 +52,7 @@ def test_marking_done_moves_the_counters_and_an_order_saved_says_so(browser_page
     page.fill("input[name=order-amount]", "128")
     when = datetime.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
     page.fill("input[name=order-ordered_at]", when)
-    page.click("#orders button[type=submit]")
+    page.click("#orders .add-form button[type=submit]")
     toast = page.locator(".toast")
     toast.wait_for()
     assert toast.inner_text() == "已保存"

@@ -21,8 +21,9 @@ from kehu.accounts.models import Role
 from kehu.customers.forms import CustomerForm
 from kehu.customers.models import Customer
 from kehu.exchange.importer import import_file
+from kehu.sales.models import Order, OrderStatus
 from tests.api.conftest import token_client
-from tests.conftest import make_customer, make_user
+from tests.conftest import make_customer, make_order, make_user
 from tests.exchange.helpers import write_xlsx
 
 ROLES = ["admin", "manager", "sales", "service", "viewer"]
@@ -229,6 +230,7 @@ ACTION_ALLOWED = {
     "rules": {"admin", "manager"},
     "pool": {"sales"},
     "assign_owner": {"admin", "manager"},
+    "refund": {"admin", "manager", "sales", "service"},   # whoever may edit the customer
 }
 
 
@@ -319,6 +321,10 @@ def _act(action: str, client: Client, world: dict) -> bool:
     if action == "pool":
         client.post(f"/marketing/pool/{world['pooled'].code}/claim/")
         return Customer.objects.filter(pk=world["pooled"].pk, owner__isnull=False).exists()
+    if action == "refund":
+        order = make_order(mine, "50.00", days_ago=3)
+        client.post(f"/orders/status/{mine.code}/{order.pk}/", {"status": "refunded"})
+        return Order.objects.filter(pk=order.pk, status=OrderStatus.REFUNDED).exists()
     if action == "assign_owner":
         client.post("/customers/health/assign-owner/", {"owner": world["boss"].pk})
         return Customer.objects.filter(pk=world["pooled"].pk, owner=world["boss"]).exists()

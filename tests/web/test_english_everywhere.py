@@ -283,7 +283,7 @@ def paths_of(name: str, store: dict) -> list[str]:
 POST_ONLY = {"users:password", "users:active", "users:unlock", "users:token_revoke", "customers:health_assign_owner",
              "engagement:follow_up_done", "exchange:batch_revert", "exchange:progress", "marketing:campaign_send",
              "marketing:campaign_sms_sent", "marketing:campaign_mark", "marketing:pool_claim", "ops:backup_make",
-             "ops:backup_verify", "segments:recompute", "sales:add", "customers:saved_view_save",
+             "ops:backup_verify", "segments:recompute", "sales:add", "sales:status", "customers:saved_view_save",
              "customers:saved_view_delete"}
 
 
