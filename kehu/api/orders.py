@@ -1,15 +1,16 @@
-"""Orders (消费记录) of a customer: list and create, through the same OrderForm and line forms as the page."""
+"""Orders (消费记录) of a customer: list, create and mark refunded (or completed again), through the same forms and
+functions as the page."""
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from kehu.lib.pagination import keyset_page
-from kehu.sales.forms import OrderForm, OrderLineForm, OrderLineFormSet, save_order
+from kehu.sales.forms import OrderForm, OrderLineForm, OrderLineFormSet, save_order, set_status, status_problem
 from kehu.sales.models import Order
 
 from .access import form_data, require_edit, visible_customer
-from .errors import FormInvalid, field_errors
-from .schemas import CustomerCode, Error, FieldErrors, OrderIn, OrderOut, OrderPage
+from .errors import FormInvalid, field_errors, not_found
+from .schemas import CustomerCode, Error, FieldErrors, OrderIn, OrderOut, OrderPage, OrderStatusIn
 
 router = Router(tags=["消费记录"])
 LINES = "lines"
@@ -84,3 +85,20 @@ def create_order(request: HttpRequest, code: CustomerCode, payload: OrderIn):
     order = save_order(form, formset, customer, request.user)
     order = Order.objects.prefetch_related("lines__category").get(pk=order.pk)
     return Status(201, order_out(order, customer.code))
+
+
+@router.patch("/customers/{code:code}/orders/{order_id}",
+              response={200: OrderOut, 403: Error, 404: Error, 422: FieldErrors}, summary="订单退款或恢复",
+              description="把客户的一笔订单标为 refunded（退款）或 completed（恢复为已完成）：客户的消费指标与分层"
+                          "随即更新。只改这位客户的订单；状态未变时不做任何修改。")
+def set_order_status(request: HttpRequest, code: CustomerCode, order_id: int, payload: OrderStatusIn):
+    customer = visible_customer(request.user, code)
+    require_edit(request.user)
+    order = Order.objects.filter(customer=customer, pk=order_id).first()
+    if order is None:
+        raise not_found(f"客户 {customer.code} 没有编号为 {order_id} 的订单")
+    if problem := status_problem(payload.status):
+        raise FormInvalid({"status": [problem]})
+    set_status(order, payload.status, request.user)
+    order = Order.objects.prefetch_related("lines__category").get(pk=order.pk)
+    return order_out(order, customer.code)

@@ -234,6 +234,10 @@ class OrderIn(StrictIn):
     lines: list[OrderLineIn] = Field([], description="商品明细")
 
 
+class OrderStatusIn(StrictIn):
+    status: str = Field(description=f"新的状态：{options(OrderStatus.choices)}（refunded 即退款，不再计入消费与分层）")
+
+
 # ---------------------------------------------------------------- communications and follow-ups
 
 class CommunicationOut(Schema):

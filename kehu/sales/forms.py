@@ -3,13 +3,15 @@
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from kehu.accounts import audit
 from kehu.lib import money
 from kehu.lib.commits import unit_of_work
 from kehu.lib.dates import DateTimeSecondsInput, date_problem
 
-from .models import Order, OrderLine, Product
+from .models import Order, OrderLine, OrderStatus, Product
 
 
 class OrderForm(forms.ModelForm):
@@ -129,3 +131,24 @@ def save_order(order_form: OrderForm, lines: OrderLineFormSet | None, customer, 
             f.instance.order = order
             f.save()
     return order
+
+
+def status_problem(status: str) -> str | None:
+    """Why `status` is no order status (a message in the user's language), or None."""
+    if status in OrderStatus.values:
+        return None
+    return gettext("未知的订单状态：%(status)s（可选：%(choices)s）。") % {
+        "status": status[:40], "choices": " / ".join(OrderStatus.values)}
+
+
+def set_status(order: Order, status: str, user) -> None:
+    """Mark an order refunded, or completed again (a valid status: :func:`status_problem`): its spend leaves or
+    rejoins the customer's metrics and classes in the same transaction, and the change is audited. Nothing
+    happens when the order has that status already."""
+    if order.status == status:
+        return
+    was = order.status
+    with unit_of_work():
+        order.status = status
+        order.save()
+        audit.record(user, audit.AuditAction.UPDATE, order, {"changes": {"status": [was, status]}})

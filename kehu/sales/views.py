@@ -4,16 +4,13 @@ order refunded (or completed again)."""
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from kehu.accounts import audit
 from kehu.customers.models import Customer
 from kehu.customers.views import confirm_saved, customer_or_404, key_figures, render_section
-from kehu.lib.commits import unit_of_work
 
-from .forms import OrderForm, OrderLineFormSet, save_order
-from .models import Order, OrderStatus
+from .forms import OrderForm, OrderLineFormSet, save_order, set_status, status_problem
+from .models import Order
 
 ORDERS_SHOWN = 100
 
@@ -52,15 +49,9 @@ def set_order_status(request: HttpRequest, code: str, order_id: int) -> HttpResp
     customer = customer_or_404(request, code, write=True)
     order = get_object_or_404(customer.orders, pk=order_id)
     status = request.POST.get("status", "")
-    if status not in OrderStatus.values:
-        return HttpResponseBadRequest(_("未知的订单状态：%(status)s（可选：%(choices)s）。") % {
-            "status": status[:40], "choices": " / ".join(OrderStatus.values)})
-    if order.status != status:
-        was = order.status
-        with unit_of_work():   # the order and what follows it (metrics, classes) in one transaction
-            order.status = status
-            order.save()
-            audit.record(request.user, audit.AuditAction.UPDATE, order, {"changes": {"status": [was, status]}})
+    if problem := status_problem(status):
+        return HttpResponseBadRequest(problem)
+    set_status(order, status, request.user)
     return _orders_changed(request, customer)
 
 

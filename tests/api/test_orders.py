@@ -86,3 +86,37 @@ def test_orders_are_listed_newest_first_in_constant_queries(api_as, alice, zhang
     assert len(items) == 20
     assert items[0]["ordered_at"] > items[-1]["ordered_at"]
     assert items[0]["lines"][0]["category"] == "茶叶"
+
+
+def test_an_order_refunded_over_the_api_leaves_the_stats_and_comes_back(api_as, sue, zhang):
+    make_order(zhang, "100.00", days_ago=10)
+    order = make_order(zhang, "250.00", days_ago=2)
+    client = api_as(sue)
+    url = f"/api/customers/{zhang.code}/orders/{order.pk}"
+    response = client.patch(url, {"status": "refunded"}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "refunded" and response.json()["id"] == order.pk
+    stats = client.get(f"/api/customers/{zhang.code}").json()["stats"]
+    assert (stats["frequency"], Decimal(stats["monetary"])) == (1, Decimal("100.00"))
+    assert client.patch(url, {"status": "completed"}, content_type="application/json").status_code == 200
+    stats = client.get(f"/api/customers/{zhang.code}").json()["stats"]
+    assert (stats["frequency"], Decimal(stats["monetary"])) == (2, Decimal("350.00"))
+
+
+def test_an_order_status_patch_refuses_what_it_may_not_do(api_as, sam, victor, zhang, li):
+    order, lis = make_order(zhang, "80.00", days_ago=3), make_order(li, "90.00", days_ago=3)
+    as_sam = api_as(sam)
+    bad = as_sam.patch(f"/api/customers/{zhang.code}/orders/{order.pk}", {"status": "lost"},
+                       content_type="application/json")
+    assert bad.status_code == 422 and "未知的订单状态：lost" in bad.content.decode()
+    extra = as_sam.patch(f"/api/customers/{zhang.code}/orders/{order.pk}", {"status": "refunded", "amount": "1"},
+                         content_type="application/json")
+    assert extra.status_code == 422
+    # another customer's order through the rep's own customer, and a customer the rep does not see: 404
+    assert as_sam.patch(f"/api/customers/{zhang.code}/orders/{lis.pk}", {"status": "refunded"},
+                        content_type="application/json").status_code == 404
+    assert as_sam.patch(f"/api/customers/{li.code}/orders/{lis.pk}", {"status": "refunded"},
+                        content_type="application/json").status_code == 404
+    assert api_as(victor).patch(f"/api/customers/{zhang.code}/orders/{order.pk}", {"status": "refunded"},
+                                content_type="application/json").status_code == 403
+    assert set(Order.objects.values_list("status", flat=True)) == {"completed"}

@@ -1,9 +1,11 @@
 """A customer's classes follow its orders on a live server: classify a store with `kehu segment`, add an order
 through the web form of the customer page, open the page over HTTP and read the class panel; then refund that
-order from the page and count it again."""
+order from the page, count it again, and refund it through the API."""
 
 import datetime as dt
 import re
+
+import requests
 
 from .harness import LiveServer
 
@@ -66,5 +68,13 @@ def test_it_shows_the_new_figures_and_class_after_an_order_is_added_through_the_
         assert web.post(refund, data={"status": "completed"}).status_code == 200
         again = panel(web.get(f"/customers/{code}/").text)
         assert "共 2 笔订单" in again and "重要价值客户" in again and "活跃客户" in again
+
+        # and refunded again by another program, through the API with a token made by `kehu apitoken`
+        token = ready_store.kehu("apitoken", "admin", "--name", "ERP").stdout.strip()
+        order_id = refund.rstrip("/").rsplit("/", 1)[1]
+        answer = requests.patch(f"{server.url}/api/customers/{code}/orders/{order_id}", json={"status": "refunded"},
+                                headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["status"] == "refunded", answer.text[:300]
+        assert "共 1 笔订单" in panel(web.get(f"/customers/{code}/").text)
     if ready_store.vendor == "sqlite":
         assert ready_store.integrity() == "ok"
