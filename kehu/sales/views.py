@@ -60,6 +60,6 @@ def _orders_changed(request: HttpRequest, customer: Customer) -> HttpResponse:
     panel and the suggestions (out of band), which follow the orders."""
     context = orders_context(request, customer)
     if request.htmx:
-        return confirm_saved(request, render(request, "sales/_order_added.html",
+        return confirm_saved(request, render(request, "sales/_orders_changed.html",
                                              {**context, "figures": key_figures(customer)}))
     return render_section(request, customer, "sales/_orders.html", context, saved=True, anchor="orders")
