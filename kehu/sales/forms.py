@@ -141,14 +141,16 @@ def status_problem(status: str) -> str | None:
         "status": status[:40], "choices": " / ".join(OrderStatus.values)}
 
 
-def set_status(order: Order, status: str, user) -> None:
+def set_status(order: Order, status: str, user) -> bool:
     """Mark an order refunded, or completed again (a valid status: :func:`status_problem`): its spend leaves or
-    rejoins the customer's metrics and classes in the same transaction, and the change is audited. Nothing
-    happens when the order has that status already."""
-    if order.status == status:
-        return
-    was = order.status
+    rejoins the customer's metrics and classes in the same transaction, and the change is audited. The order's row
+    is locked and read again first, so of two people pressing at once the second finds it done and changes nothing
+    (the metrics would otherwise take its spend away twice). Returns whether anything changed."""
     with unit_of_work():
-        order.status = status
-        order.save()
-        audit.record(user, audit.AuditAction.UPDATE, order, {"changes": {"status": [was, status]}})
+        current = Order.objects.select_for_update().get(pk=order.pk)
+        if current.status == status:
+            return False
+        was, current.status = current.status, status
+        current.save()
+        audit.record(user, audit.AuditAction.UPDATE, current, {"changes": {"status": [was, status]}})
+    return True

@@ -13,7 +13,7 @@ from kehu.segments.models import CustomerSegment
 from tests.conftest import make_order
 from tests.web.helpers import client_for, htmx
 
-pytestmark = pytest.mark.django_db(transaction=True)   # autocommit, as a server runs: the class follows at commit
+pytestmark = pytest.mark.django_db
 
 
 def figure(html: str, name: str) -> str:
@@ -96,3 +96,54 @@ def test_a_sales_rep_cannot_refund_an_order_of_a_customer_not_theirs(sam, zhang,
 def test_it_answers_only_a_post(alice, zhang):
     order = make_order(zhang, "80.00", days_ago=3)
     assert client_for(alice).get(status_url(zhang, order)).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)   # two connections, each committing for real
+def test_two_people_refunding_at_once_take_the_spend_away_once(alice, mary, zhang, monkeypatch):
+    """The first refund is written and not yet committed when the second one starts: the second waits for the
+    order's row, then finds it refunded and changes nothing."""
+    import threading
+
+    from django.db import connection, connections
+
+    from kehu.accounts import audit
+    from kehu.sales.forms import set_status
+    from kehu.segments.models import CustomerMetrics
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's row lock; SQLite's IMMEDIATE transactions let one writer in at a time")
+    make_order(zhang, "100.00", days_ago=20)
+    order = make_order(zhang, "300.00", days_ago=2)
+    first_written, let_it_commit = threading.Event(), threading.Event()
+    record = audit.record
+
+    def held(user, *args, **kwargs):   # the first refund waits here, inside its transaction, after its UPDATE
+        entry = record(user, *args, **kwargs)
+        if user == alice:
+            first_written.set()
+            let_it_commit.wait(10)
+        return entry
+
+    monkeypatch.setattr(audit, "record", held)
+    changed = {}
+
+    def refund(user):
+        try:
+            changed[user.username] = set_status(Order.objects.get(pk=order.pk), OrderStatus.REFUNDED, user)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=refund, args=(alice,))
+    first.start()
+    assert first_written.wait(10)
+    second = threading.Thread(target=refund, args=(mary,))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()   # waiting for the order's row
+    let_it_commit.set()
+    first.join(10)
+    second.join(10)
+    assert changed == {"alice": True, "mary": False}
+    metrics = CustomerMetrics.objects.get(customer=zhang)
+    assert (metrics.frequency, metrics.monetary) == (1, Decimal("100.00"))
+    assert AuditEntry.objects.filter(action=AuditAction.UPDATE, target_type="order").count() == 1
