@@ -2,12 +2,13 @@
 order refunded (or completed again)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from kehu.customers.models import Customer
 from kehu.customers.views import confirm_saved, customer_or_404, key_figures, render_section
+from kehu.lib.params import BadParameter
 
 from .forms import OrderForm, OrderLineFormSet, save_order, set_status, status_problem
 from .models import Order
@@ -50,7 +51,7 @@ def set_order_status(request: HttpRequest, code: str, order_id: int) -> HttpResp
     order = get_object_or_404(customer.orders, pk=order_id)
     status = request.POST.get("status", "")
     if problem := status_problem(status):
-        return HttpResponseBadRequest(problem)
+        raise BadParameter("status", problem)   # kehu's 400 page, with the message
     set_status(order, status, request.user)
     return _orders_changed(request, customer)
 
