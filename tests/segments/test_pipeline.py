@@ -317,6 +317,18 @@ def test_classify_all_stores_classes_for_every_customer(four_customers):
         "累计消费 ¥1,000，高于平均的 ¥450 → 重要价值客户")
 
 
+def test_a_deleted_customer_takes_its_snapshot_lines_along(four_customers):
+    """The snapshot has no foreign-key constraint in the database (pipeline writes 1,000,000 lines at a first build):
+    Django's CASCADE is what removes a deleted customer's lines, on the page's and the API's delete alike."""
+    rich, new, _old, _never = four_customers
+    pipeline.classify_all(today() - dt.timedelta(days=1))
+    pipeline.classify_all(today())
+    assert SegmentSnapshot.objects.filter(customer_id=new.pk).count() >= 1
+    new.delete()
+    assert not SegmentSnapshot.objects.filter(customer_id=new.pk).exists()
+    assert SegmentSnapshot.objects.filter(customer_id=rich.pk).count() >= 1
+
+
 def test_classification_uses_the_stored_thresholds(four_customers):
     _rich, new, _old, _never = four_customers
     SegmentSettings.store(Thresholds(rfm_reference="fixed", rfm_r_days=30, rfm_f_orders=1, rfm_m_yuan=50))
