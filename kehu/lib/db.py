@@ -47,8 +47,8 @@ def update_by_value(rows, column: str, groups: dict[Any, list[int]], **also: Any
 
 
 NEVER_BY_ITSELF = 2**31 - 1   # psycopg's count of runs before it prepares a statement unasked
-KEPT_PREPARED = 1000          # statements kept prepared per connection (psycopg keeps 100: the class update's
-                              # UPDATEs differ by the columns that changed, and evicting the read costs a re-plan)
+KEPT_PREPARED = 1000          # statements kept prepared per connection (psycopg keeps 100; evicting the upkeep's
+                              # read costs a re-plan)
 
 
 @functools.lru_cache(maxsize=KEPT_PREPARED)

@@ -413,15 +413,23 @@ def _differs(stored: Any, value: Any) -> bool:
 
 def _changes(model: type, compared: list[tuple], values: dict[str, Any], old: tuple,
              where: dict[str, Any]) -> tuple | None:
-    """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`, writing only the columns
-    that differ (each column written touches its indexes) and, with them, those of _WITH_A_CHANGE; None when
-    nothing else differs."""
+    """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`; None when nothing differs but the
+    columns of _WITH_A_CHANGE, which are written with any other change.
+
+    On SQLite only the columns that differ are written: SQLite rewrites the index entries of every column named in
+    the SET clause, changed or not. On PostgreSQL the whole row is written, in a statement of one shape per table: an
+    UPDATE rewrites the entries of every index anyway unless it is HOT, and PostgreSQL decides that by comparing the
+    values; one shape is prepared once per connection, where the columns that changed made some hundred statements
+    (40 % of the added orders paid a parse, a plan and a round trip more)."""
     differing = [field for (field, name, read), stored in zip(compared, old, strict=True)
                  if _differs(stored if read is None else read(stored), values[name])]
     changed = [f for f in differing if f.name not in _WITH_A_CHANGE]
     if not changed:
         return None
-    changed += [f for f in differing if f.name in _WITH_A_CHANGE]
+    if connection.vendor == "postgresql":
+        changed = [field for field, _, _ in compared]
+    else:
+        changed += [f for f in differing if f.name in _WITH_A_CHANGE]
     return (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
             f" WHERE {' AND '.join(f'{column} = %s' for column in where)}",
             [*(_adapt(values[f.name]) for f in changed), *where.values()])

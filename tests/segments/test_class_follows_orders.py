@@ -142,6 +142,34 @@ def test_a_refund_a_change_and_a_delete_each_move_the_classes_back(shop, follows
     assert (row.lifecycle, row.rfm_class, row.frequency, row.recency_days) == ("潜在客户", "", 0, None)
 
 
+def test_on_postgresql_the_class_row_is_written_in_one_shape_whatever_changed(shop, follows):
+    """Each class write of PostgreSQL is one prepared statement per shape (whole rows): an order added, changed,
+    refunded, and a second customer's order, change different columns but prepare no new UPDATE."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's; SQLite writes the columns that changed")
+    customers, _ = shop
+    with follows():
+        big = buy(customers["C"], 1, "9000")
+    with follows():
+        big.amount = Decimal("10.00")
+        big.save()
+    with follows():
+        big.status = OrderStatus.REFUNDED
+        big.save()
+    with follows():
+        buy(customers["K"], 3, "15")
+    assert (stored(customers["C"]).monetary, stored(customers["K"]).frequency) == (Decimal("90.00"), 2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    for table in ("segments_customersegment", "segments_segmentsnapshot"):
+        updates = {s[s.index(f"UPDATE {table} SET"):].split(" WHERE ")[0] for s in statements
+                   if f"UPDATE {table} SET" in s}
+        assert len(updates) == 1, updates   # one SET list, whatever changed
+
+
 def test_a_new_customer_with_two_orders_gets_classes_as_soon_as_a_run_exists(shop, follows):
     newcomer = make_customer(name="新客户甲")
     with follows():
