@@ -115,8 +115,10 @@ def _same_day_neighbour(day: datetime.date, before, after) -> bool:
     return (before is not None and _day(before) == day) or (after is not None and _day(after) == day)
 
 
+@functools.cache
 def _append_sql() -> str:
-    """One UPDATE that counts an order at or after the customer's last one, or changes nothing."""
+    """One UPDATE that counts an order at or after the customer's last one (its row returned), or changes nothing.
+    Prepared (lib.db.run_prepared): Django's cursor had PostgreSQL parse and plan it for every added order."""
     if connection.vendor == "postgresql":
         last_seconds = "FLOOR(EXTRACT(EPOCH FROM last_order_at))::bigint"
     else:
@@ -127,7 +129,7 @@ def _append_sql() -> str:
         " purchase_days = purchase_days + CASE WHEN last_order_at < %s THEN 1 ELSE 0 END,"
         " first_day_spend = first_day_spend + CASE WHEN first_order_at >= %s THEN %s ELSE 0 END,"
         " frequency = frequency + 1, monetary = monetary + %s, last_order_at = %s, updated_at = %s"
-        " WHERE customer_id = %s AND frequency > 0 AND last_order_at <= %s"
+        " WHERE customer_id = %s AND frequency > 0 AND last_order_at <= %s RETURNING customer_id"
     )
 
 
@@ -138,10 +140,8 @@ def _append(customer_id: int, moment: datetime.datetime, amount: Decimal) -> boo
     day_start = timezone.make_aware(datetime.datetime.combine(_day(moment), datetime.time.min))
     at, start = ops.adapt_datetimefield_value(moment), ops.adapt_datetimefield_value(day_start)
     money = _adapt_money(amount)
-    with connection.cursor() as cursor:
-        cursor.execute(_append_sql(), [seconds, seconds, start, start, money, money, at, _adapt_now(), customer_id,
-                                       at])
-        return cursor.rowcount == 1
+    return len(run_prepared(_append_sql(), [seconds, seconds, start, start, money, money, at, _adapt_now(),
+                                            customer_id, at])) == 1
 
 
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
