@@ -182,37 +182,51 @@ def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, orde
         metrics.save()
 
 
+@functools.cache
+def _removal_sql() -> tuple[str, str, str]:
+    """The statements of :func:`remove_order`: read the metrics row (locked on PostgreSQL), delete it, update it."""
+    table = CustomerMetrics._meta.db_table
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (f"SELECT frequency, first_order_at, purchase_days, first_day_spend FROM {table} WHERE customer_id = %s"
+            f"{lock}",
+            f"DELETE FROM {table} WHERE customer_id = %s",
+            f"UPDATE {table} SET first_order_at = COALESCE(%s, first_order_at), last_order_at = COALESCE(%s,"
+            " last_order_at), frequency = frequency - 1, monetary = monetary - %s, interval_sq_sum = interval_sq_sum"
+            " - %s, purchase_days = %s, first_day_spend = %s, updated_at = %s WHERE customer_id = %s")
+
+
 def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
-    """Stop counting one order (refunded, moved, changed or deleted; its row may already be gone)."""
+    """Stop counting one order (refunded, moved, changed or deleted; its row may already be gone). Prepared statements
+    (a refund's locked read and update through the ORM were planned by PostgreSQL each time)."""
+    read, delete, update = _removal_sql()
     with transaction.atomic(savepoint=False):
-        metrics = CustomerMetrics.objects.select_for_update().filter(customer_id=customer_id).first()
-        if metrics is None:
+        rows = run_prepared(read, [customer_id])
+        if not rows:
             return
-        if metrics.frequency <= 1:
-            metrics.delete()
+        frequency, first_order_at, purchase_days, first_day_spend = rows[0]
+        if frequency <= 1:
+            run_prepared(delete, [customer_id])
             return
         before, after = _neighbours(customer_id, moment, order_id)
         if before is None and after is None:
             # No other counted order is left (several were deleted at once, e.g. with their customer).
-            metrics.delete()
+            run_prepared(delete, [customer_id])
             return
         day = _day(moment)
         shared = _same_day_neighbour(day, before, after)
         if not shared:
-            metrics.purchase_days = max(metrics.purchase_days - 1, 1)
-        if metrics.first_order_at is not None and day == _day(metrics.first_order_at):
+            purchase_days = max(purchase_days - 1, 1)
+        first_day_spend = _money(first_day_spend)
+        first_order_at = read_moment(first_order_at)
+        if first_order_at is not None and day == _day(first_order_at):
             if shared:
-                metrics.first_day_spend -= amount
+                first_day_spend -= amount
             elif after is not None:  # the only order of the first day: the next day becomes the first
-                metrics.first_day_spend = _day_spend(customer_id, _day(after), order_id)
-        metrics.interval_sq_sum -= _gap_delta(before, moment, after)
-        metrics.frequency -= 1
-        metrics.monetary -= amount
-        if before is None:
-            metrics.first_order_at = after
-        if after is None:
-            metrics.last_order_at = before
-        metrics.save()
+                first_day_spend = _day_spend(customer_id, _day(after), order_id)
+        at = connection.ops.adapt_datetimefield_value
+        run_prepared(update, [at(after) if before is None else None, at(before) if after is None else None,
+                              _adapt_money(amount), _gap_delta(before, moment, after), purchase_days,
+                              _adapt_money(first_day_spend), _adapt_now(), customer_id])
 
 
 def _day_spend(customer_id: int, day: datetime.date, order_id: int | None) -> Decimal:

@@ -90,6 +90,29 @@ def test_a_refund_takes_the_order_out_and_completing_it_puts_it_back(db):
     assert (m.frequency, m.monetary, m.first_order_at) == (1, Decimal("30.00"), BASE + dt.timedelta(days=3))
 
 
+def test_taking_out_the_first_order_or_one_of_two_on_a_day(db):
+    """Removing orders from the front and the middle: the first order, the purchase days and the first day's spend
+    follow (figures written out from the orders below)."""
+    wang = make_customer()
+    first = order_at(wang, BASE, "10.00")
+    order_at(wang, BASE + dt.timedelta(days=2), "20.00")
+    twin = order_at(wang, BASE + dt.timedelta(days=2, hours=1), "5.00")
+    order_at(wang, BASE + dt.timedelta(days=6), "40.00")
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.purchase_days, m.first_day_spend) == (3, Decimal("10.00"))
+    first.status = OrderStatus.REFUNDED   # the only order of the first day: the next day becomes the first
+    first.save()
+    m = CustomerMetrics.objects.get(customer=wang)
+    gaps = [3600, 4 * 86400 - 3600]
+    assert (m.first_order_at, m.last_order_at, m.frequency, m.monetary) == (
+        BASE + dt.timedelta(days=2), BASE + dt.timedelta(days=6), 3, Decimal("65.00"))
+    assert (m.purchase_days, m.first_day_spend, m.interval_sq_sum) == (2, Decimal("25.00"), sum(g * g for g in gaps))
+    twin.delete()   # one of two orders of a day: the day still counts, its spend goes
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.first_order_at, m.frequency, m.monetary, m.purchase_days, m.first_day_spend, m.interval_sq_sum) == (
+        BASE + dt.timedelta(days=2), 2, Decimal("60.00"), 2, Decimal("20.00"), (4 * 86400) ** 2)
+
+
 def test_changing_the_amount_or_deleting_the_last_order(db):
     wang = make_customer()
     order_at(wang, BASE, "10.00")
