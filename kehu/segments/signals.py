@@ -394,8 +394,9 @@ def _set_category_summary(metrics: CustomerMetrics) -> None:
 
 def _move_lines(order_id: int, customer_id: int, sign: int) -> None:
     """Add or take away the category spend of all lines of one order."""
-    lines = OrderLine.objects.filter(order_id=order_id, category__isnull=False)
-    for category_id, quantity, unit_price in lines.values_list("category_id", "quantity", "unit_price"):
+    for category_id, quantity, unit_price in run_prepared(
+            f"SELECT category_id, quantity, unit_price FROM {OrderLine._meta.db_table}"
+            " WHERE order_id = %s AND category_id IS NOT NULL", [order_id]):
         add_category_spend(customer_id, category_id, _line_total(quantity, unit_price), sign)
 
 
@@ -408,12 +409,13 @@ def _order_state(order: Order) -> dict:
 
 def remember_order(sender, instance: Order, raw: bool = False, **kwargs) -> None:
     instance._segments_before = None
-    if instance.pk is not None and not raw:
-        old = Order.objects.filter(pk=instance.pk).values("customer_id", "ordered_at", "amount", "status").first()
-        if old is not None:
-            old["ordered_at"] = _moment(old["ordered_at"])
-            old["amount"] = _money(old["amount"])
-        instance._segments_before = old
+    if instance.pk is not None and not raw:   # the order as stored, before this save (a prepared read)
+        rows = run_prepared(f"SELECT customer_id, ordered_at, amount, status FROM {Order._meta.db_table}"
+                            " WHERE id = %s", [instance.pk])
+        if rows:
+            customer_id, ordered_at, amount, status = rows[0]
+            instance._segments_before = {"customer_id": customer_id, "ordered_at": read_moment(ordered_at),
+                                         "amount": _money(amount), "status": status}
 
 
 def order_saved(sender, instance: Order, created: bool, raw: bool = False, **kwargs) -> None:
