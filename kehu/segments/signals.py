@@ -144,9 +144,29 @@ def _append(customer_id: int, moment: datetime.datetime, amount: Decimal) -> boo
                                             customer_id, at])) == 1
 
 
+@functools.cache
+def _first_order_sql() -> str:
+    """One INSERT of the metrics row of a customer's first counted order, with the summary of the category rows it
+    may already have (an order moved in time is removed, then added); nothing when the customer has a row."""
+    spend = CustomerCategorySpend._meta.db_table
+    best = f"FROM {spend} WHERE customer_id = %s ORDER BY spend DESC, category_id LIMIT 1"
+    return (
+        f"INSERT INTO {CustomerMetrics._meta.db_table} (customer_id, first_order_at, last_order_at, frequency,"
+        " monetary, interval_sq_sum, purchase_days, first_day_spend, categories, category_spend, top_category_id,"
+        f" top_category_spend, updated_at) SELECT %s, %s, %s, 1, %s, 0, 1, %s, COUNT(*),"
+        f" ROUND(COALESCE(SUM(spend), 0), 2), (SELECT category_id {best}), COALESCE((SELECT spend {best}), 0), %s"
+        f" FROM {spend} WHERE customer_id = %s ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id"
+    )
+
+
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
-    """Count one order (already saved) in its customer's metrics."""
+    """Count one order (already saved) in its customer's metrics: an order after the last one, or the first order,
+    in one prepared statement; an order earlier than the last through a locked read."""
     if _append(customer_id, moment, amount):
+        return
+    at, money = connection.ops.adapt_datetimefield_value(moment), _adapt_money(amount)
+    if run_prepared(_first_order_sql(), [customer_id, at, at, money, money, customer_id, customer_id, _adapt_now(),
+                                         customer_id]):
         return
     with transaction.atomic(savepoint=False):
         metrics, created = CustomerMetrics.objects.select_for_update().get_or_create(customer_id=customer_id)

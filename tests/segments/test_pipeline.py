@@ -113,6 +113,32 @@ def test_taking_out_the_first_order_or_one_of_two_on_a_day(db):
         BASE + dt.timedelta(days=2), 2, Decimal("60.00"), 2, Decimal("20.00"), (4 * 86400) ** 2)
 
 
+def test_an_only_order_moved_in_time_keeps_its_category_summary(db):
+    """Moving a customer's only order takes its metrics row away and makes it again; the category rows stay, and
+    the new row sums them: two categories, the larger one on top (then a tie: the smaller id)."""
+    wang = make_customer()
+    shoes, hats = Category.objects.create(name="鞋"), Category.objects.create(name="帽")
+    order = order_at(wang, BASE, "80.00")
+    OrderLine.objects.create(order=order, product_name="跑鞋", category=shoes, quantity=Decimal("2"),
+                             unit_price=Decimal("25.00"))
+    OrderLine.objects.create(order=order, product_name="帽子", category=hats, quantity=Decimal("1"),
+                             unit_price=Decimal("30.00"))
+    order.ordered_at = BASE + dt.timedelta(days=5)
+    order.save()
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.first_order_at, m.frequency, m.monetary, m.purchase_days, m.first_day_spend) == (
+        BASE + dt.timedelta(days=5), 1, Decimal("80.00"), 1, Decimal("80.00"))
+    assert (m.categories, m.category_spend, m.top_category_id, m.top_category_spend) == (
+        2, Decimal("80.00"), shoes.pk, Decimal("50.00"))
+    OrderLine.objects.create(order=order, product_name="帽子", category=hats, quantity=Decimal("1"),
+                             unit_price=Decimal("20.00"))   # hats 50.00 = shoes 50.00: the smaller id
+    order.ordered_at = BASE + dt.timedelta(days=9)
+    order.save()
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.categories, m.category_spend, m.top_category_id, m.top_category_spend) == (
+        2, Decimal("100.00"), min(shoes.pk, hats.pk), Decimal("50.00"))
+
+
 def test_changing_the_amount_or_deleting_the_last_order(db):
     wang = make_customer()
     order_at(wang, BASE, "10.00")
