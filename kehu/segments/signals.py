@@ -26,7 +26,6 @@ import functools
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Sum
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils import timezone
 
@@ -161,69 +160,67 @@ def _first_order_sql() -> str:
 
 def add_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Count one order (already saved) in its customer's metrics: an order after the last one, or the first order,
-    in one prepared statement; an order earlier than the last through a locked read."""
+    in one prepared statement; an earlier one through a locked read of the row (prepared statements throughout: the
+    ORM's locked read and save were planned by PostgreSQL each time)."""
     if _append(customer_id, moment, amount):
         return
     at, money = connection.ops.adapt_datetimefield_value(moment), _adapt_money(amount)
-    if run_prepared(_first_order_sql(), [customer_id, at, at, money, money, customer_id, customer_id, _adapt_now(),
-                                         customer_id]):
+    first_order = [customer_id, at, at, money, money, customer_id, customer_id, _adapt_now(), customer_id]
+    if run_prepared(_first_order_sql(), first_order):
         return
+    read, _, shift = _metrics_sql()
     with transaction.atomic(savepoint=False):
-        metrics, created = CustomerMetrics.objects.select_for_update().get_or_create(customer_id=customer_id)
-        if created:
-            # Category rows can outlive the metrics row (an order moved in time is removed, then added).
-            _set_category_summary(metrics)
-        day = _day(moment)
-        if metrics.frequency == 0:
-            before = after = None
-            metrics.first_order_at = metrics.last_order_at = moment
-            metrics.purchase_days, metrics.first_day_spend = 1, amount
+        rows = run_prepared(read, [customer_id])
+        if not rows:   # removed since the INSERT found it (a removal in another transaction): the first order
+            run_prepared(_first_order_sql(), first_order)
+            return
+        _, first_order_at, last_order_at, purchase_days, first_day_spend = rows[0]   # a row counts ≥ 1 order
+        first_order_at, last_order_at = read_moment(first_order_at), read_moment(last_order_at)
+        first_day_spend = _money(first_day_spend)
+        day, first_day, last_day = _day(moment), _day(first_order_at), _day(last_order_at)
+        if moment >= last_order_at:
+            before, after = last_order_at, None
+        elif moment < first_order_at:
+            before, after = None, first_order_at
         else:
-            first_day, last_day = _day(metrics.first_order_at), _day(metrics.last_order_at)
-            if moment >= metrics.last_order_at:
-                before, after = metrics.last_order_at, None
-            elif moment < metrics.first_order_at:
-                before, after = None, metrics.first_order_at
-            else:
-                before, after = _neighbours(customer_id, moment, order_id)
-            if day < first_day:
-                metrics.purchase_days += 1
-                metrics.first_day_spend = amount
-            else:
-                if day == first_day:
-                    metrics.first_day_spend += amount
-                if day > last_day or (day != first_day and not _same_day_neighbour(day, before, after)):
-                    metrics.purchase_days += 1
-        metrics.interval_sq_sum += _gap_delta(before, moment, after)
-        metrics.frequency += 1
-        metrics.monetary += amount
-        metrics.first_order_at = min(metrics.first_order_at, moment)
-        metrics.last_order_at = max(metrics.last_order_at, moment)
-        metrics.save()
+            before, after = _neighbours(customer_id, moment, order_id)
+        if day < first_day:
+            purchase_days += 1
+            first_day_spend = amount
+        else:
+            if day == first_day:
+                first_day_spend += amount
+            if day > last_day or (day != first_day and not _same_day_neighbour(day, before, after)):
+                purchase_days += 1
+        run_prepared(shift, [1, money, _gap_delta(before, moment, after), at if moment < first_order_at else None,
+                             at if moment > last_order_at else None, purchase_days, _adapt_money(first_day_spend),
+                             _adapt_now(), customer_id])
 
 
 @functools.cache
-def _removal_sql() -> tuple[str, str, str]:
-    """The statements of :func:`remove_order`: read the metrics row (locked on PostgreSQL), delete it, update it."""
+def _metrics_sql() -> tuple[str, str, str]:
+    """The statements that count an order in or out of a metrics row: read the row (locked on PostgreSQL), delete
+    it, and shift it (orders, spend and Σgap² by deltas; the first and last order where given; purchase days and
+    the first day's spend as given)."""
     table = CustomerMetrics._meta.db_table
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return (f"SELECT frequency, first_order_at, purchase_days, first_day_spend FROM {table} WHERE customer_id = %s"
-            f"{lock}",
+    return (f"SELECT frequency, first_order_at, last_order_at, purchase_days, first_day_spend FROM {table}"
+            f" WHERE customer_id = %s{lock}",
             f"DELETE FROM {table} WHERE customer_id = %s",
-            f"UPDATE {table} SET first_order_at = COALESCE(%s, first_order_at), last_order_at = COALESCE(%s,"
-            " last_order_at), frequency = frequency - 1, monetary = monetary - %s, interval_sq_sum = interval_sq_sum"
-            " - %s, purchase_days = %s, first_day_spend = %s, updated_at = %s WHERE customer_id = %s")
+            f"UPDATE {table} SET frequency = frequency + %s, monetary = monetary + %s, interval_sq_sum ="
+            " interval_sq_sum + %s, first_order_at = COALESCE(%s, first_order_at), last_order_at = COALESCE(%s,"
+            " last_order_at), purchase_days = %s, first_day_spend = %s, updated_at = %s WHERE customer_id = %s")
 
 
 def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, order_id: int | None) -> None:
     """Stop counting one order (refunded, moved, changed or deleted; its row may already be gone). Prepared statements
     (a refund's locked read and update through the ORM were planned by PostgreSQL each time)."""
-    read, delete, update = _removal_sql()
+    read, delete, shift = _metrics_sql()
     with transaction.atomic(savepoint=False):
         rows = run_prepared(read, [customer_id])
         if not rows:
             return
-        frequency, first_order_at, purchase_days, first_day_spend = rows[0]
+        frequency, first_order_at, _, purchase_days, first_day_spend = rows[0]
         if frequency <= 1:
             run_prepared(delete, [customer_id])
             return
@@ -244,9 +241,9 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
             elif after is not None:  # the only order of the first day: the next day becomes the first
                 first_day_spend = _day_spend(customer_id, _day(after), order_id)
         at = connection.ops.adapt_datetimefield_value
-        run_prepared(update, [at(after) if before is None else None, at(before) if after is None else None,
-                              _adapt_money(amount), _gap_delta(before, moment, after), purchase_days,
-                              _adapt_money(first_day_spend), _adapt_now(), customer_id])
+        run_prepared(shift, [-1, _adapt_money(-amount), -_gap_delta(before, moment, after),
+                             at(after) if before is None else None, at(before) if after is None else None,
+                             purchase_days, _adapt_money(first_day_spend), _adapt_now(), customer_id])
 
 
 def _day_spend(customer_id: int, day: datetime.date, order_id: int | None) -> Decimal:
@@ -395,21 +392,6 @@ def _take_spend(customer_id: int, category_id: int, amount: Decimal) -> None:
         run_prepared(delete, [customer_id, category_id])
     run_prepared(move, [1 if removed else 0, money, category_id, customer_id, category_id, customer_id,
                         _adapt_now(), customer_id])
-
-
-def _set_top_category(metrics: CustomerMetrics) -> None:
-    """The category with the most spend (ties: the smallest id), from the customer's category rows."""
-    best = CustomerCategorySpend.objects.filter(customer_id=metrics.customer_id) \
-        .order_by("-spend", "category_id").values_list("category_id", "spend").first()
-    metrics.top_category_id, metrics.top_category_spend = best if best else (None, Decimal("0.00"))
-
-
-def _set_category_summary(metrics: CustomerMetrics) -> None:
-    rows = CustomerCategorySpend.objects.filter(customer_id=metrics.customer_id)
-    summary = rows.aggregate(n=Count("pk"), spend=Sum("spend"))
-    metrics.categories = summary["n"]
-    metrics.category_spend = summary["spend"] or Decimal("0.00")
-    _set_top_category(metrics)
 
 
 def _move_lines(order_id: int, customer_id: int, sign: int) -> None:

@@ -139,6 +139,25 @@ def test_an_only_order_moved_in_time_keeps_its_category_summary(db):
         2, Decimal("100.00"), min(shoes.pk, hats.pk), Decimal("50.00"))
 
 
+def test_orders_put_before_the_last_one_on_the_first_day_a_new_day_and_before_the_first(db):
+    """Back-dated orders (figures written out): one later on the first day adds to that day's spend, one on a new day
+    in the middle adds a purchase day, one before the first becomes the first order and the first day."""
+    wang = make_customer()
+    order_at(wang, BASE, "10.00")
+    order_at(wang, BASE + dt.timedelta(days=3), "30.00")
+    order_at(wang, BASE + dt.timedelta(hours=2), "5.00")
+    m = CustomerMetrics.objects.get(customer=wang)
+    assert (m.frequency, m.monetary, m.purchase_days, m.first_day_spend, m.first_order_at) == (
+        3, Decimal("45.00"), 2, Decimal("15.00"), BASE)
+    order_at(wang, BASE + dt.timedelta(days=1), "7.00")
+    order_at(wang, BASE - dt.timedelta(days=2), "1.00")
+    m = CustomerMetrics.objects.get(customer=wang)
+    times = [BASE - dt.timedelta(days=2), BASE, BASE + dt.timedelta(hours=2), BASE + dt.timedelta(days=1),
+             BASE + dt.timedelta(days=3)]
+    assert (m.frequency, m.monetary, m.purchase_days, m.first_day_spend) == (5, Decimal("53.00"), 4, Decimal("1.00"))
+    assert (m.first_order_at, m.last_order_at, m.interval_sq_sum) == (times[0], times[-1], square_gaps(times))
+
+
 def test_changing_the_amount_or_deleting_the_last_order(db):
     wang = make_customer()
     order_at(wang, BASE, "10.00")
