@@ -109,6 +109,11 @@ def _day(moment: datetime.datetime) -> datetime.date:
     return timezone.localdate(moment)
 
 
+def _midnight(day: datetime.date) -> datetime.datetime:
+    """The moment a local day begins."""
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
 def _same_day_neighbour(day: datetime.date, before, after) -> bool:
     """Whether a neighbouring order (the nearest other order either side) falls on `day`."""
     return (before is not None and _day(before) == day) or (after is not None and _day(after) == day)
@@ -136,7 +141,7 @@ def _append(customer_id: int, moment: datetime.datetime, amount: Decimal) -> boo
     """The usual case in one statement: an order at or after the last one. False if it is not that case."""
     ops = connection.ops
     seconds = epoch_seconds(moment)
-    day_start = timezone.make_aware(datetime.datetime.combine(_day(moment), datetime.time.min))
+    day_start = _midnight(_day(moment))
     at, start = ops.adapt_datetimefield_value(moment), ops.adapt_datetimefield_value(day_start)
     money = _adapt_money(amount)
     return len(run_prepared(_append_sql(), [seconds, seconds, start, start, money, money, at, _adapt_now(),
@@ -248,7 +253,7 @@ def remove_order(customer_id: int, moment: datetime.datetime, amount: Decimal, o
 
 def _day_spend(customer_id: int, day: datetime.date, order_id: int | None) -> Decimal:
     """What the customer's other counted orders on one local day add up to (one indexed read)."""
-    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    start = _midnight(day)
     orders = Order.objects.completed().filter(customer_id=customer_id, ordered_at__gte=start,
                                               ordered_at__lt=start + datetime.timedelta(days=1))
     if order_id is not None:
@@ -267,8 +272,8 @@ def _change_amount(customer_id: int, moment: datetime.datetime, delta: Decimal) 
     """An order still counted changed its amount by `delta`: the customer's spend, and its first day's when the order
     is of that day, in one prepared statement (a locked read and Django's save were two statements, each planned)."""
     day = _day(moment)
-    start, end = (connection.ops.adapt_datetimefield_value(timezone.make_aware(datetime.datetime.combine(
-        d, datetime.time.min))) for d in (day, day + datetime.timedelta(days=1)))
+    at = connection.ops.adapt_datetimefield_value
+    start, end = at(_midnight(day)), at(_midnight(day + datetime.timedelta(days=1)))
     money = _adapt_money(delta)
     run_prepared(_change_amount_sql(), [money, start, end, money, _adapt_now(), customer_id])
 
