@@ -16,8 +16,9 @@ before cut-offs were stored has none: its customers keep their classes until the
 
 Work per customer: one statement reads everything (the latest run's key — its thresholds, cut-offs and
 fits are parsed once per run and process —, the metrics, the sums of the recent orders, the stored class
-row and snapshot line); the engine's rules run on plain values and the forecast curve is one vectorised
-call; then only the columns that changed are written (no write, or one or two UPDATEs).
+row and snapshot line where they are compared here); the engine's rules run on plain values and the forecast curve
+is one vectorised call; then what changed is written (:func:`_store`: one statement on PostgreSQL, none to two on
+SQLite).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import datetime
 import functools
 import math
 from collections.abc import Iterable
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,7 +39,7 @@ from django.utils import timezone
 from kehu.customers.models import Customer
 from kehu.lib.commits import before_commit
 from kehu.lib.dates import today
-from kehu.lib.db import run_prepared
+from kehu.lib.db import recomputable_write, run_prepared
 from kehu.sales.models import Category, Order, OrderStatus
 
 from .engine import clv
@@ -194,23 +195,27 @@ class Found:
     metrics: dict[str, Any] | None  # the maintained metrics (None: no row)
     top_category: str | None
     sums: dict[str, int]            # cents of the counted orders in the trend and F/M windows (_ORDER_SUMS)
-    segment: tuple | None           # the stored class row (_SEGMENT_FIELDS), None if there is none
-    snapshot: tuple | None          # its line in the snapshot of the run's day (_SNAPSHOT_FIELDS)
+    segment: tuple | None           # the stored class row (_SEGMENT_FIELDS), None if there is none or it is not read
+    snapshot: tuple | None          # its line in the snapshot of the run's day (_SNAPSHOT_FIELDS), likewise
 
 
 @functools.cache
-def _read_sql(n: int) -> str:
+def _read_sql(n: int, stored: bool) -> str:
     """One statement for everything the upkeep of `n` customers reads: the latest run's key, each customer's
-    metrics and top category, the sums of its orders in the windows of the day, its class row and its line
-    of the run's snapshot. Customers that no longer exist give no row."""
+    metrics and top category, the sums of its orders in the windows of the day and, when `stored`, its class row
+    and its line of the run's snapshot. Customers that no longer exist give no row."""
     cents, marks = cents_sql("amount"), _marks(list(range(n)))
     from_run = _run_key_sql()
+    columns = (f"SELECT cu.id, r.id, r.finished_at, {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name,"
+               f" {', '.join('o.' + f for f in _ORDER_SUMS)}")
+    joins = ""
+    if stored:
+        columns += (f", s.customer_id, {', '.join('s.' + f.column for f in _SEGMENT_FIELDS)},"
+                    f" sn.customer_id, {', '.join('sn.' + f.column for f in _SNAPSHOT_FIELDS)}")
+        joins = (f" LEFT JOIN {CustomerSegment._meta.db_table} s ON s.customer_id = cu.id"
+                 f" LEFT JOIN {SegmentSnapshot._meta.db_table} sn ON sn.customer_id = cu.id AND sn.as_of = r.as_of")
     return (
-        f"SELECT cu.id, r.id, r.finished_at, {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name,"
-        f" {', '.join('o.' + f for f in _ORDER_SUMS)},"
-        f" s.customer_id, {', '.join('s.' + f.column for f in _SEGMENT_FIELDS)},"
-        f" sn.customer_id, {', '.join('sn.' + f.column for f in _SNAPSHOT_FIELDS)}"
-        f" FROM {Customer._meta.db_table} cu CROSS JOIN ({from_run}) r"
+        f"{columns} FROM {Customer._meta.db_table} cu CROSS JOIN ({from_run}) r"
         f" LEFT JOIN {CustomerMetrics._meta.db_table} m ON m.customer_id = cu.id"
         f" LEFT JOIN {Category._meta.db_table} c ON c.id = m.top_category_id"
         f" LEFT JOIN (SELECT customer_id,"
@@ -219,11 +224,16 @@ def _read_sql(n: int) -> str:
         f" SUM(CASE WHEN ordered_at >= %s THEN 1 ELSE 0 END) AS window_orders,"
         f" SUM(CASE WHEN ordered_at >= %s THEN {cents} ELSE 0 END) AS window_cents"
         f" FROM {Order._meta.db_table} WHERE customer_id IN ({marks}) AND status = %s AND ordered_at >= %s"
-        f" GROUP BY customer_id) o ON o.customer_id = cu.id"
-        f" LEFT JOIN {CustomerSegment._meta.db_table} s ON s.customer_id = cu.id"
-        f" LEFT JOIN {SegmentSnapshot._meta.db_table} sn ON sn.customer_id = cu.id AND sn.as_of = r.as_of"
+        f" GROUP BY customer_id) o ON o.customer_id = cu.id{joins}"
         f" WHERE cu.id IN ({marks})"
     )
+
+
+def _compared_in_python() -> bool:
+    """Whether the stored class row and snapshot line are read and compared here (SQLite: only the columns that
+    changed are written), or the write compares them itself (PostgreSQL: an upsert that leaves an unchanged row
+    alone, so the read loads some 60 columns fewer and nothing is compared in Python)."""
+    return connection.vendor != "postgresql"
 
 
 def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
@@ -232,8 +242,9 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
     params = [connection.ops.adapt_datefield_value(day.as_of), *sums, *customer_ids, OrderStatus.COMPLETED, since,
               *customer_ids]
     n_metrics, n_segment = len(_METRIC_FIELDS), len(_SEGMENT_FIELDS)
+    stored = _compared_in_python()
     found = {}
-    for row in run_prepared(_read_sql(len(customer_ids)), params):
+    for row in run_prepared(_read_sql(len(customer_ids), stored), params):
         customer_id, run_key, row = row[0], row[1:3], row[3:]
         metrics, top_category, row = row[:n_metrics], row[n_metrics], row[n_metrics + 1:]
         sums, row = row[:len(_ORDER_SUMS)], row[len(_ORDER_SUMS):]
@@ -247,6 +258,9 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
             for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
                 metrics[name] = _money(metrics[name])
         sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
+        if not stored:
+            found[customer_id] = Found(run_key, metrics, top_category, sums, None, None)
+            continue
         found[customer_id] = Found(
             run_key, metrics, top_category, sums,
             segment[1:] if segment[0] is not None else None, snapshot[1:] if snapshot[0] is not None else None)
@@ -413,26 +427,16 @@ def _differs(stored: Any, value: Any) -> bool:
 
 def _changes(model: type, compared: list[tuple], values: dict[str, Any], old: tuple,
              where: dict[str, Any]) -> tuple | None:
-    """The UPDATE (SQL, parameters) that brings a row read as `old` to `values`; None when nothing differs but the
-    columns of _WITH_A_CHANGE, which are written with any other change.
-
-    On SQLite only the columns that differ are written: SQLite rewrites the index entries of every column named in
-    the SET clause, changed or not. On PostgreSQL the whole row is written, in a statement of one shape per table: an
-    UPDATE rewrites the entries of every index anyway unless it is HOT, and PostgreSQL decides that by comparing the
-    values; one shape is prepared once per connection, where the columns that changed made some hundred statements
-    (40 % of the added orders paid a parse, a plan and a round trip more)."""
+    """SQLite: the UPDATE (SQL, parameters) of the columns of a row read as `old` that differ from `values`; None
+    when nothing differs but the columns of _WITH_A_CHANGE, which are written with any other change. Only the columns
+    that differ: SQLite rewrites the index entries of every column named in the SET clause, changed or not."""
     differing = [field for (field, name, read), stored in zip(compared, old, strict=True)
                  if _differs(stored if read is None else read(stored), values[name])]
-    changed = [f for f in differing if f.name not in _WITH_A_CHANGE]
-    if not changed:
+    if all(f.name in _WITH_A_CHANGE for f in differing):
         return None
-    if connection.vendor == "postgresql":
-        changed = [field for field, _, _ in compared]
-    else:
-        changed += [f for f in differing if f.name in _WITH_A_CHANGE]
-    return (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in changed)}"
+    return (f"UPDATE {model._meta.db_table} SET {', '.join(f'{f.column} = %s' for f in differing)}"
             f" WHERE {' AND '.join(f'{column} = %s' for column in where)}",
-            [*(_adapt(values[f.name]) for f in changed), *where.values()])
+            [*(_adapt(values[f.name]) for f in differing), *where.values()])
 
 
 def _insert(model: type, fields: list, values: dict[str, Any], keys: dict[str, Any]) -> tuple[str, list]:
@@ -442,24 +446,65 @@ def _insert(model: type, fields: list, values: dict[str, Any], keys: dict[str, A
             [*keys.values(), *(_adapt(values[f.name]) for f in fields)])
 
 
+def _differs_sql(fields: list) -> str:
+    """SQL that is true when the stored row (`t`) differs from the one proposed (`EXCLUDED`) in one of `fields`
+    but those of _WITH_A_CHANGE: as :func:`_differs` compares, floats to 12 significant digits."""
+    compared = [f for f in fields if f.name not in _WITH_A_CHANGE]
+    exact = [f.column for f in compared if f.get_internal_type() != "FloatField"]
+    terms = [f"({', '.join('t.' + c for c in exact)}) IS DISTINCT FROM ({', '.join('EXCLUDED.' + c for c in exact)})"]
+    terms += [f"NOT (t.{c} IS NOT DISTINCT FROM EXCLUDED.{c} OR COALESCE(abs(t.{c} - EXCLUDED.{c})"
+              f" <= 1e-12 * greatest(abs(t.{c}), abs(EXCLUDED.{c})), false))"
+              for c in (f.column for f in compared if f.get_internal_type() == "FloatField")]
+    return " OR ".join(terms)
+
+
+@functools.cache
+def _upsert_sql(model: type, keys: tuple[str, ...]) -> str:
+    """PostgreSQL: the INSERT of a class row or snapshot line (its key columns, then its fields) that, when the row
+    is there, updates the whole row, only if it differs (:func:`_differs_sql`): an unchanged row is not written. One
+    statement of one shape per table, prepared once per connection; whatever changed, every index entry is written
+    anyway, as the row's indexed sort columns change with nearly every order (no HOT update)."""
+    fields = _SEGMENT_FIELDS if model is CustomerSegment else _SNAPSHOT_FIELDS
+    columns = [*keys, *(f.column for f in fields)]
+    every = ", ".join(f"{f.column} = EXCLUDED.{f.column}" for f in fields)
+    return (f"INSERT INTO {model._meta.db_table} AS t ({', '.join(columns)}) VALUES ({_marks(columns)})"
+            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {every} WHERE {_differs_sql(fields)}")
+
+
+def _snapshot_line(values: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot line (codes) of a customer's class values."""
+    return {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
+        "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
+        "overdue": values["overdue"]}
+
+
 def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Found) -> int:
-    """Write what changed of one customer's row (and of its snapshot line when the run is of the same day): on
-    PostgreSQL in one statement (the others in a WITH before the last), on SQLite one statement each."""
+    """Write what changed of one customer's class row (and of its snapshot line when the run is of the same day).
+
+    PostgreSQL: one statement, the upserts of the row and the line (lib.db.recomputable_write); outside a transaction
+    committed without waiting for the disk: the order it follows was committed durably before, a crash can lose only
+    the last moments of class updates, which the customer page then shows as older than the orders and the next run
+    recomputes (a disk flush is about 8 ms on this machine). SQLite (its WAL mode commits so already): the stored row
+    read by :func:`_read`, only the columns that changed, one statement each."""
+    with_line = basis.as_of == values["changed_on"]   # that day has a snapshot: keep this customer's line current
+    if not _compared_in_python():
+        writes = [_upsert_sql(CustomerSegment, ("customer_id",))]
+        params = [customer_id, *(_adapt(values[f.name]) for f in _SEGMENT_FIELDS)]
+        if with_line:
+            line = _snapshot_line(values)
+            writes.append(_upsert_sql(SegmentSnapshot, ("as_of", "customer_id")))
+            params += [_adapt(basis.as_of), customer_id, *(line[f.name] for f in _SNAPSHOT_FIELDS)]
+        run_prepared(recomputable_write(writes), params)
+        return 1
     key = {"customer_id": customer_id}
     writes = [_insert(CustomerSegment, _SEGMENT_FIELDS, values, key) if found.segment is None
               else _changes(CustomerSegment, _SEGMENT_COMPARED, values, found.segment, key)]
-    if basis.as_of == values["changed_on"]:  # that day has a snapshot: keep this customer's line of it current
-        snapshot = {column: class_code(column, values[column]) for column in CLASS_NAMES} | {
-            "r_score": values["r_score"], "f_score": values["f_score"], "m_score": values["m_score"],
-            "overdue": values["overdue"]}
+    if with_line:
+        line = _snapshot_line(values)
         key = {"as_of": _adapt(basis.as_of), "customer_id": customer_id}
-        writes.append(_insert(SegmentSnapshot, _SNAPSHOT_FIELDS, snapshot, key) if found.snapshot is None
-                      else _changes(SegmentSnapshot, _SNAPSHOT_COMPARED, snapshot, found.snapshot, key))
+        writes.append(_insert(SegmentSnapshot, _SNAPSHOT_FIELDS, line, key) if found.snapshot is None
+                      else _changes(SegmentSnapshot, _SNAPSHOT_COMPARED, line, found.snapshot, key))
     writes = [write for write in writes if write is not None]
-    if len(writes) > 1 and connection.vendor == "postgresql":   # one round trip
-        *before, (last, last_params) = writes
-        chain = ", ".join(f"write_{i} AS ({sql})" for i, (sql, _) in enumerate(before))
-        writes = [(f"WITH {chain} {last}", [*(p for _, params in before for p in params), *last_params])]
     # One statement needs no transaction around it (the caller's, if any, holds several customers).
     with transaction.atomic(savepoint=False) if len(writes) > 1 else nullcontext():
         for sql, params in writes:
@@ -482,21 +527,6 @@ def describes(segment: CustomerSegment, metrics: CustomerMetrics | None) -> bool
 
 # --- at the commit of a write ----------------------------------------------------------------------------
 
-@contextmanager
-def _without_waiting_for_disk():
-    """On PostgreSQL, a transaction whose commit does not wait for its log to reach the disk (synchronous_commit
-    off; SQLite in WAL mode already commits so). The order it follows was committed durably before; a crash can
-    lose only the last moments of class updates, which the customer page then shows as older than the orders and
-    the next run recomputes. Saves a disk flush per order (about 8 ms on this machine's PostgreSQL)."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-        yield
-
-
 def follow(customer_id: int | None) -> None:
     """Classify the customer again once the current write is done: inside a unit of work just before it commits
     (``lib.commits``: one transaction for the order and its classes), else at the commit of the write (at once
@@ -509,8 +539,7 @@ def follow(customer_id: int | None) -> None:
         return
 
     def classify_again() -> None:
-        with _without_waiting_for_disk():
-            reclassify([customer_id])
+        reclassify([customer_id])
 
     def owe_a_run() -> None:
         CustomerSegment.objects.filter(customer_id=customer_id).update(fingerprint=None)

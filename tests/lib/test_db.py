@@ -44,6 +44,43 @@ def test_without_preparing_on_postgresql(settings):
     assert prepared_statements() == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_recomputable_write_is_one_statement_committed_alone_without_waiting_for_the_disk():
+    """Outside a transaction the writes are committed at once, without a wait for the disk that the next statement
+    would still see (set_config is local to the statement's transaction; PostgreSQL counts no flush); inside one they
+    are committed with it."""
+    from django.db import transaction
+
+    from kehu.lib.db import recomputable_write
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's")
+    insert = "INSERT INTO sales_category (name) VALUES (%s)"
+
+    def flushes() -> int:
+        with connection.cursor() as cursor:   # this session's counts reach pg_stat_wal at its next idle moment
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+            cursor.execute("SELECT 1")
+            cursor.execute("SELECT wal_sync FROM pg_stat_wal")
+            return cursor.fetchone()[0]
+
+    before = flushes()
+    for i in range(20):
+        run_prepared(recomputable_write([insert, insert]), [f"茶{i}", f"绿茶{i}"])
+    assert flushes() - before < 5   # each would flush once when it waited (other sessions may flush a few)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+    assert Category.objects.filter(name__startswith="绿茶").count() == 20
+    with pytest.raises(RuntimeError), transaction.atomic():
+        run_prepared(recomputable_write([insert]), ["白茶"])
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)   # the caller's transaction commits as it would
+        raise RuntimeError("rolled back")
+    assert not Category.objects.filter(name="白茶").exists()
+
+
 SCRATCH = """
 CREATE TABLE kehu_scratch_parent (id integer PRIMARY KEY);
 CREATE TABLE kehu_scratch (id integer PRIMARY KEY, parent_id integer NOT NULL
