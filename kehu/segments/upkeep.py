@@ -258,12 +258,10 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
             for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
                 metrics[name] = _money(metrics[name])
         sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
-        if not stored:
-            found[customer_id] = Found(run_key, metrics, top_category, sums, None, None)
-            continue
-        found[customer_id] = Found(
+        found[customer_id] = Found(   # without `stored` the row ends with the sums: no class row, no line
             run_key, metrics, top_category, sums,
-            segment[1:] if segment[0] is not None else None, snapshot[1:] if snapshot[0] is not None else None)
+            segment[1:] if segment and segment[0] is not None else None,
+            snapshot[1:] if snapshot and snapshot[0] is not None else None)
     return found
 
 
