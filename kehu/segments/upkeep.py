@@ -49,7 +49,8 @@ from .engine.clv_data import unit_days
 from .engine.metrics import SECONDS_PER_DAY
 from .models import CLASS_NAMES, CustomerMetrics, CustomerSegment, SegmentRun, SegmentSnapshot, class_code
 from .pipeline import _cents as cents_sql
-from .signals import epoch_seconds, read_moment
+from .pipeline import _epoch_us as epoch_us_sql
+from .signals import EPOCH, epoch_seconds
 
 CENT = Decimal("0.01")
 HORIZONS_DAYS = clv.DEFAULT_HORIZONS_DAYS
@@ -77,7 +78,8 @@ _days: dict[datetime.date, Day] = {}   # the days classified against the cached 
 
 
 def _run_key_sql() -> str:
-    return (f"SELECT id, finished_at, as_of FROM {SegmentRun._meta.db_table} WHERE as_of <= %s"
+    return (f"SELECT id, {epoch_us_sql('finished_at')} AS finished_us, as_of FROM {SegmentRun._meta.db_table}"
+            " WHERE as_of <= %s"
             " ORDER BY as_of DESC LIMIT 1")
 
 
@@ -91,7 +93,7 @@ def latest_basis(day: datetime.date | None = None) -> RunBasis | None:
 
 
 def _basis(key: tuple) -> RunBasis | None:
-    """The RunBasis of a run by its (id, finished_at): parsed once, kept until another run is asked for
+    """The RunBasis of a run by its (id, finished_at in µs): parsed once, kept until another run is asked for
     (a run finishing again changes its finished_at, so every process sees a new run at its next order)."""
     if key not in _cache:
         run = SegmentRun.objects.get(pk=key[0])
@@ -178,12 +180,14 @@ def _marks(items: list[Any]) -> str:
 
 _METRIC_FIELDS = ("first_order_at", "last_order_at", "frequency", "monetary", "interval_sq_sum", "category_spend",
                   "top_category_spend", "purchase_days", "first_day_spend")
+_MOMENTS = ("first_order_at", "last_order_at")
 _SEGMENT_FIELDS = [f for f in CustomerSegment._meta.concrete_fields if f.name != "customer"]
 # Written with any change of the others, never for themselves: the day of the change, and no fingerprint (the next
 # run writes the row again).
 _WITH_A_CHANGE = ("changed_on", "fingerprint")
 _SNAPSHOT_FIELDS = [SegmentSnapshot._meta.get_field(name) for name in ("r_score", "f_score", "m_score", *CLASS_NAMES,
                                                                         "overdue")]
+_SEGMENT_NAMES, _SNAPSHOT_NAMES = [f.name for f in _SEGMENT_FIELDS], [f.name for f in _SNAPSHOT_FIELDS]
 _ORDER_SUMS = ("recent", "previous", "window_orders", "window_cents")
 
 
@@ -191,7 +195,7 @@ _ORDER_SUMS = ("recent", "previous", "window_orders", "window_cents")
 class Found:
     """What the one read of :func:`_read` gives of one customer."""
 
-    run_key: tuple                  # (id, finished_at) of the latest run
+    run_key: tuple                  # (id, finished_at in µs) of the latest run
     metrics: dict[str, Any] | None  # the maintained metrics (None: no row)
     top_category: str | None
     sums: dict[str, int]            # cents of the counted orders in the trend and F/M windows (_ORDER_SUMS)
@@ -206,7 +210,8 @@ def _read_sql(n: int, stored: bool) -> str:
     and its line of the run's snapshot. Customers that no longer exist give no row."""
     cents, marks = cents_sql("amount"), _marks(list(range(n)))
     from_run = _run_key_sql()
-    columns = (f"SELECT cu.id, r.id, r.finished_at, {', '.join('m.' + f for f in _METRIC_FIELDS)}, c.name,"
+    metric_columns = [epoch_us_sql(f"m.{f}") if f in _MOMENTS else f"m.{f}" for f in _METRIC_FIELDS]
+    columns = (f"SELECT cu.id, r.id, r.finished_us, {', '.join(metric_columns)}, c.name,"
                f" {', '.join('o.' + f for f in _ORDER_SUMS)}")
     joins = ""
     if stored:
@@ -253,8 +258,8 @@ def _read(customer_ids: list[int], day: Day) -> dict[int, Found]:
             metrics = None
         else:
             metrics = dict(zip(_METRIC_FIELDS, metrics, strict=True))
-            for name in ("first_order_at", "last_order_at"):
-                metrics[name] = read_moment(metrics[name])
+            for name in _MOMENTS:   # read as integer µs: no timestamp text parsed (on PostgreSQL, by Django's loader)
+                metrics[name] = EPOCH + datetime.timedelta(microseconds=metrics[name])
             for name in ("monetary", "category_spend", "top_category_spend", "first_day_spend"):
                 metrics[name] = _money(metrics[name])
         sums = {name: int(value or 0) for name, value in zip(_ORDER_SUMS, sums, strict=True)}
@@ -486,12 +491,12 @@ def _store(customer_id: int, values: dict[str, Any], basis: RunBasis, found: Fou
     read by :func:`_read`, only the columns that changed, one statement each."""
     with_line = basis.as_of == values["changed_on"]   # that day has a snapshot: keep this customer's line current
     if not _compared_in_python():
-        writes = [_upsert_sql(CustomerSegment, ("customer_id",))]
-        params = [customer_id, *(_adapt(values[f.name]) for f in _SEGMENT_FIELDS)]
+        writes = [_upsert_sql(CustomerSegment, ("customer_id",))]   # psycopg takes dates as they are
+        params = [customer_id, *map(values.__getitem__, _SEGMENT_NAMES)]
         if with_line:
             line = _snapshot_line(values)
             writes.append(_upsert_sql(SegmentSnapshot, ("as_of", "customer_id")))
-            params += [_adapt(basis.as_of), customer_id, *(line[f.name] for f in _SNAPSHOT_FIELDS)]
+            params += [basis.as_of, customer_id, *map(line.__getitem__, _SNAPSHOT_NAMES)]
         run_prepared(recomputable_write(writes), params)
         return 1
     key = {"customer_id": customer_id}
