@@ -126,6 +126,9 @@ KEHU_IMPORT_MAX_COLUMNS = envint("KEHU_IMPORT_MAX_COLUMNS", 1000)
 
 # How long a write on SQLite waits for another writer before failing with "database is locked".
 KEHU_SQLITE_BUSY_TIMEOUT_MS = envint("KEHU_SQLITE_BUSY_TIMEOUT_MS", 20_000)
+# A classification reads a table of at least this many rows of a SQLite store in a child process (0: never);
+# see kehu/lib/sqlite_child.py.
+KEHU_SQLITE_CHILD_READ_ROWS = envint("KEHU_SQLITE_CHILD_READ_ROWS", 300_000)
 # PostgreSQL: statements run for every order are prepared once per connection (off behind a transaction pooler).
 KEHU_PG_PREPARE = envbool("KEHU_PG_PREPARE", True)
 DATABASE_URL = os.environ.get("KEHU_DATABASE_URL") or f"sqlite:///{KEHU_HOME / 'kehu.sqlite3'}"
