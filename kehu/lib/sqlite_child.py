@@ -4,8 +4,9 @@ A process that holds Django's SQLite connection must never load a second SQLite 
 its last connection it believes it is alone, checkpoints and deletes the WAL under Django's feet (sqlite.org,
 "How To Corrupt An SQLite Database File", 2.2.1). A separate process that opens the file itself is safe: SQLite's
 locks hold between processes. Reading millions of rows that way (ADBC's C reader into Arrow, sent back as an
-Arrow IPC stream) takes about a third of the time of Python's sqlite3 turning each row into a tuple, start-up
-included, so the classification reads its whole tables so once a store is big enough.
+Arrow IPC stream) takes less than half the time of Python's sqlite3 turning each row into a tuple (1,000,000 order
+rows: 0.52 s against 1.06 s); the child's start costs about 0.17 s, so the classification reads a whole table that
+way only once the store is big enough.
 
     frame = read_in_child(path, "SELECT id, customer_id FROM sales_order WHERE status = %s", ["completed"])
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -41,7 +43,7 @@ def read_in_child(path: str, sql: str, params: Sequence[str | int | float | None
     try:
         done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(request).encode(),
                               capture_output=True, check=False)
-    except OSError as error:
+    except (OSError, TypeError) as error:   # TypeError: a parameter JSON cannot carry (Django adapts it in-process)
         raise ChildReadFailed(str(error)) from error
     if done.returncode != 0:
         raise ChildReadFailed(done.stderr.decode(errors="replace").strip()[-2000:])
@@ -49,18 +51,43 @@ def read_in_child(path: str, sql: str, params: Sequence[str | int | float | None
 
 
 def _serve_one_read() -> None:
-    """The child: one request from stdin, its rows as an Arrow IPC stream on stdout, batch by batch."""
+    """The child: one request from stdin, its rows as an Arrow IPC stream on stdout, batch by batch.
+
+    Through ADBC's low-level API: its DB-API module loads pyarrow.dataset and pandas (0.35 s of the child's
+    0.5 s start), and pyarrow's `pa.array` imports pandas to look at a list, so the parameters are built from
+    their bytes."""
     os.umask(0o077)   # SQLite may create the -shm file if it is missing: private like the store
     request = json.load(sys.stdin)
-    import adbc_driver_sqlite.dbapi as adbc
+    import adbc_driver_manager
+    import adbc_driver_sqlite
     import pyarrow as pa
+    import pyarrow.ipc
 
-    with adbc.connect(request["path"]) as connection, connection.cursor() as cursor:
-        cursor.execute(request["sql"], request["params"] or None)
-        batches = cursor.fetch_record_batch()
-        with pa.ipc.new_stream(sys.stdout.buffer, batches.schema) as stream:
+    with adbc_driver_sqlite.connect(request["path"]) as database, \
+            adbc_driver_manager.AdbcConnection(database) as connection, \
+            adbc_driver_manager.AdbcStatement(connection) as statement:
+        statement.set_sql_query(request["sql"])
+        if params := request["params"]:
+            columns = [_parameter(pa, value) for value in params]
+            statement.bind(pa.RecordBatch.from_arrays(columns, names=[str(n) for n in range(len(columns))]))
+        stream, _ = statement.execute_query()
+        batches = pa.RecordBatchReader._import_from_c(stream.address)
+        with pa.ipc.new_stream(sys.stdout.buffer, batches.schema) as out:
             for batch in batches:
-                stream.write_batch(batch)
+                out.write_batch(batch)
+
+
+def _parameter(pa, value: str | int | float | None):
+    """A one-value Arrow array of `value` (text, integer, real or null), made from its bytes."""
+    if value is None:
+        return pa.nulls(1)
+    if isinstance(value, int):
+        return pa.Array.from_buffers(pa.int64(), 1, [None, pa.py_buffer(struct.pack("<q", value))])
+    if isinstance(value, float):
+        return pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(struct.pack("<d", value))])
+    text = str(value).encode()
+    return pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(struct.pack("<ii", 0, len(text))),
+                                                  pa.py_buffer(text)])
 
 
 if __name__ == "__main__":
