@@ -10,8 +10,8 @@ way only once the store is big enough.
 
     frame = read_in_child(path, "SELECT id, customer_id FROM sales_order WHERE status = %s", ["completed"])
 
-The parent side imports Polars only; the child side (``python -m kehu.lib.sqlite_child``, a JSON request on
-stdin, the stream on stdout) imports ADBC and pyarrow only, never Django.
+The parent side imports Polars and pyarrow's stream reader (no SQLite in either); the child side (``python -m
+kehu.lib.sqlite_child``, a JSON request on stdin, the stream on stdout) imports ADBC and pyarrow only, never Django.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
+
+
+BATCH_ROWS = 65_536   # rows per Arrow batch the child sends (ADBC's default, 1,024, makes 10,000 chunks of 10M rows)
 
 
 class ChildReadFailed(Exception):
@@ -35,19 +39,37 @@ class ChildReadFailed(Exception):
 def read_in_child(path: str, sql: str, params: Sequence[str | int | float | None]) -> pl.DataFrame:
     """The rows of one query (`%s` placeholders, as Django writes them) on the SQLite file at `path`, read by a
     child process; the columns as the reader typed them (integers as Int64, a column of nulls alone as Int64).
-    Raises ChildReadFailed, with the child's message, when it could not."""
+    Taken batch by batch as the child sends them (each becomes a chunk of the frame without a copy), so the rows
+    are held once. Raises ChildReadFailed, with the child's message, when it could not."""
     import polars as pl
+    import pyarrow as pa
+    import pyarrow.ipc
     from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
     request = {"path": str(path), "sql": FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%"), "params": list(params)}
     try:
-        done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps(request).encode(),
-                              capture_output=True, check=False)
-    except (OSError, TypeError) as error:   # TypeError: a parameter JSON cannot carry (Django adapts it in-process)
+        sent = json.dumps(request).encode()
+    except TypeError as error:   # a parameter JSON cannot carry: Django adapts it, in-process
         raise ChildReadFailed(str(error)) from error
-    if done.returncode != 0:
-        raise ChildReadFailed(done.stderr.decode(errors="replace").strip()[-2000:])
-    return pl.read_ipc_stream(done.stdout)
+    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: a talkative child cannot block on it
+        try:
+            child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=errors)
+        except OSError as error:
+            raise ChildReadFailed(str(error)) from error
+        with child:
+            child.stdin.write(sent)
+            child.stdin.close()
+            try:
+                batches = pa.ipc.open_stream(child.stdout)
+                frames = [pl.from_arrow(batch) for batch in batches]
+                frames = frames or [pl.from_arrow(batches.schema.empty_table())]
+            except pa.ArrowException:
+                frames = None   # the child stopped: its message says why
+        if child.returncode != 0 or frames is None:
+            errors.seek(0)
+            raise ChildReadFailed(errors.read().decode(errors="replace").strip()[-2000:])
+    return pl.concat(frames)
 
 
 def _serve_one_read() -> None:
@@ -67,6 +89,7 @@ def _serve_one_read() -> None:
             adbc_driver_manager.AdbcConnection(database) as connection, \
             adbc_driver_manager.AdbcStatement(connection) as statement:
         statement.set_sql_query(request["sql"])
+        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         if params := request["params"]:
             columns = [_parameter(pa, value) for value in params]
             statement.bind(pa.RecordBatch.from_arrays(columns, names=[str(n) for n in range(len(columns))]))
