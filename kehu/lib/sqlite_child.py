@@ -44,9 +44,10 @@ def read_in_child(path: str, sql: str, params: Sequence[str | int | float | None
     import polars as pl
     import pyarrow as pa
     import pyarrow.ipc
-    from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
-    request = {"path": str(path), "sql": FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%"), "params": list(params)}
+    from kehu.lib.db import _qmark
+
+    request = {"path": str(path), "sql": _qmark(sql), "params": list(params)}
     try:
         sent = json.dumps(request).encode()
     except TypeError as error:   # a parameter JSON cannot carry: Django adapts it, in-process
